@@ -1,0 +1,913 @@
+"""The HTTP client for ``GET /v1/incidents``: the one place that talks HTTP.
+
+Every request goes out through a :class:`requests.Session` whose defaults are set once
+(timeouts, ``User-Agent``, the ``X-API-Key`` header, urllib3 retries), so no call can
+leave without them. Retries are configuration: a :class:`urllib3.util.Retry` mounted on
+the adapter. The client adds only what ``Retry`` cannot see: a body cut short or reset
+after the headers arrived, a total deadline per response, a cap on ``Retry-After``, a
+retry budget per load, and refusing redirects to another origin.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError, ResponseError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from intrace_analytics._version import __version__
+from intrace_analytics.exceptions import (
+    ApiError,
+    AuthenticationError,
+    NetworkError,
+    RateLimitError,
+    ResponseFormatError,
+)
+from intrace_analytics.pages import Page
+
+__all__ = ["DEFAULT_BASE_URL", "SCOPES", "STATUSES", "IntraceClient", "LoadStats", "PageStream"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.intrace.ai"
+INCIDENTS_PATH = "/v1/incidents"
+STATUSES = ("open", "closed", "resolved")
+SCOPES = ("investigation", "aggregate")
+MAX_PAGE_SIZE = 5000
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+# Well under the ~8 KiB many proxies and servers accept for a request line.
+MAX_QUERY_LENGTH = 2000
+
+# Errors raised while reading a body after the headers arrived. urllib3's Retry never
+# sees these (requests reads the body after urlopen returns), so the client retries them.
+_BODY_ERRORS = (ProtocolError, ReadTimeoutError, requests.exceptions.ChunkedEncodingError, OSError)
+
+
+class _Secret:
+    """Holds the API key so that no repr, vars() or log line can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+@dataclass
+class LoadStats:
+    """Counters of one load, shared by its worker threads.
+
+    Attributes
+    ----------
+    pages
+        Pages received.
+    requests
+        HTTP requests sent, retries included.
+    retries
+        Requests that were retries of an earlier failure.
+    rate_limit_wait_s
+        Seconds spent waiting out ``Retry-After``.
+    """
+
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limit_wait_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **amounts: float) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+class _RetryBudget:
+    """Retries left for one load: an outage fails fast instead of hammering the server.
+
+    Like gRPC's retry throttling, each successful request earns back a tenth of a retry,
+    so a long load with sporadic failures is not starved while a dead server gets only
+    ``initial`` retries across all workers.
+    """
+
+    def __init__(self, initial: float, refill: float = 0.1) -> None:
+        self._tokens = float(initial)
+        self._cap = float(initial)
+        self._refill = refill
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+    def earn(self) -> None:
+        with self._lock:
+            self._tokens = min(self._cap, self._tokens + self._refill)
+
+
+@dataclass
+class _Load:
+    """What one load shares between its requests: counters, budget, callbacks."""
+
+    stats: LoadStats
+    budget: _RetryBudget
+    max_retry_after: float
+    on_wait: Callable[[float, str], None] | None = None
+    # When the current attempt of this thread's request began (for the deadline).
+    local: threading.local = field(default_factory=threading.local)
+
+    def attempt_started(self) -> float:
+        return getattr(self.local, "started", time.monotonic())
+
+    def start_attempt(self) -> None:
+        self.local.started = time.monotonic()
+
+    def notify_wait(self, seconds: float, reason: str) -> None:
+        if self.on_wait is not None and seconds > 0:
+            self.on_wait(seconds, reason)
+
+
+class _Retry(Retry):
+    """urllib3's Retry, plus a retry budget, a cap on Retry-After and wait accounting."""
+
+    load: _Load | None = None
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.load = self.load
+        return retry
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        load = self.load
+        if load is not None:
+            if response is not None and response.status == 429:
+                wait = _retry_after_seconds(response.headers.get("Retry-After"))
+                if wait is not None and wait > load.max_retry_after:
+                    # Waiting an hour inside a notebook is worse than failing now: give the
+                    # 429 back (raise_on_status is off) and let the client raise RateLimitError.
+                    raise MaxRetryError(_pool, url, ResponseError("Retry-After too long"))
+            if not load.budget.take():
+                raise MaxRetryError(_pool, url, error or ResponseError("retry budget exhausted"))
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if load is not None:
+            load.stats.add(retries=1, requests=1)
+        return retry
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        load = self.load
+        wait = None
+        if response is not None:
+            wait = _retry_after_seconds(response.headers.get("Retry-After"))
+        if load is None:
+            super().sleep(response)
+            return
+        if wait:
+            reason = "rate limited" if response is not None and response.status == 429 else (
+                "server asked to retry later"
+            )
+            load.notify_wait(wait, reason)
+            started = time.monotonic()
+            super().sleep(response)
+            load.stats.add(rate_limit_wait_s=time.monotonic() - started)
+        else:
+            backoff = self.get_backoff_time()
+            load.notify_wait(backoff, "retrying")
+            time.sleep(backoff)
+        load.start_attempt()
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    try:
+        # An uncapped Retry to parse both forms exactly as urllib3 does.
+        return Retry(retry_after_max=math.inf).parse_retry_after(value)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - an unparseable header means "no advice"
+        return None
+
+
+class _Session(requests.Session):
+    """A Session that puts the client's timeout on every request made through it."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, *args, **kwargs)
+
+
+class _Deadline(Exception):
+    """A response took longer than the client's total deadline."""
+
+
+class PageStream(Iterator[Page]):
+    """The pages of one load, in offset order, with the load's counters in :attr:`stats`.
+
+    Returned by :meth:`IntraceClient.iter_incident_pages`; iterate it, or call
+    :meth:`close` to stop early (outstanding requests are cancelled).
+    """
+
+    def __init__(self, pages: Iterator[Page], stats: LoadStats, on_close: Callable[[], None]):
+        self._pages = pages
+        self.stats = stats
+        self._on_close = on_close
+
+    def __iter__(self) -> PageStream:
+        return self
+
+    def __next__(self) -> Page:
+        return next(self._pages)
+
+    def close(self) -> None:
+        close = getattr(self._pages, "close", None)
+        if close is not None:
+            close()
+        self._on_close()
+
+    def __enter__(self) -> PageStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class IntraceClient:
+    """Client for Intrace's ``GET /v1/incidents``.
+
+    Parameters
+    ----------
+    api_key
+        The API key; defaults to the ``INTRACE_API_KEY`` environment variable.
+    base_url
+        The API's base URL; defaults to ``INTRACE_BASE_URL``, else ``https://api.intrace.ai``.
+        ``/v1/incidents`` is appended; a trailing slash is fine.
+    timeout
+        ``(connect, read)`` seconds, or one number for both.
+    max_retries
+        Retries per request (attempts = retries + 1) for connection errors, read timeouts,
+        bodies cut short and HTTP 408/429/500/502/503/504. 400/401/403/404/422 are never retried.
+    page_size
+        ``limit`` per request, 1..5000.
+    max_workers
+        Pages fetched concurrently once the first page has told the total.
+    deadline
+        Total seconds one response may take, body included, so a trickling body cannot hang.
+    backoff_factor, backoff_max, backoff_jitter
+        Exponential backoff between retries: ``backoff_factor * 2**(n-1)`` seconds, plus up to
+        ``backoff_jitter`` random seconds, at most ``backoff_max``.
+    max_retry_after
+        The longest ``Retry-After`` waited out; a longer one raises :class:`RateLimitError`.
+    retry_budget
+        Retries allowed per load across all workers (each success earns back 0.1).
+
+    Raises
+    ------
+    AuthenticationError
+        No key was given and ``INTRACE_API_KEY`` is not set.
+    ValueError
+        An argument is out of range (the message names it, its value and what is allowed).
+
+    Examples
+    --------
+    >>> from intrace_analytics.sandbox import SandboxServer
+    >>> with SandboxServer(incidents=50) as api:
+    ...     client = IntraceClient(api.api_key, base_url=api.url, page_size=20)
+    ...     pages = list(client.iter_incident_pages(status="open"))
+    >>> pages[0].offset
+    0
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | tuple[float, float] = (5, 30),
+        max_retries: int = 5,
+        page_size: int = 1000,
+        max_workers: int = 4,
+        deadline: float = 90.0,
+        backoff_factor: float = 0.5,
+        backoff_max: float = 30.0,
+        backoff_jitter: float = 0.5,
+        max_retry_after: float = 60.0,
+        retry_budget: int = 20,
+    ) -> None:
+        self.timeout = _check_timeout(timeout)
+        self.max_retries = _check_int("max_retries", max_retries, 0, 100)
+        self.page_size = _check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+        self.max_workers = _check_int("max_workers", max_workers, 1, 64)
+        self.deadline = _check_number("deadline", deadline, positive=True)
+        self.backoff_factor = _check_number("backoff_factor", backoff_factor)
+        self.backoff_max = _check_number("backoff_max", backoff_max)
+        self.backoff_jitter = _check_number("backoff_jitter", backoff_jitter)
+        self.max_retry_after = _check_number("max_retry_after", max_retry_after)
+        self.retry_budget = _check_int("retry_budget", retry_budget, 0, 1_000_000)
+        self.base_url = _check_base_url(
+            base_url or os.environ.get("INTRACE_BASE_URL") or DEFAULT_BASE_URL
+        )
+        key = api_key if api_key is not None else os.environ.get("INTRACE_API_KEY")
+        if key is None or not key.strip():
+            raise AuthenticationError(
+                "No API key: pass api_key=... or set the INTRACE_API_KEY environment variable."
+            )
+        if any(ch.isspace() or ord(ch) < 32 for ch in key.strip()):
+            # The value is deliberately not shown: it is a secret.
+            raise ValueError("api_key must not contain whitespace or control characters")
+        self._api_key = _Secret(key.strip())
+        self._endpoint = self.base_url + INCIDENTS_PATH
+
+    def __repr__(self) -> str:
+        return (
+            f"IntraceClient(base_url={self.base_url!r}, api_key='***', "
+            f"page_size={self.page_size}, max_workers={self.max_workers})"
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release resources. Sessions live only as long as a load, so this is a no-op kept
+        for symmetry with other clients."""
+
+    # -- public API -------------------------------------------------------------------
+
+    def iter_incident_pages(
+        self,
+        *,
+        status: str | None = None,
+        scope: str | None = None,
+        asset_id: str | Iterable[str] | None = None,
+        on_wait: Callable[[float, str], None] | None = None,
+    ) -> PageStream:
+        """Yield every page of matching incidents, in offset order.
+
+        The first page tells ``total``; the remaining offsets are fetched concurrently
+        (``max_workers``) and yielded in order. Stops when ``total`` is reached or on an
+        empty or short page; a page repeating the previous one, or more pages than
+        ``total`` allows, raises :class:`ResponseFormatError`. A long ``asset_id`` list is
+        split into several requests so no URL grows past a safe length; incidents that
+        more than one part returns are yielded once (later pages' ``incidents`` omit them,
+        their ``body`` stays as received).
+
+        Parameters
+        ----------
+        status
+            ``"open"``, ``"closed"`` or ``"resolved"``.
+        scope
+            ``"investigation"`` or ``"aggregate"``.
+        asset_id
+            One asset id or several (any-of).
+        on_wait
+            Called as ``on_wait(seconds, reason)`` before the client sleeps (a rate limit
+            or a backoff), e.g. to show "waiting 3 s (rate limited)" in a progress bar.
+
+        Returns
+        -------
+        PageStream
+            An iterator of :class:`~intrace_analytics.pages.Page`; its ``stats`` counts
+            pages, requests, retries and seconds spent waiting on rate limits.
+
+        Raises
+        ------
+        ValueError
+            A filter is not allowed (raised here, before any request).
+        """
+        filters = _check_filters(status, scope, asset_id)
+        asset_ids = filters.pop("asset_id", None)
+        load = _Load(
+            stats=LoadStats(),
+            budget=_RetryBudget(self.retry_budget),
+            max_retry_after=self.max_retry_after,
+            on_wait=on_wait,
+        )
+        sessions = _SessionPool(self._new_session)
+        if asset_ids is None:
+            pages = self._iter_result_set(filters, load, sessions)
+        else:
+            pages = self._iter_asset_chunks(filters, asset_ids, load, sessions)
+        return PageStream(_closing(pages, sessions.close), load.stats, sessions.close)
+
+    # -- pagination -------------------------------------------------------------------
+
+    def _iter_asset_chunks(
+        self, filters: dict[str, Any], asset_ids: list[str], load: _Load, sessions: _SessionPool
+    ) -> Iterator[Page]:
+        chunks = _split_for_url(self._endpoint, filters, asset_ids, self.page_size)
+        if len(chunks) == 1:
+            yield from self._iter_result_set({**filters, "asset_id": chunks[0]}, load, sessions)
+            return
+        seen: set[object] = set()
+        for chunk in chunks:
+            for page in self._iter_result_set({**filters, "asset_id": chunk}, load, sessions):
+                fresh = [inc for inc in page.incidents if inc.get("id") not in seen]
+                seen.update(inc.get("id") for inc in fresh)
+                yield page if len(fresh) == len(page.incidents) else replace(page, incidents=fresh)
+
+    def _iter_result_set(
+        self, filters: dict[str, Any], load: _Load, sessions: _SessionPool
+    ) -> Iterator[Page]:
+        limit = self.page_size
+        first = self._fetch_page(sessions.get(), filters, 0, load)
+        yield first
+        if _is_last(first, limit):
+            return
+        max_total = first.total
+        previous = first
+        next_offset = limit
+        pending: deque[tuple[int, Future[Page]]] = deque()
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="intrace-page") as pool:
+            try:
+                while True:
+                    # Keep a bounded window in flight: concurrency without holding every
+                    # body in memory at once.
+                    while next_offset < max_total and len(pending) < 2 * self.max_workers:
+                        future = pool.submit(
+                            self._fetch_page, None, filters, next_offset, load, sessions
+                        )
+                        pending.append((next_offset, future))
+                        next_offset += limit
+                    if not pending:
+                        return
+                    offset, future = pending.popleft()
+                    page = future.result()
+                    _check_progress(page, previous, load.stats.pages, max_total, limit)
+                    yield page
+                    if _is_last(page, limit):
+                        return
+                    # A live result set can grow while we read it; follow it, bounded by
+                    # the page-count guard in _check_progress.
+                    max_total = max(max_total, page.total)
+                    previous = page
+            finally:
+                for _, future in pending:
+                    future.cancel()
+
+    # -- one request ------------------------------------------------------------------
+
+    def _new_session(self) -> _Session:
+        session = _Session(self.timeout)
+        session.headers.update(
+            {
+                "User-Agent": f"intrace-analytics/{__version__}",
+                "Accept": "application/json",
+                "X-API-Key": self._api_key.reveal(),
+            }
+        )
+        adapter = requests.adapters.HTTPAdapter(max_retries=self._new_retry(None))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def _new_retry(self, load: _Load | None) -> _Retry:
+        retry = _Retry(
+            total=self.max_retries,
+            connect=self.max_retries,
+            read=self.max_retries,
+            status=self.max_retries,
+            other=0,
+            redirect=0,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=self.backoff_factor,
+            backoff_max=self.backoff_max,
+            backoff_jitter=self.backoff_jitter,
+            retry_after_max=math.inf,  # type: ignore[arg-type]
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+        )
+        retry.load = load
+        return retry
+
+    def _fetch_page(
+        self,
+        session: _Session | None,
+        filters: Mapping[str, Any],
+        offset: int,
+        load: _Load,
+        sessions: _SessionPool | None = None,
+    ) -> Page:
+        if session is None:
+            assert sessions is not None
+            session = sessions.get()
+        params = {"limit": self.page_size, "offset": offset, **filters}
+        body, url = self._get(session, params, offset, load)
+        page = Page.from_body(
+            body,
+            offset=offset,
+            limit=self.page_size,
+            params=params,
+            fetched_at=datetime.now(UTC),
+            url=url,
+        )
+        load.stats.add(pages=1)
+        return page
+
+    def _get(
+        self, session: _Session, params: Mapping[str, Any], offset: int, load: _Load
+    ) -> tuple[bytes, str]:
+        """GET the endpoint and return (body, final URL), retrying bodies cut short."""
+        adapter = session.get_adapter(self._endpoint)
+        assert isinstance(adapter, requests.adapters.HTTPAdapter)
+        retry = self._new_retry(load)
+        url: str = self._endpoint
+        query: Mapping[str, Any] | None = params
+        redirects = 0
+        # Every retry counts one more request (in _Retry.increment); this is the first.
+        load.stats.add(requests=1)
+        while True:
+            # The session belongs to this thread alone, so setting the adapter's Retry for
+            # this request is safe; it carries this request's retry history across attempts.
+            adapter.max_retries = retry
+            load.start_attempt()
+            try:
+                response = session.get(url, params=query, stream=True, allow_redirects=False)
+            except requests.exceptions.RequestException as exc:
+                raise _network_error(exc, url, offset) from exc
+            try:
+                retry = response.raw.retries or retry
+                if response.status_code in REDIRECT_STATUSES:
+                    url, query = self._follow(response, url, redirects)
+                    redirects += 1
+                    load.stats.add(requests=1)
+                    continue
+                if response.status_code >= 400:
+                    raise self._http_error(response, load)
+                try:
+                    body = _read_body(response, load.attempt_started() + self.deadline,
+                                      self.timeout[1])
+                except _Deadline:
+                    raise NetworkError(
+                        f"GET {response.url} (offset {offset}) did not complete within the "
+                        f"{self.deadline:g} s deadline; the server is sending its body too slowly",
+                        url=response.url,
+                    ) from None  # _Deadline is ours and says nothing more
+                except _BODY_ERRORS as exc:
+                    # urllib3 cannot retry this: the headers had arrived, the body broke.
+                    try:
+                        retry = retry.increment("GET", response.url, error=_as_protocol(exc))
+                    except MaxRetryError:
+                        raise NetworkError(
+                            f"GET {response.url} (offset {offset}) failed after "
+                            f"{len(retry.history)} retries: the response body was cut short "
+                            f"({type(exc).__name__})",
+                            url=response.url,
+                        ) from exc
+                    logger.warning(
+                        "Retrying offset %d: response body cut short (%s)",
+                        offset,
+                        type(exc).__name__,
+                    )
+                    retry.sleep()
+                    continue
+                load.budget.earn()
+                logger.debug(
+                    "GET %s -> %d (%d bytes, %d retries)",
+                    response.url,
+                    response.status_code,
+                    len(body),
+                    len(retry.history),
+                )
+                return body, response.url
+            finally:
+                response.close()
+
+    def _follow(
+        self, response: requests.Response, url: str, redirects: int
+    ) -> tuple[str, None]:
+        location = response.headers.get("Location")
+        if not location:
+            raise ApiError(
+                f"HTTP {response.status_code} redirect without a Location header from {url}",
+                status_code=response.status_code,
+                url=response.url,
+            )
+        target = urljoin(response.url, location)
+        if _origin(target) != _origin(self._endpoint):
+            raise ApiError(
+                f"Refused a redirect from {_origin(self._endpoint)} to another origin "
+                f"({_origin(target)}): the API key is never sent to another host. "
+                "Check INTRACE_BASE_URL.",
+                status_code=response.status_code,
+                url=response.url,
+            )
+        if redirects >= MAX_REDIRECTS:
+            raise ApiError(
+                f"More than {MAX_REDIRECTS} redirects from {url}",
+                status_code=response.status_code,
+                url=response.url,
+            )
+        return target, None
+
+    def _http_error(self, response: requests.Response, load: _Load) -> Exception:
+        status = response.status_code
+        error_code, message = _error_body(response)
+        detail = f"HTTP {status}" + (f" {error_code}" if error_code else "")
+        detail += f": {message}" if message else ""
+        url = response.url
+        retries = len(response.raw.retries.history) if response.raw.retries else 0
+        if status in (401, 403):
+            return AuthenticationError(
+                f"The API rejected the key ({detail}). Check INTRACE_API_KEY.",
+                status_code=status,
+                error_code=error_code,
+                url=url,
+            )
+        if status == 429:
+            wait = _retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is not None and wait > load.max_retry_after:
+                text = (
+                    f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "
+                    f"{load.max_retry_after:g} s this client waits; try again later ({detail})"
+                )
+            else:
+                text = f"Still rate limited after {retries} retries ({detail})"
+            return RateLimitError(text, retry_after=wait, url=url)
+        after = f" after {retries} retries" if retries else ""
+        return ApiError(
+            f"GET {url} failed{after} with {detail}",
+            status_code=status,
+            error_code=error_code,
+            url=url,
+        )
+
+
+# -- helpers -------------------------------------------------------------------------
+
+
+class _SessionPool:
+    """One Session per thread (requests' Session is not thread-safe), closed together."""
+
+    def __init__(self, factory: Callable[[], _Session]) -> None:
+        self._factory = factory
+        self._local = threading.local()
+        self._all: list[_Session] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> _Session:
+        session: _Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._factory()
+            self._local.session = session
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._all = self._all, []
+        for session in sessions:
+            session.close()
+
+
+def _closing(pages: Iterator[Page], on_close: Callable[[], None]) -> Iterator[Page]:
+    try:
+        yield from pages
+    finally:
+        on_close()
+
+
+def _is_last(page: Page, limit: int) -> bool:
+    """Stop rule: total reached, an empty page or a short page."""
+    received = len(page.incidents)
+    return received == 0 or received < limit or page.offset + received >= page.total
+
+
+def _check_progress(
+    page: Page, previous: Page, pages_so_far: int, max_total: int, limit: int
+) -> None:
+    """Guard against a server that would make pagination loop."""
+    ids = [inc.get("id") for inc in page.incidents]
+    if ids and ids == [inc.get("id") for inc in previous.incidents]:
+        raise ResponseFormatError(
+            f"page at offset {page.offset} repeats the page at offset {previous.offset}: "
+            "the server seems to ignore 'offset'; stopping instead of looping",
+            offset=page.offset,
+            field="offset",
+        )
+    allowed = math.ceil(max(max_total, page.total) / limit) + 1
+    if pages_so_far > allowed:
+        raise ResponseFormatError(
+            f"page at offset {page.offset}: {pages_so_far} pages received but total "
+            f"{max(max_total, page.total)} allows at most {allowed}; stopping instead of looping",
+            offset=page.offset,
+            field="total",
+        )
+
+
+def _read_body(response: requests.Response, deadline_at: float, read_timeout: float) -> bytes:
+    """Read the whole body, never past the deadline, and check it against Content-Length."""
+    raw = response.raw
+    connection = raw.connection
+    sock = getattr(connection, "sock", None)
+    chunks = []
+    while True:
+        remaining = deadline_at - time.monotonic()
+        if remaining <= 0:
+            raise _Deadline
+        if sock is not None:
+            # Each read waits at most the read timeout, and never past the deadline.
+            sock.settimeout(max(0.001, min(read_timeout, remaining)))
+        try:
+            chunk = raw.read1(1 << 16)
+        except ReadTimeoutError:
+            if time.monotonic() >= deadline_at:
+                raise _Deadline from None
+            raise
+        if not chunk:
+            break
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    expected = response.headers.get("Content-Length")
+    if expected and expected.isdigit() and "Content-Encoding" not in response.headers:
+        if len(body) != int(expected):
+            raise ProtocolError(f"body has {len(body)} of {expected} bytes")
+    return body
+
+
+def _as_protocol(exc: BaseException) -> Exception:
+    # urllib3's Retry classifies ProtocolError and ReadTimeoutError as read errors.
+    if isinstance(exc, ProtocolError | ReadTimeoutError):
+        return exc
+    return ProtocolError(f"{type(exc).__name__} while reading the body")
+
+
+def _network_error(exc: requests.exceptions.RequestException, url: str, offset: int) -> Exception:
+    reason = exc.args[0] if exc.args else exc
+    if isinstance(reason, MaxRetryError) and reason.reason is not None:
+        reason = reason.reason
+    kind = type(reason).__name__
+    if isinstance(exc, requests.exceptions.Timeout):
+        what = "timed out"
+    elif isinstance(exc, requests.exceptions.RetryError):
+        what = "kept failing"
+    else:
+        what = "could not connect or the connection broke"
+    return NetworkError(
+        f"GET {_origin(url)}{INCIDENTS_PATH} (offset {offset}) {what} after retries ({kind})",
+        url=url,
+    )
+
+
+def _error_body(response: requests.Response) -> tuple[str | None, str | None]:
+    """The API's ``{"error": {"code", "message"}}``, if the body has one."""
+    try:
+        raw = response.raw.read(64 * 1024, decode_content=True)
+        payload = requests.models.complexjson.loads(raw)
+    except Exception:  # noqa: BLE001 - an error body that is not JSON is just absent
+        return None, None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    code, message = error.get("code"), error.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        message if isinstance(message, str) else None,
+    )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def _split_for_url(
+    endpoint: str, filters: Mapping[str, Any], asset_ids: list[str], limit: int
+) -> list[list[str]]:
+    """Split asset ids into groups whose request URL stays under MAX_QUERY_LENGTH."""
+    fixed = len(endpoint) + len(urlencode({"limit": limit, "offset": 10**9, **filters})) + 2
+    chunks: list[list[str]] = [[]]
+    used = fixed
+    for asset in asset_ids:
+        cost = len(urlencode({"asset_id": asset})) + 1
+        if fixed + cost > MAX_QUERY_LENGTH:
+            raise ValueError(
+                f"asset_id {asset[:40]!r}... is too long: one id alone would make the URL "
+                f"longer than {MAX_QUERY_LENGTH} characters"
+            )
+        if chunks[-1] and used + cost > MAX_QUERY_LENGTH:
+            chunks.append([])
+            used = fixed
+        chunks[-1].append(asset)
+        used += cost
+    return chunks
+
+
+# -- argument checks -------------------------------------------------------------------
+
+
+def _check_filters(
+    status: str | None, scope: str | None, asset_id: str | Iterable[str] | None
+) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    if status is not None:
+        filters["status"] = _check_choice("status", status, STATUSES)
+    if scope is not None:
+        filters["scope"] = _check_choice("scope", scope, SCOPES)
+    if asset_id is not None:
+        ids = [asset_id] if isinstance(asset_id, str) else list(asset_id)
+        for value in ids:
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(
+                    f"asset_id must be a non-empty string or a list of them, got {value!r}"
+                )
+        if not ids:
+            raise ValueError("asset_id must name at least one asset, got an empty list")
+        filters["asset_id"] = list(dict.fromkeys(v.strip() for v in ids))
+    return filters
+
+
+def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if isinstance(value, str) and value.strip().casefold() in allowed:
+        return value.strip().casefold()
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}; got {value!r}")
+    return value
+
+
+def _check_number(name: str, value: object, *, positive: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        bound = "a positive" if positive else "a non-negative"
+        raise ValueError(f"{name} must be {bound} number of seconds; got {value!r}")
+    return float(value)
+
+
+def _check_timeout(timeout: object) -> tuple[float, float]:
+    if isinstance(timeout, tuple | list) and len(timeout) == 2:
+        return (
+            _check_number("timeout (connect)", timeout[0], positive=True),
+            _check_number("timeout (read)", timeout[1], positive=True),
+        )
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        value = _check_number("timeout", timeout, positive=True)
+        return (value, value)
+    raise ValueError(
+        f"timeout must be a number of seconds or a (connect, read) pair; got {timeout!r}"
+    )
+
+
+def _check_base_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}; got {url!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(
+            "base_url must not carry a query, fragment or credentials "
+            "(the API key goes in INTRACE_API_KEY); got "
+            f"{parts.scheme}://{parts.hostname}{parts.path}"
+        )
+    return url.strip().rstrip("/")
