@@ -10,6 +10,7 @@ retry budget per load, and refusing redirects to another origin.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -21,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
@@ -195,8 +196,10 @@ class _Retry(Retry):
             super().sleep(response)
             return
         if wait:
-            reason = "rate limited" if response is not None and response.status == 429 else (
-                "server asked to retry later"
+            reason = (
+                "rate limited"
+                if response is not None and response.status == 429
+                else ("server asked to retry later")
             )
             load.notify_wait(wait, reason)
             started = time.monotonic()
@@ -454,6 +457,7 @@ class IntraceClient:
             return
         max_total = first.total
         previous = first
+        received = 1
         next_offset = limit
         pending: deque[tuple[int, Future[Page]]] = deque()
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="intrace-page") as pool:
@@ -471,7 +475,8 @@ class IntraceClient:
                         return
                     offset, future = pending.popleft()
                     page = future.result()
-                    _check_progress(page, previous, load.stats.pages, max_total, limit)
+                    received += 1
+                    _check_progress(page, previous, received, first.total, limit)
                     yield page
                     if _is_last(page, limit):
                         return
@@ -566,7 +571,8 @@ class IntraceClient:
             except requests.exceptions.RequestException as exc:
                 raise _network_error(exc, url, offset) from exc
             try:
-                retry = response.raw.retries or retry
+                # urllib3 hands back the Retry it ended with: this request's history so far.
+                retry = cast(_Retry, response.raw.retries or retry)
                 if response.status_code in REDIRECT_STATUSES:
                     url, query = self._follow(response, url, redirects)
                     redirects += 1
@@ -575,8 +581,9 @@ class IntraceClient:
                 if response.status_code >= 400:
                     raise self._http_error(response, load)
                 try:
-                    body = _read_body(response, load.attempt_started() + self.deadline,
-                                      self.timeout[1])
+                    body = _read_body(
+                        response, load.attempt_started() + self.deadline, self.timeout[1]
+                    )
                 except _Deadline:
                     raise NetworkError(
                         f"GET {response.url} (offset {offset}) did not complete within the "
@@ -613,9 +620,7 @@ class IntraceClient:
             finally:
                 response.close()
 
-    def _follow(
-        self, response: requests.Response, url: str, redirects: int
-    ) -> tuple[str, None]:
+    def _follow(self, response: requests.Response, url: str, redirects: int) -> tuple[str, None]:
         location = response.headers.get("Location")
         if not location:
             raise ApiError(
@@ -715,7 +720,7 @@ def _is_last(page: Page, limit: int) -> bool:
 
 
 def _check_progress(
-    page: Page, previous: Page, pages_so_far: int, max_total: int, limit: int
+    page: Page, previous: Page, pages_so_far: int, first_total: int, limit: int
 ) -> None:
     """Guard against a server that would make pagination loop."""
     ids = [inc.get("id") for inc in page.incidents]
@@ -726,11 +731,16 @@ def _check_progress(
             offset=page.offset,
             field="offset",
         )
-    allowed = math.ceil(max(max_total, page.total) / limit) + 1
+    # Following a result set that grows while it is read is right (nothing is lost), but a
+    # total that keeps running ahead of the reader is a loop: allow the planned pages twice
+    # over, plus ten, then stop.
+    planned = math.ceil(first_total / limit)
+    allowed = 2 * planned + 10
     if pages_so_far > allowed:
         raise ResponseFormatError(
-            f"page at offset {page.offset}: {pages_so_far} pages received but total "
-            f"{max(max_total, page.total)} allows at most {allowed}; stopping instead of looping",
+            f"page at offset {page.offset}: {pages_so_far} pages received but the first "
+            f"page's total {first_total} allows {planned} (at most {allowed} with growth); "
+            "stopping instead of looping",
             offset=page.offset,
             field="total",
         )
@@ -760,9 +770,9 @@ def _read_body(response: requests.Response, deadline_at: float, read_timeout: fl
         chunks.append(chunk)
     body = b"".join(chunks)
     expected = response.headers.get("Content-Length")
-    if expected and expected.isdigit() and "Content-Encoding" not in response.headers:
-        if len(body) != int(expected):
-            raise ProtocolError(f"body has {len(body)} of {expected} bytes")
+    unencoded = "Content-Encoding" not in response.headers
+    if expected and expected.isdigit() and unencoded and len(body) != int(expected):
+        raise ProtocolError(f"body has {len(body)} of {expected} bytes")
     return body
 
 
@@ -794,7 +804,7 @@ def _error_body(response: requests.Response) -> tuple[str | None, str | None]:
     """The API's ``{"error": {"code", "message"}}``, if the body has one."""
     try:
         raw = response.raw.read(64 * 1024, decode_content=True)
-        payload = requests.models.complexjson.loads(raw)
+        payload = json.loads(raw)
     except Exception:  # noqa: BLE001 - an error body that is not JSON is just absent
         return None, None
     error = payload.get("error") if isinstance(payload, dict) else None
