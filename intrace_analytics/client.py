@@ -27,6 +27,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError, ResponseError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -788,7 +789,7 @@ def _network_error(exc: requests.exceptions.RequestException, url: str, offset: 
     if isinstance(reason, MaxRetryError) and reason.reason is not None:
         reason = reason.reason
     kind = type(reason).__name__
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, Urllib3Timeout):
         what = "timed out"
     elif isinstance(exc, requests.exceptions.RetryError):
         what = "kept failing"

@@ -96,7 +96,8 @@ class Page:
         """
         raw = body.encode() if isinstance(body, str) else bytes(body)
         try:
-            decoded = json.loads(raw)
+            # JSON on the wire is UTF-8 (RFC 8259); json.loads would guess UTF-16/32 from bytes.
+            decoded = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             snippet = raw[:60].decode("utf-8", "replace")
