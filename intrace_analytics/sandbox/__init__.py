@@ -1,0 +1,28 @@
+"""The sandbox: a local Intrace API over seeded synthetic data, misbehaving on demand.
+
+Used by the tests, the benchmarks and ``intrace-analytics demo`` / ``sandbox``.
+"""
+
+from intrace_analytics.sandbox.data import (
+    ASSETS,
+    SEVERITIES,
+    THREAT_TYPES,
+    Asset,
+    Dataset,
+    generate_dataset,
+    page_body,
+    to_camel,
+)
+from intrace_analytics.sandbox.server import SandboxServer
+
+__all__ = [
+    "ASSETS",
+    "SEVERITIES",
+    "THREAT_TYPES",
+    "Asset",
+    "Dataset",
+    "SandboxServer",
+    "generate_dataset",
+    "page_body",
+    "to_camel",
+]

@@ -1,0 +1,764 @@
+"""A local implementation of Intrace's ``GET /v1/incidents``, misbehaving on demand.
+
+The sandbox is a real HTTP/1.1 server on loopback, so the client, the CLI and the
+tests exercise the same sockets, headers and failure modes they meet in production:
+auth, filters, offset pagination, parameter validation, both key casings, and a set
+of fault switches (5xx, 429 with ``Retry-After``, reset or truncated bodies, slow
+bodies, malformed bodies, redirects, rows inserted or deleted between pages).
+
+Faults are one line each from a test::
+
+    with SandboxServer(incidents=120) as sandbox:
+        sandbox.fail(503, times=2)          # the next two pages answer 503
+        sandbox.rate_limit(2, offset=100)   # the page at offset 100 answers 429
+        ...
+
+Standard library only, so the sandbox runs wherever the package installs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import logging
+import math
+import random
+import re
+import secrets
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from intrace_analytics.sandbox.data import Dataset, generate_dataset, page_body
+
+__all__ = ["RequestRecord", "SandboxServer"]
+
+logger = logging.getLogger("intrace_analytics.sandbox")
+
+_PATH = "/v1/incidents"
+_MAX_LIMIT = 5000
+_DEFAULT_LIMIT = 100
+_STATUSES = ("open", "closed", "resolved")
+_SCOPES = ("investigation", "aggregate")
+_CASINGS = ("snake", "camel", "mixed")
+_BAD_BODY_KINDS = ("not_json", "wrong_shape", "bad_total")
+_INTEGER = re.compile(r"-?[0-9]+")
+_ERROR_CODES = {
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+    429: "rate_limited",
+}
+_NOT_JSON_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+    b"<body><h1>502 Bad Gateway</h1><p>The upstream server returned an invalid response."
+    b"</p><hr><address>edge-proxy</address></body></html>\n"
+)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the sandbox received and answered it.
+
+    Parameters
+    ----------
+    method, path : str
+        The HTTP method and the path without the query string.
+    query : dict
+        The query string, parsed: each name to its list of values.
+    api_key : str or None
+        The ``X-API-Key`` header as received (left out of the repr, so a failing
+        assertion never prints it).
+    status : int
+        The status code sent.
+    fault : str or None
+        The fault switches the request consumed, joined by ``+`` (for example
+        ``"fail"`` or ``"truncate_body+insert_between_pages"``), else ``None``.
+    time : float
+        When the request was received (``time.time()``).
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    api_key: str | None = field(repr=False)
+    status: int
+    fault: str | None
+    time: float
+
+
+@dataclass
+class _Fault:
+    kind: str
+    times: int
+    offset: int | None
+    options: dict[str, Any]
+
+
+@dataclass
+class _Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    mode: str = "normal"  # "normal" | "drop" | "truncate" | "trickle"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class _ParameterError(Exception):
+    pass
+
+
+def _error_body(code: str, message: str, *, retryable: bool) -> bytes:
+    error = {"code": code, "message": message, "retryable": retryable}
+    return json.dumps({"error": error}).encode("utf-8")
+
+
+def _check_times(times: int) -> None:
+    if not isinstance(times, int) or times < 1:
+        raise ValueError(f"times must be an integer >= 1, got {times!r}")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    # HTTP/1.1 gives keep-alive, which the client's connection pool relies on; every
+    # response therefore carries a Content-Length.
+    protocol_version = "HTTP/1.1"
+    server_version = "IntraceSandbox/1.0"
+    # Bounds how long an idle keep-alive connection holds a thread.
+    timeout = 120
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def do_GET(self) -> None:
+        self.server.sandbox._handle(self)
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The stdlib answers malformed requests and unknown methods with an HTML page;
+        # the API answers everything in its JSON error shape, and 405 for any method.
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            code, error_code = HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"
+            message = f"method {self.command} is not allowed; use GET"
+        else:
+            error_code = HTTPStatus(code).phrase.lower().replace(" ", "_")
+            message = message or HTTPStatus(code).phrase
+        body = _error_body(error_code, message, retryable=False)
+        # Recorded before answering, so a client that has its answer sees the record.
+        # Malformed requests may fail before the path or the headers are parsed.
+        split = urlsplit(getattr(self, "path", None) or "")
+        headers = getattr(self, "headers", None)
+        self.server.sandbox._record(
+            self.command or "",
+            split.path,
+            parse_qs(split.query, keep_blank_values=True),
+            headers.get("X-API-Key") if headers is not None else None,
+            int(code),
+            None,
+        )
+        self.close_connection = True
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        if code == HTTPStatus.METHOD_NOT_ALLOWED:
+            self.send_header("Allow", "GET")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Silent: the stdlib writes every request to stderr. _handle logs at DEBUG.
+        return
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # stop() must not wait for idle keep-alive connections or a trickling body.
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.sandbox._track(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.sandbox._untrack(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The default prints a traceback to stderr; a client going away mid-body is
+        # routine here (the fault switches provoke it), so it is only worth a DEBUG line.
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class SandboxServer:
+    """A local Intrace API over seeded synthetic data, with fault switches.
+
+    Parameters
+    ----------
+    incidents : int, default 500
+        How many incidents to generate (see :func:`generate_dataset`).
+    seed : int, default 7
+        The data's seed; equal seeds give byte-identical pages.
+    api_key : str, optional
+        The key to accept in ``X-API-Key``; by default a fresh random ``sbx_...`` key.
+    host : str, default "127.0.0.1"
+        The interface to bind: loopback, so nothing outside the machine can connect.
+    port : int, default 0
+        0 picks a free port; read :attr:`url` after :meth:`start`.
+    casing : {"snake", "camel", "mixed"}, default "snake"
+        Key casing of the payloads; settable at any time.
+    latency : float, default 0.0
+        Seconds slept before answering each request; settable at any time.
+
+    Attributes
+    ----------
+    requests : list of RequestRecord
+        Every request received, in order.
+    dataset : Dataset
+        The data served right now (the insert and delete switches change it).
+
+    Examples
+    --------
+    >>> import urllib.request, json
+    >>> with SandboxServer(incidents=3, api_key="sbx_doc") as sandbox:
+    ...     req = urllib.request.Request(sandbox.url + "/v1/incidents?limit=2",
+    ...                                  headers={"X-API-Key": "sbx_doc"})
+    ...     with urllib.request.urlopen(req) as resp:
+    ...         body = json.load(resp)
+    >>> len(body["incidents"]), body["total"]
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        *,
+        incidents: int = 500,
+        seed: int = 7,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        casing: str = "snake",
+        latency: float = 0.0,
+    ) -> None:
+        if api_key is not None and not api_key:
+            raise ValueError("api_key must be a non-empty string or None (generate one)")
+        self.api_key: str = api_key if api_key is not None else "sbx_" + secrets.token_urlsafe(24)
+        self.casing = casing
+        self.latency: float = latency
+        self.requests: list[RequestRecord] = []
+        self.dataset: Dataset = generate_dataset(incidents, seed)
+        self._seed = seed
+        self._next_index = incidents
+        self._host = host
+        self._port = port
+        # One lock for the data, the fault lists and the request log, so a page, the
+        # total beside it and the fault it consumed are always consistent.
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+        self._mutations: list[_Fault] = []
+        self._views: dict[tuple[str | None, str | None, tuple[str, ...] | None], list[Any]] = {}
+        self._views_source: tuple[int, int] = (0, -1)
+        self._lifecycle = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._url: str | None = None
+        self._connections: set[socket.socket] = set()
+
+    def __repr__(self) -> str:
+        # Deliberately without the key.
+        state = self._url or "not started"
+        return f"<SandboxServer {state} incidents={len(self.dataset.incidents)}>"
+
+    # -- settings ---------------------------------------------------------------------
+
+    @property
+    def casing(self) -> str:
+        """Key casing of the payloads: ``"snake"``, ``"camel"`` or ``"mixed"``."""
+        return self._casing
+
+    @casing.setter
+    def casing(self, value: str) -> None:
+        if value not in _CASINGS:
+            raise ValueError(f"casing must be one of {_CASINGS!r}, got {value!r}")
+        self._casing = value
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://127.0.0.1:<port>`` without a trailing slash."""
+        if self._url is None:
+            raise RuntimeError("the sandbox is not started; call start() or use it in a with")
+        return self._url
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        """Bind and serve in a background thread; return ``self``. Idempotent."""
+        with self._lifecycle:
+            if self._httpd is not None:
+                return self
+            self._stopping.clear()
+            httpd = _Server((self._host, self._port), self)
+            host = f"[{self._host}]" if ":" in self._host else self._host
+            self._url = f"http://{host}:{httpd.server_address[1]}"
+            self._httpd = httpd
+            self._thread = threading.Thread(
+                target=httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="intrace-sandbox",
+                daemon=True,
+            )
+            self._thread.start()
+            logger.debug("sandbox serving on %s", self._url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection, promptly. Idempotent."""
+        with self._lifecycle:
+            httpd, thread = self._httpd, self._thread
+            if httpd is None:
+                return
+            # Wakes latency sleeps and trickles; the socket shutdowns wake handlers
+            # blocked on a read or on a client that stopped reading.
+            self._stopping.set()
+            httpd.shutdown()
+            with self._lock:
+                connections = list(self._connections)
+            for conn in connections:
+                with contextlib.suppress(OSError):  # already closed by its handler
+                    conn.shutdown(socket.SHUT_RDWR)
+            httpd.server_close()
+            if thread is not None:
+                thread.join(timeout=5)
+            self._httpd = self._thread = None
+            logger.debug("sandbox on %s stopped", self._url)
+
+    def serve_forever(self) -> None:
+        """Start if needed, then block until :meth:`stop` or ``KeyboardInterrupt``."""
+        self.start()
+        try:
+            while not self._stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- fault switches ---------------------------------------------------------------
+
+    def _add(self, kind: str, times: int, offset: int | None, /, **options: Any) -> None:
+        _check_times(times)
+        if offset is not None and (not isinstance(offset, int) or offset < 0):
+            raise ValueError(f"offset must be None or an integer >= 0, got {offset!r}")
+        fault = _Fault(kind, times, offset, options)
+        with self._lock:
+            if kind.endswith("_between_pages"):
+                self._mutations.append(fault)
+            else:
+                self._faults.append(fault)
+
+    def fail(self, status: int = 503, *, times: int = 1, offset: int | None = None) -> None:
+        """Answer with ``status`` and a JSON error body.
+
+        The body's ``retryable`` is true for 5xx, 408 and 429, false otherwise.
+        """
+        if not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400..599), got {status!r}")
+        self._add("fail", times, offset, status=status)
+
+    def rate_limit(
+        self,
+        retry_after: float = 1,
+        *,
+        times: int = 1,
+        http_date: bool = False,
+        offset: int | None = None,
+    ) -> None:
+        """Answer 429 with ``Retry-After``: whole seconds (rounded up) or an HTTP-date."""
+        if retry_after < 0:
+            raise ValueError(f"retry_after must be >= 0, got {retry_after!r}")
+        self._add("rate_limit", times, offset, retry_after=retry_after, http_date=http_date)
+
+    def drop_connection(self, *, times: int = 1, offset: int | None = None) -> None:
+        """Send the headers (full Content-Length) and half the body, then reset (RST)."""
+        self._add("drop_connection", times, offset)
+
+    def truncate_body(self, *, times: int = 1, offset: int | None = None) -> None:
+        """Send the headers (full Content-Length) and half the body, then close (FIN)."""
+        self._add("truncate_body", times, offset)
+
+    def trickle_body(
+        self,
+        *,
+        interval: float = 0.2,
+        chunk: int = 8,
+        times: int = 1,
+        offset: int | None = None,
+    ) -> None:
+        """Send the body ``chunk`` bytes at a time, one chunk every ``interval`` seconds."""
+        if interval < 0:
+            raise ValueError(f"interval must be >= 0, got {interval!r}")
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk!r}")
+        self._add("trickle_body", times, offset, interval=interval, chunk=chunk)
+
+    def bad_body(
+        self, kind: str = "not_json", *, times: int = 1, offset: int | None = None
+    ) -> None:
+        """Answer 200 with a malformed body.
+
+        ``"not_json"`` is an HTML error page (``text/html``); ``"wrong_shape"`` is
+        ``{"data": [...], "count": N}``; ``"bad_total"`` has ``"total": "many"``.
+        """
+        if kind not in _BAD_BODY_KINDS:
+            raise ValueError(f"kind must be one of {_BAD_BODY_KINDS!r}, got {kind!r}")
+        self._add("bad_body", times, offset, kind=kind)
+
+    def redirect(
+        self, location: str, *, status: int = 302, times: int = 1, offset: int | None = None
+    ) -> None:
+        """Answer ``status`` with ``Location``.
+
+        The request's query string is appended to ``location`` unless it ends with
+        ``?`` (then it is sent as is); a location starting with ``/`` is made
+        absolute against :attr:`url`.
+        """
+        if not 300 <= status <= 399:
+            raise ValueError(f"status must be a redirect status (300..399), got {status!r}")
+        self._add("redirect", times, offset, location=location, status=status)
+
+    def insert_between_pages(self, n: int, *, after_offset: int = 0, times: int = 1) -> None:
+        """After answering a request at ``after_offset``, add ``n`` newer incidents.
+
+        They take the front of the order, as a live system's new incidents would, so
+        later pages shift by ``n``.
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n!r}")
+        self._add("insert_between_pages", times, after_offset, n=n)
+
+    def delete_between_pages(self, n: int, *, after_offset: int = 0, times: int = 1) -> None:
+        """After answering a request at ``after_offset``, delete the ``n`` newest incidents."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n!r}")
+        self._add("delete_between_pages", times, after_offset, n=n)
+
+    def clear_faults(self) -> None:
+        """Forget every fault switch not yet consumed (data changes already made stay)."""
+        with self._lock:
+            self._faults.clear()
+            self._mutations.clear()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _track(self, conn: Any) -> None:
+        if isinstance(conn, socket.socket):
+            with self._lock:
+                self._connections.add(conn)
+
+    def _untrack(self, conn: Any) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def _record(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        api_key: str | None,
+        status: int,
+        fault: str | None,
+        received: float | None = None,
+    ) -> None:
+        record = RequestRecord(method, path, query, api_key, status, fault, received or time.time())
+        with self._lock:
+            self.requests.append(record)
+
+    @staticmethod
+    def _take(faults: list[_Fault], offset: int) -> _Fault | None:
+        # Caller holds the lock. First registered, still armed, matching fault wins.
+        for fault in faults:
+            if fault.times > 0 and (fault.offset is None or fault.offset == offset):
+                fault.times -= 1
+                if fault.times == 0:
+                    faults.remove(fault)
+                return fault
+        return None
+
+    def _shown(self, raw: str) -> str:
+        # Echo the bad value so the error names it, but never the key (a client that
+        # misplaces it into a parameter must not see it reflected), and not at length.
+        text = raw.replace(self.api_key, "***")
+        return repr(text if len(text) <= 64 else text[:64] + "...")
+
+    def _parse(
+        self, query: dict[str, list[str]]
+    ) -> tuple[int, int, str | None, str | None, tuple[str, ...] | None]:
+        def integer(name: str, default: int, low: int, high: int | None) -> int:
+            if name not in query:
+                return default
+            raw = query[name][-1]
+            value: int | None = None
+            if _INTEGER.fullmatch(raw):
+                try:
+                    value = int(raw)
+                except ValueError:  # more digits than int() accepts
+                    value = None
+            if value is None or value < low or (high is not None and value > high):
+                allowed = f"between {low} and {high}" if high is not None else f">= {low}"
+                raise _ParameterError(
+                    f"{name} must be an integer {allowed}, got {self._shown(raw)}"
+                )
+            return value
+
+        def choice(name: str, allowed: tuple[str, ...]) -> str | None:
+            if name not in query:
+                return None
+            raw = query[name][-1]
+            if raw not in allowed:
+                options = ", ".join(allowed)
+                raise _ParameterError(f"{name} must be one of {options}, got {self._shown(raw)}")
+            return raw
+
+        limit = integer("limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
+        offset = integer("offset", 0, 0, None)
+        status = choice("status", _STATUSES)
+        scope = choice("scope", _SCOPES)
+        assets = tuple(sorted(set(query["asset_id"]))) if "asset_id" in query else None
+        return limit, offset, status, scope, assets
+
+    def _view(
+        self, status: str | None, scope: str | None, assets: tuple[str, ...] | None
+    ) -> list[Any]:
+        # Caller holds the lock. Filtered views are cached until the data changes, so
+        # paging through a million incidents does not rescan them for every page.
+        incidents = self.dataset.incidents
+        if status is None and scope is None and assets is None:
+            return incidents
+        source = (id(incidents), len(incidents))
+        if source != self._views_source:
+            self._views.clear()
+            self._views_source = source
+        key = (status, scope, assets)
+        view = self._views.get(key)
+        if view is None:
+            assets_of = self.dataset.assets_of
+            wanted = set(assets or ())
+            view = [
+                incident
+                for incident in incidents
+                if (status is None or incident["status"] == status)
+                and (scope is None or incident["scope"] == scope)
+                and (assets is None or not wanted.isdisjoint(assets_of.get(incident["id"], ())))
+            ]
+            if len(self._views) >= 32:
+                self._views.clear()
+            self._views[key] = view
+        return view
+
+    def _mutate(self, mutation: _Fault) -> None:
+        # Caller holds the lock.
+        n: int = mutation.options["n"]
+        data = self.dataset
+        if mutation.kind == "insert_between_pages":
+            batch = generate_dataset(n, self._seed, start_index=self._next_index)
+            self._next_index += n
+            data.incidents[:0] = batch.incidents
+            data.assets_of.update(batch.assets_of)
+        else:
+            for incident in data.incidents[:n]:
+                data.assets_of.pop(incident["id"], None)
+            del data.incidents[:n]
+        self._views.clear()
+        self._views_source = (0, -1)
+
+    def _respond(
+        self, method: str, path: str, raw_query: str, query: dict[str, list[str]], key: str | None
+    ) -> tuple[_Response, list[str]]:
+        if path != _PATH:
+            body = _error_body("not_found", f"no such endpoint; use GET {_PATH}", retryable=False)
+            return _Response(404, body), []
+        if method != "GET":
+            body = _error_body(
+                "method_not_allowed", f"method {method} is not allowed; use GET", retryable=False
+            )
+            return _Response(405, body, headers=[("Allow", "GET")]), []
+        if key is None or not secrets.compare_digest(
+            key.encode("utf-8", "surrogateescape"), self.api_key.encode("utf-8")
+        ):
+            message = "missing X-API-Key header" if key is None else "invalid API key"
+            return _Response(401, _error_body("unauthorized", message, retryable=False)), []
+        try:
+            limit, offset, status, scope, assets = self._parse(query)
+        except _ParameterError as exc:
+            body = _error_body("invalid_parameter", str(exc), retryable=False)
+            return _Response(422, body), []
+
+        with self._lock:
+            fault = self._take(self._faults, offset)
+            view = self._view(status, scope, assets)
+            page = view[offset : offset + limit]
+            total = len(view)
+            mutation = self._take(self._mutations, offset)
+            if mutation is not None:
+                self._mutate(mutation)
+        names = [f.kind for f in (fault, mutation) if f is not None]
+
+        casing = self.casing
+        rng = None
+        if casing == "mixed":
+            # Seeded by the request, so the same request gets the same body.
+            rng = random.Random(f"{self._seed}:{limit}:{offset}:{status}:{scope}:{assets}")
+        if fault is None:
+            return _Response(200, page_body(page, total, casing=casing, rng=rng)), names
+
+        options = fault.options
+        if fault.kind == "fail":
+            code = options["status"]
+            error_code = _ERROR_CODES.get(code) or (
+                HTTPStatus(code).phrase.lower().replace(" ", "_")
+                if code in HTTPStatus._value2member_map_
+                else "server_error"
+            )
+            body = _error_body(
+                error_code,
+                "the service is temporarily unavailable; retry later",
+                retryable=code >= 500 or code in (408, 429),
+            )
+            return _Response(code, body), names
+        if fault.kind == "rate_limit":
+            wait = options["retry_after"]
+            retry_after = (
+                email.utils.formatdate(time.time() + wait, usegmt=True)
+                if options["http_date"]
+                else str(math.ceil(wait))
+            )
+            body = _error_body("rate_limited", "too many requests; slow down", retryable=True)
+            return _Response(429, body, headers=[("Retry-After", retry_after)]), names
+        if fault.kind == "redirect":
+            location: str = options["location"]
+            if location.startswith("/"):
+                location = self.url + location
+            if location.endswith("?"):
+                pass  # sent as given: the caller wants the query dropped
+            elif raw_query:
+                location += ("&" if "?" in location else "?") + raw_query
+            return _Response(options["status"], b"", headers=[("Location", location)]), names
+        if fault.kind == "bad_body":
+            kind = options["kind"]
+            if kind == "not_json":
+                return _Response(200, _NOT_JSON_PAGE, content_type="text/html"), names
+            if kind == "wrong_shape":
+                payload: dict[str, Any] = {"data": page, "count": total}
+            else:
+                payload = {"incidents": page, "total": "many"}
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            return _Response(200, body), names
+        mode = {"drop_connection": "drop", "truncate_body": "truncate"}.get(fault.kind, "trickle")
+        body = page_body(page, total, casing=casing, rng=rng)
+        return _Response(200, body, mode=mode, options=options), names
+
+    def _handle(self, handler: _Handler) -> None:
+        received = time.time()
+        if self.latency > 0 and self._stopping.wait(self.latency):
+            handler.close_connection = True  # shutting down: answer nothing
+            return
+        split = urlsplit(handler.path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        key = handler.headers.get("X-API-Key")
+        response, names = self._respond(handler.command, split.path, split.query, query, key)
+        fault = "+".join(names) or None
+        self._record(handler.command, split.path, query, key, response.status, fault, received)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d%s",
+                handler.command,
+                handler.path.replace(self.api_key, "***"),
+                response.status,
+                f" ({fault})" if fault else "",
+            )
+        self._send(handler, response)
+
+    def _send(self, handler: _Handler, response: _Response) -> None:
+        # A request body we do not read would be parsed as the next request on this
+        # keep-alive connection; closing is simpler than draining.
+        has_body = handler.headers.get("Content-Length", "0") not in ("", "0") or (
+            "Transfer-Encoding" in handler.headers
+        )
+        body = response.body
+        handler.send_response(response.status)
+        handler.send_header("Content-Type", response.content_type)
+        handler.send_header("Content-Length", str(len(body)))
+        for name, value in response.headers:
+            handler.send_header(name, value)
+        if has_body:
+            handler.send_header("Connection", "close")
+            handler.close_connection = True
+        handler.end_headers()
+        if handler.command == "HEAD":
+            return
+        if response.mode == "normal":
+            handler.wfile.write(body)
+        elif response.mode == "truncate":
+            handler.wfile.write(body[: len(body) // 2])
+            handler.close_connection = True  # the server then shuts the socket down: a FIN
+        elif response.mode == "drop":
+            handler.wfile.write(body[: len(body) // 2])
+            # Let the partial body reach the client before the reset, so it reliably
+            # sees "headers, some body, then ECONNRESET" rather than a bare refusal.
+            self._stopping.wait(0.05)
+            self._reset(handler)
+        else:
+            self._trickle(handler, body, response.options["interval"], response.options["chunk"])
+
+    @staticmethod
+    def _reset(handler: _Handler) -> None:
+        handler.close_connection = True
+        conn = handler.connection
+        # SO_LINGER on with a zero timeout makes close() send RST instead of FIN.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The reader holds a reference to the socket; the descriptor (and so the RST)
+        # only goes once both are closed. The server's later shutdown() of the closed
+        # socket fails quietly.
+        handler.rfile.close()
+        conn.close()
+
+    def _trickle(self, handler: _Handler, body: bytes, interval: float, chunk: int) -> None:
+        for start in range(0, len(body), chunk):
+            if start and self._stopping.wait(interval):
+                handler.close_connection = True
+                return
+            try:
+                handler.wfile.write(body[start : start + chunk])
+            except OSError:
+                # The client gave up (timeout, reset): routine for this fault.
+                handler.close_connection = True
+                return
