@@ -558,3 +558,37 @@ def test_more_pages_than_total_allows_stops_the_load(broken_server) -> None:
     with pytest.raises(ResponseFormatError, match="pages"):
         list(client.iter_incident_pages())
     assert handler.served < 100
+
+
+def test_latency_under_the_read_timeout_is_just_slow(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    api.latency = 0.2
+    stream = make_client(timeout=(1, 2), page_size=100).iter_incident_pages()
+    assert ids_of(stream) == served_ids(api)
+    assert stream.stats.retries == 0
+
+
+def test_a_host_that_comes_up_during_the_retries_is_reached() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = SandboxServer(incidents=20, api_key=CANARY_KEY, port=port)
+    # Connection refused at first; the server starts while the client backs off.
+    timer = threading.Timer(0.3, server.start)
+    timer.start()
+    try:
+        client = IntraceClient(
+            CANARY_KEY,
+            base_url=f"http://127.0.0.1:{port}",
+            max_retries=8,
+            backoff_factor=0.05,
+            backoff_jitter=0.0,
+            backoff_max=0.4,
+        )
+        stream = client.iter_incident_pages()
+        assert len(ids_of(stream)) == 20
+        assert stream.stats.retries >= 1
+    finally:
+        timer.join()
+        server.stop()

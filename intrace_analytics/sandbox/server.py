@@ -136,6 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "IntraceSandbox/1.0"
     # Bounds how long an idle keep-alive connection holds a thread.
     timeout = 120
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
+    # meets the client's delayed ACK and every small response waits ~40 ms.
+    disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return self.server_version
