@@ -1,14 +1,102 @@
-"""Pages → the three tidy frames of SPEC.md, cast through :mod:`intrace_analytics.schema`."""
+"""Pages → the three tidy frames of SPEC.md, cast through :mod:`intrace_analytics.schema`.
+
+One normalizer serves the live load, :func:`frames_from_pages` and the replay of raw
+pages. Each page body is parsed by Arrow's JSON reader against an explicit schema that
+knows both key spellings (``threat_links``/``threatLinks``, ``created_at``/``createdAt``,
+...), so a field is picked per incident, even when a page mixes casings. Everything after
+the parse is columnar (Arrow compute, NumPy): no Python loop per row. Pages are parsed on
+a small thread pool as they arrive and only their columns are kept, so a load never holds
+every body at once.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
-__all__ = ["IncidentFrames"]
+from intrace_analytics import schema
+from intrace_analytics._version import __version__
+from intrace_analytics.exceptions import DataQualityWarning, ResponseFormatError
+from intrace_analytics.pages import Page
+
+__all__ = ["IncidentFrames", "frames_from_pages"]
+
+# -- the payload as Arrow reads it ----------------------------------------------------
+
+_STR = pa.string()
+_COORDINATES = pa.struct([("lat", pa.float64()), ("lng", pa.float64())])
+# Each spelling the API may use is a field of its own; the normalizer picks per row.
+_THREAT = pa.struct(
+    [
+        ("id", _STR),
+        ("title", _STR),
+        ("severity", _STR),
+        ("threat_type", _STR),
+        ("threatType", _STR),
+        ("location", _STR),
+        ("observed_at", _STR),
+        ("observedAt", _STR),
+        ("coordinates", _COORDINATES),
+    ]
+)
+_LINK = pa.struct(
+    [
+        ("id", _STR),
+        ("threat_id", _STR),
+        ("threatId", _STR),
+        ("added_at", _STR),
+        ("addedAt", _STR),
+        ("threat", _THREAT),
+    ]
+)
+_INCIDENT = pa.struct(
+    [
+        ("id", _STR),
+        ("title", _STR),
+        ("status", _STR),
+        ("scope", _STR),
+        ("description", _STR),
+        ("created_at", _STR),
+        ("createdAt", _STR),
+        ("updated_at", _STR),
+        ("updatedAt", _STR),
+        ("started_at", _STR),
+        ("startedAt", _STR),
+        ("resolved_at", _STR),
+        ("resolvedAt", _STR),
+        ("threat_links", pa.list_(_LINK)),
+        ("threatLinks", pa.list_(_LINK)),
+    ]
+)
+_PAGE = pa.schema([("incidents", pa.list_(_INCIDENT)), ("total", pa.int64())])
+_PARSE = pajson.ParseOptions(
+    explicit_schema=_PAGE, unexpected_field_behavior="ignore", newlines_in_values=True
+)
+_TIMESTAMP = pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC")
+_HAS_OFFSET = r"([zZ]|[+-]\d\d(:?\d\d)?)\s*$"
+_ARROW_COLUMN = re.compile(r"Column\((/[^)]*)\)")
+
+# Columns of the three tables in the order the pages give them (before typing).
+_INCIDENT_FIELDS = (
+    "incident_id", "title", "status", "scope", "description",
+    "created_at", "updated_at", "started_at", "resolved_at",
+)  # fmt: skip
+_TIMESTAMP_FIELDS = {"created_at", "updated_at", "started_at", "resolved_at", "added_at",
+                     "observed_at"}  # fmt: skip
 
 
 @dataclass
@@ -40,3 +128,518 @@ class IncidentFrames:
         from intrace_analytics.storage import read_parquet
 
         return read_parquet(directory)
+
+    def __repr__(self) -> str:
+        complete = self.metadata.get("complete")
+        return (
+            f"IncidentFrames(incidents={len(self.incidents)}, links={len(self.links)}, "
+            f"threats={len(self.threats)}, complete={complete})"
+        )
+
+
+# -- public entry point ----------------------------------------------------------------
+
+
+def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -> IncidentFrames:
+    """Normalize pages of ``GET /v1/incidents`` into the three tidy frames.
+
+    Parameters
+    ----------
+    pages
+        :class:`~intrace_analytics.pages.Page` objects (their raw ``body`` is used), decoded
+        bodies (dicts), or raw bodies (bytes or str), in offset order. A generator is
+        consumed one page at a time.
+
+    Returns
+    -------
+    IncidentFrames
+        ``metadata`` holds what the pages alone can tell: pages, rows, the last total,
+        duplicates dropped and whether the rows match the total.
+
+    Raises
+    ------
+    ResponseFormatError
+        A page is not the documented shape; ``offset`` is the page's offset (its position
+        in ``pages`` when it carries none).
+
+    Warns
+    -----
+    DataQualityWarning
+        Once per field: values outside a documented set, naive or unparseable timestamps,
+        both spellings of a field with different values, copies of a threat that disagree.
+
+    Examples
+    --------
+    >>> body = b'{"incidents": [{"id": "i1", "title": "Unrest", "status": "Open",'
+    ... b' "scope": "aggregate", "createdAt": "2026-04-18T09:00:00Z",'
+    ... b' "updatedAt": "2026-04-18T11:20:00+01:00", "threatLinks": []}], "total": 1}'
+    >>> frames = frames_from_pages([body])
+    >>> frames.incidents[["incident_id", "status", "threat_count"]]
+      incident_id status  threat_count
+    0          i1   open             0
+    """
+    normalizer = Normalizer()
+    for page in pages:
+        normalizer.add(page)
+    return normalizer.finish()
+
+
+class Normalizer:
+    """Accumulates pages (parsed on a thread pool as they arrive) into frames.
+
+    Use :func:`frames_from_pages` unless pages arrive over time, as in a load.
+    """
+
+    def __init__(self, workers: int = 2, window: int = 4) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="intrace-normalize")
+        self._window = window
+        self._pending: list[Future[_PageColumns]] = []
+        self._parts: list[_PageColumns] = []
+        self._position = 0
+        self.pages = 0
+        self.last_total: int | None = None
+        self.totals: list[int] = []
+
+    def add(self, page: Page | Mapping[str, Any] | bytes | str) -> None:
+        """Queue one page for parsing (blocks while the window of pages in flight is full)."""
+        body, offset, label = _page_source(page, self._position)
+        self._position += 1
+        self._pending.append(self._pool.submit(_parse_page, body, offset, label))
+        if len(self._pending) >= self._window:
+            self._collect(self._pending.pop(0))
+
+    def _collect(self, future: Future[_PageColumns]) -> None:
+        part = future.result()
+        self._parts.append(part)
+        self.pages += 1
+        self.last_total = part.total
+        self.totals.append(part.total)
+
+    def close(self) -> None:
+        """Stop parsing (pages queued and not collected are dropped)."""
+        for future in self._pending:
+            future.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def finish(self, metadata: Mapping[str, Any] | None = None) -> IncidentFrames:
+        """Build the frames from every page added; ``metadata`` extends the report."""
+        try:
+            while self._pending:
+                self._collect(self._pending.pop(0))
+        finally:
+            self.close()
+        frames, report = _build(self._parts)
+        self._parts = []
+        report.update(
+            pages=self.pages,
+            total_reported=self.last_total,
+            package_version=__version__,
+            schema_version=schema.SCHEMA_VERSION,
+        )
+        report["complete"] = (
+            self.last_total is not None
+            and report["rows"] == self.last_total
+            and len(set(self.totals)) <= 1
+        )
+        report.update(metadata or {})
+        frames.metadata = report
+        return frames
+
+
+# -- one page ------------------------------------------------------------------------------
+
+
+@dataclass
+class _PageColumns:
+    """What one page contributes, before typing: Arrow arrays, timestamps parsed."""
+
+    total: int
+    incidents: dict[str, pa.Array]
+    threat_count: pa.Array
+    links: dict[str, pa.Array]
+    link_parent: np.ndarray  # index of the link's incident within this page
+    threats: dict[str, pa.Array]
+    threat_parent: np.ndarray  # index of the threat's incident within this page
+    issues: Counter[str] = field(default_factory=Counter)
+    conflicts: Counter[str] = field(default_factory=Counter)
+
+
+def _page_source(
+    page: Page | Mapping[str, Any] | bytes | str, position: int
+) -> tuple[bytes, int, str]:
+    """The page's body, the offset named in errors, and how to name the page."""
+    if isinstance(page, Page):
+        body = page.body or json.dumps({"incidents": page.incidents, "total": page.total}).encode()
+        return body, page.offset, f"page at offset {page.offset}"
+    if isinstance(page, bytes | bytearray | memoryview):
+        return bytes(page), position, f"page {position}"
+    if isinstance(page, str):
+        return page.encode(), position, f"page {position}"
+    if isinstance(page, Mapping):
+        try:
+            body = json.dumps(page, default=str).encode()
+        except (TypeError, ValueError) as exc:
+            raise ResponseFormatError(
+                f"page {position}: cannot be read as JSON ({exc})", offset=position
+            ) from exc
+        return body, position, f"page {position}"
+    raise TypeError(
+        f"pages must be Page objects, dicts, bytes or str; page {position} is "
+        f"{type(page).__name__}"
+    )
+
+
+def _parse_page(body: bytes, offset: int, label: str) -> _PageColumns:
+    def bad(field: str, problem: str) -> ResponseFormatError:
+        return ResponseFormatError(f"{label}: {problem}", offset=offset, field=field)
+
+    try:
+        table = pajson.read_json(
+            io.BytesIO(body),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(body) + 1024),
+            parse_options=_PARSE,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        message = str(exc)
+        found = _ARROW_COLUMN.search(message)
+        path = found.group(1) if found else ""
+        field = path.strip("/").replace("/[]", "[]").replace("/", ".") or "(body)"
+        raise bad(field, f"not the documented shape at field {field!r} ({message})") from None
+    if table.num_rows != 1:
+        raise bad("(body)", f"expected one JSON object, found {table.num_rows}")
+    total = table.column("total")[0].as_py()
+    if total is None or total < 0:
+        raise bad("total", "field 'total' should be a non-negative integer, got nothing")
+    listed = table.column("incidents").chunk(0)
+    if listed.null_count:
+        raise bad("incidents", "field 'incidents' should be a list of incident objects")
+    incidents = pc.list_flatten(listed)
+    if incidents.null_count:
+        raise bad("incidents[]", "field 'incidents' holds a null instead of an incident")
+
+    issues: Counter[str] = Counter()
+    conflicts: Counter[str] = Counter()
+
+    def pick(struct: pa.Array, snake: str, camel: str | None, name: str) -> pa.Array:
+        first = pc.struct_field(struct, snake)
+        if camel is None:
+            return first
+        second = pc.struct_field(struct, camel)
+        both = pc.and_(pc.is_valid(first), pc.is_valid(second))
+        if pc.any(both).as_py():
+            differ = pc.sum(pc.and_(both, pc.not_equal(first, second))).as_py() or 0
+            conflicts[name] += differ
+        return pc.coalesce(first, second)
+
+    columns: dict[str, pa.Array] = {
+        "incident_id": pick(incidents, "id", None, "id"),
+        "title": pick(incidents, "title", None, "title"),
+        "status": pick(incidents, "status", None, "status"),
+        "scope": pick(incidents, "scope", None, "scope"),
+        "description": pick(incidents, "description", None, "description"),
+    }
+    for snake, camel in (
+        ("created_at", "createdAt"),
+        ("updated_at", "updatedAt"),
+        ("started_at", "startedAt"),
+        ("resolved_at", "resolvedAt"),
+    ):
+        columns[snake] = _timestamps(pick(incidents, snake, camel, snake), snake, issues)
+    if columns["incident_id"].null_count:
+        raise bad("incidents[].id", "an incident has no 'id'")
+
+    snake_links = pc.struct_field(incidents, "threat_links")
+    camel_links = pc.struct_field(incidents, "threatLinks")
+    both = pc.and_(pc.is_valid(snake_links), pc.is_valid(camel_links))
+    if pc.any(both).as_py():
+        # Rare: compare the two lists only where both spellings are present.
+        rows = np.flatnonzero(both.to_numpy(zero_copy_only=False))
+        conflicts["threat_links"] += sum(
+            snake_links[i].as_py() != camel_links[i].as_py() for i in rows
+        )
+    link_lists = pc.coalesce(snake_links, camel_links)
+    threat_count = pc.fill_null(pc.list_value_length(link_lists), 0).cast(pa.int64())
+    link_parent = pc.list_parent_indices(link_lists).to_numpy()
+    links = pc.list_flatten(link_lists)
+    if links.null_count:
+        raise bad("incidents[].threat_links[]", "a threat link is null")
+    threat = pc.struct_field(links, "threat")
+    link_columns = {
+        "link_id": pick(links, "id", None, "link id"),
+        "threat_id": pc.coalesce(
+            pick(links, "threat_id", "threatId", "threat_id"), pc.struct_field(threat, "id")
+        ),
+        "added_at": _timestamps(pick(links, "added_at", "addedAt", "added_at"), "added_at", issues),
+    }
+    if link_columns["link_id"].null_count:
+        raise bad("incidents[].threat_links[].id", "a threat link has no 'id'")
+
+    embedded = pc.is_valid(threat)
+    threats = threat.filter(embedded)
+    threat_columns = {
+        "threat_id": pc.coalesce(
+            pc.struct_field(threats, "id"), link_columns["threat_id"].filter(embedded)
+        ),
+        "title": pick(threats, "title", None, "threat title"),
+        "severity": pick(threats, "severity", None, "severity"),
+        "threat_type": pick(threats, "threat_type", "threatType", "threat_type"),
+        "location": pick(threats, "location", None, "location"),
+        "observed_at": _timestamps(
+            pick(threats, "observed_at", "observedAt", "observed_at"), "observed_at", issues
+        ),
+        "lat": pc.struct_field(pc.struct_field(threats, "coordinates"), "lat"),
+        "lng": pc.struct_field(pc.struct_field(threats, "coordinates"), "lng"),
+    }
+    if threat_columns["threat_id"].null_count:
+        raise bad("incidents[].threat_links[].threat.id", "an embedded threat has no 'id'")
+    return _PageColumns(
+        total=total,
+        incidents=columns,
+        threat_count=threat_count,
+        links=link_columns,
+        link_parent=link_parent,
+        threats=threat_columns,
+        threat_parent=link_parent[embedded.to_numpy(zero_copy_only=False)],
+        issues=issues,
+        conflicts=conflicts,
+    )
+
+
+def _timestamps(values: pa.Array, name: str, issues: Counter[str]) -> pa.Array:
+    """ISO-8601 strings → UTC timestamps: offsets honoured, naive taken as UTC, bad → null."""
+    try:
+        # Arrow's parser takes every well-formed ISO-8601 string with an offset; it
+        # refuses the whole array for one naive or malformed value.
+        return pc.cast(values, _TIMESTAMP)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    present = pc.is_valid(values)
+    parsed = pd.to_datetime(
+        values.to_pandas(), format="ISO8601", utc=True, errors="coerce"
+    ).dt.as_unit(schema.TIMESTAMP_UNIT)
+    result = pa.array(parsed, type=_TIMESTAMP, from_pandas=True)
+    failed = pc.and_(present, pc.is_null(result))
+    naive = pc.and_(
+        pc.is_valid(result), pc.invert(pc.match_substring_regex(values, _HAS_OFFSET))
+    )
+    issues[f"{name}:unparseable"] += pc.sum(failed).as_py() or 0
+    issues[f"{name}:naive"] += pc.sum(naive).as_py() or 0
+    return result
+
+
+# -- all pages --------------------------------------------------------------------------------
+
+
+def _concat(parts: list[_PageColumns], table: str, name: str, kind: pa.DataType) -> pa.Array:
+    chunks = [getattr(part, table)[name] for part in parts]
+    if not chunks:
+        return pa.array([], type=kind)
+    return pa.concat_arrays([c.cast(kind) if c.type != kind else c for c in chunks])
+
+
+def _build(parts: list[_PageColumns]) -> tuple[IncidentFrames, dict[str, Any]]:
+    issues: Counter[str] = Counter()
+    conflicts: Counter[str] = Counter()
+    for part in parts:
+        issues.update(part.issues)
+        conflicts.update(part.conflicts)
+
+    def kind(name: str) -> pa.DataType:
+        if name in _TIMESTAMP_FIELDS:
+            return _TIMESTAMP
+        return pa.float64() if name in ("lat", "lng") else _STR
+
+    incidents = {n: _concat(parts, "incidents", n, kind(n)) for n in _INCIDENT_FIELDS}
+    threat_count = pa.concat_arrays([p.threat_count for p in parts] or [pa.array([], pa.int64())])
+    links = {n: _concat(parts, "links", n, kind(n)) for n in ("link_id", "threat_id", "added_at")}
+    threats = {
+        n: _concat(parts, "threats", n, kind(n))
+        for n in ("threat_id", "title", "severity", "threat_type", "location", "observed_at",
+                  "lat", "lng")
+    }  # fmt: skip
+    # Each link's and each threat copy's incident, as a row number over all pages.
+    starts = np.cumsum([0] + [len(p.threat_count) for p in parts])
+    link_parent = np.concatenate(
+        [p.link_parent + s for p, s in zip(parts, starts, strict=False)] or [np.zeros(0, int)]
+    ).astype(np.int64)
+    threat_parent = np.concatenate(
+        [p.threat_parent + s for p, s in zip(parts, starts, strict=False)] or [np.zeros(0, int)]
+    ).astype(np.int64)
+
+    # Incidents: one row per id; the copy with the newest updated_at wins, at the place the
+    # id first appeared (a live result set shifts under offset pagination).
+    keep = _winners(incidents["incident_id"], incidents["updated_at"])
+    duplicates = len(incidents["incident_id"]) - len(keep)
+    # rank[row] = position of that incident row in the output, or -1 if it lost.
+    rank = np.full(len(incidents["incident_id"]), -1, dtype=np.int64)
+    rank[keep] = np.arange(len(keep))
+    incidents = {n: a.take(pa.array(keep)) for n, a in incidents.items()}
+    threat_count = threat_count.take(pa.array(keep))
+
+    link_rank = rank[link_parent] if len(link_parent) else np.zeros(0, np.int64)
+    kept = np.flatnonzero(link_rank >= 0)
+    kept = kept[np.argsort(link_rank[kept], kind="stable")]
+    link_incident = incidents["incident_id"].take(pa.array(link_rank[kept]))
+    links = {n: a.take(pa.array(kept)) for n, a in links.items()}
+    links["incident_id"] = link_incident
+    link_dupes = _first_of_each(links["link_id"])
+    if len(link_dupes) != len(links["link_id"]):
+        issues["link_id:duplicate"] += len(links["link_id"]) - len(link_dupes)
+        links = {n: a.take(pa.array(link_dupes)) for n, a in links.items()}
+
+    # Threats: one row per id; the copy from the most recently updated incident wins.
+    threat_rank = rank[threat_parent] if len(threat_parent) else np.zeros(0, np.int64)
+    alive = np.flatnonzero(threat_rank >= 0)
+    threats = {n: a.take(pa.array(alive)) for n, a in threats.items()}
+    copy_updated = incidents["updated_at"].take(pa.array(threat_rank[alive]))
+    winners, disagreeing = _threat_winners(threats, copy_updated)
+    threats = {n: a.take(pa.array(winners)) for n, a in threats.items()}
+    if disagreeing:
+        conflicts["threat copies"] += disagreeing
+
+    frames = IncidentFrames(
+        incidents=_typed("incidents", {**incidents, "threat_count": threat_count}, issues),
+        links=_typed("links", links, issues),
+        threats=_typed("threats", threats, issues),
+    )
+    _warn(issues, conflicts)
+    report: dict[str, Any] = {
+        "rows": len(frames.incidents),
+        "links": len(frames.links),
+        "threats": len(frames.threats),
+        "duplicates_dropped": duplicates,
+        "threat_conflicts": disagreeing,
+        "data_quality": {k: v for k, v in sorted((issues + conflicts).items()) if v},
+    }
+    return frames, report
+
+
+def _winners(ids: pa.Array, updated: pa.Array) -> np.ndarray:
+    """Row numbers of the winning copy per id (newest updated_at, then latest read), in
+    order of each id's first appearance."""
+    rows = np.arange(len(ids))
+    if len(ids) == 0 or pc.count_distinct(ids).as_py() == len(ids):
+        return rows
+    codes = pc.dictionary_encode(ids).indices.to_numpy()  # codes follow first appearance
+    order = np.lexsort((rows, _as_int(updated), codes))  # by id, updated_at, read order
+    last = np.r_[codes[order][1:] != codes[order][:-1], True]
+    return order[last]
+
+
+def _threat_winners(threats: dict[str, pa.Array], updated: pa.Array) -> tuple[np.ndarray, int]:
+    """Winning copy per threat id, in order of first appearance; and how many ids had
+    copies that disagree."""
+    ids = threats["threat_id"]
+    rows = np.arange(len(ids))
+    if len(ids) == 0:
+        return rows, 0
+    codes = pc.dictionary_encode(ids).indices.to_numpy()
+    order = np.lexsort((rows, _as_int(updated), codes))
+    last = np.r_[codes[order][1:] != codes[order][:-1], True]
+    winners = order[last]  # one per code, in code order = first appearance
+    if len(winners) == len(ids):
+        return winners, 0
+    # Compare every copy with its id's winner, null-aware, field by field.
+    mine = pa.array(winners[codes])
+    differs = np.zeros(len(ids), dtype=bool)
+    for name, values in threats.items():
+        if name == "threat_id":
+            continue
+        other = values.take(mine)
+        same = pc.or_kleene(
+            pc.fill_null(pc.equal(values, other), False),
+            pc.and_(pc.is_null(values), pc.is_null(other)),
+        )
+        differs |= ~same.to_numpy(zero_copy_only=False)
+    return winners, int(np.unique(codes[differs]).size)
+
+
+def _first_of_each(ids: pa.Array) -> np.ndarray:
+    rows = np.arange(len(ids))
+    if len(ids) == 0 or pc.count_distinct(ids).as_py() == len(ids):
+        return rows
+    codes = pc.dictionary_encode(ids).indices.to_numpy()
+    _, first = np.unique(codes, return_index=True)
+    return np.sort(first)
+
+
+def _as_int(timestamps: pa.Array) -> np.ndarray:
+    # NaT sorts oldest, so a copy with a known updated_at beats one without.
+    values = pc.fill_null(timestamps.cast(pa.int64()), np.iinfo(np.int64).min)
+    return values.to_numpy()
+
+
+def _typed(table: str, arrays: Mapping[str, pa.Array], issues: Counter[str]) -> pd.DataFrame:
+    """Arrow arrays → the table's pandas dtypes, exactly as :mod:`schema` says."""
+    data: dict[str, Any] = {}
+    for column in schema.TABLES[table]:
+        values = arrays[column.name]
+        kind = column.kind
+        if kind is schema.Kind.STRING:
+            data[column.name] = pd.array(values, dtype=pd.StringDtype())
+        elif kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
+            data[column.name] = _categorical(column, values, issues)
+        elif kind is schema.Kind.TIMESTAMP:
+            data[column.name] = pd.array(values.to_pandas(), dtype=schema.pandas_dtype(column))
+        elif kind is schema.Kind.FLOAT:
+            data[column.name] = values.to_numpy(zero_copy_only=False).astype("float64")
+        else:
+            data[column.name] = values.to_numpy(zero_copy_only=False).astype("int64")
+    return pd.DataFrame(data)
+
+
+def _categorical(column: schema.Column, values: pa.Array, issues: Counter[str]) -> pd.Categorical:
+    encoded = pc.dictionary_encode(values)
+    labels = encoded.dictionary.to_pylist()
+    if column.known:
+        # Documented sets are compared case-folded and stripped ("Open " is "open").
+        labels = [label.strip().casefold() for label in labels]
+    categories = schema.categories_for(column, labels)
+    lookup = np.array([categories.index(label) for label in labels] + [-1], dtype=np.int32)
+    codes = encoded.indices.fill_null(len(labels)).to_numpy(zero_copy_only=False)
+    result = pd.Categorical.from_codes(
+        lookup[codes], dtype=schema.pandas_dtype(column, categories)
+    )
+    if column.known:
+        outside = [c for c in categories if c not in column.known]
+        if outside:
+            counts = pd.Series(result).value_counts()
+            shown = ", ".join(f"{label!r} ({counts[label]})" for label in outside[:5])
+            issues[f"{column.name}:outside {shown}"] += int(counts[outside].sum())
+    return result
+
+
+def _warn(issues: Counter[str], conflicts: Counter[str]) -> None:
+    """One DataQualityWarning per field, with counts."""
+    for key, count in sorted(issues.items()):
+        if not count:
+            continue
+        name, _, problem = key.partition(":")
+        if problem == "naive":
+            text = f"{count} {name} timestamps have no UTC offset; taken as UTC"
+        elif problem == "unparseable":
+            text = f"{count} {name} timestamps could not be parsed; set to missing (NaT)"
+        elif problem == "duplicate":
+            text = f"{count} threat links repeat a link_id already seen; dropped"
+        else:
+            column = next(c for t in schema.TABLES.values() for c in t if c.name == name)
+            text = (
+                f"{count} {name} values outside the documented "
+                f"{', '.join(column.known)} kept: {problem.removeprefix('outside ')}"
+            )
+        warnings.warn(text, DataQualityWarning, stacklevel=4)
+    for name, count in sorted(conflicts.items()):
+        if not count:
+            continue
+        if name == "threat copies":
+            text = (
+                f"{count} threats are embedded with differing copies; the copy from the most "
+                "recently updated incident won"
+            )
+        else:
+            text = (
+                f"{count} rows carry both spellings of {name!r} with different values; "
+                "the snake_case spelling won"
+            )
+        warnings.warn(text, DataQualityWarning, stacklevel=4)
+
