@@ -14,13 +14,15 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,10 +32,17 @@ import pyarrow.json as pajson
 
 from intrace_analytics import schema
 from intrace_analytics._version import __version__
-from intrace_analytics.exceptions import DataQualityWarning, ResponseFormatError
+from intrace_analytics.exceptions import (
+    CompletenessWarning,
+    DataQualityWarning,
+    ResponseFormatError,
+)
 from intrace_analytics.pages import Page
 
-__all__ = ["IncidentFrames", "frames_from_pages"]
+if TYPE_CHECKING:
+    from intrace_analytics.client import IntraceClient
+
+__all__ = ["IncidentFrames", "Normalizer", "PassCheck", "frames_from_pages", "load_incidents"]
 
 # -- the payload as Arrow reads it ----------------------------------------------------
 
@@ -187,6 +196,12 @@ def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -
 class Normalizer:
     """Accumulates pages (parsed on a thread pool as they arrive) into frames.
 
+    It also proves completeness. Offset pagination over a live result set can skip or
+    repeat rows; a read of the result set (a *pass*) is clean when every page reported the
+    same ``total``, no id repeated, and the distinct ids number exactly ``total``. When a
+    pass is not clean, a loader reads again (pages with a higher ``pass_index``) and the
+    frames are restricted to the first clean pass's ids, each with its newest copy.
+
     Use :func:`frames_from_pages` unless pages arrive over time, as in a load.
     """
 
@@ -196,54 +211,102 @@ class Normalizer:
         self._pending: list[Future[_PageColumns]] = []
         self._parts: list[_PageColumns] = []
         self._position = 0
-        self.pages = 0
-        self.last_total: int | None = None
-        self.totals: list[int] = []
 
     def add(self, page: Page | Mapping[str, Any] | bytes | str) -> None:
         """Queue one page for parsing (blocks while the window of pages in flight is full)."""
         body, offset, label = _page_source(page, self._position)
         self._position += 1
-        self._pending.append(self._pool.submit(_parse_page, body, offset, label))
+        read = (page.pass_index, _result_set(page.params)) if isinstance(page, Page) else (0, "")
+        self._pending.append(self._pool.submit(_parse_page, body, offset, label, *read))
         if len(self._pending) >= self._window:
-            self._collect(self._pending.pop(0))
+            self._parts.append(self._pending.pop(0).result())
 
-    def _collect(self, future: Future[_PageColumns]) -> None:
-        part = future.result()
-        self._parts.append(part)
-        self.pages += 1
-        self.last_total = part.total
-        self.totals.append(part.total)
+    def flush(self) -> None:
+        """Wait until every page added so far is parsed."""
+        while self._pending:
+            self._parts.append(self._pending.pop(0).result())
+
+    def check_pass(self, pass_index: int) -> PassCheck:
+        """Whether the pages of one pass prove a complete, exactly-once read."""
+        self.flush()
+        return _check_pass([p for p in self._parts if p.pass_index == pass_index])
 
     def close(self) -> None:
-        """Stop parsing (pages queued and not collected are dropped)."""
+        """Stop parsing; pages not yet parsed are dropped."""
         for future in self._pending:
             future.cancel()
+        self._pending = []
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def finish(self, metadata: Mapping[str, Any] | None = None) -> IncidentFrames:
         """Build the frames from every page added; ``metadata`` extends the report."""
         try:
-            while self._pending:
-                self._collect(self._pending.pop(0))
+            self.flush()
         finally:
             self.close()
-        frames, report = _build(self._parts)
-        self._parts = []
+        parts, self._parts = self._parts, []
+        checks = [_check_pass([p for p in parts if p.pass_index == k])
+                  for k in sorted({p.pass_index for p in parts})]  # fmt: skip
+        clean = next((check for check in checks if check.clean), None)
+        # After drift, the first clean re-read says which incidents exist; every copy read
+        # (either pass) competes for the newest version of each.
+        only = clean.ids if clean is not None and len(checks) > 1 else None
+        frames, report = _build(parts, only)
+        first = checks[0] if checks else PassCheck(clean=True, ids=pa.array([], _STR))
         report.update(
-            pages=self.pages,
-            total_reported=self.last_total,
+            # Copies of an id repeated within a read (a re-read's copies are not duplicates).
+            duplicates_dropped=sum(check.repeats for check in checks),
+            pages=len(parts),
+            total_reported=parts[-1].total if parts else 0,
+            drift_detected=not first.clean,
+            reconciled=not first.clean and clean is not None,
+            complete=clean is not None,
             package_version=__version__,
             schema_version=schema.SCHEMA_VERSION,
         )
-        report["complete"] = (
-            self.last_total is not None
-            and report["rows"] == self.last_total
-            and len(set(self.totals)) <= 1
-        )
+        if not first.clean:
+            report["drift"] = first.reasons
         report.update(metadata or {})
         frames.metadata = report
         return frames
+
+
+@dataclass
+class PassCheck:
+    """Whether one read of a result set was exact, and why not."""
+
+    clean: bool
+    ids: pa.Array
+    reasons: list[str] = field(default_factory=list)
+    repeats: int = 0
+
+
+def _result_set(params: Mapping[str, Any]) -> str:
+    """Which result set a page belongs to: its request minus the pagination."""
+    rest = {k: v for k, v in params.items() if k not in ("limit", "offset")}
+    return json.dumps(rest, sort_keys=True, default=str)
+
+
+def _check_pass(parts: list[_PageColumns]) -> PassCheck:
+    reasons: list[str] = []
+    ids_all: list[pa.Array] = []
+    repeats = 0
+    for key in dict.fromkeys(p.result_set for p in parts):
+        pages = [p for p in parts if p.result_set == key]
+        ids = pa.concat_arrays([p.incidents["incident_id"] for p in pages])
+        ids_all.append(ids)
+        totals = sorted({p.total for p in pages})
+        distinct = pc.count_distinct(ids).as_py() if len(ids) else 0
+        where = f" ({key})" if key not in ("", "{}") else ""
+        if len(totals) > 1:
+            reasons.append(f"total changed between pages{where}: {totals[0]} to {totals[-1]}")
+        repeats += len(ids) - distinct
+        if distinct < len(ids):
+            reasons.append(f"{len(ids) - distinct} ids repeated across pages{where}")
+        if distinct != pages[-1].total:
+            reasons.append(f"{distinct} distinct ids but total is {pages[-1].total}{where}")
+    ids = pa.concat_arrays(ids_all) if ids_all else pa.array([], _STR)
+    return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
 
 
 # -- one page ------------------------------------------------------------------------------
@@ -254,12 +317,15 @@ class _PageColumns:
     """What one page contributes, before typing: Arrow arrays, timestamps parsed."""
 
     total: int
+    pass_index: int
+    result_set: str
     incidents: dict[str, pa.Array]
     threat_count: pa.Array
     links: dict[str, pa.Array]
     link_parent: np.ndarray  # index of the link's incident within this page
-    threats: dict[str, pa.Array]
-    threat_parent: np.ndarray  # index of the threat's incident within this page
+    threats: dict[str, pa.Array]  # one row per threat id on this page (its winning copy)
+    threat_updated: np.ndarray  # updated_at (int) of the incident the winning copy is from
+    threat_conflicted: np.ndarray  # whether this page held copies differing from the winner
     issues: Counter[str] = field(default_factory=Counter)
     conflicts: Counter[str] = field(default_factory=Counter)
 
@@ -289,7 +355,9 @@ def _page_source(
     )
 
 
-def _parse_page(body: bytes, offset: int, label: str) -> _PageColumns:
+def _parse_page(
+    body: bytes, offset: int, label: str, pass_index: int = 0, result_set: str = ""
+) -> _PageColumns:
     def bad(field: str, problem: str) -> ResponseFormatError:
         return ResponseFormatError(f"{label}: {problem}", offset=offset, field=field)
 
@@ -392,14 +460,22 @@ def _parse_page(body: bytes, offset: int, label: str) -> _PageColumns:
     }
     if threat_columns["threat_id"].null_count:
         raise bad("incidents[].threat_links[].threat.id", "an embedded threat has no 'id'")
+    # Deduplicate this page's threat copies here, on the worker thread: most copies of a
+    # threat sit on the same page, so the final merge has far less to do.
+    threat_parent = link_parent[embedded.to_numpy(zero_copy_only=False)]
+    updated = _as_int(columns["updated_at"])[threat_parent]
+    winners, conflicted = _threat_winners(threat_columns, updated, np.zeros(len(updated), bool))
     return _PageColumns(
         total=total,
+        pass_index=pass_index,
+        result_set=result_set,
         incidents=columns,
         threat_count=threat_count,
         links=link_columns,
         link_parent=link_parent,
-        threats=threat_columns,
-        threat_parent=link_parent[embedded.to_numpy(zero_copy_only=False)],
+        threats=_take(threat_columns, winners),
+        threat_updated=updated[winners],
+        threat_conflicted=conflicted,
         issues=issues,
         conflicts=conflicts,
     )
@@ -419,9 +495,7 @@ def _timestamps(values: pa.Array, name: str, issues: Counter[str]) -> pa.Array:
     ).dt.as_unit(schema.TIMESTAMP_UNIT)
     result = pa.array(parsed, type=_TIMESTAMP, from_pandas=True)
     failed = pc.and_(present, pc.is_null(result))
-    naive = pc.and_(
-        pc.is_valid(result), pc.invert(pc.match_substring_regex(values, _HAS_OFFSET))
-    )
+    naive = pc.and_(pc.is_valid(result), pc.invert(pc.match_substring_regex(values, _HAS_OFFSET)))
     issues[f"{name}:unparseable"] += pc.sum(failed).as_py() or 0
     issues[f"{name}:naive"] += pc.sum(naive).as_py() or 0
     return result
@@ -437,7 +511,10 @@ def _concat(parts: list[_PageColumns], table: str, name: str, kind: pa.DataType)
     return pa.concat_arrays([c.cast(kind) if c.type != kind else c for c in chunks])
 
 
-def _build(parts: list[_PageColumns]) -> tuple[IncidentFrames, dict[str, Any]]:
+def _build(
+    parts: list[_PageColumns], only: pa.Array | None = None
+) -> tuple[IncidentFrames, dict[str, Any]]:
+    """Concatenate the pages' columns, deduplicate, type. ``only``: the ids to keep."""
     issues: Counter[str] = Counter()
     conflicts: Counter[str] = Counter()
     for part in parts:
@@ -462,38 +539,42 @@ def _build(parts: list[_PageColumns]) -> tuple[IncidentFrames, dict[str, Any]]:
     link_parent = np.concatenate(
         [p.link_parent + s for p, s in zip(parts, starts, strict=False)] or [np.zeros(0, int)]
     ).astype(np.int64)
-    threat_parent = np.concatenate(
-        [p.threat_parent + s for p, s in zip(parts, starts, strict=False)] or [np.zeros(0, int)]
-    ).astype(np.int64)
 
     # Incidents: one row per id; the copy with the newest updated_at wins, at the place the
     # id first appeared (a live result set shifts under offset pagination).
     keep = _winners(incidents["incident_id"], incidents["updated_at"])
     duplicates = len(incidents["incident_id"]) - len(keep)
-    # rank[row] = position of that incident row in the output, or -1 if it lost.
-    rank = np.full(len(incidents["incident_id"]), -1, dtype=np.int64)
-    rank[keep] = np.arange(len(keep))
-    incidents = {n: a.take(pa.array(keep)) for n, a in incidents.items()}
-    threat_count = threat_count.take(pa.array(keep))
-
-    link_rank = rank[link_parent] if len(link_parent) else np.zeros(0, np.int64)
-    kept = np.flatnonzero(link_rank >= 0)
-    kept = kept[np.argsort(link_rank[kept], kind="stable")]
-    link_incident = incidents["incident_id"].take(pa.array(link_rank[kept]))
-    links = {n: a.take(pa.array(kept)) for n, a in links.items()}
-    links["incident_id"] = link_incident
-    link_dupes = _first_of_each(links["link_id"])
-    if len(link_dupes) != len(links["link_id"]):
-        issues["link_id:duplicate"] += len(links["link_id"]) - len(link_dupes)
-        links = {n: a.take(pa.array(link_dupes)) for n, a in links.items()}
+    stale = 0
+    if only is not None:
+        wanted = pc.is_in(incidents["incident_id"].take(pa.array(keep)), value_set=only)
+        stale = len(keep) - (pc.sum(wanted).as_py() or 0)
+        keep = keep[wanted.to_numpy(zero_copy_only=False)]
+    if duplicates or stale:
+        # rank[row] = position of that incident row in the output, or -1 if it lost; links
+        # follow their incident's winning copy, in the incidents' order.
+        rank = np.full(len(incidents["incident_id"]), -1, dtype=np.int64)
+        rank[keep] = np.arange(len(keep))
+        incidents = _take(incidents, keep)
+        threat_count = threat_count.take(pa.array(keep))
+        link_rank = rank[link_parent]
+        kept = np.flatnonzero(link_rank >= 0)
+        kept = kept[np.argsort(link_rank[kept], kind="stable")]
+        links = _take(links, kept)
+        link_parent = link_rank[kept]
+    links["incident_id"] = incidents["incident_id"].take(pa.array(link_parent))
 
     # Threats: one row per id; the copy from the most recently updated incident wins.
-    threat_rank = rank[threat_parent] if len(threat_parent) else np.zeros(0, np.int64)
-    alive = np.flatnonzero(threat_rank >= 0)
-    threats = {n: a.take(pa.array(alive)) for n, a in threats.items()}
-    copy_updated = incidents["updated_at"].take(pa.array(threat_rank[alive]))
-    winners, disagreeing = _threat_winners(threats, copy_updated)
-    threats = {n: a.take(pa.array(winners)) for n, a in threats.items()}
+    # Pages arrive deduplicated; merge their winners the same way.
+    updated = np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)])
+    conflicted = np.concatenate([p.threat_conflicted for p in parts] or [np.zeros(0, bool)])
+    winners, conflicted = _threat_winners(threats, updated, conflicted)
+    if duplicates or stale:
+        # Only threats that a kept link still points to: a dropped copy's threats go too.
+        referenced = pc.is_in(threats["threat_id"].take(pa.array(winners)), links["threat_id"])
+        mask = referenced.to_numpy(zero_copy_only=False)
+        winners, conflicted = winners[mask], conflicted[mask]
+    threats = _take(threats, winners)
+    disagreeing = int(conflicted.sum())
     if disagreeing:
         conflicts["threat copies"] += disagreeing
 
@@ -507,7 +588,7 @@ def _build(parts: list[_PageColumns]) -> tuple[IncidentFrames, dict[str, Any]]:
         "rows": len(frames.incidents),
         "links": len(frames.links),
         "threats": len(frames.threats),
-        "duplicates_dropped": duplicates,
+        "stale_dropped": stale,
         "threat_conflicts": disagreeing,
         "data_quality": {k: v for k, v in sorted((issues + conflicts).items()) if v},
     }
@@ -526,22 +607,25 @@ def _winners(ids: pa.Array, updated: pa.Array) -> np.ndarray:
     return order[last]
 
 
-def _threat_winners(threats: dict[str, pa.Array], updated: pa.Array) -> tuple[np.ndarray, int]:
-    """Winning copy per threat id, in order of first appearance; and how many ids had
-    copies that disagree."""
+def _threat_winners(
+    threats: Mapping[str, pa.Array], updated: np.ndarray, conflicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The winning copy per threat id (from the most recently updated incident, then the
+    latest read), in order of first appearance; and per winner, whether any copy of it
+    disagreed (``conflicted`` flags copies already known to have disagreed)."""
     ids = threats["threat_id"]
     rows = np.arange(len(ids))
     if len(ids) == 0:
-        return rows, 0
+        return rows, conflicted
     codes = pc.dictionary_encode(ids).indices.to_numpy()
-    order = np.lexsort((rows, _as_int(updated), codes))
+    order = np.lexsort((rows, updated, codes))
     last = np.r_[codes[order][1:] != codes[order][:-1], True]
     winners = order[last]  # one per code, in code order = first appearance
     if len(winners) == len(ids):
-        return winners, 0
+        return winners, conflicted
     # Compare every copy with its id's winner, null-aware, field by field.
     mine = pa.array(winners[codes])
-    differs = np.zeros(len(ids), dtype=bool)
+    differs = conflicted.copy()
     for name, values in threats.items():
         if name == "threat_id":
             continue
@@ -551,16 +635,13 @@ def _threat_winners(threats: dict[str, pa.Array], updated: pa.Array) -> tuple[np
             pc.and_(pc.is_null(values), pc.is_null(other)),
         )
         differs |= ~same.to_numpy(zero_copy_only=False)
-    return winners, int(np.unique(codes[differs]).size)
+    per_code = np.bincount(codes, weights=differs, minlength=len(winners)) > 0
+    return winners, per_code
 
 
-def _first_of_each(ids: pa.Array) -> np.ndarray:
-    rows = np.arange(len(ids))
-    if len(ids) == 0 or pc.count_distinct(ids).as_py() == len(ids):
-        return rows
-    codes = pc.dictionary_encode(ids).indices.to_numpy()
-    _, first = np.unique(codes, return_index=True)
-    return np.sort(first)
+def _take(arrays: Mapping[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:
+    indices = pa.array(rows)
+    return {name: values.take(indices) for name, values in arrays.items()}
 
 
 def _as_int(timestamps: pa.Array) -> np.ndarray:
@@ -597,9 +678,7 @@ def _categorical(column: schema.Column, values: pa.Array, issues: Counter[str]) 
     categories = schema.categories_for(column, labels)
     lookup = np.array([categories.index(label) for label in labels] + [-1], dtype=np.int32)
     codes = encoded.indices.fill_null(len(labels)).to_numpy(zero_copy_only=False)
-    result = pd.Categorical.from_codes(
-        lookup[codes], dtype=schema.pandas_dtype(column, categories)
-    )
+    result = pd.Categorical.from_codes(lookup[codes], dtype=schema.pandas_dtype(column, categories))
     if column.known:
         outside = [c for c in categories if c not in column.known]
         if outside:
@@ -619,8 +698,6 @@ def _warn(issues: Counter[str], conflicts: Counter[str]) -> None:
             text = f"{count} {name} timestamps have no UTC offset; taken as UTC"
         elif problem == "unparseable":
             text = f"{count} {name} timestamps could not be parsed; set to missing (NaT)"
-        elif problem == "duplicate":
-            text = f"{count} threat links repeat a link_id already seen; dropped"
         else:
             column = next(c for t in schema.TABLES.values() for c in t if c.name == name)
             text = (
@@ -643,3 +720,176 @@ def _warn(issues: Counter[str], conflicts: Counter[str]) -> None:
             )
         warnings.warn(text, DataQualityWarning, stacklevel=4)
 
+
+# -- a whole load ---------------------------------------------------------------------------
+
+
+def load_incidents(
+    client: IntraceClient | None = None,
+    *,
+    status: str | None = None,
+    scope: str | None = None,
+    asset_id: str | Iterable[str] | None = None,
+    progress: bool | None = None,
+    raw_dir: str | Path | None = None,
+    reconcile_passes: int = 2,
+) -> IncidentFrames:
+    """Fetch every matching incident and return the three tidy frames, proven complete.
+
+    Parameters
+    ----------
+    client
+        The client to use; by default one configured from ``INTRACE_API_KEY`` and
+        ``INTRACE_BASE_URL``.
+    status, scope, asset_id
+        Filters, as in :meth:`IntraceClient.iter_incident_pages`.
+    progress
+        Show a progress bar on stderr: ``None`` (default) only in a terminal or a notebook.
+    raw_dir
+        Keep every page received as JSON Lines in this directory (``pages-<time>.jsonl``),
+        replayable with ``frames_from_pages(read_jsonl(path))``.
+    reconcile_passes
+        How many times to re-read the result set after drift (rows inserted or deleted
+        while it was read), at most.
+
+    Returns
+    -------
+    IncidentFrames
+        With ``metadata``, the load report: filters, base_url, fetched_at, pages, requests,
+        retries, rate_limit_wait_s, total_reported, rows, duplicates_dropped,
+        drift_detected, reconciled, complete (and more detail).
+
+    Warns
+    -----
+    CompletenessWarning
+        The load could not prove it holds every matching incident exactly once
+        (``metadata["complete"]`` is then False).
+
+    Examples
+    --------
+    >>> from intrace_analytics.sandbox import SandboxServer
+    >>> with SandboxServer(incidents=300) as api:
+    ...     client = IntraceClient(api.api_key, base_url=api.url)
+    ...     frames = load_incidents(client, status="open", progress=False)
+    >>> frames.metadata["complete"]
+    True
+    """
+    from intrace_analytics.client import IntraceClient as _Client
+    from intrace_analytics.pages import JsonlWriter
+
+    client = client if client is not None else _Client()
+    filters = {"status": status, "scope": scope, "asset_id": asset_id}
+    # Validate the filters now, before anything is sent or written.
+    client.iter_incident_pages(**filters).close()  # type: ignore[arg-type]
+    started = datetime.now(UTC)
+    writer = None
+    if raw_dir is not None:
+        stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
+        writer = JsonlWriter(Path(raw_dir) / f"pages-{stamp}.jsonl")
+    normalizer = Normalizer()
+    totals = {"requests": 0, "retries": 0, "rate_limit_wait_s": 0.0}
+    bar = _progress_bar(progress)
+    passes = 0
+    try:
+        for pass_index in range(reconcile_passes + 1):
+            passes += 1
+            if bar is not None:
+                bar.reset(total=None)
+                bar.set_description("fetching" if pass_index == 0 else "re-reading (drift)")
+            stream = client.iter_incident_pages(
+                **filters,  # type: ignore[arg-type]
+                on_wait=bar.waiting if bar is not None else None,
+            )
+            try:
+                for page in stream:
+                    if pass_index:
+                        page = replace(page, pass_index=pass_index)
+                    if writer is not None:
+                        writer.write(page)
+                    normalizer.add(page)
+                    if bar is not None:
+                        bar.page(page)
+            finally:
+                stream.close()
+                for name in totals:
+                    totals[name] += getattr(stream.stats, name)
+            if normalizer.check_pass(pass_index).clean:
+                break
+    except BaseException:
+        normalizer.close()
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+        if bar is not None:
+            bar.close()
+    report = {
+        "base_url": client.base_url,
+        "filters": _filters_report(status, scope, asset_id),
+        "fetched_at": started.isoformat(),
+        "passes": passes,
+        **totals,
+        "rate_limit_wait_s": round(totals["rate_limit_wait_s"], 3),
+    }
+    if writer is not None:
+        report["raw_file"] = str(writer.path)
+    frames = normalizer.finish(report)
+    if not frames.metadata["complete"]:
+        warnings.warn(
+            "The load could not prove it holds every matching incident exactly once: "
+            + "; ".join(frames.metadata.get("drift", []))
+            + f" (after {passes} reads). See frames.metadata.",
+            CompletenessWarning,
+            stacklevel=2,
+        )
+    return frames
+
+
+def _filters_report(
+    status: str | None, scope: str | None, asset_id: str | Iterable[str] | None
+) -> dict[str, Any]:
+    ids = [asset_id] if isinstance(asset_id, str) else list(asset_id or [])
+    return {"status": status, "scope": scope, "asset_id": ids or None}
+
+
+class _ProgressBar:
+    """A tqdm bar: rows of total, pages, and "waiting 3 s (rate limited)" during a wait."""
+
+    def __init__(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=None, unit=" rows", desc="fetching", file=sys.stderr)
+        self._pages = 0
+
+    def reset(self, total: int | None) -> None:
+        self._bar.reset(total=total)
+        self._pages = 0
+
+    def set_description(self, text: str) -> None:
+        self._bar.set_description(text)
+
+    def page(self, page: Page) -> None:
+        self._pages += 1
+        if self._bar.total != page.total:
+            self._bar.total = page.total
+        self._bar.set_postfix_str(f"{self._pages} pages", refresh=False)
+        self._bar.update(len(page.incidents))
+
+    def waiting(self, seconds: float, reason: str) -> None:
+        if seconds >= 0.5:
+            self._bar.set_postfix_str(f"{self._pages} pages, waiting {seconds:.0f} s ({reason})")
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(progress: bool | None) -> _ProgressBar | None:
+    if progress is None:
+        progress = sys.stderr.isatty() or _in_notebook()
+    return _ProgressBar() if progress else None
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"

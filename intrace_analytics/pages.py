@@ -15,14 +15,15 @@ replayed offline.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from intrace_analytics.exceptions import ResponseFormatError
 
-__all__ = ["Page"]
+__all__ = ["JsonlWriter", "Page", "read_jsonl", "write_jsonl"]
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -43,6 +44,9 @@ class Page:
         When the body finished arriving (UTC).
     body
         The raw response bytes.
+    pass_index
+        Which read of the result set the page belongs to: 0 for the load's first pass,
+        1, 2, ... for reconciliation passes after drift was detected.
 
     Examples
     --------
@@ -58,6 +62,7 @@ class Page:
     params: Mapping[str, Any] = field(default_factory=dict)
     fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     body: bytes = b""
+    pass_index: int = 0
 
     @classmethod
     def from_body(
@@ -117,11 +122,135 @@ class Page:
             body=raw,
         )
 
+    def _replace_pass(self, pass_index: int) -> Page:
+        return replace(self, pass_index=pass_index) if pass_index else self
+
     def __repr__(self) -> str:
+        read = f", pass_index={self.pass_index}" if self.pass_index else ""
         return (
             f"Page(offset={self.offset}, limit={self.limit}, incidents={len(self.incidents)}, "
-            f"total={self.total}, fetched_at={self.fetched_at.isoformat()})"
+            f"total={self.total}, fetched_at={self.fetched_at.isoformat()}{read})"
         )
+
+
+# A raw page on disk is one JSON Lines record: the provenance first, then the body exactly
+# as received (raw newlines, which JSON allows only as whitespace, become spaces):
+#   {"page": {"offset": 0, "limit": 1000, "params": {...}, "total": 5, ...}, "body": {...}}
+_RECORD_HEAD = b'{"page": '
+_RECORD_BODY = b', "body": '
+
+
+def write_jsonl(pages: Iterable[Page], path: str | Path) -> Path:
+    """Append pages to a JSON Lines file, one record per page, bodies kept verbatim.
+
+    Parameters
+    ----------
+    pages
+        Pages to keep (their ``body``, request parameters and fetch time).
+    path
+        The file; created (with its directory) if missing.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("ab") as out:
+        for page in pages:
+            out.write(_record(page))
+    return target
+
+
+class JsonlWriter:
+    """Keeps pages as they arrive (see :func:`write_jsonl`); use as a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("ab")
+
+    def write(self, page: Page) -> None:
+        self._file.write(_record(page))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _record(page: Page) -> bytes:
+    head = {
+        "offset": page.offset,
+        "limit": page.limit,
+        "total": page.total,
+        "params": dict(page.params),
+        "fetched_at": page.fetched_at.isoformat(),
+        "pass_index": page.pass_index,
+    }
+    body = page.body or json.dumps({"incidents": page.incidents, "total": page.total}).encode()
+    body = body.strip().replace(b"\r", b" ").replace(b"\n", b" ")
+    return b"".join((_RECORD_HEAD, json.dumps(head).encode(), _RECORD_BODY, body, b"}\n"))
+
+
+def read_jsonl(path: str | Path) -> Iterator[Page]:
+    """Replay pages kept by :func:`write_jsonl` (or ``load_incidents(raw_dir=...)``).
+
+    Yields
+    ------
+    Page
+        With the original body, offset, limit, parameters, fetch time and pass.
+
+    Raises
+    ------
+    ResponseFormatError
+        A line is not a page record (the error names the line number as ``offset``).
+    """
+    with Path(path).open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            head, body = _split_record(line, number, path)
+            try:
+                yield Page.from_body(
+                    body,
+                    offset=int(head["offset"]),
+                    limit=int(head["limit"]),
+                    params=head.get("params") or {},
+                    fetched_at=datetime.fromisoformat(head["fetched_at"]),
+                )._replace_pass(int(head.get("pass_index", 0)))
+            except (KeyError, TypeError, ValueError) as exc:
+                if isinstance(exc, ResponseFormatError):
+                    raise
+                raise ResponseFormatError(
+                    f"{path}: line {number} is not a page record ({exc!r})", offset=number
+                ) from None
+
+
+def _split_record(line: bytes, number: int, path: str | Path) -> tuple[dict[str, Any], bytes]:
+    """The record's provenance and its body bytes, without decoding the body twice."""
+    if line.startswith(_RECORD_HEAD):
+        decoder = json.JSONDecoder()
+        text = line[len(_RECORD_HEAD) :].decode("utf-8")
+        try:
+            head, end = decoder.raw_decode(text)
+        except json.JSONDecodeError:
+            head, end = None, 0
+        rest = text[end:].encode("utf-8")
+        if isinstance(head, dict) and rest.startswith(_RECORD_BODY):
+            return head, rest[len(_RECORD_BODY) :].rstrip()[:-1]
+    try:
+        record = json.loads(line)
+        return record["page"], json.dumps(record["body"]).encode()
+    except (ValueError, KeyError, TypeError):
+        raise ResponseFormatError(
+            f"{path}: line {number} is not a page record", offset=number
+        ) from None
 
 
 def _check_shape(
