@@ -18,13 +18,16 @@ from intrace_analytics.exceptions import (
     RateLimitError,
     ResponseFormatError,
 )
-from intrace_analytics.pages import Page
+from intrace_analytics.normalize import IncidentFrames, frames_from_pages, load_incidents
+from intrace_analytics.pages import Page, read_jsonl, write_jsonl
+from intrace_analytics.storage import read_parquet
 
 __all__ = [
     "ApiError",
     "AuthenticationError",
     "CompletenessWarning",
     "DataQualityWarning",
+    "IncidentFrames",
     "IntraceClient",
     "IntraceError",
     "IntraceWarning",
@@ -35,4 +38,9 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "__version__",
+    "frames_from_pages",
+    "load_incidents",
+    "read_jsonl",
+    "read_parquet",
+    "write_jsonl",
 ]

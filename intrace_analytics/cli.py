@@ -10,14 +10,16 @@ import argparse
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
-
-from tqdm import tqdm
 
 from intrace_analytics._version import __version__
 from intrace_analytics.client import IntraceClient
-from intrace_analytics.exceptions import IntraceError
+from intrace_analytics.exceptions import IntraceError, IntraceWarning
+from intrace_analytics.normalize import load_incidents
+from intrace_analytics.schema import SCOPES, STATUSES
 
 __all__ = ["main"]
 
@@ -38,6 +40,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _page_size(text: str) -> int:
+    value = _positive_int(text)
+    if not 1 <= value <= 5000:
+        raise argparse.ArgumentTypeError(f"expected 1..5000, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="intrace-analytics",
@@ -46,11 +55,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    demo = commands.add_parser(
-        "demo", help="start the sandbox API, fetch every page from it over HTTP, print counts"
+    fetch = commands.add_parser(
+        "fetch", help="fetch every matching incident, normalize, write Parquet to OUT_DIR"
     )
-    demo.add_argument("--incidents", type=_positive_int, default=2000, help="default: 2000")
+    fetch.add_argument("out_dir", metavar="OUT_DIR", type=Path)
+    fetch.add_argument("--status", choices=STATUSES)
+    fetch.add_argument("--scope", choices=SCOPES)
+    fetch.add_argument(
+        "--asset-id", action="append", dest="asset_id", metavar="ID", help="repeatable (any-of)"
+    )
+    fetch.add_argument("--page-size", type=_page_size, default=1000, help="1..5000 (1000)")
+    fetch.add_argument("--base-url", help="default: $INTRACE_BASE_URL or the Intrace API")
+    fetch.add_argument(
+        "--max-retries", type=_positive_int, default=5, help="retries per request (5)"
+    )
+    fetch.add_argument(
+        "--keep-raw", action="store_true", help="also keep every page as JSON Lines in OUT_DIR/raw"
+    )
+    fetch.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="write the export even when the load cannot prove it is complete",
+    )
+    _progress_option(fetch)
+
+    demo = commands.add_parser(
+        "demo",
+        help="start the sandbox API, fetch from it over HTTP, write Parquet to OUT_DIR",
+    )
+    demo.add_argument(
+        "out_dir", metavar="OUT_DIR", type=Path, nargs="?", default=Path("intrace-demo")
+    )
+    demo.add_argument("--incidents", type=_positive_int, default=5000, help="default: 5000")
     demo.add_argument("--seed", type=int, default=7, help="default: 7")
+    _progress_option(demo)
 
     sandbox = commands.add_parser("sandbox", help="serve the sandbox API until interrupted")
     sandbox.add_argument("--port", type=_positive_int, default=8765, help="default: 8765")
@@ -65,19 +103,80 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar on stderr (default: only in a terminal)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
+    command = {"fetch": _fetch, "demo": _demo, "sandbox": _sandbox}[args.command]
     try:
-        if args.command == "sandbox":
-            return _sandbox(args)
-        return _demo(args)
+        return command(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (IntraceError, ValueError, OSError) as exc:
         print(f"intrace-analytics {args.command}: error: {exc}", file=sys.stderr)
         return 1
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    client = IntraceClient(
+        base_url=args.base_url, page_size=args.page_size, max_retries=args.max_retries
+    )
+    return _fetch_into(client, args, filters=(args.status, args.scope, args.asset_id))
+
+
+def _fetch_into(
+    client: IntraceClient,
+    args: argparse.Namespace,
+    filters: tuple[str | None, str | None, list[str] | None] = (None, None, None),
+) -> int:
+    """Load, report warnings as lines, write Parquet unless the load is incomplete."""
+    status, scope, asset_id = filters
+    started = time.monotonic()
+    keep_raw = getattr(args, "keep_raw", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IntraceWarning)
+        frames = load_incidents(
+            client,
+            status=status,
+            scope=scope,
+            asset_id=asset_id,
+            progress=args.progress,
+            raw_dir=args.out_dir / "raw" if keep_raw else None,
+        )
+    for warning in caught:
+        if issubclass(warning.category, IntraceWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:  # not ours: let Python show it as it would have
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    report = frames.metadata
+    seconds = time.monotonic() - started
+    summary = (
+        f"{report['rows']} incidents, {len(frames.links)} links, {len(frames.threats)} "
+        f"threats in {report['pages']} pages, {seconds:.1f} s"
+    )
+    if not report["complete"] and not getattr(args, "allow_incomplete", False):
+        print(
+            f"intrace-analytics {args.command}: error: incomplete load ({summary}); nothing "
+            f"written to {args.out_dir}. Run again, or pass --allow-incomplete to write it "
+            "anyway.",
+            file=sys.stderr,
+        )
+        return 1
+    frames.to_parquet(args.out_dir)
+    state = "complete" if report["complete"] else "INCOMPLETE"
+    print(f"Fetched {summary}; {state}; Parquet in {args.out_dir}")
+    return 0
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -105,33 +204,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from intrace_analytics.sandbox import SandboxServer
 
-    started = time.monotonic()
     with SandboxServer(incidents=args.incidents, seed=args.seed) as server:
-        print(f"Sandbox API started at {server.url} with {args.incidents} incidents")
-        client = IntraceClient(server.api_key, base_url=server.url, page_size=250)
-        ids: set[str] = set()
-        rows = links = embedded = 0
-        with tqdm(unit=" rows", file=sys.stderr, desc="fetching") as bar:
-
-            def on_wait(seconds: float, reason: str) -> None:
-                bar.set_postfix_str(f"waiting {seconds:.0f} s ({reason})")
-
-            stream = client.iter_incident_pages(on_wait=on_wait)
-            for page in stream:
-                bar.total = page.total
-                bar.set_postfix_str("")
-                bar.update(len(page.incidents))
-                for incident in page.incidents:
-                    rows += 1
-                    ids.add(str(incident.get("id")))
-                    page_links = incident.get("threat_links") or incident.get("threatLinks") or []
-                    links += len(page_links)
-                    embedded += sum(1 for link in page_links if link.get("threat"))
-    stats = stream.stats
-    print(
-        f"Fetched {rows} incidents ({len(ids)} distinct) with {links} threat links "
-        f"({embedded} with an embedded threat) in {stats.pages} pages, "
-        f"{stats.requests} requests, {stats.retries} retries, "
-        f"{time.monotonic() - started:.1f} s"
-    )
-    return 0
+        print(f"Sandbox API on {server.url} with {args.incidents} incidents")
+        client = IntraceClient(server.api_key, base_url=server.url, page_size=1000)
+        return _fetch_into(client, args)

@@ -26,7 +26,13 @@ from typing import Any, Self, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
-from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError, ResponseError
+from urllib3.exceptions import (
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+)
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
@@ -40,6 +46,7 @@ from intrace_analytics.exceptions import (
     ResponseFormatError,
 )
 from intrace_analytics.pages import Page
+from intrace_analytics.schema import SCOPES, STATUSES
 
 __all__ = ["DEFAULT_BASE_URL", "SCOPES", "STATUSES", "IntraceClient", "LoadStats", "PageStream"]
 
@@ -47,8 +54,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.intrace.ai"
 INCIDENTS_PATH = "/v1/incidents"
-STATUSES = ("open", "closed", "resolved")
-SCOPES = ("investigation", "aggregate")
 MAX_PAGE_SIZE = 5000
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -789,7 +794,9 @@ def _network_error(exc: requests.exceptions.RequestException, url: str, offset: 
     if isinstance(reason, MaxRetryError) and reason.reason is not None:
         reason = reason.reason
     kind = type(reason).__name__
-    if isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, Urllib3Timeout):
+    if isinstance(reason, NewConnectionError):  # a subclass of ConnectTimeoutError in urllib3
+        what = "could not connect"
+    elif isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, Urllib3Timeout):
         what = "timed out"
     elif isinstance(exc, requests.exceptions.RetryError):
         what = "kept failing"

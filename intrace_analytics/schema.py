@@ -168,6 +168,4 @@ def arrow_schema(table: str) -> pa.Schema:
 
 def empty_frame(table: str) -> pd.DataFrame:
     """A typed frame of the table with no rows."""
-    return pd.DataFrame(
-        {c.name: pd.Series([], dtype=pandas_dtype(c)) for c in TABLES[table]}
-    )
+    return pd.DataFrame({c.name: pd.Series([], dtype=pandas_dtype(c)) for c in TABLES[table]})

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from intrace_analytics import __version__
+from intrace_analytics import __version__, frames_from_pages, read_jsonl, read_parquet
 from intrace_analytics.cli import main
+from intrace_analytics.sandbox import SandboxServer
+from tests.conftest import CANARY_KEY, assert_no_key
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "intrace_analytics", *args],
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -25,12 +33,96 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     )
 
 
-def test_demo_fetches_every_incident_from_the_sandbox() -> None:
-    result = run_cli("demo", "--incidents", "600", "--seed", "3")
+def test_demo_fetches_from_the_sandbox_into_parquet(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run_cli("demo", str(out), "--incidents", "600", "--seed", "3")
     assert result.returncode == 0, result.stderr
-    assert "Fetched 600 incidents (600 distinct)" in result.stdout
-    assert "in 3 pages" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("Fetched 600 incidents, ")
+    assert f"complete; Parquet in {out}" in result.stdout
     assert "Traceback" not in result.stderr
+    frames = read_parquet(out)
+    assert len(frames.incidents) == 600
+    assert frames.incidents["incident_id"].is_unique
+    assert frames.metadata["complete"] is True
+
+
+@pytest.fixture
+def env(api: SandboxServer) -> dict[str, str]:
+    return {**os.environ, "INTRACE_API_KEY": CANARY_KEY, "INTRACE_BASE_URL": api.url}
+
+
+def test_fetch_writes_parquet_and_one_summary_line(
+    api: SandboxServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    result = run_cli("fetch", str(out), "--status", "open", "--page-size", "20", env=env)
+    assert result.returncode == 0, result.stderr
+    expected = [i["id"] for i in api.dataset.incidents if i["status"] == "open"]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Fetched {len(expected)} incidents, ")
+    assert "complete" in lines[0]
+    frames = read_parquet(out)
+    assert frames.incidents["incident_id"].tolist() == expected
+    assert frames.metadata["filters"]["status"] == "open"
+    assert_no_key(result.stdout, result.stderr, *(p.read_bytes() for p in out.iterdir()))
+
+
+def test_fetch_keeps_raw_pages(api: SandboxServer, env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    result = run_cli("fetch", str(out), "--keep-raw", "--page-size", "100", env=env)
+    assert result.returncode == 0, result.stderr
+    (raw,) = (out / "raw").glob("pages-*.jsonl")
+    replayed = frames_from_pages(read_jsonl(raw))
+    pd.testing.assert_frame_equal(replayed.incidents, read_parquet(out).incidents)
+    assert_no_key(raw.read_text())
+
+
+def test_fetch_shows_the_rate_limit_wait_in_the_progress_bar(
+    api: SandboxServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    api.rate_limit(retry_after=2, offset=100)
+    result = run_cli("fetch", str(tmp_path / "x"), "--page-size", "100", "--progress", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "waiting 2 s (rate limited)" in result.stderr
+    assert "pages" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ({"INTRACE_API_KEY": ""}, "INTRACE_API_KEY"),
+        ({"INTRACE_API_KEY": "not-" + CANARY_KEY}, "rejected the key"),
+        ({"INTRACE_BASE_URL": "http://127.0.0.1:9"}, "could not connect"),
+    ],
+)
+def test_fetch_failures_are_one_line_exit_1(
+    env: dict[str, str], tmp_path: Path, setup: dict[str, str], message: str
+) -> None:
+    result = run_cli("fetch", str(tmp_path / "x"), "--max-retries", "1", env={**env, **setup})
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()
+    assert_no_key(result.stdout, result.stderr)
+
+
+def test_an_incomplete_load_writes_nothing_unless_allowed(
+    api: SandboxServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    assert run_cli("fetch", str(out), env=env).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.glob("*.parquet")}
+    api.delete_between_pages(3, times=50)
+    result = run_cli("fetch", str(out), "--page-size", "50", env=env)
+    assert result.returncode == 1
+    assert "incomplete load" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.glob("*.parquet")} == before
+    result = run_cli("fetch", str(out), "--page-size", "50", "--allow-incomplete", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "INCOMPLETE" in result.stdout
+    assert read_parquet(out).metadata["complete"] is False
 
 
 def test_version() -> None:
@@ -46,6 +138,8 @@ def test_usage_errors_exit_2_with_one_message() -> None:
     assert "Traceback" not in result.stderr
     assert run_cli().returncode == 2
     assert run_cli("frobnicate").returncode == 2
+    assert run_cli("fetch", "out", "--status", "pending").returncode == 2
+    assert run_cli("fetch", "out", "--page-size", "0").returncode == 2
 
 
 def test_sandbox_serves_until_interrupted() -> None:

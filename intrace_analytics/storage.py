@@ -1,0 +1,443 @@
+"""Parquet in and out: three files, explicit Arrow schemas, zstd, atomic publication.
+
+An export is a directory holding ``incidents.parquet``, ``links.parquet`` and
+``threats.parquet``. Every file is written with :func:`intrace_analytics.schema.arrow_schema`
+(never inferred types) and carries, under the schema-metadata key ``intrace_analytics``,
+the JSON of::
+
+    {"schema_version": 1, "package_version": "0.1.0", "table": "incidents",
+     "export_id": "9f0c...", "load_report": {...}, "categories": {"status": [...], ...}}
+
+``categories`` exists because a Parquet dictionary keeps neither unused categories nor
+their order; :func:`read_parquet` re-applies them so dtypes round-trip exactly.
+``export_id`` is shared by the three files of one write, so a reader can tell a
+consistent export from a mix of two.
+
+>>> write_parquet(frames, "exports/open")  # doctest: +SKIP
+PosixPath('exports/open')
+>>> read_parquet("exports/open").incidents.dtypes["created_at"]  # doctest: +SKIP
+datetime64[us, UTC]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from pathlib import Path, PurePath
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from intrace_analytics import schema
+from intrace_analytics._version import __version__
+from intrace_analytics.normalize import IncidentFrames
+
+__all__ = ["read_parquet", "write_parquet"]
+
+#: The schema-metadata key under which each file carries our JSON record.
+METADATA_KEY = b"intrace_analytics"
+
+#: Schema versions this reader understands. A file from a newer package is refused
+#: rather than read into frames whose columns may now mean something else.
+READABLE_SCHEMA_VERSIONS = frozenset({schema.SCHEMA_VERSION})
+
+#: Key names dropped from the metadata at any depth, compared after removing
+#: everything but letters and digits and case-folding ("API-Key", "x_api_key", ...).
+_SECRET_KEY_NAMES = frozenset({"apikey", "xapikey"})
+
+_COMPRESSION = "zstd"
+
+
+def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
+    """Write the three frames to ``directory`` as Parquet, atomically.
+
+    Each frame must have exactly its table's columns (in any order; they are written in
+    the schema's order). The directory is created, parents included, if missing.
+
+    Atomicity: every file is first written to a hidden temporary file beside its target
+    (``.incidents.parquet.<random>.tmp``) and fsynced. Only when all three are complete
+    are they published, one ``os.replace`` each, and the directory is fsynced (best
+    effort). Any exception before publication, ``KeyboardInterrupt`` included, deletes the
+    temporaries and re-raises, so a previous export stays byte-identical and nothing
+    is left behind. Honest limits: the three ``os.replace`` calls are not one atomic
+    step, so a crash or signal in the microseconds between them can leave new and old
+    files side by side; each file is still whole, and :func:`read_parquet` detects
+    the mix (the files' ``export_id`` differ) and refuses it. A process killed outright
+    (``SIGKILL``, power loss) before publication can leave a hidden ``.tmp`` file,
+    which the next write does not sweep, since it may belong to another writer.
+
+    Parameters
+    ----------
+    frames
+        The incidents, links and threats frames and the load report
+        (``frames.metadata``), written into every file's metadata. Keys named like an
+        API key (``api_key``, ``apikey``, ``x-api-key``, any case, any depth) are
+        dropped defensively.
+    directory
+        The export directory.
+
+    Returns
+    -------
+    Path
+        ``directory`` as a :class:`~pathlib.Path`.
+
+    Raises
+    ------
+    ValueError
+        A frame lacks a column of its table or has one the table does not define.
+        (A column that cannot be converted to its Arrow type raises Arrow's error,
+        with a note naming the table.)
+    TypeError
+        The load report holds a value JSON cannot represent (the type is named).
+
+    Examples
+    --------
+    >>> path = write_parquet(frames, "exports/open")  # doctest: +SKIP
+    >>> sorted(p.name for p in path.glob("*.parquet"))  # doctest: +SKIP
+    ['incidents.parquet', 'links.parquet', 'threats.parquet']
+    """
+    directory = Path(directory)
+    # Convert and validate all three before touching the disk, so a bad frame
+    # costs nothing and leaves nothing.
+    export_id = uuid.uuid4().hex
+    load_report = _scrub(dict(frames.metadata))
+    tables = {
+        name: _to_arrow(name, frame, load_report, export_id)
+        for name, frame in _frames_by_table(frames).items()
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+
+    staged: dict[Path, Path] = {}  # temporary -> target
+    try:
+        for name, table in tables.items():
+            target = directory / f"{name}.parquet"
+            temporary = _create_temporary(target)
+            staged[temporary] = target
+            pq.write_table(table, temporary, compression=_COMPRESSION)
+            _fsync_file(temporary)
+        # Back to back, so the window in which only some files are new stays minimal.
+        for temporary, target in staged.items():
+            os.replace(temporary, target)
+    except BaseException:
+        # BaseException on purpose: a Ctrl-C mid-write must not leave temporaries.
+        for temporary in staged:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+        raise
+    _fsync_directory(directory)
+    return directory
+
+
+def read_parquet(directory: str | Path) -> IncidentFrames:
+    """Read an export written by :func:`write_parquet` back into frames.
+
+    Columns come back in the schema's order with exactly the schema's dtypes: pandas'
+    string dtype, ``datetime64[us, UTC]``, categoricals with the categories recorded at
+    write time (order, orderedness and unused ones included), float64 and int64; a
+    default ``RangeIndex``; rows in the order written. pandas' own metadata in the
+    files is ignored, so files rewritten by other tools read the same way as long as
+    our ``intrace_analytics`` metadata survives.
+
+    Parameters
+    ----------
+    directory
+        The export directory holding ``incidents.parquet``, ``links.parquet`` and
+        ``threats.parquet``.
+
+    Returns
+    -------
+    IncidentFrames
+        The three frames, with the load report as ``metadata``.
+
+    Raises
+    ------
+    FileNotFoundError
+        One of the three files is missing (its path is named).
+    ValueError
+        A file is not Parquet, lacks our metadata, has a schema version this package
+        cannot read, holds another table or other columns, or the three files come
+        from different exports. The message names the file.
+
+    Examples
+    --------
+    >>> frames = read_parquet("exports/open")  # doctest: +SKIP
+    >>> frames.metadata["complete"]  # doctest: +SKIP
+    True
+    """
+    directory = Path(directory)
+    paths = {name: directory / f"{name}.parquet" for name in schema.TABLES}
+    for path in paths.values():
+        # Check all three first: a half export should fail before any large read.
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, "export file not found", str(path))
+    records: dict[str, dict[str, Any]] = {}
+    read: dict[str, pd.DataFrame] = {}
+    for name, path in paths.items():
+        record, table = _read_table(name, path)
+        records[name] = record
+        read[name] = _to_pandas(name, path, table, record)
+    export_ids = {name: record.get("export_id") for name, record in records.items()}
+    if len(set(export_ids.values())) > 1:
+        listing = ", ".join(f"{paths[n]} ({export_ids[n]})" for n in export_ids)
+        raise ValueError(
+            f"the files in {directory} come from different exports (export_id differs: "
+            f"{listing}); an earlier write was interrupted while publishing, write again"
+        )
+    load_report = records["incidents"].get("load_report")
+    return IncidentFrames(
+        read["incidents"],
+        read["links"],
+        read["threats"],
+        metadata=dict(load_report) if isinstance(load_report, Mapping) else {},
+    )
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def _frames_by_table(frames: IncidentFrames) -> dict[str, pd.DataFrame]:
+    return {"incidents": frames.incidents, "links": frames.links, "threats": frames.threats}
+
+
+def _check_columns(name: str, frame: pd.DataFrame) -> list[str]:
+    """The schema's column names, after checking the frame has exactly those."""
+    expected = [column.name for column in schema.TABLES[name]]
+    present = [str(label) for label in frame.columns]
+    missing = [c for c in expected if c not in present]
+    extra = [c for c in present if c not in expected]
+    duplicated = sorted({c for c in present if present.count(c) > 1})
+    if missing or extra or duplicated:
+        problems = []
+        if missing:
+            problems.append(f"missing {missing}")
+        if extra:
+            problems.append(f"unexpected {extra}")
+        if duplicated:
+            problems.append(f"duplicated {duplicated}")
+        raise ValueError(
+            f"the {name!r} frame does not have the columns of its schema: "
+            f"{'; '.join(problems)} (expected {expected})"
+        )
+    return expected
+
+
+def _categories(column: schema.Column, values: pd.Series) -> list[str]:
+    """The categories to record for a categorical column, in their order."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return [str(category) for category in values.dtype.categories]
+    # A plain column of labels: record what normalization would have produced.
+    return schema.categories_for(column, values.unique())
+
+
+def _to_arrow(
+    name: str, frame: pd.DataFrame, load_report: dict[str, Any], export_id: str
+) -> pa.Table:
+    """The frame as an Arrow table of the explicit schema, with our metadata attached."""
+    columns = _check_columns(name, frame)
+    ordered = frame[columns]
+    # pyarrow copies DataFrame.attrs into the pandas metadata; attrs are not ours to
+    # publish (and could hold anything), so they stay out of the file.
+    ordered.attrs = {}
+    target = schema.arrow_schema(name)
+    try:
+        table = pa.Table.from_pandas(ordered, schema=target, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        exc.add_note(f"while converting the {name!r} frame to its Arrow schema:\n{target}")
+        raise
+    record = {
+        "schema_version": schema.SCHEMA_VERSION,
+        "package_version": __version__,
+        "table": name,
+        "export_id": export_id,
+        "load_report": load_report,
+        "categories": {
+            column.name: _categories(column, ordered[column.name])
+            for column in schema.TABLES[name]
+            if column.kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY)
+        },
+    }
+    encoded = json.dumps(record, default=_json_default, ensure_ascii=False).encode()
+    metadata = dict(table.schema.metadata or {})
+    metadata[METADATA_KEY] = encoded
+    return table.replace_schema_metadata(metadata)
+
+
+def _scrub(value: Any) -> Any:
+    """A copy of ``value`` without any mapping key named like an API key, at any depth."""
+    if isinstance(value, Mapping):
+        return {
+            key: _scrub(item)
+            for key, item in value.items()
+            if not (isinstance(key, str) and _is_secret_name(key))
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def _is_secret_name(key: str) -> bool:
+    return "".join(ch for ch in key.casefold() if ch.isalnum()) in _SECRET_KEY_NAMES
+
+
+def _json_default(value: object) -> object:
+    """JSON for the few non-JSON types a load report may hold."""
+    # pd.Timestamp is a datetime; both become ISO 8601 strings, offsets included.
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, PurePath):
+        return str(value)
+    raise TypeError(
+        f"the load report holds a {type(value).__name__}, which cannot be written as JSON"
+    )
+
+
+def _create_temporary(target: Path) -> Path:
+    """Create an empty, uniquely named hidden file beside ``target``."""
+    while True:
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            # O_EXCL: never reuse someone else's file; 0o666 so the umask, not us,
+            # decides the published file's permissions (mkstemp would force 0o600).
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(descriptor)
+        return temporary
+
+
+def _fsync_file(path: Path) -> None:
+    # pyarrow writes through its own file handle; reopen to flush the data to disk
+    # before the rename makes it visible.
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Persist the renames; best effort, as some platforms cannot open a directory."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _read_table(name: str, path: Path) -> tuple[dict[str, Any], pa.Table]:
+    """Our metadata record and the table of one file, after checking both."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"{path} is not a readable Parquet file: {exc}") from exc
+    with parquet:
+        arrow_schema = parquet.schema_arrow
+        raw = (arrow_schema.metadata or {}).get(METADATA_KEY)
+        if raw is None:
+            raise ValueError(
+                f"{path} has no {METADATA_KEY.decode()!r} metadata; it was not written by "
+                "intrace_analytics (or its metadata was stripped)"
+            )
+        try:
+            record = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"{path}: its {METADATA_KEY.decode()!r} metadata is not JSON") from exc
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}: its {METADATA_KEY.decode()!r} metadata is not an object")
+        version = record.get("schema_version")
+        readable = isinstance(version, int) and not isinstance(version, bool)
+        if not (readable and version in READABLE_SCHEMA_VERSIONS):
+            raise ValueError(
+                f"{path} has schema_version {version!r}; this intrace_analytics "
+                f"{__version__} reads schema_version {sorted(READABLE_SCHEMA_VERSIONS)}"
+            )
+        if record.get("table") != name:
+            raise ValueError(f"{path} holds table {record.get('table')!r}, expected {name!r}")
+        expected = [column.name for column in schema.TABLES[name]]
+        present = list(arrow_schema.names)
+        if sorted(present) != sorted(expected):
+            missing = [c for c in expected if c not in present]
+            extra = [c for c in present if c not in expected]
+            raise ValueError(
+                f"{path} does not have the columns of the {name!r} schema: "
+                f"missing {missing}, unexpected {extra}"
+            )
+        table = parquet.read(columns=expected)
+    return record, table
+
+
+def _string_type_mapper(arrow: pa.DataType) -> pd.StringDtype | None:
+    # Straight into pd.StringDtype() (missing is NA), not pandas' default "str" (NaN).
+    if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+        return pd.StringDtype()
+    return None
+
+
+def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -> pd.DataFrame:
+    """The table as a frame of exactly the schema's dtypes."""
+    target = schema.arrow_schema(name)
+    # Without pandas' metadata, so the result never depends on what another writer
+    # (or another pandas version) put there.
+    table = table.replace_schema_metadata(None)
+    if not table.schema.equals(target):
+        try:
+            table = table.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise ValueError(f"{path}: its columns do not have the {name!r} types: {exc}") from exc
+    recorded = record.get("categories")
+    recorded = recorded if isinstance(recorded, Mapping) else {}
+    frame = table.to_pandas(types_mapper=_string_type_mapper)
+    for column in schema.TABLES[name]:
+        values = frame[column.name]
+        if column.kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
+            categories = recorded.get(column.name)
+            if categories is None:
+                categories = schema.categories_for(column, values.cat.categories)
+            frame[column.name] = _recategorize(path, column, values, categories)
+        elif column.kind is schema.Kind.INT and values.isna().any():
+            raise ValueError(f"{path}: column {column.name!r} has missing values")
+        else:
+            dtype = schema.pandas_dtype(column)
+            if values.dtype != dtype:
+                frame[column.name] = values.astype(dtype)
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+def _recategorize(
+    path: Path, column: schema.Column, values: pd.Series, categories: list[str]
+) -> pd.Series:
+    """``values`` recoded onto the recorded categories, vectorised over the codes."""
+    # pandas_dtype is typed as returning object; for a categorical column it is this.
+    dtype = cast(pd.CategoricalDtype, schema.pandas_dtype(column, categories))
+    # Where each label of the file's dictionary sits among the recorded categories; a
+    # trailing -1 so that missing values (code -1) map to missing again.
+    positions = np.append(dtype.categories.get_indexer(values.cat.categories), -1)
+    codes = values.cat.codes.to_numpy()
+    recoded = positions[codes]
+    stray = (recoded < 0) & (codes >= 0)
+    if stray.any():
+        # Never silently turn a label into a missing value.
+        labels = sorted({str(label) for label in values[stray].unique()})
+        raise ValueError(
+            f"{path}: column {column.name!r} holds {labels}, outside its recorded "
+            f"categories {list(categories)}"
+        )
+    return pd.Series(
+        pd.Categorical.from_codes(recoded, dtype=dtype), index=values.index, name=column.name
+    )

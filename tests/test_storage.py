@@ -1,0 +1,477 @@
+"""storage: exact round trips, file metadata, no key on disk, atomic writes, DuckDB."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from intrace_analytics import __version__, schema
+from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.storage import read_parquet, write_parquet
+from tests.conftest import CANARY_KEY
+
+NAMES = ("incidents", "links", "threats")
+
+
+def _strings(*values: str | None) -> pd.Series:
+    return pd.Series(values, dtype=pd.StringDtype())
+
+
+def _times(*values: str | None) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(values), utc=True, format="ISO8601")).astype(
+        "datetime64[us, UTC]"
+    )
+
+
+def _categorical(name: str, table: str, *values: str | None) -> pd.Series:
+    column = next(c for c in schema.TABLES[table] if c.name == name)
+    categories = schema.categories_for(column, values)
+    return pd.Series(values, dtype=schema.pandas_dtype(column, categories))
+
+
+def make_frames(metadata: dict[str, Any] | None = None) -> IncidentFrames:
+    """A few hand-built rows per table: NA strings, NaT, NaN, unknown labels, microseconds."""
+    incidents = pd.DataFrame(
+        {
+            "incident_id": _strings("inc-1", "inc-2", "inc-3", "inc-4"),
+            "title": _strings("Port strike", None, "Flooding", "Ünïcode ✓"),
+            "status": _categorical("status", "incidents", "closed", "archived", None, "open"),
+            "scope": _categorical("scope", "incidents", "aggregate", None, "aggregate", None),
+            "description": _strings(None, "", "Roads closed.", "x" * 500),
+            "created_at": _times(
+                "2024-03-01T10:00:00.123456Z", "2024-03-02T00:00:00Z", None, "2024-03-04T23:59:59Z"
+            ),
+            "updated_at": _times(
+                "2024-03-05T10:00:00.000001Z", None, "2024-03-06T00:00:00Z", "2024-03-07T00:00:00Z"
+            ),
+            "started_at": _times(None, None, "2024-02-28T08:30:00.5Z", None),
+            "resolved_at": _times("2024-03-05T10:00:00Z", None, None, None),
+            "threat_count": pd.Series([2, 0, 1, 1], dtype="int64"),
+        }
+    )
+    links = pd.DataFrame(
+        {
+            "link_id": _strings("l-1", "l-2", "l-3", "l-4"),
+            "incident_id": _strings("inc-1", "inc-1", "inc-3", "inc-4"),
+            "threat_id": _strings("t-1", "t-2", "t-1", "t-9"),
+            "added_at": _times("2024-03-01T10:00:01.999999Z", None, "2024-03-03T00:00:00Z", None),
+        }
+    )
+    threats = pd.DataFrame(
+        {
+            "threat_id": _strings("t-1", "t-2", "t-3"),
+            "title": _strings("Strike", None, "Storm"),
+            "severity": _categorical("severity", "threats", "high", "severe", None),
+            "threat_type": _categorical("threat_type", "threats", "Labor", None, "Weather"),
+            "location": _strings("Rotterdam, NL", None, None),
+            "observed_at": _times("2024-03-01T09:59:59.000123Z", None, "2024-03-02T00:00:00Z"),
+            "lat": pd.Series([51.9244, np.nan, -33.8688], dtype="float64"),
+            "lng": pd.Series([4.4777, np.nan, 151.2093], dtype="float64"),
+        }
+    )
+    report = {"complete": True, "rows": 4, "filters": {"status": "open"}, "pages": 1}
+    return IncidentFrames(
+        incidents, links, threats, metadata=report if metadata is None else metadata
+    )
+
+
+def assert_frames_equal(actual: IncidentFrames, expected: IncidentFrames) -> None:
+    for name in NAMES:
+        left, right = getattr(actual, name), getattr(expected, name)
+        pd.testing.assert_frame_equal(left, right, check_dtype=True, check_categorical=True)
+        for column in left.columns:
+            if isinstance(right[column].dtype, pd.CategoricalDtype):
+                # Exact categories: order, orderedness and unused ones.
+                assert list(left[column].cat.categories) == list(right[column].cat.categories)
+                assert left[column].cat.ordered == right[column].cat.ordered
+        assert isinstance(left.index, pd.RangeIndex)
+        assert left.index.equals(pd.RangeIndex(len(right)))
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+def our_metadata(path: Path) -> dict[str, Any]:
+    metadata = pq.read_schema(path).metadata
+    return json.loads(metadata[b"intrace_analytics"])
+
+
+# --- round trips -------------------------------------------------------------------------
+
+
+def test_ordinary_frames_round_trip_exactly(tmp_path: Path) -> None:
+    frames = make_frames()
+    out = write_parquet(frames, tmp_path / "export")
+    assert out == tmp_path / "export"
+    back = read_parquet(out)
+    assert_frames_equal(back, frames)
+    assert back.metadata == frames.metadata
+    # The details the brief cares about, spelled out.
+    assert list(back.incidents["status"].cat.categories) == [
+        "open",
+        "closed",
+        "resolved",
+        "archived",
+    ]
+    assert list(back.threats["severity"].cat.categories) == [
+        "severe",
+        "low",
+        "medium",
+        "high",
+        "critical",
+    ]
+    assert back.threats["severity"].cat.ordered
+    assert (back.threats["severity"] < "low").tolist() == [False, True, False]
+    assert back.incidents["created_at"].iloc[0] == pd.Timestamp("2024-03-01T10:00:00.123456Z")
+    assert back.incidents["title"].dtype == pd.StringDtype()
+    assert back.incidents["title"].iloc[1] is pd.NA
+
+
+def test_empty_frames_round_trip(tmp_path: Path) -> None:
+    frames = IncidentFrames(*(schema.empty_frame(name) for name in NAMES), metadata={"rows": 0})
+    back = read_parquet(write_parquet(frames, tmp_path))
+    assert_frames_equal(back, frames)
+    assert list(back.incidents["status"].cat.categories) == list(schema.STATUSES)
+
+
+def test_frames_with_all_null_optional_columns_round_trip(tmp_path: Path) -> None:
+    frames = make_frames()
+    for name in NAMES:
+        frame = getattr(frames, name)
+        for column in schema.TABLES[name]:
+            if column.name == schema.KEYS[name] or column.kind is schema.Kind.INT:
+                continue
+            frame[column.name] = pd.Series(
+                [None] * len(frame), dtype=frame[column.name].dtype, index=frame.index
+            )
+    assert frames.threats["severity"].isna().all()
+    back = read_parquet(write_parquet(frames, tmp_path))
+    assert_frames_equal(back, frames)
+
+
+def test_unused_categories_and_their_order_survive(tmp_path: Path) -> None:
+    frames = make_frames()
+    dtype = pd.CategoricalDtype(["zeta", "open", "closed", "resolved", "archived", "alpha"])
+    frames.incidents["status"] = frames.incidents["status"].astype(dtype)
+    back = read_parquet(write_parquet(frames, tmp_path))
+    assert back.incidents["status"].dtype == dtype
+    assert_frames_equal(back, frames)
+
+
+def test_columns_in_another_order_are_written_in_schema_order(tmp_path: Path) -> None:
+    frames = make_frames()
+    expected = make_frames()
+    frames.links = frames.links[list(reversed(frames.links.columns))]
+    back = read_parquet(write_parquet(frames, tmp_path))
+    assert_frames_equal(back, expected)
+
+
+def test_methods_on_incident_frames_delegate(tmp_path: Path) -> None:
+    frames = make_frames()
+    assert frames.to_parquet(tmp_path) == tmp_path
+    assert_frames_equal(IncidentFrames.read_parquet(tmp_path), frames)
+
+
+def test_read_does_not_depend_on_pandas_metadata(tmp_path: Path) -> None:
+    frames = make_frames()
+    write_parquet(frames, tmp_path)
+    for name in NAMES:
+        path = tmp_path / f"{name}.parquet"
+        table = pq.read_table(path)
+        assert b"pandas" in table.schema.metadata
+        ours = {b"intrace_analytics": table.schema.metadata[b"intrace_analytics"]}
+        pq.write_table(table.replace_schema_metadata(ours), path)
+    assert_frames_equal(read_parquet(tmp_path), frames)
+
+
+def test_sandbox_frames_round_trip(tmp_path: Path) -> None:
+    normalize = pytest.importorskip("intrace_analytics.normalize")
+    if not hasattr(normalize, "frames_from_pages"):
+        pytest.skip("frames_from_pages is not written yet")
+    from intrace_analytics.sandbox import generate_dataset, page_body
+
+    dataset = generate_dataset(300, seed=5)
+    frames = normalize.frames_from_pages([page_body(dataset.incidents, len(dataset.incidents))])
+    assert len(frames.incidents) == 300
+    back = read_parquet(write_parquet(frames, tmp_path))
+    assert_frames_equal(back, frames)
+    assert back.metadata == json.loads(json.dumps(frames.metadata, default=str))
+
+
+# --- file contents -----------------------------------------------------------------------
+
+
+def test_files_carry_schema_package_version_and_load_report(tmp_path: Path) -> None:
+    frames = make_frames()
+    write_parquet(frames, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.parquet" for n in NAMES]
+    export_ids = set()
+    for name in NAMES:
+        path = tmp_path / f"{name}.parquet"
+        record = our_metadata(path)
+        assert record["schema_version"] == schema.SCHEMA_VERSION
+        assert record["package_version"] == __version__
+        assert record["table"] == name
+        assert record["load_report"] == frames.metadata
+        export_ids.add(record["export_id"])
+        assert pq.read_schema(path).remove_metadata() == schema.arrow_schema(name)
+        compression = pq.ParquetFile(path).metadata.row_group(0).column(0).compression
+        assert compression == "ZSTD"
+    assert len(export_ids) == 1
+    assert our_metadata(tmp_path / "incidents.parquet")["categories"] == {
+        "status": ["open", "closed", "resolved", "archived"],
+        "scope": ["investigation", "aggregate"],
+    }
+    assert our_metadata(tmp_path / "threats.parquet")["categories"] == {
+        "severity": ["severe", "low", "medium", "high", "critical"],
+        "threat_type": ["Labor", "Weather"],
+    }
+
+
+def test_metadata_values_are_made_json(tmp_path: Path) -> None:
+    report = {
+        "fetched_at": datetime(2024, 3, 1, 12, 0, 0, 5, tzinfo=UTC),
+        "as_of": pd.Timestamp("2024-03-01T12:00:00Z"),
+        "rows": np.int64(4),
+        "rate_limit_wait_s": np.float64(1.5),
+        "complete": np.bool_(True),
+        "raw_dir": Path("/data/raw"),
+        "nested": {"when": [pd.Timestamp("2024-01-01", tz="UTC")]},
+    }
+    back = read_parquet(write_parquet(make_frames(report), tmp_path))
+    assert back.metadata == {
+        "fetched_at": "2024-03-01T12:00:00.000005+00:00",
+        "as_of": "2024-03-01T12:00:00+00:00",
+        "rows": 4,
+        "rate_limit_wait_s": 1.5,
+        "complete": True,
+        "raw_dir": "/data/raw",
+        "nested": {"when": ["2024-01-01T00:00:00+00:00"]},
+    }
+
+
+def test_an_unserialisable_load_report_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="object"):
+        write_parquet(make_frames({"bad": object()}), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_api_key_in_the_metadata_never_reaches_the_files(tmp_path: Path) -> None:
+    report = {
+        "api_key": CANARY_KEY,
+        "rows": 4,
+        "client": {"X-API-Key": CANARY_KEY, "base_url": "http://127.0.0.1:1"},
+        "attempts": [{"ApiKey": CANARY_KEY, "status": 200}, {"API_KEY": CANARY_KEY}],
+    }
+    frames = make_frames(report)
+    frames.incidents.attrs["api_key"] = CANARY_KEY  # pyarrow would copy attrs into the file
+    back = read_parquet(write_parquet(frames, tmp_path))
+    assert back.metadata == {
+        "rows": 4,
+        "client": {"base_url": "http://127.0.0.1:1"},
+        "attempts": [{"status": 200}, {}],
+    }
+    assert frames.metadata["api_key"] == CANARY_KEY  # the caller's report is left alone
+    for name in NAMES:
+        path = tmp_path / f"{name}.parquet"
+        assert CANARY_KEY.encode() not in path.read_bytes()
+        # Arrow also stores the schema, metadata included, base64-encoded in the footer.
+        key_value = pq.ParquetFile(path).metadata.metadata
+        assert CANARY_KEY.encode() not in base64.b64decode(key_value[b"ARROW:schema"])
+        assert CANARY_KEY not in str(pq.read_schema(path).metadata)
+
+
+# --- atomicity ---------------------------------------------------------------------------
+
+
+def _failing_write_table(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    original = pq.write_table
+    calls = []
+
+    def write_table(table: pa.Table, where: Any, **kwargs: Any) -> None:
+        calls.append(where)
+        if len(calls) == 2:
+            raise error
+        original(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", write_table)
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=repr
+)
+def test_a_failed_write_leaves_the_previous_export_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    write_parquet(make_frames(), tmp_path)
+    before = snapshot(tmp_path)
+    other = make_frames({"rows": 1, "complete": False})
+    other.incidents = other.incidents.iloc[:1].reset_index(drop=True)
+    _failing_write_table(monkeypatch, error)
+    with pytest.raises(type(error)):
+        write_parquet(other, tmp_path)
+    assert snapshot(tmp_path) == before  # same three names, same bytes, no temporaries
+    monkeypatch.undo()
+    assert_frames_equal(read_parquet(tmp_path), make_frames())
+
+
+def test_a_failed_first_write_leaves_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _failing_write_table(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        write_parquet(make_frames(), tmp_path / "new")
+    assert list((tmp_path / "new").iterdir()) == []
+
+
+def test_a_failed_publication_of_the_first_file_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_parquet(make_frames(), tmp_path)
+    before = snapshot(tmp_path)
+
+    def replace(source: Any, target: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr("intrace_analytics.storage.os.replace", replace)
+    with pytest.raises(PermissionError):
+        write_parquet(make_frames({"rows": 0}), tmp_path)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_second_write_replaces_the_export(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path)
+    newer = make_frames({"rows": 2})
+    newer.incidents = newer.incidents.iloc[2:].reset_index(drop=True)
+    write_parquet(newer, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.parquet" for n in NAMES]
+    assert_frames_equal(read_parquet(tmp_path), newer)
+
+
+def test_files_from_two_exports_are_refused(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path / "a")
+    write_parquet(make_frames(), tmp_path / "b")
+    (tmp_path / "a" / "links.parquet").write_bytes((tmp_path / "b" / "links.parquet").read_bytes())
+    with pytest.raises(ValueError, match=r"different exports.*links\.parquet"):
+        read_parquet(tmp_path / "a")
+
+
+# --- DuckDB ------------------------------------------------------------------------------
+
+
+def test_duckdb_reads_the_files_and_agrees(tmp_path: Path) -> None:
+    frames = make_frames()
+    write_parquet(frames, tmp_path)
+    connection = duckdb.connect()
+
+    def query(sql: str, table: str) -> list[tuple[Any, ...]]:
+        # The path is a bound parameter, not pasted into the SQL.
+        return connection.execute(sql, [(tmp_path / f"{table}.parquet").as_posix()]).fetchall()
+
+    try:
+        for name in NAMES:
+            [(count,)] = query("SELECT count(*) FROM read_parquet(?)", name)
+            assert count == len(getattr(frames, name))
+        rows = query("SELECT status, count(*) FROM read_parquet(?) GROUP BY status", "incidents")
+        counts = frames.incidents["status"].value_counts(dropna=False)
+        expected = {
+            (None if pd.isna(label) else str(label)): int(n) for label, n in counts.items() if n
+        }
+        assert dict(rows) == expected
+        assert expected == {"closed": 1, "archived": 1, None: 1, "open": 1}
+        described = query("DESCRIBE SELECT * FROM read_parquet(?)", "incidents")
+        types = {column: type_ for column, type_, *_ in described}
+        assert types["created_at"] == "TIMESTAMP WITH TIME ZONE"
+        assert types["threat_count"] == "BIGINT"
+        assert types["status"] == "VARCHAR"
+        [(first,)] = query("SELECT created_at FROM read_parquet(?) LIMIT 1", "incidents")
+        assert first == datetime(2024, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    finally:
+        connection.close()
+
+
+# --- bad inputs --------------------------------------------------------------------------
+
+
+def test_a_frame_missing_a_column_is_refused_by_name(tmp_path: Path) -> None:
+    frames = make_frames()
+    frames.threats = frames.threats.drop(columns=["lat"])
+    with pytest.raises(ValueError, match=r"'threats'.*missing \['lat'\]"):
+        write_parquet(frames, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_frame_with_an_extra_column_is_refused_by_name(tmp_path: Path) -> None:
+    frames = make_frames()
+    frames.links["note"] = "x"
+    with pytest.raises(ValueError, match=r"'links'.*unexpected \['note'\]"):
+        write_parquet(frames, tmp_path)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path)
+    (tmp_path / "threats.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match=r"threats\.parquet") as info:
+        read_parquet(tmp_path)
+    assert info.value.filename == str(tmp_path / "threats.parquet")
+
+
+def test_a_file_without_our_metadata_is_refused(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path)
+    path = tmp_path / "links.parquet"
+    pq.write_table(pq.read_table(path).replace_schema_metadata(None), path)
+    with pytest.raises(ValueError, match=r"links\.parquet has no 'intrace_analytics' metadata"):
+        read_parquet(tmp_path)
+
+
+def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path)
+    path = tmp_path / "incidents.parquet"
+    table = pq.read_table(path)
+    record = json.loads(table.schema.metadata[b"intrace_analytics"])
+    record["schema_version"] = schema.SCHEMA_VERSION + 1
+    pq.write_table(
+        table.replace_schema_metadata({b"intrace_analytics": json.dumps(record).encode()}), path
+    )
+    with pytest.raises(ValueError, match=r"incidents\.parquet has schema_version 2"):
+        read_parquet(tmp_path)
+
+
+def test_a_label_outside_the_recorded_categories_is_refused(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path)
+    path = tmp_path / "incidents.parquet"
+    table = pq.read_table(path)
+    record = json.loads(table.schema.metadata[b"intrace_analytics"])
+    record["categories"]["status"] = list(schema.STATUSES)  # "archived" dropped
+    pq.write_table(
+        table.replace_schema_metadata({b"intrace_analytics": json.dumps(record).encode()}), path
+    )
+    with pytest.raises(ValueError, match=r"'status' holds \['archived'\]"):
+        read_parquet(tmp_path)
+
+
+def test_swapped_files_are_refused(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path)
+    links = (tmp_path / "links.parquet").read_bytes()
+    (tmp_path / "links.parquet").write_bytes((tmp_path / "threats.parquet").read_bytes())
+    (tmp_path / "threats.parquet").write_bytes(links)
+    with pytest.raises(ValueError, match=r"links\.parquet holds table 'threats'"):
+        read_parquet(tmp_path)
+
+
+def test_a_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
+    write_parquet(make_frames(), tmp_path)
+    (tmp_path / "incidents.parquet").write_text("not parquet")
+    with pytest.raises(ValueError, match=r"incidents\.parquet is not a readable Parquet file"):
+        read_parquet(tmp_path)
