@@ -18,7 +18,7 @@ from typing import NoReturn
 from intrace_analytics._version import __version__
 from intrace_analytics.client import IntraceClient
 from intrace_analytics.exceptions import IntraceError, IntraceWarning
-from intrace_analytics.normalize import load_incidents
+from intrace_analytics.load import load_incidents
 from intrace_analytics.schema import SCOPES, STATUSES
 
 __all__ = ["main"]

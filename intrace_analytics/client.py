@@ -19,9 +19,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Self, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -31,11 +30,8 @@ from urllib3.exceptions import (
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
-    ResponseError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
 
 from intrace_analytics._version import __version__
 from intrace_analytics.exceptions import (
@@ -46,6 +42,13 @@ from intrace_analytics.exceptions import (
     ResponseFormatError,
 )
 from intrace_analytics.pages import Page
+from intrace_analytics.retry import (
+    LoadContext,
+    LoadStats,
+    RetryBudget,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from intrace_analytics.schema import SCOPES, STATUSES
 
 __all__ = ["DEFAULT_BASE_URL", "SCOPES", "STATUSES", "IntraceClient", "LoadStats", "PageStream"]
@@ -81,152 +84,6 @@ class _Secret:
         return "'***'"
 
     __str__ = __repr__
-
-
-@dataclass
-class LoadStats:
-    """Counters of one load, shared by its worker threads.
-
-    Attributes
-    ----------
-    pages
-        Pages received.
-    requests
-        HTTP requests sent, retries included.
-    retries
-        Requests that were retries of an earlier failure.
-    rate_limit_wait_s
-        Seconds spent waiting out ``Retry-After``.
-    """
-
-    pages: int = 0
-    requests: int = 0
-    retries: int = 0
-    rate_limit_wait_s: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **amounts: float) -> None:
-        with self._lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
-
-
-class _RetryBudget:
-    """Retries left for one load: an outage fails fast instead of hammering the server.
-
-    Like gRPC's retry throttling, each successful request earns back a tenth of a retry,
-    so a long load with sporadic failures is not starved while a dead server gets only
-    ``initial`` retries across all workers.
-    """
-
-    def __init__(self, initial: float, refill: float = 0.1) -> None:
-        self._tokens = float(initial)
-        self._cap = float(initial)
-        self._refill = refill
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            if self._tokens < 1:
-                return False
-            self._tokens -= 1
-            return True
-
-    def earn(self) -> None:
-        with self._lock:
-            self._tokens = min(self._cap, self._tokens + self._refill)
-
-
-@dataclass
-class _Load:
-    """What one load shares between its requests: counters, budget, callbacks."""
-
-    stats: LoadStats
-    budget: _RetryBudget
-    max_retry_after: float
-    on_wait: Callable[[float, str], None] | None = None
-    # When the current attempt of this thread's request began (for the deadline).
-    local: threading.local = field(default_factory=threading.local)
-
-    def attempt_started(self) -> float:
-        return getattr(self.local, "started", time.monotonic())
-
-    def start_attempt(self) -> None:
-        self.local.started = time.monotonic()
-
-    def notify_wait(self, seconds: float, reason: str) -> None:
-        if self.on_wait is not None and seconds > 0:
-            self.on_wait(seconds, reason)
-
-
-class _Retry(Retry):
-    """urllib3's Retry, plus a retry budget, a cap on Retry-After and wait accounting."""
-
-    load: _Load | None = None
-
-    def new(self, **kw: Any) -> Self:
-        retry = super().new(**kw)
-        retry.load = self.load
-        return retry
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        load = self.load
-        if load is not None:
-            if response is not None and response.status == 429:
-                wait = _retry_after_seconds(response.headers.get("Retry-After"))
-                if wait is not None and wait > load.max_retry_after:
-                    # Waiting an hour inside a notebook is worse than failing now: give the
-                    # 429 back (raise_on_status is off) and let the client raise RateLimitError.
-                    raise MaxRetryError(_pool, url, ResponseError("Retry-After too long"))
-            if not load.budget.take():
-                raise MaxRetryError(_pool, url, error or ResponseError("retry budget exhausted"))
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        if load is not None:
-            load.stats.add(retries=1, requests=1)
-        return retry
-
-    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        load = self.load
-        wait = None
-        if response is not None:
-            wait = _retry_after_seconds(response.headers.get("Retry-After"))
-        if load is None:
-            super().sleep(response)
-            return
-        if wait:
-            reason = (
-                "rate limited"
-                if response is not None and response.status == 429
-                else ("server asked to retry later")
-            )
-            load.notify_wait(wait, reason)
-            started = time.monotonic()
-            super().sleep(response)
-            load.stats.add(rate_limit_wait_s=time.monotonic() - started)
-        else:
-            backoff = self.get_backoff_time()
-            load.notify_wait(backoff, "retrying")
-            time.sleep(backoff)
-        load.start_attempt()
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP-date), or None."""
-    if value is None:
-        return None
-    try:
-        # An uncapped Retry to parse both forms exactly as urllib3 does.
-        return Retry(retry_after_max=math.inf).parse_retry_after(value)  # type: ignore[arg-type]
-    except Exception:  # noqa: BLE001 - an unparseable header means "no advice"
-        return None
 
 
 class _Session(requests.Session):
@@ -424,9 +281,9 @@ class IntraceClient:
         """
         filters = _check_filters(status, scope, asset_id)
         asset_ids = filters.pop("asset_id", None)
-        load = _Load(
+        load = LoadContext(
             stats=LoadStats(),
-            budget=_RetryBudget(self.retry_budget),
+            budget=RetryBudget(self.retry_budget),
             max_retry_after=self.max_retry_after,
             on_wait=on_wait,
         )
@@ -440,7 +297,11 @@ class IntraceClient:
     # -- pagination -------------------------------------------------------------------
 
     def _iter_asset_chunks(
-        self, filters: dict[str, Any], asset_ids: list[str], load: _Load, sessions: _SessionPool
+        self,
+        filters: dict[str, Any],
+        asset_ids: list[str],
+        load: LoadContext,
+        sessions: _SessionPool,
     ) -> Iterator[Page]:
         chunks = _split_for_url(self._endpoint, filters, asset_ids, self.page_size)
         if len(chunks) == 1:
@@ -454,7 +315,7 @@ class IntraceClient:
                 yield page if len(fresh) == len(page.incidents) else replace(page, incidents=fresh)
 
     def _iter_result_set(
-        self, filters: dict[str, Any], load: _Load, sessions: _SessionPool
+        self, filters: dict[str, Any], load: LoadContext, sessions: _SessionPool
     ) -> Iterator[Page]:
         limit = self.page_size
         first = self._fetch_page(sessions.get(), filters, 0, load)
@@ -510,8 +371,8 @@ class IntraceClient:
         session.mount("http://", adapter)
         return session
 
-    def _new_retry(self, load: _Load | None) -> _Retry:
-        retry = _Retry(
+    def _new_retry(self, load: LoadContext | None) -> RetryPolicy:
+        retry = RetryPolicy(
             total=self.max_retries,
             connect=self.max_retries,
             read=self.max_retries,
@@ -536,7 +397,7 @@ class IntraceClient:
         session: _Session | None,
         filters: Mapping[str, Any],
         offset: int,
-        load: _Load,
+        load: LoadContext,
         sessions: _SessionPool | None = None,
     ) -> Page:
         if session is None:
@@ -556,7 +417,7 @@ class IntraceClient:
         return page
 
     def _get(
-        self, session: _Session, params: Mapping[str, Any], offset: int, load: _Load
+        self, session: _Session, params: Mapping[str, Any], offset: int, load: LoadContext
     ) -> tuple[bytes, str]:
         """GET the endpoint and return (body, final URL), retrying bodies cut short."""
         adapter = session.get_adapter(self._endpoint)
@@ -565,7 +426,7 @@ class IntraceClient:
         url: str = self._endpoint
         query: Mapping[str, Any] | None = params
         redirects = 0
-        # Every retry counts one more request (in _Retry.increment); this is the first.
+        # Every retry counts one more request (in RetryPolicy.increment); this is the first.
         load.stats.add(requests=1)
         while True:
             # The session belongs to this thread alone, so setting the adapter's Retry for
@@ -578,7 +439,7 @@ class IntraceClient:
                 raise _network_error(exc, url, offset) from exc
             try:
                 # urllib3 hands back the Retry it ended with: this request's history so far.
-                retry = cast(_Retry, response.raw.retries or retry)
+                retry = cast(RetryPolicy, response.raw.retries or retry)
                 if response.status_code in REDIRECT_STATUSES:
                     url, query = self._follow(response, url, redirects)
                     redirects += 1
@@ -651,7 +512,7 @@ class IntraceClient:
             )
         return target, None
 
-    def _http_error(self, response: requests.Response, load: _Load) -> Exception:
+    def _http_error(self, response: requests.Response, load: LoadContext) -> Exception:
         status = response.status_code
         error_code, message = _error_body(response)
         detail = f"HTTP {status}" + (f" {error_code}" if error_code else "")
@@ -666,7 +527,7 @@ class IntraceClient:
                 url=url,
             )
         if status == 429:
-            wait = _retry_after_seconds(response.headers.get("Retry-After"))
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait is not None and wait > load.max_retry_after:
                 text = (
                     f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "

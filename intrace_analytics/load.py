@@ -1,0 +1,192 @@
+"""A whole load: fetch every page, normalize as pages arrive, prove completeness.
+
+Offset pagination over live data can skip or repeat rows when incidents are created or
+deleted mid-load. :func:`load_incidents` reads the result set, lets the
+:class:`~intrace_analytics.normalize.Normalizer` check the read was exact, re-reads
+(bounded) when it was not, and records a load report in ``frames.metadata``.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from intrace_analytics.client import IntraceClient
+from intrace_analytics.exceptions import CompletenessWarning
+from intrace_analytics.normalize import IncidentFrames, Normalizer
+from intrace_analytics.pages import JsonlWriter, Page
+
+__all__ = ["load_incidents"]
+
+
+def load_incidents(
+    client: IntraceClient | None = None,
+    *,
+    status: str | None = None,
+    scope: str | None = None,
+    asset_id: str | Iterable[str] | None = None,
+    progress: bool | None = None,
+    raw_dir: str | Path | None = None,
+    reconcile_passes: int = 2,
+) -> IncidentFrames:
+    """Fetch every matching incident and return the three tidy frames, proven complete.
+
+    Parameters
+    ----------
+    client
+        The client to use; by default one configured from ``INTRACE_API_KEY`` and
+        ``INTRACE_BASE_URL``.
+    status, scope, asset_id
+        Filters, as in :meth:`IntraceClient.iter_incident_pages`.
+    progress
+        Show a progress bar on stderr: ``None`` (default) only in a terminal or a notebook.
+    raw_dir
+        Keep every page received as JSON Lines in this directory (``pages-<time>.jsonl``),
+        replayable with ``frames_from_pages(read_jsonl(path))``.
+    reconcile_passes
+        How many times to re-read the result set after drift (rows inserted or deleted
+        while it was read), at most.
+
+    Returns
+    -------
+    IncidentFrames
+        With ``metadata``, the load report: filters, base_url, fetched_at, pages, requests,
+        retries, rate_limit_wait_s, total_reported, rows, duplicates_dropped,
+        drift_detected, reconciled, complete (and more detail).
+
+    Warns
+    -----
+    CompletenessWarning
+        The load could not prove it holds every matching incident exactly once
+        (``metadata["complete"]`` is then False).
+
+    Examples
+    --------
+    >>> from intrace_analytics.sandbox import SandboxServer
+    >>> with SandboxServer(incidents=300) as api:
+    ...     client = IntraceClient(api.api_key, base_url=api.url)
+    ...     frames = load_incidents(client, status="open", progress=False)
+    >>> frames.metadata["complete"]
+    True
+    """
+    client = client if client is not None else IntraceClient()
+    filters = {"status": status, "scope": scope, "asset_id": asset_id}
+    # Validate the filters now, before anything is sent or written.
+    client.iter_incident_pages(**filters).close()  # type: ignore[arg-type]
+    started = datetime.now(UTC)
+    writer = None
+    if raw_dir is not None:
+        stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
+        writer = JsonlWriter(Path(raw_dir) / f"pages-{stamp}.jsonl")
+    normalizer = Normalizer()
+    totals = {"requests": 0, "retries": 0, "rate_limit_wait_s": 0.0}
+    bar = _progress_bar(progress)
+    passes = 0
+    try:
+        for pass_index in range(reconcile_passes + 1):
+            passes += 1
+            if bar is not None:
+                bar.reset(total=None)
+                bar.set_description("fetching" if pass_index == 0 else "re-reading (drift)")
+            stream = client.iter_incident_pages(
+                **filters,  # type: ignore[arg-type]
+                on_wait=bar.waiting if bar is not None else None,
+            )
+            try:
+                for page in stream:
+                    if pass_index:
+                        page = replace(page, pass_index=pass_index)
+                    if writer is not None:
+                        writer.write(page)
+                    normalizer.add(page)
+                    if bar is not None:
+                        bar.page(page)
+            finally:
+                stream.close()
+                for name in totals:
+                    totals[name] += getattr(stream.stats, name)
+            if normalizer.check_pass(pass_index).clean:
+                break
+    except BaseException:
+        normalizer.close()
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+        if bar is not None:
+            bar.close()
+    report = {
+        "base_url": client.base_url,
+        "filters": _filters_report(status, scope, asset_id),
+        "fetched_at": started.isoformat(),
+        "passes": passes,
+        **totals,
+        "rate_limit_wait_s": round(totals["rate_limit_wait_s"], 3),
+    }
+    if writer is not None:
+        report["raw_file"] = str(writer.path)
+    frames = normalizer.finish(report)
+    if not frames.metadata["complete"]:
+        warnings.warn(
+            "The load could not prove it holds every matching incident exactly once: "
+            + "; ".join(frames.metadata.get("drift", []))
+            + f" (after {passes} reads). See frames.metadata.",
+            CompletenessWarning,
+            stacklevel=2,
+        )
+    return frames
+
+
+def _filters_report(
+    status: str | None, scope: str | None, asset_id: str | Iterable[str] | None
+) -> dict[str, Any]:
+    ids = [asset_id] if isinstance(asset_id, str) else list(asset_id or [])
+    return {"status": status, "scope": scope, "asset_id": ids or None}
+
+
+class _ProgressBar:
+    """A tqdm bar: rows of total, pages, and "waiting 3 s (rate limited)" during a wait."""
+
+    def __init__(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=None, unit=" rows", desc="fetching", file=sys.stderr)
+        self._pages = 0
+
+    def reset(self, total: int | None) -> None:
+        self._bar.reset(total=total)
+        self._pages = 0
+
+    def set_description(self, text: str) -> None:
+        self._bar.set_description(text)
+
+    def page(self, page: Page) -> None:
+        self._pages += 1
+        if self._bar.total != page.total:
+            self._bar.total = page.total
+        self._bar.set_postfix_str(f"{self._pages} pages", refresh=False)
+        self._bar.update(len(page.incidents))
+
+    def waiting(self, seconds: float, reason: str) -> None:
+        if seconds >= 0.5:
+            self._bar.set_postfix_str(f"{self._pages} pages, waiting {seconds:.0f} s ({reason})")
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(progress: bool | None) -> _ProgressBar | None:
+    if progress is None:
+        progress = sys.stderr.isatty() or _in_notebook()
+    return _ProgressBar() if progress else None
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"

@@ -1,0 +1,169 @@
+"""Retries as configuration: urllib3's ``Retry`` plus what a whole load needs.
+
+:class:`RetryPolicy` is the ``Retry`` mounted on every session's adapter. It adds a retry
+budget shared by a load's workers (an outage fails fast instead of hammering the
+server), a cap on ``Retry-After`` (a longer wait becomes ``RateLimitError``, not an hour's
+sleep), and accounting: retries, requests and seconds waited, for the load report.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+__all__ = ["LoadContext", "LoadStats", "RetryBudget", "RetryPolicy", "retry_after_seconds"]
+
+
+@dataclass
+class LoadStats:
+    """Counters of one load, shared by its worker threads.
+
+    Attributes
+    ----------
+    pages
+        Pages received.
+    requests
+        HTTP requests sent, retries included.
+    retries
+        Requests that were retries of an earlier failure.
+    rate_limit_wait_s
+        Seconds spent waiting out ``Retry-After``.
+    """
+
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limit_wait_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **amounts: float) -> None:
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+class RetryBudget:
+    """Retries left for one load: an outage fails fast instead of hammering the server.
+
+    Like gRPC's retry throttling, each successful request earns back a tenth of a retry,
+    so a long load with sporadic failures is not starved while a dead server gets only
+    ``initial`` retries across all workers.
+    """
+
+    def __init__(self, initial: float, refill: float = 0.1) -> None:
+        self._tokens = float(initial)
+        self._cap = float(initial)
+        self._refill = refill
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._tokens < 1:
+                return False
+            self._tokens -= 1
+            return True
+
+    def earn(self) -> None:
+        with self._lock:
+            self._tokens = min(self._cap, self._tokens + self._refill)
+
+
+@dataclass
+class LoadContext:
+    """What one load shares between its requests: counters, budget, callbacks."""
+
+    stats: LoadStats
+    budget: RetryBudget
+    max_retry_after: float
+    on_wait: Callable[[float, str], None] | None = None
+    # When the current attempt of this thread's request began (for the deadline).
+    local: threading.local = field(default_factory=threading.local)
+
+    def attempt_started(self) -> float:
+        return getattr(self.local, "started", time.monotonic())
+
+    def start_attempt(self) -> None:
+        self.local.started = time.monotonic()
+
+    def notify_wait(self, seconds: float, reason: str) -> None:
+        if self.on_wait is not None and seconds > 0:
+            self.on_wait(seconds, reason)
+
+
+class RetryPolicy(Retry):
+    """urllib3's Retry, plus a retry budget, a cap on Retry-After and wait accounting."""
+
+    load: LoadContext | None = None
+
+    def new(self, **kw: Any) -> Self:
+        retry = super().new(**kw)
+        retry.load = self.load
+        return retry
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        load = self.load
+        if load is not None:
+            if response is not None and response.status == 429:
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if wait is not None and wait > load.max_retry_after:
+                    # Waiting an hour inside a notebook is worse than failing now: give the
+                    # 429 back (raise_on_status is off) and let the client raise RateLimitError.
+                    raise MaxRetryError(_pool, url, ResponseError("Retry-After too long"))
+            if not load.budget.take():
+                raise MaxRetryError(_pool, url, error or ResponseError("retry budget exhausted"))
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if load is not None:
+            load.stats.add(retries=1, requests=1)
+        return retry
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        load = self.load
+        wait = None
+        if response is not None:
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if load is None:
+            super().sleep(response)
+            return
+        if wait:
+            reason = (
+                "rate limited"
+                if response is not None and response.status == 429
+                else ("server asked to retry later")
+            )
+            load.notify_wait(wait, reason)
+            started = time.monotonic()
+            super().sleep(response)
+            load.stats.add(rate_limit_wait_s=time.monotonic() - started)
+        else:
+            backoff = self.get_backoff_time()
+            load.notify_wait(backoff, "retrying")
+            time.sleep(backoff)
+        load.start_attempt()
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    try:
+        # An uncapped Retry to parse both forms exactly as urllib3 does.
+        return Retry(retry_after_max=math.inf).parse_retry_after(value)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - an unparseable header means "no advice"
+        return None
