@@ -59,22 +59,22 @@ class RetryBudget:
     ``initial`` retries across all workers.
     """
 
-    def __init__(self, initial: float, refill: float = 0.1) -> None:
-        self._tokens = float(initial)
-        self._cap = float(initial)
-        self._refill = refill
+    # Counted in tenths of a retry, as integers, so ten successes make exactly one retry.
+    def __init__(self, initial: int) -> None:
+        self._tenths = 10 * initial
+        self._cap = 10 * initial
         self._lock = threading.Lock()
 
     def take(self) -> bool:
         with self._lock:
-            if self._tokens < 1:
+            if self._tenths < 10:
                 return False
-            self._tokens -= 1
+            self._tenths -= 10
             return True
 
     def earn(self) -> None:
         with self._lock:
-            self._tokens = min(self._cap, self._tokens + self._refill)
+            self._tenths = min(self._cap, self._tenths + 1)
 
 
 @dataclass
