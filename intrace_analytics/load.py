@@ -9,7 +9,6 @@ deleted mid-load. :func:`load_incidents` reads the result set, lets the
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from intrace_analytics.client import IntraceClient
-from intrace_analytics.exceptions import CompletenessWarning
 from intrace_analytics.normalize import IncidentFrames, Normalizer
 from intrace_analytics.pages import JsonlWriter, Page
 
@@ -130,16 +128,8 @@ def load_incidents(
     }
     if writer is not None:
         report["raw_file"] = str(writer.path)
-    frames = normalizer.finish(report)
-    if not frames.metadata["complete"]:
-        warnings.warn(
-            "The load could not prove it holds every matching incident exactly once: "
-            + "; ".join(frames.metadata.get("drift", []))
-            + f" (after {passes} reads). See frames.metadata.",
-            CompletenessWarning,
-            stacklevel=2,
-        )
-    return frames
+    # Warns CompletenessWarning when no read was exact.
+    return normalizer.finish(report)
 
 
 def _filters_report(

@@ -31,6 +31,7 @@ import pyarrow.json as pajson
 from intrace_analytics import schema
 from intrace_analytics._version import __version__
 from intrace_analytics.exceptions import (
+    CompletenessWarning,
     DataQualityWarning,
     ResponseFormatError,
 )
@@ -91,7 +92,6 @@ _PARSE = pajson.ParseOptions(
 )
 _TIMESTAMP = pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC")
 _HAS_OFFSET = r"([zZ]|[+-]\d\d(:?\d\d)?)\s*$"
-_ARROW_COLUMN = re.compile(r"Column\((/[^)]*)\)")
 
 # Columns of the three tables in the order the pages give them (before typing).
 _INCIDENT_FIELDS = (
@@ -210,7 +210,8 @@ class Normalizer:
         """Queue one page for parsing (blocks while the window of pages in flight is full)."""
         body, offset, label = _page_source(page, self._position)
         self._position += 1
-        read = (page.pass_index, _result_set(page.params)) if isinstance(page, Page) else (0, "")
+        params = page.params if isinstance(page, Page) else {}
+        read = (page.pass_index if isinstance(page, Page) else 0, _result_set(params))
         self._pending.append(self._pool.submit(_parse_page, body, offset, label, *read))
         if len(self._pending) >= self._window:
             self._parts.append(self._pending.pop(0).result())
@@ -262,6 +263,14 @@ class Normalizer:
             report["drift"] = first.reasons
         report.update(metadata or {})
         frames.metadata = report
+        if clean is None:
+            reasons = "; ".join(checks[-1].reasons)
+            warnings.warn(
+                "The pages do not prove they hold every matching incident exactly once: "
+                f"{reasons} (after {len(checks)} reads). See frames.metadata.",
+                CompletenessWarning,
+                stacklevel=3,
+            )
         return frames
 
 
@@ -291,7 +300,7 @@ def _check_pass(parts: list[_PageColumns]) -> PassCheck:
         ids_all.append(ids)
         totals = sorted({p.total for p in pages})
         distinct = pc.count_distinct(ids).as_py() if len(ids) else 0
-        where = f" ({key})" if key not in ("", "{}") else ""
+        where = f" ({key})" if key != "{}" else ""
         if len(totals) > 1:
             reasons.append(f"total changed between pages{where}: {totals[0]} to {totals[-1]}")
         repeats += len(ids) - distinct
@@ -320,6 +329,7 @@ class _PageColumns:
     threats: dict[str, pa.Array]  # one row per threat id on this page (its winning copy)
     threat_updated: np.ndarray  # updated_at (int) of the incident the winning copy is from
     threat_conflicted: np.ndarray  # whether this page held copies differing from the winner
+    threat_source: np.ndarray  # index within this page of the incident the winner is from
     issues: Counter[str] = field(default_factory=Counter)
     conflicts: Counter[str] = field(default_factory=Counter)
 
@@ -362,19 +372,17 @@ def _parse_page(
             parse_options=_PARSE,
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        message = str(exc)
-        found = _ARROW_COLUMN.search(message)
-        path = found.group(1) if found else ""
-        field = path.strip("/").replace("/[]", "[]").replace("/", ".") or "(body)"
-        raise bad(field, f"not the documented shape at field {field!r} ({message})") from None
+        # Arrow does not always say which field; a slow, exact walk of this one page does.
+        raise _diagnose(body, label, offset, str(exc)) from None
     if table.num_rows != 1:
         raise bad("(body)", f"expected one JSON object, found {table.num_rows}")
-    total = table.column("total")[0].as_py()
-    if total is None or total < 0:
-        raise bad("total", "field 'total' should be a non-negative integer, got nothing")
     listed = table.column("incidents").chunk(0)
     if listed.null_count:
         raise bad("incidents", "field 'incidents' should be a list of incident objects")
+    total = table.column("total")[0].as_py()
+    if total is None or total < 0:
+        got = "nothing" if total is None else total
+        raise bad("total", f"field 'total' should be a non-negative integer, got {got}")
     incidents = pc.list_flatten(listed)
     if incidents.null_count:
         raise bad("incidents[]", "field 'incidents' holds a null instead of an incident")
@@ -389,7 +397,13 @@ def _parse_page(
         second = pc.struct_field(struct, camel)
         both = pc.and_(pc.is_valid(first), pc.is_valid(second))
         if pc.any(both).as_py():
-            differ = pc.sum(pc.and_(both, pc.not_equal(first, second))).as_py() or 0
+            if name in _TIMESTAMP_FIELDS:
+                # The same instant may be written two ways ("...Z" and "...+01:00").
+                scratch: Counter[str] = Counter()
+                one, two = _timestamps(first, name, scratch), _timestamps(second, name, scratch)
+            else:
+                one, two = first, second
+            differ = pc.sum(pc.and_(both, pc.not_equal(one, two))).as_py() or 0
             conflicts[name] += differ
         return pc.coalesce(first, second)
 
@@ -417,7 +431,7 @@ def _parse_page(
         # Rare: compare the two lists only where both spellings are present.
         rows = np.flatnonzero(both.to_numpy(zero_copy_only=False))
         conflicts["threat_links"] += sum(
-            snake_links[i].as_py() != camel_links[i].as_py() for i in rows
+            _snake_keys(snake_links[i].as_py()) != _snake_keys(camel_links[i].as_py()) for i in rows
         )
     link_lists = pc.coalesce(snake_links, camel_links)
     threat_count = pc.fill_null(pc.list_value_length(link_lists), 0).cast(pa.int64())
@@ -470,9 +484,81 @@ def _parse_page(
         threats=_take(threat_columns, winners),
         threat_updated=updated[winners],
         threat_conflicted=conflicted,
+        threat_source=threat_parent[winners],
         issues=issues,
         conflicts=conflicts,
     )
+
+
+def _diagnose(body: bytes, label: str, offset: int, arrow_message: str) -> ResponseFormatError:
+    """Name the first field of a page that is not the documented shape (error path only)."""
+    try:
+        decoded = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        start = body[:60].decode("utf-8", "replace")
+        return ResponseFormatError(
+            f"{label}: the body is not JSON ({reason}); it starts {start!r}", offset=offset
+        )
+    found = _mismatch(decoded, pa.struct(list(_PAGE)), "")
+    if found is None:  # Arrow refused something the walk accepts: report Arrow's words
+        return ResponseFormatError(
+            f"{label}: not the documented shape ({arrow_message})", offset=offset, field="(body)"
+        )
+    field, expected, value = found
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 40 else shown[:37] + "..."
+    return ResponseFormatError(
+        f"{label}: field {field!r} should be {expected}, got {type(value).__name__} {shown}",
+        offset=offset,
+        field=field,
+    )
+
+
+def _mismatch(value: Any, kind: pa.DataType, path: str) -> tuple[str, str, Any] | None:
+    """The first (path, expected, value) where a decoded payload departs from ``kind``."""
+    where = path or "(body)"
+    if value is None:
+        return (where, "present", value) if not path else None
+    if pa.types.is_string(kind):
+        return None if isinstance(value, str) else (where, "a string", value)
+    if pa.types.is_integer(kind):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else (where, "a non-negative integer", value)
+    if pa.types.is_floating(kind):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else (where, "a number", value)
+    if pa.types.is_list(kind):
+        if not isinstance(value, list):
+            return (where, "a list", value)
+        for item in value:
+            if item is None:
+                return (f"{path}[]", "an object", item)
+            found = _mismatch(item, kind.value_type, f"{path}[]")
+            if found is not None:
+                return found
+        return None
+    if not isinstance(value, dict):
+        return (where, "an object", value)
+    for child in kind:
+        found = _mismatch(value.get(child.name), child.type, f"{path}.{child.name}".lstrip("."))
+        if found is not None:
+            return found
+    return None
+
+
+def _snake_keys(value: Any) -> Any:
+    """The same structure with camelCase keys spelled in snake_case and absent (None)
+    fields left out, so both spellings of one link compare equal."""
+    if isinstance(value, dict):
+        return {
+            re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower(): _snake_keys(item)
+            for key, item in value.items()
+            if item is not None
+        }
+    if isinstance(value, list):
+        return [_snake_keys(item) for item in value]
+    return value
 
 
 def _timestamps(values: pa.Array, name: str, issues: Counter[str]) -> pa.Array:
@@ -484,8 +570,10 @@ def _timestamps(values: pa.Array, name: str, issues: Counter[str]) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     present = pc.is_valid(values)
+    # RFC 3339 allows a lowercase "z"; neither Arrow nor pandas does.
+    upper_z = pc.replace_substring_regex(values, pattern=r"z(\s*)$", replacement="Z\\1")
     parsed = pd.to_datetime(
-        values.to_pandas(), format="ISO8601", utc=True, errors="coerce"
+        upper_z.to_pandas(), format="ISO8601", utc=True, errors="coerce"
     ).dt.as_unit(schema.TIMESTAMP_UNIT)
     result = pa.array(parsed, type=_TIMESTAMP, from_pandas=True)
     failed = pc.and_(present, pc.is_null(result))
@@ -540,9 +628,12 @@ def _build(
     duplicates = len(incidents["incident_id"]) - len(keep)
     stale = 0
     if only is not None:
-        wanted = pc.is_in(incidents["incident_id"].take(pa.array(keep)), value_set=only)
-        stale = len(keep) - (pc.sum(wanted).as_py() or 0)
-        keep = keep[wanted.to_numpy(zero_copy_only=False)]
+        # After a re-read, the clean read alone says which incidents exist, in its order.
+        position = pc.index_in(incidents["incident_id"].take(pa.array(keep)), value_set=only)
+        wanted = pc.is_valid(position).to_numpy(zero_copy_only=False)
+        stale = len(keep) - int(wanted.sum())
+        keep = keep[wanted]
+        keep = keep[np.argsort(position.filter(pa.array(wanted)).to_numpy(), kind="stable")]
     if duplicates or stale:
         # rank[row] = position of that incident row in the output, or -1 if it lost; links
         # follow their incident's winning copy, in the incidents' order.
@@ -561,6 +652,18 @@ def _build(
     # Pages arrive deduplicated; merge their winners the same way.
     updated = np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)])
     conflicted = np.concatenate([p.threat_conflicted for p in parts] or [np.zeros(0, bool)])
+    if duplicates or stale:
+        # A copy embedded by a dropped incident (stale, or an older read) does not compete
+        # where a kept incident embeds the same threat.
+        source = np.concatenate(
+            [p.threat_source + s for p, s in zip(parts, starts, strict=False)]
+        ).astype(np.int64)
+        alive = rank[source] >= 0
+        codes = pc.dictionary_encode(threats["threat_id"]).indices.to_numpy()
+        has_alive = np.bincount(codes, weights=alive, minlength=codes.max(initial=-1) + 1) > 0
+        candidates = np.flatnonzero(alive | ~has_alive[codes])
+        threats = _take(threats, candidates)
+        updated, conflicted = updated[candidates], conflicted[candidates]
     winners, conflicted = _threat_winners(threats, updated, conflicted)
     if duplicates or stale:
         # Only threats that a kept link still points to: a dropped copy's threats go too.

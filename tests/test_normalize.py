@@ -477,12 +477,6 @@ def test_both_spellings_with_equal_values_do_not_warn() -> None:
     assert frames.incidents["created_at"].iloc[0] == utc("2026-01-01T08:00:00Z")
 
 
-@pytest.mark.xfail(
-    reason="BUG: threat_links and threatLinks holding the same links, each spelled in its own "
-    "casing, are compared as raw structs and reported as 'different values'",
-    strict=True,
-    raises=AssertionError,
-)
 def test_both_spellings_of_threat_links_holding_the_same_links_do_not_warn() -> None:
     row = incident("i1", "2026-01-02T00:00:00Z", link("l1", "t1", threat("t1")))
     row["threatLinks"] = to_camel({"x": row["threat_links"]})["x"]
@@ -534,7 +528,10 @@ def test_an_incident_repeated_across_pages_keeps_the_newest_copy(newest_first: b
         page([first, incident("b")], 3),
         page([incident("c", "2026-01-02T00:00:00Z", link("lc", "t1", threat("t1"))), second], 3),
     ]
-    frames = frames_from_pages(pages)  # a repeated id is not a data-quality problem
+    # A repeated id is not a data-quality problem, but it shows the result set moved while
+    # it was read: nothing proves that no other row was skipped, so the read is not exact.
+    with pytest.warns(CompletenessWarning, match="1 ids repeated across pages"):
+        frames = frames_from_pages(pages)
     incidents = frames.incidents.set_index("incident_id")
     assert sorted(incidents.index) == ["a", "b", "c"]
     assert incidents.loc["a", "title"] == "new"
@@ -616,12 +613,6 @@ _Z = incident("z", "2026-01-01T00:00:00Z")
 RECONCILED = [_paged([_X], 3, 0), _paged([_Z], 2, 1), _paged([_Y], 2, 0, 1), _paged([_Z], 2, 1, 1)]
 
 
-@pytest.mark.xfail(
-    reason="BUG: after reconciliation, a threat copy embedded in an incident that was dropped "
-    "(deleted mid-load, not in the frames) still wins over the copies of the incidents kept",
-    strict=True,
-    raises=AssertionError,
-)
 def test_a_threat_copy_from_an_incident_dropped_by_reconciliation_does_not_win() -> None:
     frames, _ = quietly(RECONCILED)
     assert frames.metadata["complete"] is True
@@ -629,12 +620,6 @@ def test_a_threat_copy_from_an_incident_dropped_by_reconciliation_does_not_win()
     assert frames.threats["severity"].tolist() == ["low"]  # y's copy: the only one kept
 
 
-@pytest.mark.xfail(
-    reason="BUG (doubtful): after reconciliation the incidents are in neither the API's order "
-    "nor the clean re-read's: ids seen only in the re-read (e.g. new incidents) go last",
-    strict=True,
-    raises=AssertionError,
-)
 def test_after_reconciliation_incidents_follow_the_clean_reread() -> None:
     frames, _ = quietly(RECONCILED)
     assert frames.incidents["incident_id"].tolist() == ["y", "z"]
@@ -733,12 +718,6 @@ def test_an_unparseable_timestamp_becomes_nat_and_is_counted() -> None:
     assert resolved.iloc[4] == pd.Timestamp("2026-01-04T23:00:00Z")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a lowercase 'z' suffix (allowed by RFC 3339, and accepted by the module's own "
-    "offset regex) is not parsed: the value becomes NaT with an 'unparseable' warning",
-    strict=True,
-    raises=AssertionError,
-)
 def test_a_lowercase_z_suffix_is_utc() -> None:
     frames, seen = quietly([page([incident("i1", "2026-04-18T09:00:00z")])])
     assert frames.incidents["updated_at"].iloc[0] == pd.Timestamp("2026-04-18T09:00:00Z")
@@ -857,11 +836,6 @@ def test_a_dict_page_of_the_wrong_shape_names_its_position(case: str) -> None:
     assert field in info.value.field
 
 
-@pytest.mark.xfail(
-    reason="BUG: a non-integer total (1.5) is reported against field '(body)', not 'total'",
-    strict=True,
-    raises=AssertionError,
-)
 def test_a_fractional_total_names_the_total_field() -> None:
     with pytest.raises(ResponseFormatError) as info:
         frames_from_pages([b'{"incidents": [], "total": 1.5}'])
