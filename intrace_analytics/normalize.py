@@ -586,11 +586,23 @@ def _timestamps(values: pa.Array, name: str, issues: Counter[str]) -> pa.Array:
 # -- all pages --------------------------------------------------------------------------------
 
 
-def _concat(parts: list[_PageColumns], table: str, name: str, kind: pa.DataType) -> pa.Array:
+def _concat(parts: list[_PageColumns], table: str, name: str, kind: pa.DataType) -> pa.ChunkedArray:
+    # Chunked, not concatenated: the pages' buffers become the frames' without a copy.
     chunks = [getattr(part, table)[name] for part in parts]
+    return pa.chunked_array([c.cast(kind) if c.type != kind else c for c in chunks], type=kind)
+
+
+def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Dictionary codes (numbered by first appearance, null as -1) and the dictionary."""
+    encoded = pc.dictionary_encode(values)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
     if not chunks:
-        return pa.array([], type=kind)
-    return pa.concat_arrays([c.cast(kind) if c.type != kind else c for c in chunks])
+        return np.zeros(0, np.int64), pa.array([], _STR)
+    # Arrow encodes a chunked array with one growing dictionary: the last one has all.
+    codes = np.concatenate(
+        [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks]
+    ).astype(np.int64)
+    return codes, chunks[-1].dictionary
 
 
 def _build(
@@ -609,7 +621,7 @@ def _build(
         return pa.float64() if name in ("lat", "lng") else _STR
 
     incidents = {n: _concat(parts, "incidents", n, kind(n)) for n in _INCIDENT_FIELDS}
-    threat_count = pa.concat_arrays([p.threat_count for p in parts] or [pa.array([], pa.int64())])
+    threat_count = pa.chunked_array([p.threat_count for p in parts], type=pa.int64())
     links = {n: _concat(parts, "links", n, kind(n)) for n in ("link_id", "threat_id", "added_at")}
     threats = {
         n: _concat(parts, "threats", n, kind(n))
@@ -659,7 +671,7 @@ def _build(
             [p.threat_source + s for p, s in zip(parts, starts, strict=False)]
         ).astype(np.int64)
         alive = rank[source] >= 0
-        codes = pc.dictionary_encode(threats["threat_id"]).indices.to_numpy()
+        codes, _ = _codes(threats["threat_id"])
         has_alive = np.bincount(codes, weights=alive, minlength=codes.max(initial=-1) + 1) > 0
         candidates = np.flatnonzero(alive | ~has_alive[codes])
         threats = _take(threats, candidates)
@@ -667,7 +679,11 @@ def _build(
     winners, conflicted = _threat_winners(threats, updated, conflicted)
     if duplicates or stale:
         # Only threats that a kept link still points to: a dropped copy's threats go too.
-        referenced = pc.is_in(threats["threat_id"].take(pa.array(winners)), links["threat_id"])
+        linked = pa.concat_arrays(links["threat_id"].chunks) if links["threat_id"].chunks else None
+        referenced = pc.is_in(
+            threats["threat_id"].take(pa.array(winners)),
+            value_set=linked if linked is not None else pa.array([], _STR),
+        )
         mask = referenced.to_numpy(zero_copy_only=False)
         winners, conflicted = winners[mask], conflicted[mask]
     threats = _take(threats, winners)
@@ -698,7 +714,7 @@ def _winners(ids: pa.Array, updated: pa.Array) -> np.ndarray:
     rows = np.arange(len(ids))
     if len(ids) == 0 or pc.count_distinct(ids).as_py() == len(ids):
         return rows
-    codes = pc.dictionary_encode(ids).indices.to_numpy()  # codes follow first appearance
+    codes, _ = _codes(ids)  # codes follow first appearance
     order = np.lexsort((rows, _as_int(updated), codes))  # by id, updated_at, read order
     last = np.r_[codes[order][1:] != codes[order][:-1], True]
     return order[last]
@@ -714,25 +730,27 @@ def _threat_winners(
     rows = np.arange(len(ids))
     if len(ids) == 0:
         return rows, conflicted
-    codes = pc.dictionary_encode(ids).indices.to_numpy()
+    codes, _ = _codes(ids)
     order = np.lexsort((rows, updated, codes))
     last = np.r_[codes[order][1:] != codes[order][:-1], True]
     winners = order[last]  # one per code, in code order = first appearance
+    per_code = np.bincount(codes, weights=conflicted, minlength=len(winners)) > 0
     if len(winners) == len(ids):
-        return winners, conflicted
-    # Compare every copy with its id's winner, null-aware, field by field.
-    mine = pa.array(winners[codes])
-    differs = conflicted.copy()
+        return winners, per_code
+    # Compare each copy of a threat seen more than once with its winner, null-aware.
+    shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
+    copies, theirs = pa.array(shared), pa.array(winners[codes[shared]])
+    differs = np.zeros(len(shared), dtype=bool)
     for name, values in threats.items():
         if name == "threat_id":
             continue
-        other = values.take(mine)
+        mine, other = values.take(copies), values.take(theirs)
         same = pc.or_kleene(
-            pc.fill_null(pc.equal(values, other), False),
-            pc.and_(pc.is_null(values), pc.is_null(other)),
+            pc.fill_null(pc.equal(mine, other), False),
+            pc.and_(pc.is_null(mine), pc.is_null(other)),
         )
         differs |= ~same.to_numpy(zero_copy_only=False)
-    per_code = np.bincount(codes, weights=differs, minlength=len(winners)) > 0
+    per_code[codes[shared][differs]] = True
     return winners, per_code
 
 
@@ -758,23 +776,25 @@ def _typed(table: str, arrays: Mapping[str, pa.Array], issues: Counter[str]) -> 
         elif kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
             data[column.name] = _categorical(column, values, issues)
         elif kind is schema.Kind.TIMESTAMP:
-            data[column.name] = pd.array(values.to_pandas(), dtype=schema.pandas_dtype(column))
+            data[column.name] = values.to_pandas().astype(schema.pandas_dtype(column)).array
         elif kind is schema.Kind.FLOAT:
-            data[column.name] = values.to_numpy(zero_copy_only=False).astype("float64")
+            data[column.name] = np.asarray(values.to_numpy(), dtype="float64")
         else:
-            data[column.name] = values.to_numpy(zero_copy_only=False).astype("int64")
+            data[column.name] = np.asarray(values.to_numpy(), dtype="int64")
     return pd.DataFrame(data)
 
 
-def _categorical(column: schema.Column, values: pa.Array, issues: Counter[str]) -> pd.Categorical:
-    encoded = pc.dictionary_encode(values)
-    labels = encoded.dictionary.to_pylist()
+def _categorical(
+    column: schema.Column, values: pa.ChunkedArray, issues: Counter[str]
+) -> pd.Categorical:
+    codes, dictionary = _codes(values)
+    labels = dictionary.to_pylist()
     if column.known:
         # Documented sets are compared case-folded and stripped ("Open " is "open").
         labels = [label.strip().casefold() for label in labels]
     categories = schema.categories_for(column, labels)
+    # codes are -1 for missing, and lookup[-1] is -1: missing stays missing.
     lookup = np.array([categories.index(label) for label in labels] + [-1], dtype=np.int32)
-    codes = encoded.indices.fill_null(len(labels)).to_numpy(zero_copy_only=False)
     result = pd.Categorical.from_codes(lookup[codes], dtype=schema.pandas_dtype(column, categories))
     if column.known:
         outside = [c for c in categories if c not in column.known]
