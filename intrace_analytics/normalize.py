@@ -11,7 +11,6 @@ every body at once.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import warnings
@@ -204,6 +203,7 @@ class Normalizer:
         self._window = window
         self._pending: list[Future[_PageColumns]] = []
         self._parts: list[_PageColumns] = []
+        self._checks: dict[int, PassCheck] = {}
         self._position = 0
 
     def add(self, page: Page | Mapping[str, Any] | bytes | str) -> None:
@@ -224,7 +224,9 @@ class Normalizer:
     def check_pass(self, pass_index: int) -> PassCheck:
         """Whether the pages of one pass prove a complete, exactly-once read."""
         self.flush()
-        return _check_pass([p for p in self._parts if p.pass_index == pass_index])
+        check = _check_pass([p for p in self._parts if p.pass_index == pass_index])
+        self._checks[pass_index] = check
+        return check
 
     def close(self) -> None:
         """Stop parsing; pages not yet parsed are dropped."""
@@ -240,13 +242,16 @@ class Normalizer:
         finally:
             self.close()
         parts, self._parts = self._parts, []
-        checks = [_check_pass([p for p in parts if p.pass_index == k])
-                  for k in sorted({p.pass_index for p in parts})]  # fmt: skip
+        checks = [
+            self._checks.get(k) or _check_pass([p for p in parts if p.pass_index == k])
+            for k in sorted({p.pass_index for p in parts})
+        ]
         clean = next((check for check in checks if check.clean), None)
         # After drift, the first clean re-read says which incidents exist; every copy read
         # (either pass) competes for the newest version of each.
         only = clean.ids if clean is not None and len(checks) > 1 else None
-        frames, report = _build(parts, only)
+        distinct = len(checks) == 1 and checks[0].repeats == 0
+        frames, report = _build(parts, only, distinct_ids=distinct)
         first = checks[0] if checks else PassCheck(clean=True, ids=pa.array([], _STR))
         report.update(
             # Copies of an id repeated within a read (a re-read's copies are not duplicates).
@@ -367,7 +372,7 @@ def _parse_page(
 
     try:
         table = pajson.read_json(
-            io.BytesIO(body),
+            pa.BufferReader(body),  # zero-copy, unlike a Python file object
             read_options=pajson.ReadOptions(use_threads=False, block_size=len(body) + 1024),
             parse_options=_PARSE,
         )
@@ -606,9 +611,10 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
 
 
 def _build(
-    parts: list[_PageColumns], only: pa.Array | None = None
+    parts: list[_PageColumns], only: pa.Array | None = None, *, distinct_ids: bool = False
 ) -> tuple[IncidentFrames, dict[str, Any]]:
-    """Concatenate the pages' columns, deduplicate, type. ``only``: the ids to keep."""
+    """Chain the pages' columns, deduplicate, type. ``only``: the ids to keep;
+    ``distinct_ids``: the caller already knows no incident id repeats."""
     issues: Counter[str] = Counter()
     conflicts: Counter[str] = Counter()
     for part in parts:
@@ -628,6 +634,10 @@ def _build(
         for n in ("threat_id", "title", "severity", "threat_type", "location", "observed_at",
                   "lat", "lng")
     }  # fmt: skip
+    for part in parts:
+        # The chained columns now hold the pages' buffers; letting go of the pages' own
+        # references lets a column be freed as soon as a deduplicated copy replaces it.
+        part.incidents, part.links, part.threats = {}, {}, {}
     # Each link's and each threat copy's incident, as a row number over all pages.
     starts = np.cumsum([0] + [len(p.threat_count) for p in parts])
     link_parent = np.concatenate(
@@ -636,7 +646,10 @@ def _build(
 
     # Incidents: one row per id; the copy with the newest updated_at wins, at the place the
     # id first appeared (a live result set shifts under offset pagination).
-    keep = _winners(incidents["incident_id"], incidents["updated_at"])
+    if distinct_ids:
+        keep = np.arange(len(incidents["incident_id"]))
+    else:
+        keep = _winners(incidents["incident_id"], incidents["updated_at"])
     duplicates = len(incidents["incident_id"]) - len(keep)
     stale = 0
     if only is not None:
@@ -754,9 +767,10 @@ def _threat_winners(
     return winners, per_code
 
 
-def _take(arrays: Mapping[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:
+def _take(arrays: dict[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:
+    """Rows of every column; each source column is released as soon as it is copied."""
     indices = pa.array(rows)
-    return {name: values.take(indices) for name, values in arrays.items()}
+    return {name: arrays.pop(name).take(indices) for name in list(arrays)}
 
 
 def _as_int(timestamps: pa.Array) -> np.ndarray:
