@@ -9,13 +9,12 @@ deleted mid-load. :func:`load_incidents` reads the result set, lets the
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from intrace_analytics.client import IntraceClient
+from intrace_analytics.client import IntraceClient, PageStream
 from intrace_analytics.normalize import IncidentFrames, Normalizer
 from intrace_analytics.pages import JsonlWriter, Page
 
@@ -73,9 +72,17 @@ def load_incidents(
     True
     """
     client = client if client is not None else IntraceClient()
-    filters = {"status": status, "scope": scope, "asset_id": asset_id}
-    # Validate the filters now, before anything is sent or written.
-    client.iter_incident_pages(**filters).close()  # type: ignore[arg-type]
+    # A generator of ids would be spent by the first read: hold them, once.
+    asset_ids: list[str] | None = None
+    if asset_id is not None:
+        asset_ids = [asset_id] if isinstance(asset_id, str) else list(asset_id)
+
+    def read(on_wait: Callable[[float, str], None] | None = None) -> PageStream:
+        return client.iter_incident_pages(
+            status=status, scope=scope, asset_id=asset_ids, on_wait=on_wait
+        )
+
+    read().close()  # validates the filters (ValueError) before anything is sent or written
     started = datetime.now(UTC)
     writer = None
     if raw_dir is not None:
@@ -91,10 +98,7 @@ def load_incidents(
             if bar is not None:
                 bar.reset(total=None)
                 bar.set_description("fetching" if pass_index == 0 else "re-reading (drift)")
-            stream = client.iter_incident_pages(
-                **filters,  # type: ignore[arg-type]
-                on_wait=bar.waiting if bar is not None else None,
-            )
+            stream = read(bar.waiting if bar is not None else None)
             try:
                 for page in stream:
                     if pass_index:
@@ -120,7 +124,7 @@ def load_incidents(
             bar.close()
     report = {
         "base_url": client.base_url,
-        "filters": _filters_report(status, scope, asset_id),
+        "filters": {"status": status, "scope": scope, "asset_id": asset_ids},
         "fetched_at": started.isoformat(),
         "passes": passes,
         **totals,
@@ -130,13 +134,6 @@ def load_incidents(
         report["raw_file"] = str(writer.path)
     # Warns CompletenessWarning when no read was exact.
     return normalizer.finish(report)
-
-
-def _filters_report(
-    status: str | None, scope: str | None, asset_id: str | Iterable[str] | None
-) -> dict[str, Any]:
-    ids = [asset_id] if isinstance(asset_id, str) else list(asset_id or [])
-    return {"status": status, "scope": scope, "asset_id": ids or None}
 
 
 class _ProgressBar:

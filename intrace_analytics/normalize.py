@@ -34,7 +34,7 @@ from intrace_analytics.exceptions import (
     DataQualityWarning,
     ResponseFormatError,
 )
-from intrace_analytics.pages import Page
+from intrace_analytics.pages import Page, decode_json
 
 __all__ = ["IncidentFrames", "Normalizer", "PassCheck", "frames_from_pages"]
 
@@ -90,6 +90,7 @@ _PARSE = pajson.ParseOptions(
     explicit_schema=_PAGE, unexpected_field_behavior="ignore", newlines_in_values=True
 )
 _TIMESTAMP = pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC")
+_DICTIONARY = pa.dictionary(pa.int32(), _STR)
 _HAS_OFFSET = r"([zZ]|[+-]\d\d(:?\d\d)?)\s*$"
 
 # Columns of the three tables in the order the pages give them (before typing).
@@ -97,6 +98,7 @@ _INCIDENT_FIELDS = (
     "incident_id", "title", "status", "scope", "description",
     "created_at", "updated_at", "started_at", "resolved_at",
 )  # fmt: skip
+_LINK_FIELDS = ("link_id", "incident_id", "threat_id", "added_at")
 _TIMESTAMP_FIELDS = {"created_at", "updated_at", "started_at", "resolved_at", "added_at",
                      "observed_at"}  # fmt: skip
 
@@ -415,8 +417,9 @@ def _parse_page(
     columns: dict[str, pa.Array] = {
         "incident_id": pick(incidents, "id", None, "id"),
         "title": pick(incidents, "title", None, "title"),
-        "status": pick(incidents, "status", None, "status"),
-        "scope": pick(incidents, "scope", None, "scope"),
+        # Encoded here, on the worker thread; the merge only unifies small dictionaries.
+        "status": pc.dictionary_encode(pick(incidents, "status", None, "status")),
+        "scope": pc.dictionary_encode(pick(incidents, "scope", None, "scope")),
         "description": pick(incidents, "description", None, "description"),
     }
     for snake, camel in (
@@ -447,6 +450,7 @@ def _parse_page(
     threat = pc.struct_field(links, "threat")
     link_columns = {
         "link_id": pick(links, "id", None, "link id"),
+        "incident_id": columns["incident_id"].take(pa.array(link_parent)),
         "threat_id": pc.coalesce(
             pick(links, "threat_id", "threatId", "threat_id"), pc.struct_field(threat, "id")
         ),
@@ -498,13 +502,9 @@ def _parse_page(
 def _diagnose(body: bytes, label: str, offset: int, arrow_message: str) -> ResponseFormatError:
     """Name the first field of a page that is not the documented shape (error path only)."""
     try:
-        decoded = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        start = body[:60].decode("utf-8", "replace")
-        return ResponseFormatError(
-            f"{label}: the body is not JSON ({reason}); it starts {start!r}", offset=offset
-        )
+        decoded = decode_json(body, label=label, offset=offset)
+    except ResponseFormatError as exc:
+        return exc
     found = _mismatch(decoded, pa.struct(list(_PAGE)), "")
     if found is None:  # Arrow refused something the walk accepts: report Arrow's words
         return ResponseFormatError(
@@ -624,11 +624,13 @@ def _build(
     def kind(name: str) -> pa.DataType:
         if name in _TIMESTAMP_FIELDS:
             return _TIMESTAMP
+        if name in ("status", "scope"):
+            return _DICTIONARY
         return pa.float64() if name in ("lat", "lng") else _STR
 
     incidents = {n: _concat(parts, "incidents", n, kind(n)) for n in _INCIDENT_FIELDS}
     threat_count = pa.chunked_array([p.threat_count for p in parts], type=pa.int64())
-    links = {n: _concat(parts, "links", n, kind(n)) for n in ("link_id", "threat_id", "added_at")}
+    links = {n: _concat(parts, "links", n, kind(n)) for n in _LINK_FIELDS}
     threats = {
         n: _concat(parts, "threats", n, kind(n))
         for n in ("threat_id", "title", "severity", "threat_type", "location", "observed_at",
@@ -671,7 +673,6 @@ def _build(
         kept = kept[np.argsort(link_rank[kept], kind="stable")]
         links = _take(links, kept)
         link_parent = link_rank[kept]
-    links["incident_id"] = incidents["incident_id"].take(pa.array(link_parent))
 
     # Threats: one row per id; the copy from the most recently updated incident wins.
     # Pages arrive deduplicated; merge their winners the same way.
@@ -801,15 +802,28 @@ def _typed(table: str, arrays: Mapping[str, pa.Array], issues: Counter[str]) -> 
 def _categorical(
     column: schema.Column, values: pa.ChunkedArray, issues: Counter[str]
 ) -> pd.Categorical:
-    codes, dictionary = _codes(values)
-    labels = dictionary.to_pylist()
-    if column.known:
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(values)
+
+    # Pages encode on their own; map each page's (small) dictionary onto the categories.
+    def fold(text: str) -> str:
         # Documented sets are compared case-folded and stripped ("Open " is "open").
-        labels = [label.strip().casefold() for label in labels]
-    categories = schema.categories_for(column, labels)
-    # codes are -1 for missing, and lookup[-1] is -1: missing stays missing.
-    lookup = np.array([categories.index(label) for label in labels] + [-1], dtype=np.int32)
-    result = pd.Categorical.from_codes(lookup[codes], dtype=schema.pandas_dtype(column, categories))
+        return text.strip().casefold() if column.known else text
+
+    dictionaries = [[fold(t) for t in chunk.dictionary.to_pylist()] for chunk in values.chunks]
+    categories = schema.categories_for(column, {t for d in dictionaries for t in d})
+    position = {category: i for i, category in enumerate(categories)}
+    codes = [
+        # Missing is -1, and lookup[-1] is -1: missing stays missing.
+        np.array([position[t] for t in d] + [-1], dtype=np.int32)[
+            chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        ]
+        for d, chunk in zip(dictionaries, values.chunks, strict=True)
+    ]
+    result = pd.Categorical.from_codes(
+        np.concatenate(codes) if codes else np.zeros(0, np.int32),
+        dtype=schema.pandas_dtype(column, categories),
+    )
     if column.known:
         outside = [c for c in categories if c not in column.known]
         if outside:

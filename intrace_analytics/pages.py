@@ -100,17 +100,7 @@ class Page:
             The body is not JSON, or not ``{"incidents": [object, ...], "total": int}``.
         """
         raw = body.encode() if isinstance(body, str) else bytes(body)
-        try:
-            # JSON on the wire is UTF-8 (RFC 8259); json.loads would guess UTF-16/32 from bytes.
-            decoded = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            snippet = raw[:60].decode("utf-8", "replace")
-            raise ResponseFormatError(
-                f"page at offset {offset}: the body is not JSON ({reason}); it starts {snippet!r}",
-                offset=offset,
-                url=url,
-            ) from None
+        decoded = decode_json(raw, label=f"page at offset {offset}", offset=offset, url=url)
         incidents, total = _check_shape(decoded, offset=offset, url=url)
         return cls(
             incidents=incidents,
@@ -250,6 +240,21 @@ def _split_record(line: bytes, number: int, path: str | Path) -> tuple[dict[str,
     except (ValueError, KeyError, TypeError):
         raise ResponseFormatError(
             f"{path}: line {number} is not a page record", offset=number
+        ) from None
+
+
+def decode_json(raw: bytes, *, label: str, offset: int, url: str | None = None) -> Any:
+    """Decode a body as JSON, or raise ResponseFormatError showing how it starts."""
+    try:
+        # JSON on the wire is UTF-8 (RFC 8259); json.loads would guess UTF-16/32 from bytes.
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        snippet = raw[:60].decode("utf-8", "replace")
+        raise ResponseFormatError(
+            f"{label}: the body is not JSON ({reason}); it starts {snippet!r}",
+            offset=offset,
+            url=url,
         ) from None
 
 

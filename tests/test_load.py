@@ -1,0 +1,207 @@
+"""load_incidents over real HTTP: a clean load, drift reconciled, the report, raw pages."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intrace_analytics import (
+    CompletenessWarning,
+    IntraceClient,
+    __version__,
+    frames_from_pages,
+    load_incidents,
+    read_jsonl,
+    schema,
+)
+from intrace_analytics.sandbox import SandboxServer
+from tests.conftest import CANARY_KEY
+from tests.test_normalize import (  # shared reconstruction helpers
+    assert_frames_match,
+    assert_same_frames,
+    reference,
+)
+
+# -- a whole load over HTTP ---------------------------------------------------------------
+
+REPORT_KEYS = {
+    "base_url", "filters", "fetched_at", "package_version", "schema_version", "pages",
+    "requests", "retries", "rate_limit_wait_s", "total_reported", "rows",
+    "duplicates_dropped", "drift_detected", "reconciled", "complete",
+}  # fmt: skip
+
+
+def _current(api: SandboxServer) -> list[dict[str, Any]]:
+    return list(api.dataset.incidents)
+
+
+@pytest.mark.parametrize("casing", ["snake", "camel", "mixed"])
+def test_a_clean_load_equals_the_reconstruction_and_reports_complete(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], casing: str
+) -> None:
+    api.casing = casing
+    before = datetime.now(UTC)
+    frames = load_incidents(make_client(), progress=False)
+    after = datetime.now(UTC)
+    expected = _current(api)
+    assert_frames_match(frames, reference(expected))
+    report = frames.metadata
+    assert set(report) >= REPORT_KEYS
+    pages = math.ceil(len(expected) / 50)
+    assert report["complete"] is True
+    assert report["drift_detected"] is False
+    assert report["reconciled"] is False
+    assert report["rows"] == report["total_reported"] == len(expected) == 230
+    assert report["duplicates_dropped"] == 0
+    assert report["pages"] == pages
+    assert report["requests"] == len(api.requests) == pages
+    assert report["retries"] == 0
+    assert report["rate_limit_wait_s"] == 0
+    assert report["base_url"].rstrip("/") == api.url
+    assert report["filters"] == {"status": None, "scope": None, "asset_id": None}
+    fetched = datetime.fromisoformat(report["fetched_at"])
+    assert fetched.utcoffset() == timedelta(0)
+    assert before - timedelta(seconds=1) <= fetched <= after
+    assert report["package_version"] == __version__
+    assert report["schema_version"] == schema.SCHEMA_VERSION
+    assert CANARY_KEY not in repr(report)
+    assert CANARY_KEY not in repr(frames)
+    json.dumps(report)  # plain data, ready for Parquet metadata
+
+
+def test_a_filtered_load_holds_exactly_the_matching_incidents(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    frames = load_incidents(
+        make_client(page_size=20), status="resolved", scope="investigation", progress=False
+    )
+    expected = [
+        i for i in _current(api) if i["status"] == "resolved" and i["scope"] == "investigation"
+    ]
+    assert 20 < len(expected) < 230
+    assert_frames_match(frames, reference(expected))
+    assert frames.metadata["filters"] == {
+        "status": "resolved",
+        "scope": "investigation",
+        "asset_id": None,
+    }
+    assert frames.metadata["complete"] is True
+    assert frames.metadata["rows"] == frames.metadata["total_reported"] == len(expected)
+
+
+def test_retries_and_rate_limit_waits_are_counted(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    api.fail(503, offset=100)
+    api.rate_limit(1, offset=150)
+    frames = load_incidents(make_client(), progress=False)
+    report = frames.metadata
+    assert report["complete"] is True
+    assert report["rows"] == 230
+    assert report["pages"] == 5
+    assert report["requests"] == len(api.requests) == 7
+    assert report["retries"] == 2
+    assert 0.8 <= report["rate_limit_wait_s"] < 5
+    assert_frames_match(frames, reference(_current(api)))
+
+
+@pytest.mark.parametrize("change", ["insert", "delete"])
+def test_rows_changed_between_pages_are_detected_and_reconciled(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], change: str
+) -> None:
+    before = {i["id"] for i in _current(api)}
+    if change == "insert":
+        api.insert_between_pages(7)
+    else:
+        api.delete_between_pages(3)
+    frames = load_incidents(make_client(), progress=False)  # no CompletenessWarning
+    now = _current(api)
+    assert len(now) == (237 if change == "insert" else 227)
+    assert (
+        ({i["id"] for i in now} > before)
+        if change == "insert"
+        else ({i["id"] for i in now} < before)
+    )
+    assert frames.incidents["incident_id"].is_unique
+    assert frames.links["link_id"].is_unique
+    assert frames.threats["threat_id"].is_unique
+    assert_frames_match(frames, reference(now), any_order=True)
+    report = frames.metadata
+    assert report["drift_detected"] is True
+    assert report["reconciled"] is True
+    assert report["complete"] is True
+    assert report["rows"] == report["total_reported"] == len(now)
+    assert report["requests"] == len(api.requests) == report["pages"] > 5
+
+
+def test_drift_that_never_settles_warns_and_reports_incomplete(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    api.delete_between_pages(3, times=10)
+    with pytest.warns(CompletenessWarning, match="exactly once"):
+        frames = load_incidents(make_client(), progress=False, reconcile_passes=1)
+    report = frames.metadata
+    assert report["complete"] is False
+    assert report["drift_detected"] is True
+    assert report["reconciled"] is False
+    assert report["total_reported"] == 224  # 230 less two deletions of 3, one per read
+    assert report["rows"] == len(frames.incidents)
+    assert sum(q.query.get("offset") == ["0"] for q in api.requests) == 2  # two reads, no more
+    assert CANARY_KEY not in repr(report)
+
+
+# -- raw pages -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", [None, "insert", "delete"])
+def test_raw_pages_are_kept_as_json_lines_and_replay_to_the_same_frames(
+    api: SandboxServer,
+    make_client: Callable[..., IntraceClient],
+    tmp_path: Path,
+    change: str | None,
+) -> None:
+    # After the first page, which the client fetches alone: the drift is certain to show.
+    if change == "insert":
+        api.insert_between_pages(4)
+    elif change == "delete":
+        api.delete_between_pages(2)
+    before = datetime.now(UTC)
+    frames = load_incidents(make_client(), progress=False, raw_dir=tmp_path)
+    path = Path(frames.metadata["raw_file"])
+    assert path.parent == tmp_path
+    assert path.is_file()
+    content = path.read_bytes()
+    assert CANARY_KEY.encode() not in content
+    records = [json.loads(line) for line in content.splitlines()]
+    assert len(records) == frames.metadata["pages"] == len(api.requests)
+    offsets = []
+    for record in records:
+        head, body = record["page"], record["body"]
+        assert head["params"]["limit"] == 50 == head["limit"]
+        assert int(head["params"]["offset"]) == head["offset"]
+        fetched = datetime.fromisoformat(head["fetched_at"])
+        assert fetched.utcoffset() == timedelta(0)
+        assert fetched >= before - timedelta(seconds=1)
+        assert body["total"] == head["total"]
+        offsets.append(head["offset"])
+    assert sorted(set(offsets)) == list(range(0, max(offsets) + 1, 50))
+    replayed = frames_from_pages(read_jsonl(path))
+    assert_same_frames(replayed, frames)
+    for key in (
+        "rows",
+        "total_reported",
+        "drift_detected",
+        "reconciled",
+        "complete",
+        "duplicates_dropped",
+    ):
+        assert replayed.metadata[key] == frames.metadata[key], key
+    assert frames.metadata["drift_detected"] is (change is not None)
+    assert frames.metadata["complete"] is True
+    assert_frames_match(frames, reference(_current(api)), any_order=True)
