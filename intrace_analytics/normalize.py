@@ -254,7 +254,7 @@ class Normalizer:
         only = clean.ids if clean is not None and len(checks) > 1 else None
         distinct = len(checks) == 1 and checks[0].repeats == 0
         frames, report = _build(parts, only, distinct_ids=distinct)
-        first = checks[0] if checks else PassCheck(clean=True, ids=pa.array([], _STR))
+        first = checks[0] if checks else PassCheck(clean=True, ids=pa.chunked_array([], _STR))
         report.update(
             # Copies of an id repeated within a read (a re-read's copies are not duplicates).
             duplicates_dropped=sum(check.repeats for check in checks),
@@ -286,7 +286,7 @@ class PassCheck:
     """Whether one read of a result set was exact, and why not."""
 
     clean: bool
-    ids: pa.Array
+    ids: pa.ChunkedArray
     reasons: list[str] = field(default_factory=list)
     repeats: int = 0
 
@@ -303,10 +303,12 @@ def _check_pass(parts: list[_PageColumns]) -> PassCheck:
     repeats = 0
     for key in dict.fromkeys(p.result_set for p in parts):
         pages = [p for p in parts if p.result_set == key]
-        ids = pa.concat_arrays([p.incidents["incident_id"] for p in pages])
+        ids = pa.chunked_array([p.incidents["incident_id"] for p in pages], type=_STR)
         ids_all.append(ids)
         totals = sorted({p.total for p in pages})
-        distinct = pc.count_distinct(ids).as_py() if len(ids) else 0
+        distinct = len(np.unique(np.concatenate([p.incident_hash for p in pages])))
+        if distinct < len(ids):  # repeats, or a 64-bit collision: count the strings
+            distinct = pc.count_distinct(ids).as_py()
         where = f" ({key})" if key != "{}" else ""
         if len(totals) > 1:
             reasons.append(f"total changed between pages{where}: {totals[0]} to {totals[-1]}")
@@ -315,7 +317,7 @@ def _check_pass(parts: list[_PageColumns]) -> PassCheck:
             reasons.append(f"{len(ids) - distinct} ids repeated across pages{where}")
         if distinct != pages[-1].total:
             reasons.append(f"{distinct} distinct ids but total is {pages[-1].total}{where}")
-    ids = pa.concat_arrays(ids_all) if ids_all else pa.array([], _STR)
+    ids = pa.chunked_array([c for a in ids_all for c in a.chunks], type=_STR)
     return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
 
 
@@ -337,6 +339,8 @@ class _PageColumns:
     threat_updated: np.ndarray  # updated_at (int) of the incident the winning copy is from
     threat_conflicted: np.ndarray  # whether this page held copies differing from the winner
     threat_source: np.ndarray  # index within this page of the incident the winner is from
+    incident_hash: np.ndarray  # _hash64 of each incident id
+    threat_hash: np.ndarray  # _hash64 of each (winning) threat id
     issues: Counter[str] = field(default_factory=Counter)
     conflicts: Counter[str] = field(default_factory=Counter)
 
@@ -402,6 +406,11 @@ def _parse_page(
         if camel is None:
             return first
         second = pc.struct_field(struct, camel)
+        # Usually a page spells a field one way: take that column as it is, no copy.
+        if second.null_count == len(second):
+            return first
+        if first.null_count == len(first):
+            return second
         both = pc.and_(pc.is_valid(first), pc.is_valid(second))
         if pc.any(both).as_py():
             if name in _TIMESTAMP_FIELDS:
@@ -460,28 +469,36 @@ def _parse_page(
         raise bad("incidents[].threat_links[].id", "a threat link has no 'id'")
 
     embedded = pc.is_valid(threat)
-    threats = threat.filter(embedded)
+    # Fields are picked from the whole column of links (zero-copy), then only the embedded
+    # rows are kept, field by field: never a copy of the whole struct with unused spellings.
+    threats = pc.struct_field(links, "threat")
+    coordinates = pc.struct_field(threats, "coordinates")
     threat_columns = {
-        "threat_id": pc.coalesce(
-            pc.struct_field(threats, "id"), link_columns["threat_id"].filter(embedded)
-        ),
-        "title": pick(threats, "title", None, "threat title"),
-        "severity": pick(threats, "severity", None, "severity"),
-        "threat_type": pick(threats, "threat_type", "threatType", "threat_type"),
-        "location": pick(threats, "location", None, "location"),
-        "observed_at": _timestamps(
-            pick(threats, "observed_at", "observedAt", "observed_at"), "observed_at", issues
-        ),
-        "lat": pc.struct_field(pc.struct_field(threats, "coordinates"), "lat"),
-        "lng": pc.struct_field(pc.struct_field(threats, "coordinates"), "lng"),
+        name: values.filter(embedded)
+        for name, values in {
+            "threat_id": pc.coalesce(pc.struct_field(threats, "id"), link_columns["threat_id"]),
+            "title": pick(threats, "title", None, "threat title"),
+            "severity": pick(threats, "severity", None, "severity"),
+            "threat_type": pick(threats, "threat_type", "threatType", "threat_type"),
+            "location": pick(threats, "location", None, "location"),
+            "observed_at": pick(threats, "observed_at", "observedAt", "observed_at"),
+            "lat": pc.struct_field(coordinates, "lat"),
+            "lng": pc.struct_field(coordinates, "lng"),
+        }.items()
     }
+    threat_columns["observed_at"] = _timestamps(
+        threat_columns["observed_at"], "observed_at", issues
+    )
     if threat_columns["threat_id"].null_count:
         raise bad("incidents[].threat_links[].threat.id", "an embedded threat has no 'id'")
     # Deduplicate this page's threat copies here, on the worker thread: most copies of a
     # threat sit on the same page, so the final merge has far less to do.
     threat_parent = link_parent[embedded.to_numpy(zero_copy_only=False)]
     updated = _as_int(columns["updated_at"])[threat_parent]
-    winners, conflicted = _threat_winners(threat_columns, updated, np.zeros(len(updated), bool))
+    threat_hash = _hash64(threat_columns["threat_id"])
+    winners, conflicted = _threat_winners(
+        threat_columns, updated, np.zeros(len(updated), bool), threat_hash
+    )
     return _PageColumns(
         total=total,
         pass_index=pass_index,
@@ -494,6 +511,8 @@ def _parse_page(
         threat_updated=updated[winners],
         threat_conflicted=conflicted,
         threat_source=threat_parent[winners],
+        incident_hash=_hash64(columns["incident_id"]),
+        threat_hash=threat_hash[winners],
         issues=issues,
         conflicts=conflicts,
     )
@@ -597,6 +616,70 @@ def _concat(parts: list[_PageColumns], table: str, name: str, kind: pa.DataType)
     return pa.chunked_array([c.cast(kind) if c.type != kind else c for c in chunks], type=kind)
 
 
+_MULTIPLIER = np.uint64(0x100000001B3)
+
+
+def _hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each string, computed from Arrow's buffers with NumPy.
+
+    Grouping ids by these integers is far lighter than hashing the strings into a memo
+    table; every grouping is verified against the strings themselves (see :func:`_group`),
+    so a collision costs time, never correctness.
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    out = [np.zeros(0, np.uint64)]
+    for chunk in chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, chunk.offset * 4).astype(np.int64)
+        data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else None
+        lengths = np.diff(offsets)
+        total = int(lengths.sum())
+        hashed = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        if total:
+            assert data is not None
+            body = data[offsets[0] : offsets[-1]].astype(np.uint64) + np.uint64(1)
+            starts = offsets[:-1] - offsets[0]
+            position = np.arange(total) - np.repeat(starts, lengths)
+            with np.errstate(over="ignore"):
+                powers = np.cumprod(np.full(int(lengths.max()), _MULTIPLIER, np.uint64))
+                sums = np.add.reduceat(body * powers[position], np.minimum(starts, total - 1))
+            hashed ^= np.where(lengths > 0, sums, np.uint64(0))
+        # splitmix64's finalizer spreads the bits.
+        with np.errstate(over="ignore"):
+            hashed ^= hashed >> np.uint64(30)
+            hashed *= np.uint64(0xBF58476D1CE4E5B9)
+            hashed ^= hashed >> np.uint64(27)
+            hashed *= np.uint64(0x94D049BB133111EB)
+            hashed ^= hashed >> np.uint64(31)
+        out.append(hashed)
+    return np.concatenate(out)
+
+
+def _group(ids: pa.Array | pa.ChunkedArray, hashes: np.ndarray) -> np.ndarray:
+    """Group number of each id, numbered by first appearance (like dictionary codes)."""
+    if len(hashes) == 0:
+        return np.zeros(0, np.int64)
+    order = np.argsort(hashes, kind="stable")  # stable: a group's first row comes first
+    ordered = hashes[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    first_row = order[starts]
+    rank = np.empty(len(first_row), np.int64)
+    rank[np.argsort(first_row, kind="stable")] = np.arange(len(first_row))
+    codes = np.empty(len(hashes), np.int64)
+    codes[order] = rank[np.cumsum(starts) - 1]
+    # Verify: every id in a group of two or more equals the group's first id.
+    shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
+    if len(shared):
+        first = np.sort(first_row)[codes[shared]]
+        same = pc.equal(ids.take(pa.array(shared)), ids.take(pa.array(first)))
+        if not pc.all(same).as_py():  # a 64-bit collision: group by the strings instead
+            return _codes(ids)[0]
+    return codes
+
+
 def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     """Dictionary codes (numbered by first appearance, null as -1) and the dictionary."""
     encoded = pc.dictionary_encode(values)
@@ -611,7 +694,10 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
 
 
 def _build(
-    parts: list[_PageColumns], only: pa.Array | None = None, *, distinct_ids: bool = False
+    parts: list[_PageColumns],
+    only: pa.ChunkedArray | None = None,
+    *,
+    distinct_ids: bool = False,
 ) -> tuple[IncidentFrames, dict[str, Any]]:
     """Chain the pages' columns, deduplicate, type. ``only``: the ids to keep;
     ``distinct_ids``: the caller already knows no incident id repeats."""
@@ -651,12 +737,15 @@ def _build(
     if distinct_ids:
         keep = np.arange(len(incidents["incident_id"]))
     else:
-        keep = _winners(incidents["incident_id"], incidents["updated_at"])
+        hashes = np.concatenate([np.zeros(0, np.uint64)] + [p.incident_hash for p in parts])
+        keep = _winners(incidents["incident_id"], incidents["updated_at"], hashes)
     duplicates = len(incidents["incident_id"]) - len(keep)
     stale = 0
     if only is not None:
         # After a re-read, the clean read alone says which incidents exist, in its order.
-        position = pc.index_in(incidents["incident_id"].take(pa.array(keep)), value_set=only)
+        position = pc.index_in(
+            incidents["incident_id"].take(pa.array(keep)), value_set=pa.concat_arrays(only.chunks)
+        )
         wanted = pc.is_valid(position).to_numpy(zero_copy_only=False)
         stale = len(keep) - int(wanted.sum())
         keep = keep[wanted]
@@ -678,6 +767,7 @@ def _build(
     # Pages arrive deduplicated; merge their winners the same way.
     updated = np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)])
     conflicted = np.concatenate([p.threat_conflicted for p in parts] or [np.zeros(0, bool)])
+    threat_hash = np.concatenate([np.zeros(0, np.uint64)] + [p.threat_hash for p in parts])
     if duplicates or stale:
         # A copy embedded by a dropped incident (stale, or an older read) does not compete
         # where a kept incident embeds the same threat.
@@ -685,12 +775,13 @@ def _build(
             [p.threat_source + s for p, s in zip(parts, starts, strict=False)]
         ).astype(np.int64)
         alive = rank[source] >= 0
-        codes, _ = _codes(threats["threat_id"])
+        codes = _group(threats["threat_id"], threat_hash)
         has_alive = np.bincount(codes, weights=alive, minlength=codes.max(initial=-1) + 1) > 0
         candidates = np.flatnonzero(alive | ~has_alive[codes])
         threats = _take(threats, candidates)
         updated, conflicted = updated[candidates], conflicted[candidates]
-    winners, conflicted = _threat_winners(threats, updated, conflicted)
+        threat_hash = threat_hash[candidates]
+    winners, conflicted = _threat_winners(threats, updated, conflicted, threat_hash)
     if duplicates or stale:
         # Only threats that a kept link still points to: a dropped copy's threats go too.
         linked = pa.concat_arrays(links["threat_id"].chunks) if links["threat_id"].chunks else None
@@ -722,30 +813,31 @@ def _build(
     return frames, report
 
 
-def _winners(ids: pa.Array, updated: pa.Array) -> np.ndarray:
+def _winners(ids: pa.ChunkedArray, updated: pa.ChunkedArray, hashes: np.ndarray) -> np.ndarray:
     """Row numbers of the winning copy per id (newest updated_at, then latest read), in
     order of each id's first appearance."""
-    rows = np.arange(len(ids))
-    if len(ids) == 0 or pc.count_distinct(ids).as_py() == len(ids):
-        return rows
-    codes, _ = _codes(ids)  # codes follow first appearance
-    order = np.lexsort((rows, _as_int(updated), codes))  # by id, updated_at, read order
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    codes = _group(ids, hashes)  # codes follow first appearance
+    order = np.lexsort((_as_int(updated), codes))  # stable: ties keep the read order
     last = np.r_[codes[order][1:] != codes[order][:-1], True]
     return order[last]
 
 
 def _threat_winners(
-    threats: Mapping[str, pa.Array], updated: np.ndarray, conflicted: np.ndarray
+    threats: Mapping[str, pa.Array],
+    updated: np.ndarray,
+    conflicted: np.ndarray,
+    hashes: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The winning copy per threat id (from the most recently updated incident, then the
     latest read), in order of first appearance; and per winner, whether any copy of it
     disagreed (``conflicted`` flags copies already known to have disagreed)."""
     ids = threats["threat_id"]
-    rows = np.arange(len(ids))
     if len(ids) == 0:
-        return rows, conflicted
-    codes, _ = _codes(ids)
-    order = np.lexsort((rows, updated, codes))
+        return np.zeros(0, np.int64), conflicted
+    codes = _group(ids, hashes)
+    order = np.lexsort((updated, codes))  # stable: ties keep the read order
     last = np.r_[codes[order][1:] != codes[order][:-1], True]
     winners = order[last]  # one per code, in code order = first appearance
     per_code = np.bincount(codes, weights=conflicted, minlength=len(winners)) > 0
