@@ -200,7 +200,7 @@ class Normalizer:
     Use :func:`frames_from_pages` unless pages arrive over time, as in a load.
     """
 
-    def __init__(self, workers: int = 2, window: int = 4) -> None:
+    def __init__(self, workers: int = 2, window: int = 3) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="intrace-normalize")
         self._window = window
         self._pending: list[Future[_PageColumns]] = []
@@ -452,7 +452,7 @@ def _parse_page(
         )
     link_lists = pc.coalesce(snake_links, camel_links)
     threat_count = pc.fill_null(pc.list_value_length(link_lists), 0).cast(pa.int64())
-    link_parent = pc.list_parent_indices(link_lists).to_numpy()
+    link_parent = pc.list_parent_indices(link_lists).to_numpy().astype(np.int32)
     links = pc.list_flatten(link_lists)
     if links.null_count:
         raise bad("incidents[].threat_links[]", "a threat link is null")
@@ -791,13 +791,14 @@ def _build(
         )
         mask = referenced.to_numpy(zero_copy_only=False)
         winners, conflicted = winners[mask], conflicted[mask]
-    threats = _take(threats, winners)
+    threats = {name: _take_streaming(threats, name, winners) for name in list(threats)}
     disagreeing = int(conflicted.sum())
     if disagreeing:
         conflicts["threat copies"] += disagreeing
 
+    incidents["threat_count"] = threat_count
     frames = IncidentFrames(
-        incidents=_typed("incidents", {**incidents, "threat_count": threat_count}, issues),
+        incidents=_typed("incidents", incidents, issues),
         links=_typed("links", links, issues),
         threats=_typed("threats", threats, issues),
     )
@@ -860,6 +861,44 @@ def _threat_winners(
     return winners, per_code
 
 
+def _take_streaming(
+    columns: dict[str, pa.ChunkedArray], name: str, rows: np.ndarray, step: int = 8192
+) -> pa.ChunkedArray:
+    """``columns.pop(name).take(rows)`` in page-sized pieces, letting go of each source
+    chunk as soon as no later piece needs it.
+
+    ``rows`` here never reach far back (a winner's row is never before its id's first
+    appearance), so memory is handed back while the copy is made, in pieces the size of
+    those just freed: one whole-column copy beside the original would need both at once.
+    """
+    column = columns.pop(name)
+    kind = column.type
+    chunks: list[pa.Array | None] = list(column.chunks)
+    del column  # the list now holds the only references to the chunks
+    if not chunks or len(rows) == 0:
+        return pa.chunked_array([], type=kind)
+    bounds = np.cumsum([0] + [len(c) for c in chunks if c is not None])
+    pieces = [rows[i : i + step] for i in range(0, len(rows), step)]
+    # The lowest row any later piece needs: chunks wholly below it can go.
+    needed = np.minimum.accumulate([piece.min() for piece in pieces][::-1])[::-1]
+    out: list[pa.Array] = []
+    released = 0
+    for number, piece in enumerate(pieces):
+        which = np.searchsorted(bounds, piece, side="right") - 1
+        first, last = int(which.min()), int(which.max())
+        source = pa.chunked_array(chunks[first : last + 1], type=kind)
+        out.extend(source.take(pa.array(piece - bounds[first])).chunks)
+        keep_from = (
+            np.searchsorted(bounds, needed[number + 1], side="right") - 1
+            if number + 1 < len(pieces)
+            else len(chunks)
+        )
+        while released < keep_from:
+            chunks[released] = None
+            released += 1
+    return pa.chunked_array(out, type=kind)
+
+
 def _take(arrays: dict[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:
     """Rows of every column; each source column is released as soon as it is copied."""
     indices = pa.array(rows)
@@ -872,11 +911,15 @@ def _as_int(timestamps: pa.Array) -> np.ndarray:
     return values.to_numpy()
 
 
-def _typed(table: str, arrays: Mapping[str, pa.Array], issues: Counter[str]) -> pd.DataFrame:
-    """Arrow arrays → the table's pandas dtypes, exactly as :mod:`schema` says."""
+def _typed(table: str, arrays: dict[str, pa.Array], issues: Counter[str]) -> pd.DataFrame:
+    """Arrow arrays → the table's pandas dtypes, exactly as :mod:`schema` says.
+
+    Each array is taken out of ``arrays`` as it is converted, so a column that pandas
+    copies (timestamps, numbers, categories) is freed before the next one is made.
+    """
     data: dict[str, Any] = {}
     for column in schema.TABLES[table]:
-        values = arrays[column.name]
+        values = arrays.pop(column.name)
         kind = column.kind
         if kind is schema.Kind.STRING:
             data[column.name] = pd.array(values, dtype=pd.StringDtype())
@@ -888,7 +931,8 @@ def _typed(table: str, arrays: Mapping[str, pa.Array], issues: Counter[str]) -> 
             data[column.name] = np.asarray(values.to_numpy(), dtype="float64")
         else:
             data[column.name] = np.asarray(values.to_numpy(), dtype="int64")
-    return pd.DataFrame(data)
+    # copy=False: the columns are ours alone, so pandas need not copy them into blocks.
+    return pd.DataFrame(data, copy=False)
 
 
 def _categorical(
