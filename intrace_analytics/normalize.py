@@ -306,7 +306,8 @@ def _check_pass(parts: list[_PageColumns]) -> PassCheck:
         ids = pa.chunked_array([p.incidents["incident_id"] for p in pages], type=_STR)
         ids_all.append(ids)
         totals = sorted({p.total for p in pages})
-        distinct = len(np.unique(np.concatenate([p.incident_hash for p in pages])))
+        hashes = np.sort(np.concatenate([p.incident_hash for p in pages]))
+        distinct = int(len(hashes) > 0) + int(np.count_nonzero(hashes[1:] != hashes[:-1]))
         if distinct < len(ids):  # repeats, or a 64-bit collision: count the strings
             distinct = pc.count_distinct(ids).as_py()
         where = f" ({key})" if key != "{}" else ""
@@ -617,10 +618,11 @@ def _concat(parts: list[_PageColumns], table: str, name: str, kind: pa.DataType)
 
 
 _MULTIPLIER = np.uint64(0x100000001B3)
+_HASHED_BYTES = 64
 
 
 def _hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A 64-bit hash of each string, computed from Arrow's buffers with NumPy.
+    """A 64-bit hash of each string's length and first 64 bytes, from Arrow's buffers.
 
     Grouping ids by these integers is far lighter than hashing the strings into a memo
     table; every grouping is verified against the strings themselves (see :func:`_group`),
@@ -634,21 +636,26 @@ def _hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
             continue
         _, offsets_buffer, data_buffer = chunk.buffers()
         offsets = np.frombuffer(offsets_buffer, np.int32, n + 1, chunk.offset * 4).astype(np.int64)
-        data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else None
         lengths = np.diff(offsets)
-        total = int(lengths.sum())
+        width = min(int(lengths.max()), _HASHED_BYTES)
+        # Each string's bytes as a zero-padded row, read as 64-bit words.
+        rows = np.zeros((n, -(-width // 8) * 8), np.uint8)
+        if width:
+            assert data_buffer is not None
+            data = np.frombuffer(data_buffer, np.uint8)[offsets[0] : offsets[-1]]
+            if int(lengths.min()) == width == int(lengths.max()):
+                rows[:, :width] = data.reshape(n, width)  # one length: no scatter needed
+            else:
+                used = np.minimum(lengths, width)
+                row = np.repeat(np.arange(n), used)
+                starts = np.repeat(offsets[:-1] - offsets[0], used)
+                position = np.arange(len(row)) - np.repeat(np.cumsum(used) - used, used)
+                rows[row, position] = data[starts + position]
         hashed = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        if total:
-            assert data is not None
-            body = data[offsets[0] : offsets[-1]].astype(np.uint64) + np.uint64(1)
-            starts = offsets[:-1] - offsets[0]
-            position = np.arange(total) - np.repeat(starts, lengths)
-            with np.errstate(over="ignore"):
-                powers = np.cumprod(np.full(int(lengths.max()), _MULTIPLIER, np.uint64))
-                sums = np.add.reduceat(body * powers[position], np.minimum(starts, total - 1))
-            hashed ^= np.where(lengths > 0, sums, np.uint64(0))
-        # splitmix64's finalizer spreads the bits.
         with np.errstate(over="ignore"):
+            for word in rows.view(np.uint64).T:
+                hashed = (hashed ^ word) * _MULTIPLIER
+            # splitmix64's finalizer spreads the bits.
             hashed ^= hashed >> np.uint64(30)
             hashed *= np.uint64(0xBF58476D1CE4E5B9)
             hashed ^= hashed >> np.uint64(27)
@@ -862,7 +869,7 @@ def _threat_winners(
 
 
 def _take_streaming(
-    columns: dict[str, pa.ChunkedArray], name: str, rows: np.ndarray, step: int = 8192
+    columns: dict[str, pa.ChunkedArray], name: str, rows: np.ndarray, step: int = 32768
 ) -> pa.ChunkedArray:
     """``columns.pop(name).take(rows)`` in page-sized pieces, letting go of each source
     chunk as soon as no later piece needs it.

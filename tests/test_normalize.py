@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from intrace_analytics import (
@@ -871,3 +873,21 @@ def test_a_generator_of_pages_is_consumed_once(dataset: list[dict[str, Any]]) ->
     assert consumed == list(range(10))
     assert frames.metadata["pages"] == 10
     assert_frames_match(frames, reference(dataset))
+
+
+# -- grouping ids by hash -------------------------------------------------------------------
+
+
+def test_grouping_by_hash_matches_grouping_by_string_and_survives_collisions() -> None:
+    from intrace_analytics.normalize import _codes, _group, _hash64
+
+    ids = pa.chunked_array([pa.array(["b", "a", "b", "", "c"]), pa.array(["a", "d", "c", "b"])])
+    expected = _codes(ids)[0].tolist()
+    assert _group(ids, _hash64(ids)).tolist() == expected == [0, 1, 0, 2, 3, 1, 4, 3, 0]
+    # Every id forced to collide: the strings are compared and decide.
+    collided = np.zeros(len(ids), np.uint64)
+    assert _group(ids, collided).tolist() == expected
+    # Distinct strings, distinct hashes (sliced arrays read from the right offset).
+    sliced = pa.array(["x", "yy", "zzz", "yy"]).slice(1, 3)
+    hashes = _hash64(sliced)
+    assert hashes[0] == hashes[2] != hashes[1]
