@@ -200,7 +200,7 @@ class Normalizer:
     Use :func:`frames_from_pages` unless pages arrive over time, as in a load.
     """
 
-    def __init__(self, workers: int = 2, window: int = 3) -> None:
+    def __init__(self, workers: int = 2, window: int = 2) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="intrace-normalize")
         self._window = window
         self._pending: list[Future[_PageColumns]] = []
@@ -511,7 +511,7 @@ def _parse_page(
         threats=_take(threat_columns, winners),
         threat_updated=updated[winners],
         threat_conflicted=conflicted,
-        threat_source=threat_parent[winners],
+        threat_source=threat_parent[winners].astype(np.int32),
         incident_hash=_hash64(columns["incident_id"]),
         threat_hash=threat_hash[winners],
         issues=issues,
@@ -667,16 +667,22 @@ def _hash64(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 def _group(ids: pa.Array | pa.ChunkedArray, hashes: np.ndarray) -> np.ndarray:
     """Group number of each id, numbered by first appearance (like dictionary codes)."""
-    if len(hashes) == 0:
-        return np.zeros(0, np.int64)
+    n = len(hashes)
+    if n == 0:
+        return np.zeros(0, np.int32)
+    # Written to keep few temporaries alive at once: this runs over millions of rows.
     order = np.argsort(hashes, kind="stable")  # stable: a group's first row comes first
     ordered = hashes[order]
-    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.empty(n, bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    del ordered
     first_row = order[starts]
-    rank = np.empty(len(first_row), np.int64)
-    rank[np.argsort(first_row, kind="stable")] = np.arange(len(first_row))
-    codes = np.empty(len(hashes), np.int64)
-    codes[order] = rank[np.cumsum(starts) - 1]
+    rank = np.empty(len(first_row), np.int32)
+    rank[np.argsort(first_row, kind="stable")] = np.arange(len(first_row), dtype=np.int32)
+    codes = np.empty(n, np.int32)
+    codes[order] = rank[np.cumsum(starts, dtype=np.int32) - 1]
+    del order, starts, rank
     # Verify: every id in a group of two or more equals the group's first id.
     shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
     if len(shared):
@@ -846,8 +852,13 @@ def _threat_winners(
         return np.zeros(0, np.int64), conflicted
     codes = _group(ids, hashes)
     order = np.lexsort((updated, codes))  # stable: ties keep the read order
-    last = np.r_[codes[order][1:] != codes[order][:-1], True]
+    grouped = codes[order]
+    last = np.empty(len(order), bool)
+    last[-1] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=last[:-1])
+    del grouped
     winners = order[last]  # one per code, in code order = first appearance
+    del order, last
     per_code = np.bincount(codes, weights=conflicted, minlength=len(winners)) > 0
     if len(winners) == len(ids):
         return winners, per_code
