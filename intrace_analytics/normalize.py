@@ -848,35 +848,46 @@ def _threat_winners(
     latest read), in order of first appearance; and per winner, whether any copy of it
     disagreed (``conflicted`` flags copies already known to have disagreed)."""
     ids = threats["threat_id"]
-    if len(ids) == 0:
+    n = len(ids)
+    if n == 0:
         return np.zeros(0, np.int64), conflicted
-    codes = _group(ids, hashes)
-    order = np.lexsort((updated, codes))  # stable: ties keep the read order
-    grouped = codes[order]
-    last = np.empty(len(order), bool)
-    last[-1] = True
-    np.not_equal(grouped[1:], grouped[:-1], out=last[:-1])
-    del grouped
-    winners = order[last]  # one per code, in code order = first appearance
-    del order, last
-    per_code = np.bincount(codes, weights=conflicted, minlength=len(winners)) > 0
-    if len(winners) == len(ids):
-        return winners, per_code
-    # Compare each copy of a threat seen more than once with its winner, null-aware.
-    shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
-    copies, theirs = pa.array(shared), pa.array(winners[codes[shared]])
-    differs = np.zeros(len(shared), dtype=bool)
-    for name, values in threats.items():
-        if name == "threat_id":
-            continue
-        mine, other = values.take(copies), values.take(theirs)
-        same = pc.or_kleene(
-            pc.fill_null(pc.equal(mine, other), False),
-            pc.and_(pc.is_null(mine), pc.is_null(other)),
-        )
-        differs |= ~same.to_numpy(zero_copy_only=False)
-    per_code[codes[shared][differs]] = True
-    return winners, per_code
+    # One stable sort groups the copies of an id (by hash) and ranks them by updated_at,
+    # then read order; everything after works on the sorted positions.
+    order = np.lexsort((updated, hashes))
+    ordered = hashes[order]
+    starts = np.empty(n, bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    del ordered
+    begin = np.flatnonzero(starts)
+    size = np.diff(np.r_[begin, n])
+    winner = order[begin + size - 1]  # the last of each group: newest, latest read
+    first = np.minimum.reduceat(order, begin)  # where each id first appeared
+    flagged = np.logical_or.reduceat(conflicted[order], begin)
+    group = np.cumsum(starts) - 1
+    del starts
+    shared = np.flatnonzero(size[group] > 1)  # sorted positions of ids seen more than once
+    if len(shared):
+        copies, theirs = pa.array(order[shared]), pa.array(winner[group[shared]])
+        if not pc.all(pc.equal(ids.take(copies), ids.take(theirs))).as_py():
+            # A 64-bit collision put two ids in one group: group by the strings instead.
+            exact = _codes(ids)[0].astype(np.uint64)
+            return _threat_winners(threats, updated, conflicted, exact)
+        # Compare each copy with its winner, null-aware, field by field.
+        differs = np.zeros(len(shared), dtype=bool)
+        for name, values in threats.items():
+            if name == "threat_id":
+                continue
+            mine, other = values.take(copies), values.take(theirs)
+            same = pc.or_kleene(
+                pc.fill_null(pc.equal(mine, other), False),
+                pc.and_(pc.is_null(mine), pc.is_null(other)),
+            )
+            differs |= ~same.to_numpy(zero_copy_only=False)
+        flagged[group[shared][differs]] = True
+    del order, group
+    appearance = np.argsort(first, kind="stable")
+    return winner[appearance], flagged[appearance]
 
 
 def _take_streaming(

@@ -891,3 +891,19 @@ def test_grouping_by_hash_matches_grouping_by_string_and_survives_collisions() -
     sliced = pa.array(["x", "yy", "zzz", "yy"]).slice(1, 3)
     hashes = _hash64(sliced)
     assert hashes[0] == hashes[2] != hashes[1]
+
+
+def test_threat_winners_survive_hash_collisions() -> None:
+    from intrace_analytics.normalize import _threat_winners
+
+    threats = {
+        "threat_id": pa.array(["t1", "t2", "t1", "t3"]),
+        "title": pa.array(["old", "x", "new", "y"]),
+    }
+    updated = np.array([1, 5, 2, 0], dtype=np.int64)
+    conflicted = np.zeros(4, bool)
+    exact = _threat_winners(threats, updated, conflicted, np.array([7, 8, 7, 9], np.uint64))
+    collided = _threat_winners(threats, updated, conflicted, np.zeros(4, np.uint64))
+    for winners, flags in (exact, collided):
+        assert winners.tolist() == [2, 1, 3]  # t1's newer copy, in order of first appearance
+        assert flags.tolist() == [True, False, False]  # t1's copies disagree on the title
