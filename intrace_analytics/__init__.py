@@ -5,7 +5,20 @@
 >>> pages = list(client.iter_incident_pages(status="open"))  # doctest: +SKIP
 """
 
+from typing import Any
+
 from intrace_analytics._version import __version__
+from intrace_analytics.analysis import (
+    data_quality,
+    incident_severity,
+    km_curve,
+    open_backlog,
+    resolution_summary,
+    resolution_times,
+    severity_breakdown,
+    status_breakdown,
+    status_over_time,
+)
 from intrace_analytics.client import IntraceClient, LoadStats, PageStream
 from intrace_analytics.exceptions import (
     ApiError,
@@ -39,9 +52,43 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "__version__",
+    "data_quality",
     "frames_from_pages",
+    "incident_severity",
+    "km_curve",
     "load_incidents",
+    "open_backlog",
+    "plot_open_backlog",
+    "plot_resolution_times",
+    "plot_severity",
+    "plot_severity_by_type",
+    "plot_status_breakdown",
+    "plot_threat_map",
     "read_jsonl",
     "read_parquet",
+    "resolution_summary",
+    "resolution_times",
+    "severity_breakdown",
+    "status_breakdown",
+    "status_over_time",
     "write_jsonl",
 ]
+
+# Plot helpers import matplotlib; load them on first use so that the command line and
+# plain data loads start without it.
+_PLOTS = {
+    "plot_open_backlog",
+    "plot_resolution_times",
+    "plot_severity",
+    "plot_severity_by_type",
+    "plot_status_breakdown",
+    "plot_threat_map",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PLOTS:
+        from intrace_analytics import plotting
+
+        return getattr(plotting, name)
+    raise AttributeError(f"module 'intrace_analytics' has no attribute {name!r}")
