@@ -64,6 +64,8 @@ def synthesise(n_incidents: int, n_links: int, n_threats: int, seed: int) -> Inc
     resolved[rng.random(n) < 0.001] -= np.timedelta64(30 * US_PER_DAY, "us")
     resolved = np.minimum(resolved, ANCHOR)
     updated = created + rng.integers(0, US_PER_DAY, n).astype("timedelta64[us]")
+    counts = rng.poisson(n_links / max(n, 1), n).astype(np.int64)
+    n_links = int(counts.sum())
     incidents = pd.DataFrame(
         {
             "incident_id": _ids("inc-", n),
@@ -75,7 +77,9 @@ def synthesise(n_incidents: int, n_links: int, n_threats: int, seed: int) -> Inc
             "updated_at": _stamps(updated),
             "started_at": _stamps(started),
             "resolved_at": _stamps(resolved),
-            "threat_count": rng.integers(0, 6, n),
+            # As frames_from_pages makes them: links follow in the incidents' order,
+            # threat_count of them each.
+            "threat_count": counts,
         }
     )
     threat_ids = _ids("thr-", n_threats)
@@ -107,7 +111,7 @@ def synthesise(n_incidents: int, n_links: int, n_threats: int, seed: int) -> Inc
     links = pd.DataFrame(
         {
             "link_id": pd.Series(np.char.add("lnk-", link_ids.astype(str)), dtype="string"),
-            "incident_id": incidents["incident_id"].to_numpy()[rng.integers(0, n, n_links)],
+            "incident_id": incidents["incident_id"].to_numpy()[np.repeat(np.arange(n), counts)],
             "threat_id": link_threats,
             "added_at": _stamps(
                 ANCHOR - rng.integers(0, US_PER_DAY, n_links).astype("timedelta64[us]")

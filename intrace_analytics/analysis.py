@@ -671,6 +671,21 @@ def _in_parallel(*calls: Callable[[], np.ndarray]) -> list[np.ndarray]:
         return [future.result() for future in futures]
 
 
+def _incident_rows(links: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
+    """Each link's incident row (-1 if none). Frames from :func:`frames_from_pages` list
+    links in the incidents' order, ``threat_count`` of them each: then the rows follow
+    from the counts, checked against the ids, with no lookup of millions of strings.
+    Other frames are looked up."""
+    counts = incidents["threat_count"].to_numpy()
+    if len(links) and int(counts.sum()) == len(links) and (counts >= 0).all():
+        rows = np.repeat(np.arange(len(incidents), dtype=np.int64), counts)
+        expected = _arrow(incidents["incident_id"]).take(pa.array(rows))
+        same = pc.fill_null(pc.equal(_arrow(links["incident_id"]), expected), False)
+        if pc.all(same).as_py():
+            return rows
+    return _positions(links["incident_id"], incidents["incident_id"])
+
+
 def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Per value the row of its first match in ``keys``, -1 when absent (or NA)."""
     options = pc.SetLookupOptions(value_set=_arrow(keys), skip_nulls=True)
@@ -719,9 +734,11 @@ def incident_severity(frames: IncidentFrames) -> pd.DataFrame:
     # take seconds at 3e6 links. A repeated id resolves to its first row.
     link_threat, link_incident, first_row = _in_parallel(
         lambda: _positions(links["threat_id"], threats["threat_id"]),
-        lambda: _positions(links["incident_id"], incidents["incident_id"]),
+        lambda: _incident_rows(links, incidents),
         lambda: _first_rows(incidents["incident_id"]),
     )
+    # A repeated incident id gathers the links of all its rows on its first row.
+    link_incident = np.where(link_incident >= 0, first_row[np.maximum(link_incident, 0)], -1)
     link_level = np.where(link_threat >= 0, level[link_threat], -1)
     found = link_incident >= 0
     best = np.full(len(incidents), -1, dtype=np.int64)
