@@ -544,3 +544,13 @@ def test_bad_arguments_raise_value_error_naming_them(
         call(frames)
     for word in words:
         assert word in str(info.value)
+
+
+def test_incident_severity_is_the_same_whatever_the_order_of_the_links(
+    frames: IncidentFrames,
+) -> None:
+    # frames_from_pages keeps links in the incidents' order (the fast path reads rows off
+    # threat_count); shuffled links must be looked up and give the same answer.
+    shuffled = frames.links.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    other = IncidentFrames(frames.incidents, shuffled, frames.threats)
+    pd.testing.assert_frame_equal(incident_severity(frames), incident_severity(other))
