@@ -1,0 +1,143 @@
+"""summary_text: the status, resolution and severity tables as plain text."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from intrace_analytics import frames_from_pages
+from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.sandbox import generate_dataset, page_body
+from intrace_analytics.schema import STATUSES, empty_frame
+from intrace_analytics.summary import summary_text
+
+AS_OF = "2026-10-01T00:00:00Z"
+HEADINGS = ("Incidents by status", "Time to resolution", "Threats by severity")
+
+
+@pytest.fixture(scope="module")
+def frames() -> IncidentFrames:
+    data = generate_dataset(300, seed=3)
+    return frames_from_pages([page_body(data.incidents, len(data.incidents))])
+
+
+def _clean(text: str) -> None:
+    assert "Traceback" not in text
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+    assert "NaT" not in text
+    assert text.endswith("\n")
+
+
+def _row(text: str, heading: str, first: str) -> list[str]:
+    """The cells of the row starting with ``first`` in the section under ``heading``."""
+    section = text.split(heading, 1)[1].split("\n\n", 1)[0]
+    for line in section.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if cells[0] == first:
+            return cells
+    raise AssertionError(f"no row {first!r} under {heading!r}")
+
+
+def test_sections_and_status_counts(frames: IncidentFrames) -> None:
+    text = summary_text(frames, as_of=AS_OF)
+    _clean(text)
+    positions = [text.index(h) for h in HEADINGS]
+    assert positions == sorted(positions)
+    incidents = frames.incidents
+    scopes = ["investigation", "aggregate"]
+    header = _row(text, HEADINGS[0], "status")
+    assert header == ["status", *scopes, "all", "share"]
+    for status in STATUSES:
+        is_status = incidents["status"].astype(str) == status
+        per_scope = [int((is_status & (incidents["scope"].astype(str) == s)).sum()) for s in scopes]
+        total = int(is_status.sum())
+        share = f"{100 * total / len(incidents):.1f} %"
+        assert _row(text, HEADINGS[0], status) == [status, *map(str, per_scope), str(total), share]
+    assert _row(text, HEADINGS[0], "total")[-2] == str(len(incidents))
+
+
+def test_resolution_and_severity_counts(frames: IncidentFrames) -> None:
+    text = summary_text(frames, as_of=AS_OF)
+    incidents = frames.incidents
+    resolved_at = incidents["resolved_at"]
+    done = resolved_at.notna() & (resolved_at <= pd.Timestamp(AS_OF))
+    cells = _row(text, HEADINGS[1], "all")
+    assert cells[1:4] == [str(len(incidents)), str(int(done.sum())), str(int((~done).sum()))]
+    assert re.fullmatch(r"\d+ (d \d+ h|h \d+ min)", cells[4])
+    for scope in ("investigation", "aggregate"):
+        in_scope = incidents["scope"].astype(str) == scope
+        assert _row(text, HEADINGS[1], scope)[1] == str(int(in_scope.sum()))
+    for severity in ("low", "medium", "high", "critical"):
+        count = int((frames.threats["severity"].astype(str) == severity).sum())
+        assert _row(text, HEADINGS[2], severity)[1] == str(count)
+
+
+def test_not_reached_when_fewer_than_half_resolved(frames: IncidentFrames) -> None:
+    incidents = frames.incidents
+    aggregate = (incidents["scope"] == "aggregate").to_numpy()
+    rows = incidents[aggregate].reset_index(drop=True)
+    # Keep one resolved aggregate incident and open all the others: fewer than half resolved.
+    keep = rows.index[rows["resolved_at"].notna()][0]
+    others = rows.index != keep
+    rows.loc[others, "resolved_at"] = pd.NaT
+    rows.loc[others, "status"] = "open"
+    assert len(rows) >= 3
+    mixed = pd.concat([incidents[~aggregate], rows], ignore_index=True)
+    text = summary_text(IncidentFrames(mixed, frames.links, frames.threats), as_of=AS_OF)
+    _clean(text)
+    cells = _row(text, HEADINGS[1], "aggregate")
+    assert cells[2:4] == ["1", str(len(rows) - 1)]
+    assert cells[4] == "not reached"
+    assert _row(text, HEADINGS[1], "investigation")[4] != "not reached"
+
+
+def test_durations_are_readable() -> None:
+    start = pd.Timestamp("2026-09-01T00:00:00Z")
+    incidents = empty_frame("incidents").reindex(range(1))
+    incidents["incident_id"] = pd.array(["i1"], dtype="string")
+    incidents["status"] = pd.Categorical(["resolved"], categories=list(STATUSES))
+    incidents["scope"] = pd.Categorical(["aggregate"], categories=["investigation", "aggregate"])
+    incidents["created_at"] = pd.Series([start]).astype("datetime64[us, UTC]")
+    incidents["started_at"] = incidents["created_at"]
+    incidents["resolved_at"] = incidents["created_at"] + pd.Timedelta(days=1, hours=18)
+    incidents["threat_count"] = incidents["threat_count"].fillna(0).astype("int64")
+    frames = IncidentFrames(incidents, empty_frame("links"), empty_frame("threats"))
+    text = summary_text(frames, as_of=AS_OF)
+    _clean(text)
+    assert _row(text, HEADINGS[1], "all")[4] == "1 d 18 h"
+
+
+def test_provenance_line_and_no_key(frames: IncidentFrames) -> None:
+    key = "canary-7f3a9c1e-DO-NOT-LEAK"
+    metadata = {
+        "rows": 300,
+        "fetched_at": "2026-10-01T12:34:56+00:00",
+        "complete": True,
+        "api_key": key,
+        "headers": {"X-API-Key": key},
+    }
+    loaded = IncidentFrames(frames.incidents, frames.links, frames.threats, metadata)
+    text = summary_text(loaded, as_of=AS_OF)
+    assert key not in text
+    line = text.rstrip("\n").splitlines()[-1]
+    assert "300" in line
+    assert "2026-10-01 12:34:56 UTC" in line
+    assert "complete: yes" in line
+
+
+def test_empty_frames_and_bad_as_of() -> None:
+    empty = IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats")))
+    text = summary_text(empty, as_of=AS_OF)
+    _clean(text)
+    assert all(h in text for h in HEADINGS)
+    assert "unknown" in text.splitlines()[-1]
+    with pytest.raises(ValueError, match="as_of"):
+        summary_text(empty, as_of="not a time")
+
+
+def test_default_as_of_is_now(frames: IncidentFrames) -> None:
+    text = summary_text(frames)
+    _clean(text)
+    assert str(pd.Timestamp.now(tz="UTC").year) in text
