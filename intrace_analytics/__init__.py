@@ -52,6 +52,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "__version__",
+    "build_report",
     "data_quality",
     "frames_from_pages",
     "incident_severity",
@@ -74,8 +75,8 @@ __all__ = [
     "write_jsonl",
 ]
 
-# Plot helpers import matplotlib; load them on first use so that the command line and
-# plain data loads start without it.
+# Plot helpers and the report import matplotlib; load them on first use so that the
+# command line and plain data loads start without it.
 _PLOTS = {
     "plot_open_backlog",
     "plot_resolution_times",
@@ -91,4 +92,8 @@ def __getattr__(name: str) -> Any:
         from intrace_analytics import plotting
 
         return getattr(plotting, name)
+    if name == "build_report":
+        from intrace_analytics.report import build_report
+
+        return build_report
     raise AttributeError(f"module 'intrace_analytics' has no attribute {name!r}")

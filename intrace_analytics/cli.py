@@ -19,7 +19,9 @@ from intrace_analytics._version import __version__
 from intrace_analytics.client import IntraceClient
 from intrace_analytics.exceptions import IntraceError, IntraceWarning
 from intrace_analytics.load import load_incidents
+from intrace_analytics.normalize import IncidentFrames
 from intrace_analytics.schema import SCOPES, STATUSES
+from intrace_analytics.storage import read_parquet
 
 __all__ = ["main"]
 
@@ -79,6 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _progress_option(fetch)
 
+    summary = commands.add_parser(
+        "summary", help="print the status, resolution and severity tables of an export"
+    )
+    summary.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+
+    report = commands.add_parser("report", help="write the HTML report of an export")
+    report.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    report.add_argument(
+        "-o", "--output", type=Path, default=None, help="default: DATA_DIR/report.html"
+    )
+
     demo = commands.add_parser(
         "demo",
         help="start the sandbox API, fetch from it over HTTP, write Parquet to OUT_DIR",
@@ -115,7 +128,13 @@ def _progress_option(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
-    command = {"fetch": _fetch, "demo": _demo, "sandbox": _sandbox}[args.command]
+    command = {
+        "fetch": _fetch,
+        "summary": _summary,
+        "report": _report,
+        "demo": _demo,
+        "sandbox": _sandbox,
+    }[args.command]
     try:
         return command(args)
     except KeyboardInterrupt:
@@ -126,18 +145,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from intrace_analytics.summary import summary_text
+
+    print(summary_text(read_parquet(args.data_dir)))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from intrace_analytics.report import build_report
+
+    frames = read_parquet(args.data_dir)
+    path = build_report(frames, args.output or args.data_dir / "report.html")
+    print(f"Report written to {path}")
+    return 0
+
+
 def _fetch(args: argparse.Namespace) -> int:
     client = IntraceClient(
         base_url=args.base_url, page_size=args.page_size, max_retries=args.max_retries
     )
-    return _fetch_into(client, args, filters=(args.status, args.scope, args.asset_id))
+    return _fetch_into(client, args, filters=(args.status, args.scope, args.asset_id))[0]
 
 
 def _fetch_into(
     client: IntraceClient,
     args: argparse.Namespace,
     filters: tuple[str | None, str | None, list[str] | None] = (None, None, None),
-) -> int:
+) -> tuple[int, IncidentFrames]:
     """Load, report warnings as lines, write Parquet unless the load is incomplete."""
     status, scope, asset_id = filters
     started = time.monotonic()
@@ -172,11 +207,11 @@ def _fetch_into(
             "anyway.",
             file=sys.stderr,
         )
-        return 1
+        return 1, frames
     frames.to_parquet(args.out_dir)
     state = "complete" if report["complete"] else "INCOMPLETE"
     print(f"Fetched {summary}; {state}; Parquet in {args.out_dir}")
-    return 0
+    return 0, frames
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -207,4 +242,16 @@ def _demo(args: argparse.Namespace) -> int:
     with SandboxServer(incidents=args.incidents, seed=args.seed) as server:
         print(f"Sandbox API on {server.url} with {args.incidents} incidents")
         client = IntraceClient(server.api_key, base_url=server.url, page_size=1000)
-        return _fetch_into(client, args)
+        code, frames = _fetch_into(client, args)
+    if code:
+        return code
+    from intrace_analytics.report import build_report
+    from intrace_analytics.summary import summary_text
+
+    report = build_report(frames, args.out_dir / "report.html", title="Intrace sandbox demo")
+    print()
+    print(summary_text(frames))
+    print()
+    print(f"Parquet:  {args.out_dir}/incidents.parquet, links.parquet, threats.parquet")
+    print(f"Report:   {report}")
+    return 0

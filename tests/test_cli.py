@@ -37,13 +37,42 @@ def test_demo_fetches_from_the_sandbox_into_parquet(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run_cli("demo", str(out), "--incidents", "600", "--seed", "3")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].startswith("Fetched 600 incidents, ")
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("Fetched 600 incidents, ") for line in lines)
     assert f"complete; Parquet in {out}" in result.stdout
+    assert "Incidents by status" in result.stdout  # the summary
+    assert lines[-1] == f"Report:   {out / 'report.html'}"
     assert "Traceback" not in result.stderr
     frames = read_parquet(out)
     assert len(frames.incidents) == 600
     assert frames.incidents["incident_id"].is_unique
     assert frames.metadata["complete"] is True
+    assert "<!DOCTYPE html>" in (out / "report.html").read_text()[:200]
+
+
+def test_summary_and_report_read_an_export(
+    api: SandboxServer, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    assert run_cli("fetch", str(out), env=env).returncode == 0
+    summary = run_cli("summary", str(out), env=env)
+    assert summary.returncode == 0, summary.stderr
+    open_count = sum(1 for i in api.dataset.incidents if i["status"] == "open")
+    assert "Incidents by status" in summary.stdout
+    assert "Time to resolution" in summary.stdout
+    assert "Threats by severity" in summary.stdout
+    assert any(
+        line.split()[0] == "open" and line.split()[-3] == str(open_count)
+        for line in summary.stdout.splitlines()
+        if line.strip()
+    )
+    report = run_cli("report", str(out), "-o", str(tmp_path / "r.html"), env=env)
+    assert report.returncode == 0, report.stderr
+    assert (tmp_path / "r.html").read_text().count("<section") >= 9
+    missing = run_cli("summary", str(tmp_path / "nowhere"), env=env)
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1
+    assert_no_key(summary.stdout, report.stdout, (tmp_path / "r.html").read_text())
 
 
 @pytest.fixture

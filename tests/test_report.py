@@ -1,0 +1,221 @@
+"""The HTML report: sections, embedded figures, escaping, no external requests, no key."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.image
+import matplotlib.pyplot as plt
+import pandas as pd
+import pytest
+
+from intrace_analytics import IncidentFrames, frames_from_pages
+from intrace_analytics.analysis import resolution_summary
+from intrace_analytics.report import SECTIONS, TOP_OPEN, _duration, build_report
+from intrace_analytics.sandbox import generate_dataset, page_body
+from intrace_analytics.schema import empty_frame
+
+AS_OF = "2026-10-01T00:00:00Z"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SCRIPT_TITLE = "<script>alert(1)</script>"
+SECRET = "sk-report-canary-DO-NOT-LEAK"
+
+
+class _Document(HTMLParser):
+    """The parts of a parsed report the tests look at."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.headings: dict[str, str] = {}  # section id -> its first h2
+        self.section_text: dict[str, list[str]] = {}
+        self.text: list[str] = []
+        self._section: str | None = None
+        self._in_h2 = False
+        self._dt: str | None = None
+        self._in_dt = self._in_dd = False
+        self.headline: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag == "section":
+            self._section = dict(attrs).get("id")
+            self.section_text[self._section or ""] = []
+        self._in_h2 = tag == "h2"
+        self._in_dt = tag == "dt"
+        self._in_dd = tag == "dd"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section":
+            self._section = None
+        self._in_h2 = self._in_dt = self._in_dd = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._section is not None:
+            self.section_text[self._section].append(data)
+            if self._in_h2 and self._section not in self.headings:
+                self.headings[self._section] = data.strip()
+        if self._in_dt:
+            self._dt = data.strip()
+        if self._in_dd and self._dt is not None:
+            self.headline[self._dt] = data.strip()
+
+    def all(self, tag: str) -> list[dict[str, str | None]]:
+        return [attrs for name, attrs in self.tags if name == tag]
+
+
+def _parse(path: Path) -> _Document:
+    document = _Document()
+    document.feed(path.read_text(encoding="utf-8"))
+    document.close()
+    return document
+
+
+@pytest.fixture(scope="module")
+def frames() -> IncidentFrames:
+    data = generate_dataset(250, seed=9)
+    incidents = copy.deepcopy(data.incidents)
+    # Every open incident, so the title lands in the "top open" table, shown as text.
+    for incident in incidents:
+        if incident["status"] == "open":
+            incident["title"] = SCRIPT_TITLE
+    frames = frames_from_pages([page_body(incidents, len(incidents))])
+    frames.metadata["api_key"] = SECRET
+    frames.metadata["filters"] = {"status": "open", "apiKey": SECRET}
+    return frames
+
+
+@pytest.fixture(scope="module")
+def report(frames: IncidentFrames, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "out" / "report.html"
+    assert build_report(frames, path, title="Week <40>", as_of=AS_OF) == path
+    plt.close("all")
+    return path
+
+
+@pytest.fixture(scope="module")
+def document(report: Path) -> _Document:
+    return _parse(report)
+
+
+def test_every_section_is_present_with_its_heading(document: _Document) -> None:
+    ids = [attrs.get("id") for attrs in document.all("section")]
+    assert ids == [section_id for section_id, _ in SECTIONS]
+    assert document.headings == dict(SECTIONS)
+
+
+def test_title_is_escaped_text(document: _Document) -> None:
+    assert document.all("title") == [{}]
+    assert "Week <40>" in document.text
+
+
+def test_images_are_embedded_pngs(document: _Document) -> None:
+    images = document.all("img")
+    assert len(images) == 6
+    for attrs in images:
+        src = attrs["src"] or ""
+        prefix = "data:image/png;base64,"
+        assert src.startswith(prefix)
+        png = base64.b64decode(src.removeprefix(prefix), validate=True)
+        assert png.startswith(PNG_SIGNATURE)
+        pixels = matplotlib.image.imread(io.BytesIO(png))
+        assert pixels.ndim == 3
+        assert pixels.size > 0
+        assert attrs["alt"]
+
+
+def test_no_external_requests(document: _Document, report: Path) -> None:
+    for _, attrs in document.tags:
+        for name in ("src", "href"):
+            value = attrs.get(name) or ""
+            assert not value.startswith(("http://", "https://", "//")), (name, value)
+    assert not [attrs for name, attrs in document.tags if name == "link"]
+    html = report.read_text(encoding="utf-8")
+    assert "@import" not in html
+    assert "url(" not in html
+
+
+def test_headline_numbers_match_independent_counts(
+    frames: IncidentFrames, document: _Document
+) -> None:
+    status = frames.incidents["status"].astype(object).tolist()
+    headline = document.headline
+    assert headline["Incidents"] == f"{len(status):,}"
+    assert headline["Open"] == f"{status.count('open'):,}"
+    assert headline["Resolved"] == f"{status.count('resolved'):,}"
+    assert headline["Closed"] == f"{status.count('closed'):,}"
+    median = resolution_summary(frames.incidents, as_of=AS_OF)["km_median"].iloc[0]
+    assert pd.notna(median)
+    assert headline["Median time to resolve (open counted)"] == _duration(median)
+
+
+def test_data_text_is_escaped(document: _Document, report: Path) -> None:
+    assert not document.all("script")
+    assert SCRIPT_TITLE in document.section_text["top-open"]
+    html = report.read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html.lower()
+
+
+def test_top_open_lists_the_top_open_incidents(frames: IncidentFrames, report: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    top = html[html.index('<section id="top-open">') :]
+    top = top[: top.index("</section>")]
+    n_open = int((frames.incidents["status"] == "open").sum())
+    assert n_open > TOP_OPEN
+    # One header row, then one row per listed incident.
+    assert top.count("<tr>") == 1 + TOP_OPEN
+    assert top.count("&lt;script&gt;alert(1)&lt;/script&gt;") == TOP_OPEN
+
+
+def test_api_key_never_appears(report: Path, document: _Document) -> None:
+    html = report.read_text(encoding="utf-8")
+    assert SECRET not in html
+    assert "api_key" not in html
+    assert "apiKey" not in html
+    provenance = document.section_text["provenance"]
+    assert "status=open" in provenance
+    assert "complete: every matching incident exactly once" in provenance
+
+
+def test_no_temporary_file_left(report: Path) -> None:
+    assert sorted(p.name for p in report.parent.iterdir()) == ["report.html"]
+
+
+def test_empty_frames_still_build(tmp_path: Path) -> None:
+    empty = IncidentFrames(*(empty_frame(table) for table in ("incidents", "links", "threats")))
+    path = build_report(empty, tmp_path / "empty.html", as_of=AS_OF)
+    document = _parse(path)
+    assert [attrs.get("id") for attrs in document.all("section")] == [s for s, _ in SECTIONS]
+    assert document.headline["Incidents"] == "0"
+    assert document.headline["Median time to resolve (open counted)"] == "not reached"
+    for section in ("top-open", "data-quality"):
+        assert "none" in document.section_text[section]
+    assert "unknown (no load report)" in document.section_text["provenance"]
+    assert len(document.all("img")) == 6
+
+
+def test_incomplete_load_is_flagged(frames: IncidentFrames, tmp_path: Path) -> None:
+    partial = replace(frames, metadata={**frames.metadata, "complete": False})
+    document = _parse(build_report(partial, tmp_path / "partial.html", as_of=AS_OF))
+    assert "NOT proven complete (see the load report)" in document.section_text["provenance"]
+
+
+def test_figures_leave_no_pyplot_state(frames: IncidentFrames, tmp_path: Path) -> None:
+    plt.close("all")
+    build_report(frames, tmp_path / "again.html", as_of=AS_OF)
+    assert plt.get_fignums() == []
+
+
+def test_overwrites_atomically(frames: IncidentFrames, tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    path.write_text("old", encoding="utf-8")
+    build_report(frames, path, as_of=AS_OF)
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
