@@ -14,7 +14,12 @@ from typing import Any
 
 import pandas as pd
 
-from intrace_analytics.analysis import resolution_summary, severity_breakdown, status_breakdown
+from intrace_analytics.analysis import (
+    _as_of,  # one reading of "as of" for the package
+    resolution_summary,
+    severity_breakdown,
+    status_breakdown,
+)
 from intrace_analytics.normalize import IncidentFrames
 
 __all__ = ["summary_text"]
@@ -224,21 +229,6 @@ def _duration(value: Any) -> str:
     else:
         return "< 1 min"
     return sign + text
-
-
-def _as_of(as_of: pd.Timestamp | datetime | str | None) -> pd.Timestamp:
-    """The censoring time as a UTC timestamp, read once so every table uses it."""
-    if as_of is None:
-        return pd.Timestamp.now(tz=_UTC)
-    try:
-        stamp = pd.Timestamp(as_of)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"as_of must be None or a timestamp (str, datetime, pandas.Timestamp), got {as_of!r}"
-        ) from exc
-    if pd.isna(stamp):
-        raise ValueError(f"as_of must be None or a timestamp, got {as_of!r}")
-    return stamp.tz_localize(_UTC) if stamp.tzinfo is None else stamp.tz_convert(_UTC)
 
 
 def _when(value: Any) -> str:
