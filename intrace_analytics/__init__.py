@@ -77,14 +77,7 @@ __all__ = [
 
 # Plot helpers and the report import matplotlib; load them on first use so that the
 # command line and plain data loads start without it.
-_PLOTS = {
-    "plot_open_backlog",
-    "plot_resolution_times",
-    "plot_severity",
-    "plot_severity_by_type",
-    "plot_status_breakdown",
-    "plot_threat_map",
-}
+_PLOTS = {name for name in __all__ if name.startswith("plot_")}
 
 
 def __getattr__(name: str) -> Any:

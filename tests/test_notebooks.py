@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -48,4 +47,7 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path
         if output.get("output_type") == "error"
     ]
     assert errors == []
-    assert os.environ.get("INTRACE_API_KEY") is None
+    # Top to bottom: every code cell ran, in order, and the last one showed something.
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    assert code[-1].outputs
