@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from intrace_analytics import analysis, schema
-from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.frames import IncidentFrames
 
 TARGET_S = 1.0
 ANCHOR = np.datetime64("2026-10-01T00:00:00", "us")

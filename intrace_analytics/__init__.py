@@ -31,10 +31,10 @@ from intrace_analytics.exceptions import (
     RateLimitError,
     ResponseFormatError,
 )
+from intrace_analytics.frames import IncidentFrames, read_parquet
 from intrace_analytics.load import load_incidents
-from intrace_analytics.normalize import IncidentFrames, frames_from_pages
+from intrace_analytics.normalize import frames_from_pages
 from intrace_analytics.pages import Page, read_jsonl, write_jsonl
-from intrace_analytics.storage import read_parquet
 
 __all__ = [
     "ApiError",

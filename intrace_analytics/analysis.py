@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from intrace_analytics import schema
-from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.frames import IncidentFrames
 
 __all__ = [
     "data_quality",
@@ -163,13 +163,6 @@ def _categories_of(values: pd.Series, column: schema.Column) -> pd.CategoricalDt
     return dtype
 
 
-def _column(table: tuple[schema.Column, ...], name: str) -> schema.Column:
-    return next(c for c in table if c.name == name)
-
-
-# -- statuses ------------------------------------------------------------------------
-
-
 def status_breakdown(
     incidents: pd.DataFrame, by: str | Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -200,7 +193,7 @@ def status_breakdown(
     """
     columns = _by_list(by, incidents)
     _check_columns("incidents", incidents, ["status"])
-    dtype = _categories_of(incidents["status"], _column(schema.INCIDENTS, "status"))
+    dtype = _categories_of(incidents["status"], schema.INCIDENTS.column("status"))
     return _counts_by_category(incidents, "status", columns, dtype)
 
 
@@ -241,7 +234,7 @@ def status_over_time(incidents: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
     """
     _check_freq(freq)
     _check_columns("incidents", incidents, ["status", "created_at"])
-    dtype = _categories_of(incidents["status"], _column(schema.INCIDENTS, "status"))
+    dtype = _categories_of(incidents["status"], schema.INCIDENTS.column("status"))
     created = incidents["created_at"]
     known = created.notna().to_numpy()
     ordinals = _period_ordinals(created[known], freq)
@@ -647,7 +640,7 @@ def severity_breakdown(
     """
     columns = _by_list(by, threats)
     _check_columns("threats", threats, ["severity"])
-    dtype = _categories_of(threats["severity"], _column(schema.THREATS, "severity"))
+    dtype = _categories_of(threats["severity"], schema.THREATS.column("severity"))
     return _counts_by_category(threats, "severity", columns, dtype)
 
 

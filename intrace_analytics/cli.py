@@ -18,10 +18,9 @@ from typing import NoReturn
 from intrace_analytics._version import __version__
 from intrace_analytics.client import IntraceClient
 from intrace_analytics.exceptions import IntraceError, IntraceWarning
+from intrace_analytics.frames import IncidentFrames, read_parquet
 from intrace_analytics.load import load_incidents
-from intrace_analytics.normalize import IncidentFrames
 from intrace_analytics.schema import SCOPES, STATUSES
-from intrace_analytics.storage import read_parquet
 
 __all__ = ["main"]
 

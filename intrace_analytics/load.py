@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from intrace_analytics.client import IntraceClient, PageStream
-from intrace_analytics.normalize import IncidentFrames, Normalizer
+from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.normalize import Normalizer
 from intrace_analytics.pages import JsonlWriter, Page
 
 __all__ = ["load_incidents"]

@@ -18,7 +18,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,9 +33,10 @@ from intrace_analytics.exceptions import (
     DataQualityWarning,
     ResponseFormatError,
 )
+from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.pages import Page, decode_json
 
-__all__ = ["IncidentFrames", "Normalizer", "PassCheck", "frames_from_pages"]
+__all__ = ["Normalizer", "PassCheck", "frames_from_pages"]
 
 # -- the payload as Arrow reads it ----------------------------------------------------
 
@@ -101,44 +101,6 @@ _INCIDENT_FIELDS = (
 _LINK_FIELDS = ("link_id", "incident_id", "threat_id", "added_at")
 _TIMESTAMP_FIELDS = {"created_at", "updated_at", "started_at", "resolved_at", "added_at",
                      "observed_at"}  # fmt: skip
-
-
-@dataclass
-class IncidentFrames:
-    """The incidents, their threat links and the distinct threats, with the load report.
-
-    Attributes
-    ----------
-    incidents, links, threats
-        Tidy frames; columns and dtypes as in :mod:`intrace_analytics.schema`.
-    metadata
-        The load report (filters, base URL, fetched_at, pages, requests, ..., complete).
-    """
-
-    incidents: pd.DataFrame
-    links: pd.DataFrame
-    threats: pd.DataFrame
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_parquet(self, directory: str | Path) -> Path:
-        """Write ``incidents.parquet``, ``links.parquet`` and ``threats.parquet`` atomically."""
-        from intrace_analytics.storage import write_parquet
-
-        return write_parquet(self, directory)
-
-    @classmethod
-    def read_parquet(cls, directory: str | Path) -> IncidentFrames:
-        """Read frames written by :meth:`to_parquet`, dtypes and metadata included."""
-        from intrace_analytics.storage import read_parquet
-
-        return read_parquet(directory)
-
-    def __repr__(self) -> str:
-        complete = self.metadata.get("complete")
-        return (
-            f"IncidentFrames(incidents={len(self.incidents)}, links={len(self.links)}, "
-            f"threats={len(self.threats)}, complete={complete})"
-        )
 
 
 # -- public entry point ----------------------------------------------------------------

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 
 from intrace_analytics import analysis, plotting
 from intrace_analytics._version import __version__
-from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.frames import IncidentFrames
 
 __all__ = ["DEFAULT_TITLE", "SECTIONS", "TOP_OPEN", "build_report"]
 

@@ -1,4 +1,5 @@
-"""The three tidy tables, defined once: columns, keys and types for pandas and for Arrow.
+"""Every table, declared once: columns, keys, types for pandas and Arrow, and the API's
+spellings of each field (the one field map).
 
 Nothing in the package relies on dtype inference: normalization casts through
 :func:`pandas_dtype`, Parquet is written with :func:`arrow_schema`, and reading back
@@ -10,30 +11,36 @@ restores the categories recorded at write time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import overload
 
 import pandas as pd
 import pyarrow as pa
 
 __all__ = [
+    "EMBEDDED_THREAT",
     "INCIDENTS",
     "KEYS",
     "LINKS",
     "SCHEMA_VERSION",
     "SCOPES",
     "SEVERITIES",
+    "SNAKE_CASE",
     "STATUSES",
     "TABLES",
     "THREATS",
+    "THREAT_LINKS",
     "TIMESTAMP_UNIT",
     "Column",
     "Kind",
+    "Table",
     "arrow_schema",
     "arrow_type",
     "categories_for",
     "empty_frame",
+    "find_column",
     "pandas_dtype",
 ]
 
@@ -72,52 +79,136 @@ class Column:
         Its type (see :class:`Kind`).
     known
         For categoricals: the documented values, in their documented order.
+    api
+        The API's spellings of the field this column is read from, snake_case first
+        (``("created_at", "createdAt")``); a dotted spelling reaches into a nested object
+        (``"coordinates.lat"``). Empty for a column the package derives (``threat_count``,
+        a link's ``incident_id``).
     """
 
     name: str
     kind: Kind
     known: tuple[str, ...] = ()
+    api: tuple[str, ...] = ()
 
 
-INCIDENTS: tuple[Column, ...] = (
-    Column("incident_id", Kind.STRING),
-    Column("title", Kind.STRING),
-    Column("status", Kind.CATEGORY, STATUSES),
-    Column("scope", Kind.CATEGORY, SCOPES),
-    Column("description", Kind.STRING),
-    Column("created_at", Kind.TIMESTAMP),
-    Column("updated_at", Kind.TIMESTAMP),
-    Column("started_at", Kind.TIMESTAMP),
-    Column("resolved_at", Kind.TIMESTAMP),
-    Column("threat_count", Kind.INT),
+class Table(Sequence[Column]):
+    """One tidy table: its name, its unique key and its columns, in order.
+
+    A table is a sequence of its columns, so ``[c.name for c in TABLES["links"]]`` lists
+    them. Declaring a table here is what every later stage reads: the normalizer's typing,
+    Parquet schemas and file names, reading back, empty frames.
+    """
+
+    def __init__(self, name: str, key: str, columns: Iterable[Column]) -> None:
+        self.name = name
+        self.key = key
+        self.columns = tuple(columns)
+        if key not in {c.name for c in self.columns}:
+            raise ValueError(f"table {name!r}: key {key!r} is not one of its columns")
+
+    @overload
+    def __getitem__(self, index: int) -> Column: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Column]: ...
+    def __getitem__(self, index: int | slice) -> Column | Sequence[Column]:
+        return self.columns[index]
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def __repr__(self) -> str:
+        return f"Table({self.name!r}, key={self.key!r}, columns={[c.name for c in self]})"
+
+    def column(self, name: str) -> Column:
+        """The column called ``name``."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+
+def _snake_camel(snake: str) -> tuple[str, str]:
+    """A field the API spells both ways: ``("created_at", "createdAt")``."""
+    head, *rest = snake.split("_")
+    return snake, head + "".join(part.capitalize() for part in rest)
+
+
+# -- the payload's containers (the API's spellings of the fields that nest) -------------
+
+#: An incident's list of links.
+THREAT_LINKS = _snake_camel("threat_links")
+#: A link's embedded threat (may be absent).
+EMBEDDED_THREAT = ("threat",)
+
+INCIDENTS = Table(
+    "incidents",
+    "incident_id",
+    (
+        Column("incident_id", Kind.STRING, api=("id",)),
+        Column("title", Kind.STRING, api=("title",)),
+        Column("status", Kind.CATEGORY, STATUSES, api=("status",)),
+        Column("scope", Kind.CATEGORY, SCOPES, api=("scope",)),
+        Column("description", Kind.STRING, api=("description",)),
+        Column("created_at", Kind.TIMESTAMP, api=_snake_camel("created_at")),
+        Column("updated_at", Kind.TIMESTAMP, api=_snake_camel("updated_at")),
+        Column("started_at", Kind.TIMESTAMP, api=_snake_camel("started_at")),
+        Column("resolved_at", Kind.TIMESTAMP, api=_snake_camel("resolved_at")),
+        Column("threat_count", Kind.INT),  # the number of links
+    ),
 )
 
-LINKS: tuple[Column, ...] = (
-    Column("link_id", Kind.STRING),
-    Column("incident_id", Kind.STRING),
-    Column("threat_id", Kind.STRING),
-    Column("added_at", Kind.TIMESTAMP),
+LINKS = Table(
+    "links",
+    "link_id",
+    (
+        Column("link_id", Kind.STRING, api=("id",)),
+        Column("incident_id", Kind.STRING),  # the incident that lists the link
+        # Else the embedded threat's own id.
+        Column("threat_id", Kind.STRING, api=_snake_camel("threat_id")),
+        Column("added_at", Kind.TIMESTAMP, api=_snake_camel("added_at")),
+    ),
 )
 
-THREATS: tuple[Column, ...] = (
-    Column("threat_id", Kind.STRING),
-    Column("title", Kind.STRING),
-    Column("severity", Kind.SEVERITY, SEVERITIES),
-    Column("threat_type", Kind.CATEGORY),
-    Column("location", Kind.STRING),
-    Column("observed_at", Kind.TIMESTAMP),
-    Column("lat", Kind.FLOAT),
-    Column("lng", Kind.FLOAT),
+THREATS = Table(
+    "threats",
+    "threat_id",
+    (
+        Column("threat_id", Kind.STRING, api=("id",)),
+        Column("title", Kind.STRING, api=("title",)),
+        Column("severity", Kind.SEVERITY, SEVERITIES, api=("severity",)),
+        Column("threat_type", Kind.CATEGORY, api=_snake_camel("threat_type")),
+        Column("location", Kind.STRING, api=("location",)),
+        Column("observed_at", Kind.TIMESTAMP, api=_snake_camel("observed_at")),
+        Column("lat", Kind.FLOAT, api=("coordinates.lat",)),
+        Column("lng", Kind.FLOAT, api=("coordinates.lng",)),
+    ),
 )
 
-TABLES: dict[str, tuple[Column, ...]] = {
-    "incidents": INCIDENTS,
-    "links": LINKS,
-    "threats": THREATS,
-}
+#: Every table, by name, in the order they are written and listed.
+TABLES: dict[str, Table] = {table.name: table for table in (INCIDENTS, LINKS, THREATS)}
 
 #: Each table's unique key.
-KEYS = {"incidents": "incident_id", "links": "link_id", "threats": "threat_id"}
+KEYS = {name: table.key for name, table in TABLES.items()}
+
+#: camelCase spelling → snake_case spelling, for every field the API spells both ways.
+SNAKE_CASE: dict[str, str] = {
+    camel: snake
+    for spellings in (
+        THREAT_LINKS,
+        *(c.api for t in TABLES.values() for c in t if len(c.api) == 2),
+    )
+    for snake, camel in [spellings]
+}
+
+
+def find_column(name: str) -> Column:
+    """The first column called ``name`` in any table (for messages about a field)."""
+    for table in TABLES.values():
+        for column in table:
+            if column.name == name:
+                return column
+    raise KeyError(name)
 
 
 def categories_for(column: Column, observed: Iterable[object] = ()) -> list[str]:

@@ -9,28 +9,25 @@ the JSON of::
      "export_id": "9f0c...", "load_report": {...}, "categories": {"status": [...], ...}}
 
 ``categories`` exists because a Parquet dictionary keeps neither unused categories nor
-their order; :func:`read_parquet` re-applies them so dtypes round-trip exactly.
+their order; :func:`read_tables` re-applies them so dtypes round-trip exactly.
 ``export_id`` is shared by the three files of one write, so a reader can tell a
 consistent export from a mix of two.
 
 >>> write_parquet(frames, "exports/open")  # doctest: +SKIP
 PosixPath('exports/open')
->>> read_parquet("exports/open").incidents.dtypes["created_at"]  # doctest: +SKIP
+>>> read_tables("exports/open")[0]["incidents"].dtypes["created_at"]  # doctest: +SKIP
 datetime64[us, UTC]
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
-import os
-import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from pathlib import Path, PurePath
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -39,9 +36,13 @@ import pyarrow.parquet as pq
 
 from intrace_analytics import schema
 from intrace_analytics._version import __version__
-from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.fileio import discard, fsync_directory, publish, temporary_beside
+from intrace_analytics.redact import scrub
 
-__all__ = ["read_parquet", "write_parquet"]
+if TYPE_CHECKING:
+    from intrace_analytics.frames import IncidentFrames
+
+__all__ = ["read_tables", "write_parquet"]
 
 #: The schema-metadata key under which each file carries our JSON record.
 METADATA_KEY = b"intrace_analytics"
@@ -49,10 +50,6 @@ METADATA_KEY = b"intrace_analytics"
 #: Schema versions this reader understands. A file from a newer package is refused
 #: rather than read into frames whose columns may now mean something else.
 READABLE_SCHEMA_VERSIONS = frozenset({schema.SCHEMA_VERSION})
-
-#: Key names dropped from the metadata at any depth, compared after removing
-#: everything but letters and digits and case-folding ("API-Key", "x_api_key", ...).
-_SECRET_KEY_NAMES = frozenset({"apikey", "xapikey"})
 
 _COMPRESSION = "zstd"
 
@@ -70,7 +67,7 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     temporaries and re-raises, so a previous export stays byte-identical and nothing
     is left behind. Honest limits: the three ``os.replace`` calls are not one atomic
     step, so a crash or signal in the microseconds between them can leave new and old
-    files side by side; each file is still whole, and :func:`read_parquet` detects
+    files side by side; each file is still whole, and :func:`read_tables` detects
     the mix (the files' ``export_id`` differ) and refuses it. A process killed outright
     (``SIGKILL``, power loss) before publication can leave a hidden ``.tmp`` file,
     which the next write does not sweep, since it may belong to another writer.
@@ -109,10 +106,10 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     # Convert and validate all three before touching the disk, so a bad frame
     # costs nothing and leaves nothing.
     export_id = uuid.uuid4().hex
-    load_report = _scrub(dict(frames.metadata))
+    load_report = scrub(dict(frames.metadata))
     tables = {
         name: _to_arrow(name, frame, load_report, export_id)
-        for name, frame in _frames_by_table(frames).items()
+        for name, frame in frames.tables().items()
     }
     directory.mkdir(parents=True, exist_ok=True)
 
@@ -120,25 +117,22 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     try:
         for name, table in tables.items():
             target = directory / f"{name}.parquet"
-            temporary = _create_temporary(target)
+            temporary = temporary_beside(target)
             staged[temporary] = target
             pq.write_table(table, temporary, compression=_COMPRESSION)
-            _fsync_file(temporary)
         # Back to back, so the window in which only some files are new stays minimal.
         for temporary, target in staged.items():
-            os.replace(temporary, target)
+            publish(temporary, target)
     except BaseException:
         # BaseException on purpose: a Ctrl-C mid-write must not leave temporaries.
-        for temporary in staged:
-            with contextlib.suppress(FileNotFoundError):
-                temporary.unlink()
+        discard(*staged)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return directory
 
 
-def read_parquet(directory: str | Path) -> IncidentFrames:
-    """Read an export written by :func:`write_parquet` back into frames.
+def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Read an export written by :func:`write_parquet` back into frames, one per table.
 
     Columns come back in the schema's order with exactly the schema's dtypes: pandas'
     string dtype, ``datetime64[us, UTC]``, categoricals with the categories recorded at
@@ -155,8 +149,8 @@ def read_parquet(directory: str | Path) -> IncidentFrames:
 
     Returns
     -------
-    IncidentFrames
-        The three frames, with the load report as ``metadata``.
+    tables, load_report
+        ``{table name: frame}`` and the load report.
 
     Raises
     ------
@@ -169,8 +163,8 @@ def read_parquet(directory: str | Path) -> IncidentFrames:
 
     Examples
     --------
-    >>> frames = read_parquet("exports/open")  # doctest: +SKIP
-    >>> frames.metadata["complete"]  # doctest: +SKIP
+    >>> tables, report = read_tables("exports/open")  # doctest: +SKIP
+    >>> report["complete"]  # doctest: +SKIP
     True
     """
     directory = Path(directory)
@@ -193,19 +187,10 @@ def read_parquet(directory: str | Path) -> IncidentFrames:
             f"{listing}); an earlier write was interrupted while publishing, write again"
         )
     load_report = records["incidents"].get("load_report")
-    return IncidentFrames(
-        read["incidents"],
-        read["links"],
-        read["threats"],
-        metadata=dict(load_report) if isinstance(load_report, Mapping) else {},
-    )
+    return read, dict(load_report) if isinstance(load_report, Mapping) else {}
 
 
 # --- writing ---------------------------------------------------------------------------
-
-
-def _frames_by_table(frames: IncidentFrames) -> dict[str, pd.DataFrame]:
-    return {"incidents": frames.incidents, "links": frames.links, "threats": frames.threats}
 
 
 def _check_columns(name: str, frame: pd.DataFrame) -> list[str]:
@@ -271,23 +256,6 @@ def _to_arrow(
     return table.replace_schema_metadata(metadata)
 
 
-def _scrub(value: Any) -> Any:
-    """A copy of ``value`` without any mapping key named like an API key, at any depth."""
-    if isinstance(value, Mapping):
-        return {
-            key: _scrub(item)
-            for key, item in value.items()
-            if not (isinstance(key, str) and _is_secret_name(key))
-        }
-    if isinstance(value, list | tuple):
-        return [_scrub(item) for item in value]
-    return value
-
-
-def _is_secret_name(key: str) -> bool:
-    return "".join(ch for ch in key.casefold() if ch.isalnum()) in _SECRET_KEY_NAMES
-
-
 def _json_default(value: object) -> object:
     """JSON for the few non-JSON types a load report may hold."""
     # pd.Timestamp is a datetime; both become ISO 8601 strings, offsets included.
@@ -300,40 +268,6 @@ def _json_default(value: object) -> object:
     raise TypeError(
         f"the load report holds a {type(value).__name__}, which cannot be written as JSON"
     )
-
-
-def _create_temporary(target: Path) -> Path:
-    """Create an empty, uniquely named hidden file beside ``target``."""
-    while True:
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            # O_EXCL: never reuse someone else's file; 0o666 so the umask, not us,
-            # decides the published file's permissions (mkstemp would force 0o600).
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(descriptor)
-        return temporary
-
-
-def _fsync_file(path: Path) -> None:
-    # pyarrow writes through its own file handle; reopen to flush the data to disk
-    # before the rename makes it visible.
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the renames; best effort, as some platforms cannot open a directory."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 # --- reading ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from intrace_analytics.analysis import (
     severity_breakdown,
     status_breakdown,
 )
-from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.frames import IncidentFrames
 
 __all__ = ["summary_text"]
 

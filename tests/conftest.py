@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from intrace_analytics import IntraceClient
+from intrace_analytics import IncidentFrames, IntraceClient, frames_from_pages
 from intrace_analytics.sandbox import SandboxServer
-
-# A key that must never appear in any output, log, error or file.
-CANARY_KEY = "canary-7f3a9c1e-DO-NOT-LEAK"
+from intrace_analytics.sandbox.data import generate_dataset, page_body
+from tests.helpers import CANARY_KEY
 
 
 @pytest.fixture
@@ -51,21 +49,9 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-def assert_no_key(*texts: object, key: str = CANARY_KEY) -> None:
-    """Fail if the key appears in any text, or in any exception's whole chain."""
-    for item in texts:
-        if isinstance(item, BaseException):
-            rendered = "".join(traceback.format_exception(item))
-            chain: list[BaseException] = []
-            seen: BaseException | None = item
-            while seen is not None and seen not in chain:
-                chain.append(seen)
-                seen = seen.__cause__ or seen.__context__
-            rendered += "".join(repr(e) + str(e) + repr(vars(e)) for e in chain)
-        else:
-            rendered = str(item)
-        assert key not in rendered
-
-
-def ids_of(pages: Any) -> list[str]:
-    return [incident["id"] for page in pages for incident in page.incidents]
+@pytest.fixture(scope="session")
+def sandbox_frames() -> IncidentFrames:
+    """Frames of 300 sandbox incidents (seed 3), built once per test run. Never mutate
+    them: copy first (``copy.deepcopy``) in a test that needs to change something."""
+    data = generate_dataset(300, seed=3)
+    return frames_from_pages([page_body(data.incidents, len(data.incidents))])

@@ -17,7 +17,7 @@ import pytest
 from intrace_analytics import __version__, frames_from_pages, read_jsonl, read_parquet
 from intrace_analytics.cli import main
 from intrace_analytics.sandbox import SandboxServer
-from tests.conftest import CANARY_KEY, assert_no_key
+from tests.helpers import CANARY_KEY, assert_no_key
 
 
 def run_cli(

@@ -22,7 +22,7 @@ from intrace_analytics import (
     ResponseFormatError,
 )
 from intrace_analytics.sandbox import SandboxServer
-from tests.conftest import CANARY_KEY, assert_no_key, ids_of
+from tests.helpers import CANARY_KEY, assert_no_key, ids_of
 
 MakeClient = Callable[..., IntraceClient]
 

@@ -21,8 +21,8 @@ from intrace_analytics import (
     schema,
 )
 from intrace_analytics.sandbox import SandboxServer
-from tests.conftest import CANARY_KEY
-from tests.test_normalize import (  # shared reconstruction helpers
+from tests.helpers import (  # shared reconstruction helpers
+    CANARY_KEY,
     assert_frames_match,
     assert_same_frames,
     reference,

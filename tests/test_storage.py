@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from intrace_analytics import __version__, schema
-from intrace_analytics.normalize import IncidentFrames
-from intrace_analytics.storage import read_parquet, write_parquet
-from tests.conftest import CANARY_KEY
+from intrace_analytics.frames import IncidentFrames, read_parquet
+from intrace_analytics.storage import write_parquet
+from tests.helpers import CANARY_KEY
 
 NAMES = ("incidents", "links", "threats")
 
@@ -344,7 +344,7 @@ def test_a_failed_publication_of_the_first_file_changes_nothing(
     def replace(source: Any, target: Any) -> None:
         raise PermissionError(13, "Permission denied", str(target))
 
-    monkeypatch.setattr("intrace_analytics.storage.os.replace", replace)
+    monkeypatch.setattr("intrace_analytics.fileio.os.replace", replace)
     with pytest.raises(PermissionError):
         write_parquet(make_frames({"rows": 0}), tmp_path)
     assert snapshot(tmp_path) == before

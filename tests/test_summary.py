@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from intrace_analytics import frames_from_pages
-from intrace_analytics.normalize import IncidentFrames
+from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.sandbox import generate_dataset, page_body
 from intrace_analytics.schema import STATUSES, empty_frame
 from intrace_analytics.summary import summary_text

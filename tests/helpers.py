@@ -1,0 +1,270 @@
+"""Helpers shared by the tests: the canary key and the check that it never leaks, an
+independent reconstruction of the frames from payload dicts, and hand-built payloads.
+
+Expected frames are rebuilt here in plain Python from the payload dicts (``reference``),
+never taken from the implementation: columns and dtypes come from SPEC.md's table,
+timestamps from ``datetime.fromisoformat``, threats in order of first appearance.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import traceback
+import warnings
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from intrace_analytics import IncidentFrames, frames_from_pages, schema
+from intrace_analytics.sandbox.data import page_body
+
+# A key that must never appear in any output, log, error or file.
+CANARY_KEY = "canary-7f3a9c1e-DO-NOT-LEAK"
+
+
+def assert_no_key(*texts: object, key: str = CANARY_KEY) -> None:
+    """Fail if the key appears in any text, or in any exception's whole chain."""
+    for item in texts:
+        if isinstance(item, BaseException):
+            rendered = "".join(traceback.format_exception(item))
+            chain: list[BaseException] = []
+            seen: BaseException | None = item
+            while seen is not None and seen not in chain:
+                chain.append(seen)
+                seen = seen.__cause__ or seen.__context__
+            rendered += "".join(repr(e) + str(e) + repr(vars(e)) for e in chain)
+        else:
+            rendered = str(item)
+        assert key not in rendered
+
+
+def ids_of(pages: Any) -> list[str]:
+    return [incident["id"] for page in pages for incident in page.incidents]
+
+
+NAMES = ("incidents", "links", "threats")
+STATUSES = ["open", "closed", "resolved"]
+SCOPES = ["investigation", "aggregate"]
+SEVERITIES = ["low", "medium", "high", "critical"]
+STRING = pd.StringDtype()
+UTC_US = "datetime64[us, UTC]"
+
+# SPEC.md, "The tidy frames": columns in order, and each column's dtype.
+SPEC_COLUMNS: dict[str, dict[str, object]] = {
+    "incidents": {
+        "incident_id": STRING,
+        "title": STRING,
+        "status": pd.CategoricalDtype(STATUSES, ordered=False),
+        "scope": pd.CategoricalDtype(SCOPES, ordered=False),
+        "description": STRING,
+        "created_at": UTC_US,
+        "updated_at": UTC_US,
+        "started_at": UTC_US,
+        "resolved_at": UTC_US,
+        "threat_count": "int64",
+    },
+    "links": {
+        "link_id": STRING,
+        "incident_id": STRING,
+        "threat_id": STRING,
+        "added_at": UTC_US,
+    },
+    "threats": {
+        "threat_id": STRING,
+        "title": STRING,
+        "severity": pd.CategoricalDtype(SEVERITIES, ordered=True),
+        "threat_type": "category",
+        "location": STRING,
+        "observed_at": UTC_US,
+        "lat": "float64",
+        "lng": "float64",
+    },
+}
+
+
+# -- an independent reconstruction of the frames ------------------------------------------
+
+
+def utc(text: str | None) -> datetime | None:
+    """ISO-8601 → an aware UTC datetime; naive is taken as UTC."""
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _strings(values: list[str | None]) -> pd.Series:
+    return pd.Series(values, dtype=STRING)
+
+
+def _times(values: list[str | None]) -> pd.Series:
+    return pd.Series([utc(v) or pd.NaT for v in values], dtype=UTC_US)
+
+
+def reference(incidents: Iterable[dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """The three frames of SPEC.md built by hand from snake_case payloads (ids unique)."""
+    inc: dict[str, list[Any]] = {name: [] for name in SPEC_COLUMNS["incidents"]}
+    lnk: dict[str, list[Any]] = {name: [] for name in SPEC_COLUMNS["links"]}
+    threats: dict[str, dict[str, Any]] = {}  # insertion order = first appearance
+    for incident in incidents:
+        links = incident.get("threat_links") or []
+        inc["incident_id"].append(incident["id"])
+        for name in ("title", "status", "scope", "description"):
+            inc[name].append(incident.get(name))
+        for name in ("created_at", "updated_at", "started_at", "resolved_at"):
+            inc[name].append(incident.get(name))
+        inc["threat_count"].append(len(links))
+        for link in links:
+            lnk["link_id"].append(link["id"])
+            lnk["incident_id"].append(incident["id"])
+            lnk["threat_id"].append(link["threat_id"])
+            lnk["added_at"].append(link.get("added_at"))
+            threat = link.get("threat")
+            if threat is not None:
+                threats.setdefault(threat["id"], threat)
+    statuses = [s.strip().casefold() for s in inc["status"]]
+    assert set(statuses) <= set(STATUSES)
+    assert set(inc["scope"]) <= set(SCOPES)
+    incidents_frame = pd.DataFrame(
+        {
+            "incident_id": _strings(inc["incident_id"]),
+            "title": _strings(inc["title"]),
+            "status": pd.Series(pd.Categorical(statuses, categories=STATUSES)),
+            "scope": pd.Series(pd.Categorical(inc["scope"], categories=SCOPES)),
+            "description": _strings(inc["description"]),
+            **{
+                n: _times(inc[n]) for n in ("created_at", "updated_at", "started_at", "resolved_at")
+            },
+            "threat_count": pd.Series(inc["threat_count"], dtype="int64"),
+        }
+    )
+    links_frame = pd.DataFrame(
+        {
+            "link_id": _strings(lnk["link_id"]),
+            "incident_id": _strings(lnk["incident_id"]),
+            "threat_id": _strings(lnk["threat_id"]),
+            "added_at": _times(lnk["added_at"]),
+        }
+    )
+    rows = list(threats.values())
+    coordinates = [t.get("coordinates") or {} for t in rows]
+    types = [t.get("threat_type") for t in rows]
+    threats_frame = pd.DataFrame(
+        {
+            "threat_id": _strings([t["id"] for t in rows]),
+            "title": _strings([t.get("title") for t in rows]),
+            "severity": pd.Series(
+                pd.Categorical(
+                    [t.get("severity") for t in rows], categories=SEVERITIES, ordered=True
+                )
+            ),
+            "threat_type": pd.Series(
+                pd.Categorical(types, categories=sorted({t for t in types if t is not None}))
+            ),
+            "location": _strings([t.get("location") for t in rows]),
+            "observed_at": _times([t.get("observed_at") for t in rows]),
+            "lat": pd.Series([c.get("lat", math.nan) for c in coordinates], dtype="float64"),
+            "lng": pd.Series([c.get("lng", math.nan) for c in coordinates], dtype="float64"),
+        }
+    )
+    return {"incidents": incidents_frame, "links": links_frame, "threats": threats_frame}
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    # threat_type's category order is not specified; compare its values, not that order.
+    frame = frame.copy()
+    if "threat_type" in frame:
+        column = frame["threat_type"]
+        assert isinstance(column.dtype, pd.CategoricalDtype)
+        assert not column.dtype.ordered
+        frame["threat_type"] = column.cat.reorder_categories(sorted(column.cat.categories))
+    return frame
+
+
+def assert_frames_match(
+    frames: IncidentFrames, expected: dict[str, pd.DataFrame], *, any_order: bool = False
+) -> None:
+    for name in NAMES:
+        actual, wanted = getattr(frames, name), expected[name]
+        assert isinstance(actual.index, pd.RangeIndex)
+        if any_order:
+            key = schema.KEYS[name]
+            actual = actual.sort_values(key, ignore_index=True)
+            wanted = wanted.sort_values(key, ignore_index=True)
+        pd.testing.assert_frame_equal(_comparable(actual), _comparable(wanted), check_exact=True)
+
+
+def assert_same_frames(left: IncidentFrames, right: IncidentFrames) -> None:
+    for name in NAMES:
+        pd.testing.assert_frame_equal(getattr(left, name), getattr(right, name), check_exact=True)
+
+
+def bodies(
+    incidents: list[dict[str, Any]], size: int, *, casing: str = "snake", total: int | None = None
+) -> list[bytes]:
+    total = len(incidents) if total is None else total
+    return [
+        page_body(incidents[i : i + size], total, casing=casing, rng=random.Random(i))
+        for i in range(0, max(len(incidents), 1), size)
+    ]
+
+
+# -- hand-built payloads -----------------------------------------------------------------
+
+
+def threat(tid: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "title": f"Threat {tid}",
+        "severity": "low",
+        "threat_type": "weather",
+        "location": "Ikeja, Lagos, Nigeria",
+        "observed_at": "2026-01-01T06:00:00Z",
+        "coordinates": {"lat": 6.5, "lng": 3.25},
+        **fields,
+    }
+
+
+def link(lid: str, tid: str, embedded: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": lid, "threat_id": tid, "added_at": "2026-01-01T08:00:00Z"}
+    if embedded is not None:
+        out["threat"] = embedded
+    return out
+
+
+def incident(
+    iid: str, updated: str = "2026-01-02T00:00:00Z", *links: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    return {
+        "id": iid,
+        "title": f"Incident {iid}",
+        "status": "open",
+        "scope": "aggregate",
+        "created_at": "2026-01-01T08:00:00Z",
+        "updated_at": updated,
+        "threat_links": list(links),
+        **fields,
+    }
+
+
+def page(incidents: list[dict[str, Any]], total: int | None = None) -> dict[str, Any]:
+    return {"incidents": incidents, "total": len(incidents) if total is None else total}
+
+
+def says_count(message: str, count: int) -> bool:
+    """Whether a warning's text states this count (as a number of its own)."""
+    return re.search(rf"(?<![\d.:-]){count}(?![\d.:-])", message) is not None
+
+
+def quietly(pages: Iterable[Any]) -> tuple[IncidentFrames, list[warnings.WarningMessage]]:
+    """Normalize and return every warning issued (for tests that count them exactly)."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        frames = frames_from_pages(pages)
+    return frames, list(seen)
