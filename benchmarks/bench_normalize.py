@@ -176,7 +176,7 @@ def page_files(directory: Path) -> list[Path]:
 
 def method_ours(manifest: dict[str, Any]) -> Work:
     try:
-        from intrace_analytics.normalize import frames_from_pages
+        from intrace_analytics.load import frames_from_pages
     except ImportError as error:
         raise Unavailable(f"intrace_analytics.normalize.frames_from_pages: {error}") from error
 
@@ -468,7 +468,7 @@ def verify(directory: Path) -> list[str]:
 
     files = page_files(directory)
     try:
-        from intrace_analytics.normalize import frames_from_pages
+        from intrace_analytics.load import frames_from_pages
     except ImportError as error:
         return [f"ours unavailable ({error}); nothing to compare"]
     ours = frames_from_pages(path.read_bytes() for path in files)

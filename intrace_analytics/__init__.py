@@ -32,8 +32,7 @@ from intrace_analytics.exceptions import (
     ResponseFormatError,
 )
 from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.load import load_incidents
-from intrace_analytics.normalize import frames_from_pages
+from intrace_analytics.load import frames_from_pages, load_incidents
 from intrace_analytics.pages import Page, read_jsonl, write_jsonl
 
 __all__ = [

@@ -2,24 +2,26 @@
 
 Offset pagination over live data can skip or repeat rows when incidents are created or
 deleted mid-load. :func:`load_incidents` reads the result set, lets the
-:class:`~intrace_analytics.normalize.Normalizer` check the read was exact, re-reads
+:class:`~intrace_analytics.merge.Normalizer` check the read was exact, re-reads
 (bounded) when it was not, and records a load report in ``frames.metadata``.
+:func:`frames_from_pages` is the same normalization offline, over pages already at hand.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from intrace_analytics.client import IntraceClient, PageStream
+from intrace_analytics.clock import utc_now
 from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.normalize import Normalizer
+from intrace_analytics.merge import Normalizer
 from intrace_analytics.pages import JsonlWriter, Page
 
-__all__ = ["load_incidents"]
+__all__ = ["frames_from_pages", "load_incidents"]
 
 
 def load_incidents(
@@ -84,7 +86,7 @@ def load_incidents(
         )
 
     read().close()  # validates the filters (ValueError) before anything is sent or written
-    started = datetime.now(UTC)
+    started = utc_now()
     writer = None
     if raw_dir is not None:
         stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
@@ -135,6 +137,50 @@ def load_incidents(
         report["raw_file"] = str(writer.path)
     # Warns CompletenessWarning when no read was exact.
     return normalizer.finish(report)
+
+
+def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -> IncidentFrames:
+    """Normalize pages of ``GET /v1/incidents`` into the three tidy frames.
+
+    Parameters
+    ----------
+    pages
+        :class:`~intrace_analytics.pages.Page` objects (their raw ``body`` is used), decoded
+        bodies (dicts), or raw bodies (bytes or str), in offset order. A generator is
+        consumed one page at a time.
+
+    Returns
+    -------
+    IncidentFrames
+        ``metadata`` holds what the pages alone can tell: pages, rows, the last total,
+        duplicates dropped and whether the rows match the total.
+
+    Raises
+    ------
+    ResponseFormatError
+        A page is not the documented shape; ``offset`` is the page's offset (its position
+        in ``pages`` when it carries none).
+
+    Warns
+    -----
+    DataQualityWarning
+        Once per field: values outside a documented set, naive or unparseable timestamps,
+        both spellings of a field with different values, copies of a threat that disagree.
+
+    Examples
+    --------
+    >>> body = b'{"incidents": [{"id": "i1", "title": "Unrest", "status": "Open",'
+    ... b' "scope": "aggregate", "createdAt": "2026-04-18T09:00:00Z",'
+    ... b' "updatedAt": "2026-04-18T11:20:00+01:00", "threatLinks": []}], "total": 1}'
+    >>> frames = frames_from_pages([body])
+    >>> frames.incidents[["incident_id", "status", "threat_count"]]
+      incident_id status  threat_count
+    0          i1   open             0
+    """
+    normalizer = Normalizer()
+    for page in pages:
+        normalizer.add(page)
+    return normalizer.finish()
 
 
 class _ProgressBar:

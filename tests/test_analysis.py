@@ -30,7 +30,7 @@ from intrace_analytics.analysis import (
     status_over_time,
 )
 from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.normalize import frames_from_pages
+from intrace_analytics.load import frames_from_pages
 from intrace_analytics.sandbox import generate_dataset, page_body
 
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")

@@ -23,9 +23,11 @@ from intrace_analytics import (
     DataQualityWarning,
     Page,
     ResponseFormatError,
+    arrays,
     frames_from_pages,
     schema,
 )
+from intrace_analytics.normalize import threat_winners
 from intrace_analytics.sandbox.data import generate_dataset, to_camel
 from tests.helpers import (
     SCOPES,
@@ -665,35 +667,28 @@ def test_a_generator_of_pages_is_consumed_once(dataset: list[dict[str, Any]]) ->
     assert_frames_match(frames, reference(dataset))
 
 
-# -- grouping ids by hash -------------------------------------------------------------------
+# -- grouping ids ----------------------------------------------------------------------------
 
 
-def test_grouping_by_hash_matches_grouping_by_string_and_survives_collisions() -> None:
-    from intrace_analytics.normalize import _codes, _group, _hash64
-
-    ids = pa.chunked_array([pa.array(["b", "a", "b", "", "c"]), pa.array(["a", "d", "c", "b"])])
-    expected = _codes(ids)[0].tolist()
-    assert _group(ids, _hash64(ids)).tolist() == expected == [0, 1, 0, 2, 3, 1, 4, 3, 0]
-    # Every id forced to collide: the strings are compared and decide.
-    collided = np.zeros(len(ids), np.uint64)
-    assert _group(ids, collided).tolist() == expected
-    # Distinct strings, distinct hashes (sliced arrays read from the right offset).
-    sliced = pa.array(["x", "yy", "zzz", "yy"]).slice(1, 3)
-    hashes = _hash64(sliced)
-    assert hashes[0] == hashes[2] != hashes[1]
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_codes_number_ids_by_first_appearance_across_chunks_and_offsets(kind: pa.DataType) -> None:
+    # large_string has 64-bit offsets; a slice starts at a non-zero offset.
+    first = pa.array(["x", "b", "a", "b", "", "c"], kind).slice(1)
+    ids = pa.chunked_array([first, pa.array(["a", "d", None, "c", "b"], kind)])
+    codes, dictionary = arrays.codes(ids)
+    assert codes.tolist() == [0, 1, 0, 2, 3, 1, 4, -1, 3, 0]
+    assert dictionary.to_pylist() == ["b", "a", "", "c", "d"]
+    # The same from a pandas Series of strings.
+    assert arrays.codes(pd.Series(ids.to_pylist(), dtype="string"))[0].tolist() == codes.tolist()
 
 
-def test_threat_winners_survive_hash_collisions() -> None:
-    from intrace_analytics.normalize import _threat_winners
-
+def test_threat_winners_keep_the_newest_copy_in_order_of_first_appearance() -> None:
     threats = {
-        "threat_id": pa.array(["t1", "t2", "t1", "t3"]),
-        "title": pa.array(["old", "x", "new", "y"]),
+        "threat_id": pa.chunked_array([pa.array(["t1", "t2"]), pa.array(["t1", "t3", "t2"])]),
+        "title": pa.chunked_array([pa.array(["old", "x"]), pa.array(["new", "y", "x"])]),
     }
-    updated = np.array([1, 5, 2, 0], dtype=np.int64)
-    conflicted = np.zeros(4, bool)
-    exact = _threat_winners(threats, updated, conflicted, np.array([7, 8, 7, 9], np.uint64))
-    collided = _threat_winners(threats, updated, conflicted, np.zeros(4, np.uint64))
-    for winners, flags in (exact, collided):
-        assert winners.tolist() == [2, 1, 3]  # t1's newer copy, in order of first appearance
-        assert flags.tolist() == [True, False, False]  # t1's copies disagree on the title
+    updated = np.array([1, 5, 2, 0, 5], dtype=np.int64)
+    winners, flags = threat_winners(threats, updated, np.zeros(5, bool))
+    # t1's newer copy; t2's tie goes to the later read; in order of first appearance.
+    assert winners.tolist() == [2, 4, 3]
+    assert flags.tolist() == [True, False, False]  # only t1's copies disagree (the title)

@@ -195,14 +195,8 @@ def test_read_does_not_depend_on_pandas_metadata(tmp_path: Path) -> None:
     assert_frames_equal(read_parquet(tmp_path), frames)
 
 
-def test_sandbox_frames_round_trip(tmp_path: Path) -> None:
-    normalize = pytest.importorskip("intrace_analytics.normalize")
-    if not hasattr(normalize, "frames_from_pages"):
-        pytest.skip("frames_from_pages is not written yet")
-    from intrace_analytics.sandbox import generate_dataset, page_body
-
-    dataset = generate_dataset(300, seed=5)
-    frames = normalize.frames_from_pages([page_body(dataset.incidents, len(dataset.incidents))])
+def test_sandbox_frames_round_trip(tmp_path: Path, sandbox_frames: IncidentFrames) -> None:
+    frames = sandbox_frames
     assert len(frames.incidents) == 300
     back = read_parquet(write_parquet(frames, tmp_path))
     assert_frames_equal(back, frames)

@@ -1,0 +1,452 @@
+"""Pages → typed tables: merge the pages' columns, deduplicate, keep the newest copy,
+prove each read complete, cast to the schema's dtypes.
+
+:class:`Normalizer` takes pages as they arrive, parses them on a small thread pool
+(:func:`intrace_analytics.normalize.parse_page`) and keeps only their columns, so a load
+never holds every body at once. It also proves completeness: offset pagination over a
+live result set can skip or repeat rows, and a read of the result set (a *pass*) is clean
+when every page reported the same ``total``, no id repeated, and the distinct ids number
+exactly ``total``.
+
+Ids are grouped with Arrow's dictionary encoding (:func:`intrace_analytics.arrays.codes`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from intrace_analytics import arrays, schema
+from intrace_analytics._version import __version__
+from intrace_analytics.exceptions import CompletenessWarning, DataQualityWarning
+from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.normalize import (
+    PageColumns,
+    as_int,
+    page_source,
+    parse_page,
+    take,
+    threat_winners,
+)
+from intrace_analytics.pages import Page
+
+__all__ = ["Normalizer", "PassCheck"]
+
+_STR = pa.string()
+# The Arrow type of each kind of column after parsing, before typing.
+_PARSED = {
+    schema.Kind.STRING: _STR,
+    schema.Kind.TIMESTAMP: pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC"),
+    schema.Kind.CATEGORY: _STR,
+    schema.Kind.SEVERITY: _STR,
+    schema.Kind.FLOAT: pa.float64(),
+    schema.Kind.INT: pa.int64(),
+}
+
+
+class Normalizer:
+    """Accumulates pages (parsed on a thread pool as they arrive) into frames.
+
+    It also proves completeness. Offset pagination over a live result set can skip or
+    repeat rows; a read of the result set (a *pass*) is clean when every page reported the
+    same ``total``, no id repeated, and the distinct ids number exactly ``total``. When a
+    pass is not clean, a loader reads again (pages with a higher ``pass_index``) and the
+    frames are restricted to the first clean pass's ids, each with its newest copy.
+
+    Use :func:`frames_from_pages` unless pages arrive over time, as in a load.
+    """
+
+    def __init__(self, workers: int = 2, window: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="intrace-normalize")
+        self._window = window
+        self._pending: list[Future[PageColumns]] = []
+        self._parts: list[PageColumns] = []
+        self._checks: dict[int, PassCheck] = {}
+        self._position = 0
+
+    def add(self, page: Page | Mapping[str, Any] | bytes | str) -> None:
+        """Queue one page for parsing (blocks while the window of pages in flight is full)."""
+        body, offset, label = page_source(page, self._position)
+        self._position += 1
+        params = page.params if isinstance(page, Page) else {}
+        read = (page.pass_index if isinstance(page, Page) else 0, _result_set(params))
+        self._pending.append(self._pool.submit(parse_page, body, offset, label, *read))
+        if len(self._pending) >= self._window:
+            self._parts.append(self._pending.pop(0).result())
+
+    def flush(self) -> None:
+        """Wait until every page added so far is parsed."""
+        while self._pending:
+            self._parts.append(self._pending.pop(0).result())
+
+    def check_pass(self, pass_index: int) -> PassCheck:
+        """Whether the pages of one pass prove a complete, exactly-once read."""
+        self.flush()
+        check = _check_pass([p for p in self._parts if p.pass_index == pass_index])
+        self._checks[pass_index] = check
+        return check
+
+    def close(self) -> None:
+        """Stop parsing; pages not yet parsed are dropped."""
+        for future in self._pending:
+            future.cancel()
+        self._pending = []
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def finish(self, metadata: Mapping[str, Any] | None = None) -> IncidentFrames:
+        """Build the frames from every page added; ``metadata`` extends the report."""
+        try:
+            self.flush()
+        finally:
+            self.close()
+        parts, self._parts = self._parts, []
+        checks = [
+            self._checks.get(k) or _check_pass([p for p in parts if p.pass_index == k])
+            for k in sorted({p.pass_index for p in parts})
+        ]
+        clean = next((check for check in checks if check.clean), None)
+        # After drift, the first clean re-read says which incidents exist; every copy read
+        # (either pass) competes for the newest version of each.
+        only = clean.ids if clean is not None and len(checks) > 1 else None
+        distinct = len(checks) == 1 and checks[0].repeats == 0
+        frames, report = _build(parts, only, distinct_ids=distinct)
+        first = checks[0] if checks else PassCheck(clean=True, ids=pa.chunked_array([], _STR))
+        report.update(
+            # Copies of an id repeated within a read (a re-read's copies are not duplicates).
+            duplicates_dropped=sum(check.repeats for check in checks),
+            pages=len(parts),
+            total_reported=parts[-1].total if parts else 0,
+            drift_detected=not first.clean,
+            reconciled=not first.clean and clean is not None,
+            complete=clean is not None,
+            package_version=__version__,
+            schema_version=schema.SCHEMA_VERSION,
+        )
+        if not first.clean:
+            report["drift"] = first.reasons
+        report.update(metadata or {})
+        frames.metadata = report
+        if clean is None:
+            reasons = "; ".join(checks[-1].reasons)
+            warnings.warn(
+                "The pages do not prove they hold every matching incident exactly once: "
+                f"{reasons} (after {len(checks)} reads). See frames.metadata.",
+                CompletenessWarning,
+                stacklevel=3,
+            )
+        return frames
+
+
+@dataclass
+class PassCheck:
+    """Whether one read of a result set was exact, and why not."""
+
+    clean: bool
+    ids: pa.ChunkedArray
+    reasons: list[str] = field(default_factory=list)
+    repeats: int = 0
+
+
+def _result_set(params: Mapping[str, Any]) -> str:
+    """Which result set a page belongs to: its request minus the pagination."""
+    rest = {k: v for k, v in params.items() if k not in ("limit", "offset")}
+    return json.dumps(rest, sort_keys=True, default=str)
+
+
+def _check_pass(parts: list[PageColumns]) -> PassCheck:
+    reasons: list[str] = []
+    ids_all: list[pa.Array] = []
+    repeats = 0
+    for key in dict.fromkeys(p.result_set for p in parts):
+        pages = [p for p in parts if p.result_set == key]
+        ids = pa.chunked_array([p.incidents["incident_id"] for p in pages], type=_STR)
+        ids_all.append(ids)
+        totals = sorted({p.total for p in pages})
+        distinct = pc.count_distinct(ids).as_py()
+        where = f" ({key})" if key != "{}" else ""
+        if len(totals) > 1:
+            reasons.append(f"total changed between pages{where}: {totals[0]} to {totals[-1]}")
+        repeats += len(ids) - distinct
+        if distinct < len(ids):
+            reasons.append(f"{len(ids) - distinct} ids repeated across pages{where}")
+        if distinct != pages[-1].total:
+            reasons.append(f"{distinct} distinct ids but total is {pages[-1].total}{where}")
+    ids = pa.chunked_array([c for a in ids_all for c in a.chunks], type=_STR)
+    return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
+
+
+# -- all pages ----------------------------------------------------------------------
+
+
+def _chain(
+    parts: list[PageColumns], table: schema.Table, skip: str = ""
+) -> dict[str, pa.ChunkedArray]:
+    """Each column of ``table`` over all pages, chunked, not concatenated: the pages'
+    buffers become the frames' without a copy."""
+    chained = {}
+    for column in table:
+        if column.name == skip:
+            continue
+        chunks = [getattr(part, table.name)[column.name] for part in parts]
+        # The parse fixes each column's type; an empty load falls back to the plain one.
+        kind = chunks[0].type if chunks else _PARSED[column.kind]
+        chained[column.name] = pa.chunked_array(
+            [c.cast(kind) if c.type != kind else c for c in chunks], type=kind
+        )
+    return chained
+
+
+def _build(
+    parts: list[PageColumns],
+    only: pa.ChunkedArray | None = None,
+    *,
+    distinct_ids: bool = False,
+) -> tuple[IncidentFrames, dict[str, Any]]:
+    """Chain the pages' columns, deduplicate, type. ``only``: the ids to keep;
+    ``distinct_ids``: the caller already knows no incident id repeats."""
+    issues: Counter[str] = Counter()
+    conflicts: Counter[str] = Counter()
+    for part in parts:
+        issues.update(part.issues)
+        conflicts.update(part.conflicts)
+
+    incidents = _chain(parts, schema.INCIDENTS, skip="threat_count")
+    threat_count = pa.chunked_array([p.threat_count for p in parts], type=pa.int64())
+    links = _chain(parts, schema.LINKS)
+    threats = _chain(parts, schema.THREATS)
+    for part in parts:
+        # The chained columns now hold the pages' buffers; letting go of the pages' own
+        # references lets a column be freed as soon as a deduplicated copy replaces it.
+        part.incidents, part.links, part.threats = {}, {}, {}
+    # Each link's and each threat copy's incident, as a row number over all pages.
+    starts = np.cumsum([0] + [len(p.threat_count) for p in parts])
+    link_parent = np.concatenate(
+        [p.link_parent + s for p, s in zip(parts, starts, strict=False)] or [np.zeros(0, int)]
+    ).astype(np.int64)
+
+    # Incidents: one row per id; the copy with the newest updated_at wins, at the place the
+    # id first appeared (a live result set shifts under offset pagination).
+    if distinct_ids:
+        keep = np.arange(len(incidents["incident_id"]))
+    else:
+        keep = _winners(incidents["incident_id"], incidents["updated_at"])
+    duplicates = len(incidents["incident_id"]) - len(keep)
+    stale = 0
+    if only is not None:
+        # After a re-read, the clean read alone says which incidents exist, in its order.
+        position = pc.index_in(
+            incidents["incident_id"].take(pa.array(keep)), value_set=pa.concat_arrays(only.chunks)
+        )
+        wanted = pc.is_valid(position).to_numpy(zero_copy_only=False)
+        stale = len(keep) - int(wanted.sum())
+        keep = keep[wanted]
+        keep = keep[np.argsort(position.filter(pa.array(wanted)).to_numpy(), kind="stable")]
+    if duplicates or stale:
+        # rank[row] = position of that incident row in the output, or -1 if it lost; links
+        # follow their incident's winning copy, in the incidents' order.
+        rank = np.full(len(incidents["incident_id"]), -1, dtype=np.int64)
+        rank[keep] = np.arange(len(keep))
+        incidents = take(incidents, keep)
+        threat_count = threat_count.take(pa.array(keep))
+        link_rank = rank[link_parent]
+        kept = np.flatnonzero(link_rank >= 0)
+        kept = kept[np.argsort(link_rank[kept], kind="stable")]
+        links = take(links, kept)
+        link_parent = link_rank[kept]
+
+    # Threats: one row per id; the copy from the most recently updated incident wins.
+    # Pages arrive deduplicated; merge their winners the same way.
+    updated = np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)])
+    conflicted = np.concatenate([p.threat_conflicted for p in parts] or [np.zeros(0, bool)])
+    if duplicates or stale:
+        # A copy embedded by a dropped incident (stale, or an older read) does not compete
+        # where a kept incident embeds the same threat.
+        source = np.concatenate(
+            [p.threat_source + s for p, s in zip(parts, starts, strict=False)]
+        ).astype(np.int64)
+        alive = rank[source] >= 0
+        codes = arrays.codes(threats["threat_id"])[0]
+        has_alive = np.bincount(codes, weights=alive, minlength=codes.max(initial=-1) + 1) > 0
+        candidates = np.flatnonzero(alive | ~has_alive[codes])
+        threats = take(threats, candidates)
+        updated, conflicted = updated[candidates], conflicted[candidates]
+    winners, conflicted = threat_winners(threats, updated, conflicted)
+    if duplicates or stale:
+        # Only threats that a kept link still points to: a dropped copy's threats go too.
+        linked = pa.concat_arrays(links["threat_id"].chunks) if links["threat_id"].chunks else None
+        referenced = pc.is_in(
+            threats["threat_id"].take(pa.array(winners)),
+            value_set=linked if linked is not None else pa.array([], _STR),
+        )
+        mask = referenced.to_numpy(zero_copy_only=False)
+        winners, conflicted = winners[mask], conflicted[mask]
+    threats = {name: _take_streaming(threats, name, winners) for name in list(threats)}
+    disagreeing = int(conflicted.sum())
+    if disagreeing:
+        conflicts["threat copies"] += disagreeing
+
+    incidents["threat_count"] = threat_count
+    frames = IncidentFrames(
+        incidents=_typed("incidents", incidents, issues),
+        links=_typed("links", links, issues),
+        threats=_typed("threats", threats, issues),
+    )
+    _warn(issues, conflicts)
+    report: dict[str, Any] = {
+        "rows": len(frames.incidents),
+        "links": len(frames.links),
+        "threats": len(frames.threats),
+        "stale_dropped": stale,
+        "threat_conflicts": disagreeing,
+        "data_quality": {k: v for k, v in sorted((issues + conflicts).items()) if v},
+    }
+    return frames, report
+
+
+def _winners(ids: pa.ChunkedArray, updated: pa.ChunkedArray) -> np.ndarray:
+    """Row numbers of the winning copy per id (newest updated_at, then latest read), in
+    order of each id's first appearance."""
+    if len(ids) == 0:
+        return np.zeros(0, np.int64)
+    codes = arrays.codes(ids)[0]  # codes follow first appearance
+    order, begin = arrays.sorted_runs(as_int(updated), codes)  # stable: ties keep read order
+    return order[np.r_[begin[1:], len(order)] - 1]  # the last of each run: the newest
+
+
+def _take_streaming(
+    columns: dict[str, pa.ChunkedArray], name: str, rows: np.ndarray, step: int = 32768
+) -> pa.ChunkedArray:
+    """``columns.pop(name).take(rows)`` in page-sized pieces, letting go of each source
+    chunk as soon as no later piece needs it.
+
+    ``rows`` here never reach far back (a winner's row is never before its id's first
+    appearance), so memory is handed back while the copy is made, in pieces the size of
+    those just freed: one whole-column copy beside the original would need both at once.
+    """
+    column = columns.pop(name)
+    kind = column.type
+    chunks: list[pa.Array | None] = list(column.chunks)
+    del column  # the list now holds the only references to the chunks
+    if not chunks or len(rows) == 0:
+        return pa.chunked_array([], type=kind)
+    bounds = np.cumsum([0] + [len(c) for c in chunks if c is not None])
+    pieces = [rows[i : i + step] for i in range(0, len(rows), step)]
+    # The lowest row any later piece needs: chunks wholly below it can go.
+    needed = np.minimum.accumulate([piece.min() for piece in pieces][::-1])[::-1]
+    out: list[pa.Array] = []
+    released = 0
+    for number, piece in enumerate(pieces):
+        which = np.searchsorted(bounds, piece, side="right") - 1
+        first, last = int(which.min()), int(which.max())
+        source = pa.chunked_array(chunks[first : last + 1], type=kind)
+        out.extend(source.take(pa.array(piece - bounds[first])).chunks)
+        keep_from = (
+            np.searchsorted(bounds, needed[number + 1], side="right") - 1
+            if number + 1 < len(pieces)
+            else len(chunks)
+        )
+        while released < keep_from:
+            chunks[released] = None
+            released += 1
+    return pa.chunked_array(out, type=kind)
+
+
+def _typed(table: str, arrays: dict[str, pa.Array], issues: Counter[str]) -> pd.DataFrame:
+    """Arrow arrays → the table's pandas dtypes, exactly as :mod:`schema` says.
+
+    Each array is taken out of ``arrays`` as it is converted, so a column that pandas
+    copies (timestamps, numbers, categories) is freed before the next one is made.
+    """
+    data: dict[str, Any] = {}
+    for column in schema.TABLES[table]:
+        values = arrays.pop(column.name)
+        kind = column.kind
+        if kind is schema.Kind.STRING:
+            data[column.name] = pd.array(values, dtype=pd.StringDtype())
+        elif kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
+            data[column.name] = _categorical(column, values, issues)
+        elif kind is schema.Kind.TIMESTAMP:
+            data[column.name] = values.to_pandas().astype(schema.pandas_dtype(column)).array
+        elif kind is schema.Kind.FLOAT:
+            data[column.name] = np.asarray(values.to_numpy(), dtype="float64")
+        else:
+            data[column.name] = np.asarray(values.to_numpy(), dtype="int64")
+    # copy=False: the columns are ours alone, so pandas need not copy them into blocks.
+    return pd.DataFrame(data, copy=False)
+
+
+def _categorical(
+    column: schema.Column, values: pa.ChunkedArray, issues: Counter[str]
+) -> pd.Categorical:
+    if not pa.types.is_dictionary(values.type):
+        values = pc.dictionary_encode(values)
+
+    # Pages encode on their own; map each page's (small) dictionary onto the categories.
+    def fold(text: str) -> str:
+        # Documented sets are compared case-folded and stripped ("Open " is "open").
+        return text.strip().casefold() if column.known else text
+
+    dictionaries = [[fold(t) for t in chunk.dictionary.to_pylist()] for chunk in values.chunks]
+    categories = schema.categories_for(column, {t for d in dictionaries for t in d})
+    position = {category: i for i, category in enumerate(categories)}
+    codes = [
+        # Missing is -1, and lookup[-1] is -1: missing stays missing.
+        np.array([position[t] for t in d] + [-1], dtype=np.int32)[
+            chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        ]
+        for d, chunk in zip(dictionaries, values.chunks, strict=True)
+    ]
+    result = pd.Categorical.from_codes(
+        np.concatenate(codes) if codes else np.zeros(0, np.int32),
+        dtype=schema.pandas_dtype(column, categories),
+    )
+    if column.known:
+        outside = [c for c in categories if c not in column.known]
+        if outside:
+            counts = pd.Series(result).value_counts()
+            shown = ", ".join(f"{label!r} ({counts[label]})" for label in outside[:5])
+            issues[f"{column.name}:outside {shown}"] += int(counts[outside].sum())
+    return result
+
+
+def _warn(issues: Counter[str], conflicts: Counter[str]) -> None:
+    """One DataQualityWarning per field, with counts."""
+    for key, count in sorted(issues.items()):
+        if not count:
+            continue
+        name, _, problem = key.partition(":")
+        if problem == "naive":
+            text = f"{count} {name} timestamps have no UTC offset; taken as UTC"
+        elif problem == "unparseable":
+            text = f"{count} {name} timestamps could not be parsed; set to missing (NaT)"
+        else:
+            column = schema.find_column(name)
+            text = (
+                f"{count} {name} values outside the documented "
+                f"{', '.join(column.known)} kept: {problem.removeprefix('outside ')}"
+            )
+        warnings.warn(text, DataQualityWarning, stacklevel=4)
+    for name, count in sorted(conflicts.items()):
+        if not count:
+            continue
+        if name == "threat copies":
+            text = (
+                f"{count} threats are embedded with differing copies; the copy from the most "
+                "recently updated incident won"
+            )
+        else:
+            text = (
+                f"{count} rows carry both spellings of {name!r} with different values; "
+                "the snake_case spelling won"
+            )
+        warnings.warn(text, DataQualityWarning, stacklevel=4)
