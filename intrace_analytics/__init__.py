@@ -5,7 +5,7 @@
 >>> pages = list(client.iter_incident_pages(status="open"))  # doctest: +SKIP
 """
 
-from typing import Any
+import importlib
 
 from intrace_analytics._version import __version__
 from intrace_analytics.analysis import (
@@ -75,17 +75,14 @@ __all__ = [
 ]
 
 # Plot helpers and the report import matplotlib; load them on first use so that the
-# command line and plain data loads start without it.
-_PLOTS = {name for name in __all__ if name.startswith("plot_")}
+# command line and plain data loads start without it. Name → the module that defines it.
+_LAZY = {
+    **{name: "intrace_analytics.plotting" for name in __all__ if name.startswith("plot_")},
+    "build_report": "intrace_analytics.report",
+}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PLOTS:
-        from intrace_analytics import plotting
-
-        return getattr(plotting, name)
-    if name == "build_report":
-        from intrace_analytics.report import build_report
-
-        return build_report
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'intrace_analytics' has no attribute {name!r}")
