@@ -1,4 +1,4 @@
-"""Parquet in and out: three files, explicit Arrow schemas, zstd, atomic publication.
+"""Parquet in and out: one file per table, explicit Arrow schemas, zstd, atomic publication.
 
 An export is a directory holding ``incidents.parquet``, ``links.parquet`` and
 ``threats.parquet``. Every file is written with :func:`intrace_analytics.schema.arrow_schema`
@@ -10,7 +10,7 @@ the JSON of::
 
 ``categories`` exists because a Parquet dictionary keeps neither unused categories nor
 their order; :func:`read_tables` re-applies them so dtypes round-trip exactly.
-``export_id`` is shared by the three files of one write, so a reader can tell a
+``export_id`` is shared by the files of one write, so a reader can tell a
 consistent export from a mix of two.
 
 >>> write_parquet(frames, "exports/open")  # doctest: +SKIP
@@ -55,17 +55,17 @@ _COMPRESSION = "zstd"
 
 
 def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
-    """Write the three frames to ``directory`` as Parquet, atomically.
+    """Write one Parquet file per table of ``frames`` to ``directory``, atomically.
 
     Each frame must have exactly its table's columns (in any order; they are written in
     the schema's order). The directory is created, parents included, if missing.
 
     Atomicity: every file is first written to a hidden temporary file beside its target
-    (``.incidents.parquet.<random>.tmp``) and fsynced. Only when all three are complete
+    (``.incidents.parquet.<random>.tmp``) and fsynced. Only when all are complete
     are they published, one ``os.replace`` each, and the directory is fsynced (best
     effort). Any exception before publication, ``KeyboardInterrupt`` included, deletes the
     temporaries and re-raises, so a previous export stays byte-identical and nothing
-    is left behind. Honest limits: the three ``os.replace`` calls are not one atomic
+    is left behind. Honest limits: the ``os.replace`` calls are not one atomic
     step, so a crash or signal in the microseconds between them can leave new and old
     files side by side; each file is still whole, and :func:`read_tables` detects
     the mix (the files' ``export_id`` differ) and refuses it. A process killed outright
@@ -103,7 +103,7 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     ['incidents.parquet', 'links.parquet', 'threats.parquet']
     """
     directory = Path(directory)
-    # Convert and validate all three before touching the disk, so a bad frame
+    # Convert and validate every table before touching the disk, so a bad frame
     # costs nothing and leaves nothing.
     export_id = uuid.uuid4().hex
     load_report = scrub(dict(frames.metadata))
@@ -155,10 +155,10 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     Raises
     ------
     FileNotFoundError
-        One of the three files is missing (its path is named).
+        A file of the export is missing (its path is named).
     ValueError
         A file is not Parquet, lacks our metadata, has a schema version this package
-        cannot read, holds another table or other columns, or the three files come
+        cannot read, holds another table or other columns, or the files come
         from different exports. The message names the file.
 
     Examples
@@ -170,7 +170,7 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     directory = Path(directory)
     paths = {name: directory / f"{name}.parquet" for name in schema.TABLES}
     for path in paths.values():
-        # Check all three first: a half export should fail before any large read.
+        # Check every file first: a half export should fail before any large read.
         if not path.exists():
             raise FileNotFoundError(errno.ENOENT, "export file not found", str(path))
     records: dict[str, dict[str, Any]] = {}
