@@ -98,12 +98,9 @@ def read_parquet(directory: str | Path) -> IncidentFrames:
 
     Raises
     ------
-    FileNotFoundError
-        A file of the export is missing (its path is named).
-    ValueError
-        A file is not Parquet, lacks our metadata, has a schema version this package
-        cannot read, holds another table or other columns, or the files come from
-        different exports. The message names the file.
+    FileNotFoundError, ValueError
+        A file is missing, unreadable, not ours, of another schema version or export;
+        see :func:`intrace_analytics.storage.read_tables`, the message names the file.
 
     Examples
     --------
