@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -266,7 +267,9 @@ def test_mixed_casing_is_per_incident_and_repeatable(sandbox: SandboxServer) -> 
         kinds["camel" if camel else "snake"] += 1
     assert kinds["camel"] > 20
     assert kinds["snake"] > 20
-    with pytest.raises(ValueError, match="casing must be one of"):
+    with pytest.raises(
+        ValueError, match=r"^casing must be one of 'snake', 'camel', 'mixed'; got 'kebab'$"
+    ):
         sandbox.casing = "kebab"
 
 
@@ -393,7 +396,9 @@ def test_to_camel_and_page_body() -> None:
     assert "threat_links" in incident  # not modified in place
     assert json.loads(page_body([incident], 9)) == {"incidents": [incident], "total": 9}
     assert json.loads(page_body([incident], 9, casing="camel"))["incidents"] == [to_camel(incident)]
-    with pytest.raises(ValueError, match="casing must be one of"):
+    with pytest.raises(
+        ValueError, match=r"^casing must be one of 'snake', 'camel', 'mixed'; got 'upper'$"
+    ):
         page_body([], 0, casing="upper")
 
 
@@ -514,7 +519,10 @@ def test_not_json_body(sandbox: SandboxServer) -> None:
     assert response.text.startswith("<!DOCTYPE html>")
     with pytest.raises(requests.exceptions.JSONDecodeError):
         response.json()
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(
+        ValueError,
+        match=r"^kind must be one of 'not_json', 'wrong_shape', 'bad_total'; got 'empty'$",
+    ):
         sandbox.bad_body("empty")
 
 
@@ -574,8 +582,52 @@ def test_offset_matching_times_and_registration_order(sandbox: SandboxServer) ->
     sandbox.fail(503, times=5)
     sandbox.clear_faults()
     assert get(sandbox).status_code == 200
-    with pytest.raises(ValueError, match="times must be"):
+    with pytest.raises(ValueError, match=r"^times must be an integer >= 1; got 0$"):
         sandbox.fail(times=0)
+
+
+@pytest.mark.parametrize(
+    ("arm", "message"),
+    [
+        (lambda s: s.fail(200), "status must be an integer from 400 to 599; got 200"),
+        (lambda s: s.fail(offset=-1), "offset must be an integer >= 0; got -1"),
+        (
+            lambda s: s.redirect("/", status=200),
+            "status must be an integer from 300 to 399; got 200",
+        ),
+        (
+            lambda s: s.rate_limit(-1),
+            "retry_after must be a non-negative number of seconds; got -1",
+        ),
+        (
+            lambda s: s.trickle_body(interval=-0.5),
+            "interval must be a non-negative number of seconds; got -0.5",
+        ),
+        (lambda s: s.trickle_body(chunk=0), "chunk must be an integer >= 1; got 0"),
+        (lambda s: s.insert_between_pages(0), "n must be an integer >= 1; got 0"),
+        (
+            lambda s: s.delete_between_pages(1, after_offset=-5),
+            "after_offset must be an integer >= 0; got -5",
+        ),
+    ],
+)
+def test_fault_switch_arguments_are_checked(sandbox: SandboxServer, arm: Any, message: str) -> None:
+    # Rejected when armed, not when a request meets them; nothing is armed.
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        arm(sandbox)
+    assert get(sandbox).status_code == 200
+    assert sandbox.requests[-1].fault is None
+
+
+def test_generator_and_server_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match=r"^n must be an integer >= 0; got -1$"):
+        generate_dataset(-1)
+    with pytest.raises(ValueError, match=r"^start_index must be an integer >= 0; got -2$"):
+        generate_dataset(1, start_index=-2)
+    with pytest.raises(ValueError, match=r"^api_key must be a non-empty string or None"):
+        SandboxServer(incidents=1, api_key="")
+    with pytest.raises(ValueError, match=r"^casing must be one of 'snake', 'camel', 'mixed'"):
+        SandboxServer(incidents=1, casing="CAMEL")
 
 
 def test_latency(sandbox: SandboxServer) -> None:

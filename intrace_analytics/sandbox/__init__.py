@@ -1,6 +1,9 @@
 """The sandbox: a local Intrace API over seeded synthetic data, misbehaving on demand.
 
-Used by the tests, the benchmarks and ``intrace-analytics demo`` / ``sandbox``.
+Used by the tests, the benchmarks and ``intrace-analytics demo`` / ``sandbox``. Modules,
+in the order they import each other: ``gcpause`` (pausing the garbage collector),
+``payload`` (page and error bodies), ``data`` (the synthetic incidents), ``faults``
+(the fault switches) and ``server`` (the HTTP server).
 """
 
 from intrace_analytics.sandbox.data import (
@@ -10,9 +13,8 @@ from intrace_analytics.sandbox.data import (
     Asset,
     Dataset,
     generate_dataset,
-    page_body,
-    to_camel,
 )
+from intrace_analytics.sandbox.payload import page_body, to_camel
 from intrace_analytics.sandbox.server import SandboxServer
 
 __all__ = [

@@ -13,17 +13,20 @@ minute, because the benchmarks page through data sets of that size.
 
 from __future__ import annotations
 
-import gc
-import json
 import math
 import random
-import threading
 from bisect import bisect
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+
+from intrace_analytics.checks import check_int
+from intrace_analytics.sandbox.gcpause import gc_paused
+
+# Serialization lives in payload.py; re-exported because callers (and the tests) have
+# always imported page_body and to_camel from here.
+from intrace_analytics.sandbox.payload import page_body, to_camel
 
 __all__ = [
     "ASSETS",
@@ -322,33 +325,6 @@ def _offset_suffix(hours: int) -> str:
     return f"{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
 
 
-_GC_LOCK = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Building millions of small dicts triggers the cyclic GC over and over, each pass
-    # walking every object made so far (and, once a big data set exists, its millions
-    # of dicts); the new dicts hold no cycles, so pausing it saves a fifth to a half of
-    # the run time. Counted under a lock so overlapping calls from the server's threads
-    # never leave the collector off.
-    global _gc_pauses, _gc_was_enabled
-    with _GC_LOCK:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
-
-
 @dataclass
 class Dataset:
     """Synthetic incidents in the API's stable order, and which assets each touches.
@@ -412,11 +388,9 @@ def generate_dataset(n: int, seed: int = 7, *, start_index: int = 0) -> Dataset:
     >>> len(data.incidents), sorted(data.incidents[0])[:3]
     (3, ['created_at', 'description', 'id'])
     """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n!r}")
-    if start_index < 0:
-        raise ValueError(f"start_index must be >= 0, got {start_index!r}")
-    with _gc_paused():
+    check_int("n", n, 0)
+    check_int("start_index", start_index, 0)
+    with gc_paused():
         return _generate(n, seed, start_index)
 
 
@@ -601,113 +575,3 @@ def _generate(n: int, seed: int, start_index: int) -> Dataset:
     # The API's stable order: newest instant first, ties broken by id.
     order = sorted(range(len(incidents)), key=keys.__getitem__)
     return Dataset([incidents[i] for i in order], assets_of)
-
-
-_CAMEL_CACHE: dict[str, str] = {}
-
-
-def _camel_key(key: str) -> str:
-    camel = _CAMEL_CACHE.get(key)
-    if camel is None:
-        head, *rest = key.split("_")
-        camel = _CAMEL_CACHE[key] = head + "".join(part.capitalize() for part in rest)
-    return camel
-
-
-def _camel_list(values: list[Any]) -> list[Any]:
-    out = []
-    for value in values:
-        kind = type(value)
-        if kind is dict:
-            value = _camel_dict(value)
-        elif kind is list:
-            value = _camel_list(value)
-        out.append(value)
-    return out
-
-
-def _camel_dict(mapping: dict[str, Any]) -> dict[str, Any]:
-    # Type checks inline rather than one recursive call per value: scalars are most
-    # values, and this runs for every incident of every camelCase page.
-    cache = _CAMEL_CACHE
-    out = {}
-    for key, value in mapping.items():
-        kind = type(value)
-        if kind is dict:
-            value = _camel_dict(value)
-        elif kind is list:
-            value = _camel_list(value)
-        out[cache.get(key) or _camel_key(key)] = value
-    return out
-
-
-def to_camel(incident: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of a payload with every key renamed from snake_case to camelCase.
-
-    Parameters
-    ----------
-    incident : dict
-        A snake_case payload (nested dicts and lists are renamed too).
-
-    Returns
-    -------
-    dict
-        A new dict; the input is not modified.
-
-    Examples
-    --------
-    >>> to_camel({"threat_links": [{"threat_id": "t1", "added_at": "2026-04-18T09:00:00Z"}]})
-    {'threatLinks': [{'threatId': 't1', 'addedAt': '2026-04-18T09:00:00Z'}]}
-    """
-    return _camel_dict(incident)
-
-
-_CASINGS = ("snake", "camel", "mixed")
-
-
-def page_body(
-    incidents: Sequence[dict[str, Any]],
-    total: int,
-    *,
-    casing: str = "snake",
-    rng: random.Random | None = None,
-) -> bytes:
-    """Serialize one page as the API sends it: ``{"incidents": [...], "total": N}``.
-
-    Parameters
-    ----------
-    incidents : sequence of dict
-        The page's snake_case payloads.
-    total : int
-        The number of incidents matching the request's filters.
-    casing : {"snake", "camel", "mixed"}, default "snake"
-        Key casing: as the schema, as the reference page's example, or each incident
-        independently one or the other.
-    rng : random.Random, optional
-        The source of the per-incident choice for ``"mixed"``; ``None`` means a
-        ``random.Random(0)``, so the result is still deterministic.
-
-    Returns
-    -------
-    bytes
-        Compact UTF-8 JSON.
-
-    Examples
-    --------
-    >>> page_body([], 0)
-    b'{"incidents":[],"total":0}'
-    """
-    if casing == "snake":
-        rows: Sequence[dict[str, Any]] = incidents
-    elif casing == "camel":
-        with _gc_paused():  # tens of thousands of new dicts per page; see _gc_paused
-            rows = [to_camel(i) for i in incidents]
-    elif casing == "mixed":
-        rand = (rng or random.Random(0)).random
-        with _gc_paused():
-            rows = [to_camel(i) if rand() < 0.5 else i for i in incidents]
-    else:
-        raise ValueError(f"casing must be one of {_CASINGS!r}, got {casing!r}")
-    # list() because json cannot serialize an arbitrary Sequence, only lists and tuples.
-    payload = {"incidents": rows if isinstance(rows, list) else list(rows), "total": total}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -1,33 +1,29 @@
-"""A local implementation of Intrace's ``GET /v1/incidents``, misbehaving on demand.
+"""The sandbox's HTTP server: ``GET /v1/incidents`` on loopback, and its lifecycle.
 
 The sandbox is a real HTTP/1.1 server on loopback, so the client, the CLI and the
 tests exercise the same sockets, headers and failure modes they meet in production:
-auth, filters, offset pagination, parameter validation, both key casings, and a set
-of fault switches (5xx, 429 with ``Retry-After``, reset or truncated bodies, slow
-bodies, malformed bodies, redirects, rows inserted or deleted between pages).
-
-Faults are one line each from a test::
+auth, filters, offset pagination, parameter validation and both key casings, plus the
+fault switches of :mod:`.faults` (5xx, 429 with ``Retry-After``, reset or truncated
+bodies, slow bodies, malformed bodies, redirects, rows inserted or deleted between
+pages)::
 
     with SandboxServer(incidents=120) as sandbox:
         sandbox.fail(503, times=2)          # the next two pages answer 503
         sandbox.rate_limit(2, offset=100)   # the page at offset 100 answers 429
         ...
 
-Standard library only, so the sandbox runs wherever the package installs.
+Standard library only (and the package's own argument checks and secret scrubber), so
+the sandbox runs wherever the package installs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import json
 import logging
-import math
 import random
 import re
 import secrets
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,7 +33,18 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from intrace_analytics.sandbox.data import Dataset, generate_dataset, page_body
+from intrace_analytics.checks import check_choice, fail
+from intrace_analytics.redact import redact
+from intrace_analytics.sandbox.data import Dataset, generate_dataset
+from intrace_analytics.sandbox.faults import (
+    Fault,
+    FaultSwitches,
+    Response,
+    fault_response,
+    take,
+    write_body,
+)
+from intrace_analytics.sandbox.payload import CASINGS, error_body, page_body
 
 __all__ = ["RequestRecord", "SandboxServer"]
 
@@ -48,21 +55,7 @@ _MAX_LIMIT = 5000
 _DEFAULT_LIMIT = 100
 _STATUSES = ("open", "closed", "resolved")
 _SCOPES = ("investigation", "aggregate")
-_CASINGS = ("snake", "camel", "mixed")
-_BAD_BODY_KINDS = ("not_json", "wrong_shape", "bad_total")
 _INTEGER = re.compile(r"-?[0-9]+")
-_ERROR_CODES = {
-    500: "internal_error",
-    502: "bad_gateway",
-    503: "service_unavailable",
-    504: "gateway_timeout",
-    429: "rate_limited",
-}
-_NOT_JSON_PAGE = (
-    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
-    b"<body><h1>502 Bad Gateway</h1><p>The upstream server returned an invalid response."
-    b"</p><hr><address>edge-proxy</address></body></html>\n"
-)
 
 
 @dataclass(frozen=True)
@@ -96,36 +89,8 @@ class RequestRecord:
     time: float
 
 
-@dataclass
-class _Fault:
-    kind: str
-    times: int
-    offset: int | None
-    options: dict[str, Any]
-
-
-@dataclass
-class _Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    mode: str = "normal"  # "normal" | "drop" | "truncate" | "trickle"
-    options: dict[str, Any] = field(default_factory=dict)
-
-
 class _ParameterError(Exception):
     pass
-
-
-def _error_body(code: str, message: str, *, retryable: bool) -> bytes:
-    error = {"code": code, "message": message, "retryable": retryable}
-    return json.dumps({"error": error}).encode("utf-8")
-
-
-def _check_times(times: int) -> None:
-    if not isinstance(times, int) or times < 1:
-        raise ValueError(f"times must be an integer >= 1, got {times!r}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -157,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             error_code = HTTPStatus(code).phrase.lower().replace(" ", "_")
             message = message or HTTPStatus(code).phrase
-        body = _error_body(error_code, message, retryable=False)
+        body = error_body(error_code, message, retryable=False)
         # Recorded before answering, so a client that has its answer sees the record.
         # Malformed requests may fail before the path or the headers are parsed.
         split = urlsplit(getattr(self, "path", None) or "")
@@ -210,7 +175,7 @@ class _Server(ThreadingHTTPServer):
         logger.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
-class SandboxServer:
+class SandboxServer(FaultSwitches):
     """A local Intrace API over seeded synthetic data, with fault switches.
 
     Parameters
@@ -261,7 +226,7 @@ class SandboxServer:
         latency: float = 0.0,
     ) -> None:
         if api_key is not None and not api_key:
-            raise ValueError("api_key must be a non-empty string or None (generate one)")
+            raise fail("api_key", "a non-empty string or None (generate one)", api_key)
         self.api_key: str = api_key if api_key is not None else "sbx_" + secrets.token_urlsafe(24)
         self.casing = casing
         self.latency: float = latency
@@ -274,8 +239,8 @@ class SandboxServer:
         # One lock for the data, the fault lists and the request log, so a page, the
         # total beside it and the fault it consumed are always consistent.
         self._lock = threading.Lock()
-        self._faults: list[_Fault] = []
-        self._mutations: list[_Fault] = []
+        self._faults: list[Fault] = []
+        self._mutations: list[Fault] = []
         self._views: dict[tuple[str | None, str | None, tuple[str, ...] | None], list[Any]] = {}
         self._views_source: tuple[int, int] = (0, -1)
         self._lifecycle = threading.Lock()
@@ -299,9 +264,7 @@ class SandboxServer:
 
     @casing.setter
     def casing(self, value: str) -> None:
-        if value not in _CASINGS:
-            raise ValueError(f"casing must be one of {_CASINGS!r}, got {value!r}")
-        self._casing = value
+        self._casing = check_choice("casing", value, CASINGS)
 
     @property
     def url(self) -> str:
@@ -375,111 +338,6 @@ class SandboxServer:
     ) -> None:
         self.stop()
 
-    # -- fault switches ---------------------------------------------------------------
-
-    def _add(self, kind: str, times: int, offset: int | None, /, **options: Any) -> None:
-        _check_times(times)
-        if offset is not None and (not isinstance(offset, int) or offset < 0):
-            raise ValueError(f"offset must be None or an integer >= 0, got {offset!r}")
-        fault = _Fault(kind, times, offset, options)
-        with self._lock:
-            if kind.endswith("_between_pages"):
-                self._mutations.append(fault)
-            else:
-                self._faults.append(fault)
-
-    def fail(self, status: int = 503, *, times: int = 1, offset: int | None = None) -> None:
-        """Answer with ``status`` and a JSON error body.
-
-        The body's ``retryable`` is true for 5xx, 408 and 429, false otherwise.
-        """
-        if not 400 <= status <= 599:
-            raise ValueError(f"status must be an HTTP error status (400..599), got {status!r}")
-        self._add("fail", times, offset, status=status)
-
-    def rate_limit(
-        self,
-        retry_after: float = 1,
-        *,
-        times: int = 1,
-        http_date: bool = False,
-        offset: int | None = None,
-    ) -> None:
-        """Answer 429 with ``Retry-After``: whole seconds (rounded up) or an HTTP-date."""
-        if retry_after < 0:
-            raise ValueError(f"retry_after must be >= 0, got {retry_after!r}")
-        self._add("rate_limit", times, offset, retry_after=retry_after, http_date=http_date)
-
-    def drop_connection(self, *, times: int = 1, offset: int | None = None) -> None:
-        """Send the headers (full Content-Length) and half the body, then reset (RST)."""
-        self._add("drop_connection", times, offset)
-
-    def truncate_body(self, *, times: int = 1, offset: int | None = None) -> None:
-        """Send the headers (full Content-Length) and half the body, then close (FIN)."""
-        self._add("truncate_body", times, offset)
-
-    def trickle_body(
-        self,
-        *,
-        interval: float = 0.2,
-        chunk: int = 8,
-        times: int = 1,
-        offset: int | None = None,
-    ) -> None:
-        """Send the body ``chunk`` bytes at a time, one chunk every ``interval`` seconds."""
-        if interval < 0:
-            raise ValueError(f"interval must be >= 0, got {interval!r}")
-        if chunk < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk!r}")
-        self._add("trickle_body", times, offset, interval=interval, chunk=chunk)
-
-    def bad_body(
-        self, kind: str = "not_json", *, times: int = 1, offset: int | None = None
-    ) -> None:
-        """Answer 200 with a malformed body.
-
-        ``"not_json"`` is an HTML error page (``text/html``); ``"wrong_shape"`` is
-        ``{"data": [...], "count": N}``; ``"bad_total"`` has ``"total": "many"``.
-        """
-        if kind not in _BAD_BODY_KINDS:
-            raise ValueError(f"kind must be one of {_BAD_BODY_KINDS!r}, got {kind!r}")
-        self._add("bad_body", times, offset, kind=kind)
-
-    def redirect(
-        self, location: str, *, status: int = 302, times: int = 1, offset: int | None = None
-    ) -> None:
-        """Answer ``status`` with ``Location``.
-
-        The request's query string is appended to ``location`` unless it ends with
-        ``?`` (then it is sent as is); a location starting with ``/`` is made
-        absolute against :attr:`url`.
-        """
-        if not 300 <= status <= 399:
-            raise ValueError(f"status must be a redirect status (300..399), got {status!r}")
-        self._add("redirect", times, offset, location=location, status=status)
-
-    def insert_between_pages(self, n: int, *, after_offset: int = 0, times: int = 1) -> None:
-        """After answering a request at ``after_offset``, add ``n`` newer incidents.
-
-        They take the front of the order, as a live system's new incidents would, so
-        later pages shift by ``n``.
-        """
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n!r}")
-        self._add("insert_between_pages", times, after_offset, n=n)
-
-    def delete_between_pages(self, n: int, *, after_offset: int = 0, times: int = 1) -> None:
-        """After answering a request at ``after_offset``, delete the ``n`` newest incidents."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n!r}")
-        self._add("delete_between_pages", times, after_offset, n=n)
-
-    def clear_faults(self) -> None:
-        """Forget every fault switch not yet consumed (data changes already made stay)."""
-        with self._lock:
-            self._faults.clear()
-            self._mutations.clear()
-
     # -- internals --------------------------------------------------------------------
 
     def _track(self, conn: Any) -> None:
@@ -505,21 +363,10 @@ class SandboxServer:
         with self._lock:
             self.requests.append(record)
 
-    @staticmethod
-    def _take(faults: list[_Fault], offset: int) -> _Fault | None:
-        # Caller holds the lock. First registered, still armed, matching fault wins.
-        for fault in faults:
-            if fault.times > 0 and (fault.offset is None or fault.offset == offset):
-                fault.times -= 1
-                if fault.times == 0:
-                    faults.remove(fault)
-                return fault
-        return None
-
     def _shown(self, raw: str) -> str:
         # Echo the bad value so the error names it, but never the key (a client that
         # misplaces it into a parameter must not see it reflected), and not at length.
-        text = raw.replace(self.api_key, "***")
+        text = redact(raw, self.api_key)
         return repr(text if len(text) <= 64 else text[:64] + "...")
 
     def _parse(
@@ -587,7 +434,7 @@ class SandboxServer:
             self._views[key] = view
         return view
 
-    def _mutate(self, mutation: _Fault) -> None:
+    def _mutate(self, mutation: Fault) -> None:
         # Caller holds the lock.
         n: int = mutation.options["n"]
         data = self.dataset
@@ -605,32 +452,32 @@ class SandboxServer:
 
     def _respond(
         self, method: str, path: str, raw_query: str, query: dict[str, list[str]], key: str | None
-    ) -> tuple[_Response, list[str]]:
+    ) -> tuple[Response, list[str]]:
         if path != _PATH:
-            body = _error_body("not_found", f"no such endpoint; use GET {_PATH}", retryable=False)
-            return _Response(404, body), []
+            body = error_body("not_found", f"no such endpoint; use GET {_PATH}", retryable=False)
+            return Response(404, body), []
         if method != "GET":
-            body = _error_body(
+            body = error_body(
                 "method_not_allowed", f"method {method} is not allowed; use GET", retryable=False
             )
-            return _Response(405, body, headers=[("Allow", "GET")]), []
+            return Response(405, body, headers=[("Allow", "GET")]), []
         if key is None or not secrets.compare_digest(
             key.encode("utf-8", "surrogateescape"), self.api_key.encode("utf-8")
         ):
             message = "missing X-API-Key header" if key is None else "invalid API key"
-            return _Response(401, _error_body("unauthorized", message, retryable=False)), []
+            return Response(401, error_body("unauthorized", message, retryable=False)), []
         try:
             limit, offset, status, scope, assets = self._parse(query)
         except _ParameterError as exc:
-            body = _error_body("invalid_parameter", str(exc), retryable=False)
-            return _Response(422, body), []
+            body = error_body("invalid_parameter", str(exc), retryable=False)
+            return Response(422, body), []
 
         with self._lock:
-            fault = self._take(self._faults, offset)
+            fault = take(self._faults, offset)
             view = self._view(status, scope, assets)
             page = view[offset : offset + limit]
             total = len(view)
-            mutation = self._take(self._mutations, offset)
+            mutation = take(self._mutations, offset)
             if mutation is not None:
                 self._mutate(mutation)
         names = [f.kind for f in (fault, mutation) if f is not None]
@@ -641,53 +488,18 @@ class SandboxServer:
             # Seeded by the request, so the same request gets the same body.
             rng = random.Random(f"{self._seed}:{limit}:{offset}:{status}:{scope}:{assets}")
         if fault is None:
-            return _Response(200, page_body(page, total, casing=casing, rng=rng)), names
+            return Response(200, page_body(page, total, casing=casing, rng=rng)), names
 
-        options = fault.options
-        if fault.kind == "fail":
-            code = options["status"]
-            error_code = _ERROR_CODES.get(code) or (
-                HTTPStatus(code).phrase.lower().replace(" ", "_")
-                if code in HTTPStatus._value2member_map_
-                else "server_error"
-            )
-            body = _error_body(
-                error_code,
-                "the service is temporarily unavailable; retry later",
-                retryable=code >= 500 or code in (408, 429),
-            )
-            return _Response(code, body), names
-        if fault.kind == "rate_limit":
-            wait = options["retry_after"]
-            retry_after = (
-                email.utils.formatdate(time.time() + wait, usegmt=True)
-                if options["http_date"]
-                else str(math.ceil(wait))
-            )
-            body = _error_body("rate_limited", "too many requests; slow down", retryable=True)
-            return _Response(429, body, headers=[("Retry-After", retry_after)]), names
-        if fault.kind == "redirect":
-            location: str = options["location"]
-            if location.startswith("/"):
-                location = self.url + location
-            if location.endswith("?"):
-                pass  # sent as given: the caller wants the query dropped
-            elif raw_query:
-                location += ("&" if "?" in location else "?") + raw_query
-            return _Response(options["status"], b"", headers=[("Location", location)]), names
-        if fault.kind == "bad_body":
-            kind = options["kind"]
-            if kind == "not_json":
-                return _Response(200, _NOT_JSON_PAGE, content_type="text/html"), names
-            if kind == "wrong_shape":
-                payload: dict[str, Any] = {"data": page, "count": total}
-            else:
-                payload = {"incidents": page, "total": "many"}
-            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-            return _Response(200, body), names
-        mode = {"drop_connection": "drop", "truncate_body": "truncate"}.get(fault.kind, "trickle")
-        body = page_body(page, total, casing=casing, rng=rng)
-        return _Response(200, body, mode=mode, options=options), names
+        response = fault_response(
+            fault,
+            page,
+            total,
+            casing=casing,
+            rng=rng,
+            raw_query=raw_query,
+            base_url=self.url,
+        )
+        return response, names
 
     def _handle(self, handler: _Handler) -> None:
         received = time.time()
@@ -704,13 +516,13 @@ class SandboxServer:
             logger.debug(
                 "%s %s -> %d%s",
                 handler.command,
-                handler.path.replace(self.api_key, "***"),
+                redact(handler.path, self.api_key),
                 response.status,
                 f" ({fault})" if fault else "",
             )
         self._send(handler, response)
 
-    def _send(self, handler: _Handler, response: _Response) -> None:
+    def _send(self, handler: _Handler, response: Response) -> None:
         # A request body we do not read would be parsed as the next request on this
         # keep-alive connection; closing is simpler than draining.
         has_body = handler.headers.get("Content-Length", "0") not in ("", "0") or (
@@ -728,40 +540,4 @@ class SandboxServer:
         handler.end_headers()
         if handler.command == "HEAD":
             return
-        if response.mode == "normal":
-            handler.wfile.write(body)
-        elif response.mode == "truncate":
-            handler.wfile.write(body[: len(body) // 2])
-            handler.close_connection = True  # the server then shuts the socket down: a FIN
-        elif response.mode == "drop":
-            handler.wfile.write(body[: len(body) // 2])
-            # Let the partial body reach the client before the reset, so it reliably
-            # sees "headers, some body, then ECONNRESET" rather than a bare refusal.
-            self._stopping.wait(0.05)
-            self._reset(handler)
-        else:
-            self._trickle(handler, body, response.options["interval"], response.options["chunk"])
-
-    @staticmethod
-    def _reset(handler: _Handler) -> None:
-        handler.close_connection = True
-        conn = handler.connection
-        # SO_LINGER on with a zero timeout makes close() send RST instead of FIN.
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        # The reader holds a reference to the socket; the descriptor (and so the RST)
-        # only goes once both are closed. The server's later shutdown() of the closed
-        # socket fails quietly.
-        handler.rfile.close()
-        conn.close()
-
-    def _trickle(self, handler: _Handler, body: bytes, interval: float, chunk: int) -> None:
-        for start in range(0, len(body), chunk):
-            if start and self._stopping.wait(interval):
-                handler.close_connection = True
-                return
-            try:
-                handler.wfile.write(body[start : start + chunk])
-            except OSError:
-                # The client gave up (timeout, reset): routine for this fault.
-                handler.close_connection = True
-                return
+        write_body(handler, response, self._stopping)

@@ -1,0 +1,153 @@
+"""What the sandbox API's bodies look like: pages in either key casing, and errors.
+
+A page is ``{"incidents": [...], "total": N}`` in compact UTF-8 JSON, with snake_case
+keys (as the schema), camelCase keys (as the reference page's example) or each
+incident independently one or the other; an error is ``{"error": {"code", "message",
+"retryable"}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from intrace_analytics.checks import check_choice
+from intrace_analytics.sandbox.gcpause import gc_paused
+
+__all__ = ["CASINGS", "error_body", "page_body", "to_camel"]
+
+_CAMEL_CACHE: dict[str, str] = {}
+
+
+def _camel_key(key: str) -> str:
+    camel = _CAMEL_CACHE.get(key)
+    if camel is None:
+        head, *rest = key.split("_")
+        camel = _CAMEL_CACHE[key] = head + "".join(part.capitalize() for part in rest)
+    return camel
+
+
+def _camel_list(values: list[Any]) -> list[Any]:
+    out = []
+    for value in values:
+        kind = type(value)
+        if kind is dict:
+            value = _camel_dict(value)
+        elif kind is list:
+            value = _camel_list(value)
+        out.append(value)
+    return out
+
+
+def _camel_dict(mapping: dict[str, Any]) -> dict[str, Any]:
+    # Type checks inline rather than one recursive call per value: scalars are most
+    # values, and this runs for every incident of every camelCase page.
+    cache = _CAMEL_CACHE
+    out = {}
+    for key, value in mapping.items():
+        kind = type(value)
+        if kind is dict:
+            value = _camel_dict(value)
+        elif kind is list:
+            value = _camel_list(value)
+        out[cache.get(key) or _camel_key(key)] = value
+    return out
+
+
+def to_camel(incident: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of a payload with every key renamed from snake_case to camelCase.
+
+    Parameters
+    ----------
+    incident : dict
+        A snake_case payload (nested dicts and lists are renamed too).
+
+    Returns
+    -------
+    dict
+        A new dict; the input is not modified.
+
+    Examples
+    --------
+    >>> to_camel({"threat_links": [{"threat_id": "t1", "added_at": "2026-04-18T09:00:00Z"}]})
+    {'threatLinks': [{'threatId': 't1', 'addedAt': '2026-04-18T09:00:00Z'}]}
+    """
+    return _camel_dict(incident)
+
+
+CASINGS: tuple[str, ...] = ("snake", "camel", "mixed")
+
+
+def page_body(
+    incidents: Sequence[dict[str, Any]],
+    total: int,
+    *,
+    casing: str = "snake",
+    rng: random.Random | None = None,
+) -> bytes:
+    """Serialize one page as the API sends it: ``{"incidents": [...], "total": N}``.
+
+    Parameters
+    ----------
+    incidents : sequence of dict
+        The page's snake_case payloads.
+    total : int
+        The number of incidents matching the request's filters.
+    casing : {"snake", "camel", "mixed"}, default "snake"
+        Key casing: as the schema, as the reference page's example, or each incident
+        independently one or the other.
+    rng : random.Random, optional
+        The source of the per-incident choice for ``"mixed"``; ``None`` means a
+        ``random.Random(0)``, so the result is still deterministic.
+
+    Returns
+    -------
+    bytes
+        Compact UTF-8 JSON.
+
+    Examples
+    --------
+    >>> page_body([], 0)
+    b'{"incidents":[],"total":0}'
+    """
+    check_choice("casing", casing, CASINGS)
+    if casing == "snake":
+        rows: Sequence[dict[str, Any]] = incidents
+    elif casing == "camel":
+        with gc_paused():  # tens of thousands of new dicts per page; see gc_paused
+            rows = [to_camel(i) for i in incidents]
+    else:  # "mixed"
+        rand = (rng or random.Random(0)).random
+        with gc_paused():
+            rows = [to_camel(i) if rand() < 0.5 else i for i in incidents]
+    # list() because json cannot serialize an arbitrary Sequence, only lists and tuples.
+    payload = {"incidents": rows if isinstance(rows, list) else list(rows), "total": total}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def error_body(code: str, message: str, *, retryable: bool) -> bytes:
+    """Serialize the API's error envelope: ``{"error": {"code", "message", "retryable"}}``.
+
+    Parameters
+    ----------
+    code : str
+        A machine-readable code, such as ``"invalid_parameter"``.
+    message : str
+        A sentence for people.
+    retryable : bool
+        Whether the same request may succeed later.
+
+    Returns
+    -------
+    bytes
+        UTF-8 JSON.
+
+    Examples
+    --------
+    >>> error_body("not_found", "no such endpoint", retryable=False)
+    b'{"error": {"code": "not_found", "message": "no such endpoint", "retryable": false}}'
+    """
+    error = {"code": code, "message": message, "retryable": retryable}
+    return json.dumps({"error": error}).encode("utf-8")
