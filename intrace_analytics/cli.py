@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from intrace_analytics import formatting as fmt
 from intrace_analytics._version import __version__
 from intrace_analytics.client import IntraceClient
 from intrace_analytics.exceptions import IntraceError, IntraceWarning
@@ -145,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from intrace_analytics.summary import summary_text
+    from intrace_analytics.report import summary_text
 
     print(summary_text(read_parquet(args.data_dir)))
     return 0
@@ -196,8 +197,9 @@ def _fetch_into(
     report = frames.metadata
     seconds = time.monotonic() - started
     summary = (
-        f"{report['rows']} incidents, {len(frames.links)} links, {len(frames.threats)} "
-        f"threats in {report['pages']} pages, {seconds:.1f} s"
+        f"{fmt.count(report['rows'])} incidents, {fmt.count(len(frames.links))} links, "
+        f"{fmt.count(len(frames.threats))} threats in {fmt.count(report['pages'])} pages, "
+        f"{fmt.seconds(seconds)}"
     )
     if not report["complete"] and not getattr(args, "allow_incomplete", False):
         print(
@@ -244,8 +246,7 @@ def _demo(args: argparse.Namespace) -> int:
         code, frames = _fetch_into(client, args)
     if code:
         return code
-    from intrace_analytics.report import build_report
-    from intrace_analytics.summary import summary_text
+    from intrace_analytics.report import build_report, summary_text
 
     report = build_report(frames, args.out_dir / "report.html", title="Intrace sandbox demo")
     print()
