@@ -50,6 +50,19 @@ def _page_size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``intrace-analytics`` argument parser, with one subcommand per command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        A parser whose usage errors print the usage and one error line to stderr and
+        exit 2.
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["summary", "out"]).command
+    'summary'
+    """
     parser = _Parser(
         prog="intrace-analytics",
         description="Load Intrace incidents into tidy frames and Parquet, and analyse them.",
@@ -126,7 +139,26 @@ def _progress_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; ``None`` reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 1 after a failure (one line on stderr, no
+        traceback, never the key), 130 when interrupted. A usage error raises
+        ``SystemExit(2)`` from argparse, after one error line on stderr.
+
+    Examples
+    --------
+    >>> main(["report", "export", "-o", "report.html"])  # doctest: +SKIP
+    Report written to report.html
+    0
+    """
     args = build_parser().parse_args(argv)
     command = {
         "fetch": _fetch,
