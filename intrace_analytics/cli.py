@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from intrace_analytics import formatting as fmt
 from intrace_analytics._version import __version__
 from intrace_analytics.client import IntraceClient
 from intrace_analytics.exceptions import IntraceError, IntraceWarning
@@ -49,6 +50,19 @@ def _page_size(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``intrace-analytics`` argument parser, with one subcommand per command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        A parser whose usage errors print the usage and one error line to stderr and
+        exit 2.
+
+    Examples
+    --------
+    >>> build_parser().parse_args(["summary", "out"]).command
+    'summary'
+    """
     parser = _Parser(
         prog="intrace-analytics",
         description="Load Intrace incidents into tidy frames and Parquet, and analyse them.",
@@ -125,7 +139,26 @@ def _progress_option(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program name; ``None`` reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 1 after a failure (one line on stderr, no
+        traceback, never the key), 130 when interrupted. A usage error raises
+        ``SystemExit(2)`` from argparse, after one error line on stderr.
+
+    Examples
+    --------
+    >>> main(["report", "export", "-o", "report.html"])  # doctest: +SKIP
+    Report written to report.html
+    0
+    """
     args = build_parser().parse_args(argv)
     command = {
         "fetch": _fetch,
@@ -145,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from intrace_analytics.summary import summary_text
+    from intrace_analytics.report import summary_text
 
     print(summary_text(read_parquet(args.data_dir)))
     return 0
@@ -196,8 +229,9 @@ def _fetch_into(
     report = frames.metadata
     seconds = time.monotonic() - started
     summary = (
-        f"{report['rows']} incidents, {len(frames.links)} links, {len(frames.threats)} "
-        f"threats in {report['pages']} pages, {seconds:.1f} s"
+        f"{fmt.count(report['rows'])} incidents, {fmt.count(len(frames.links))} links, "
+        f"{fmt.count(len(frames.threats))} threats in {fmt.count(report['pages'])} pages, "
+        f"{fmt.seconds(seconds)}"
     )
     if not report["complete"] and not getattr(args, "allow_incomplete", False):
         print(
@@ -244,8 +278,7 @@ def _demo(args: argparse.Namespace) -> int:
         code, frames = _fetch_into(client, args)
     if code:
         return code
-    from intrace_analytics.report import build_report
-    from intrace_analytics.summary import summary_text
+    from intrace_analytics.report import build_report, summary_text
 
     report = build_report(frames, args.out_dir / "report.html", title="Intrace sandbox demo")
     print()

@@ -1,15 +1,21 @@
-"""One self-contained HTML report of a load: headline figures, tables, plots, provenance.
+"""The report of a load, as HTML (:func:`build_report`) and as plain text (:func:`summary_text`).
 
-The report composes :mod:`~intrace_analytics.analysis` and
-:mod:`~intrace_analytics.plotting`; it computes nothing of its own beyond formatting.
-It is rendered from the Jinja2 template ``templates/report.html.j2`` shipped with the
-package, with autoescaping on, so any text taken from the data (titles, threat types,
-ids) is shown as text and never interpreted as markup. CSS is inline and every figure
-is a base64 PNG ``data:`` URI: the file makes no request when opened, and opens offline.
+Both compose :mod:`~intrace_analytics.analysis` (and, for the HTML figures,
+:mod:`~intrace_analytics.plotting`) and compute nothing of their own beyond layout;
+every number, duration and time goes through :mod:`~intrace_analytics.formatting`, so a
+quantity reads the same in the HTML report, the text summary and the command line.
 
->>> from intrace_analytics.report import build_report
+The HTML report is rendered from the Jinja2 template ``templates/report.html.j2``
+shipped with the package, with autoescaping on, so any text taken from the data
+(titles, threat types, ids) is shown as text and never interpreted as markup. CSS is
+inline and every figure is a base64 PNG ``data:`` URI: the file makes no request when
+opened, and opens offline. The text summary prints nothing: the command line (or a
+notebook) decides where it goes.
+
+>>> from intrace_analytics.report import build_report, summary_text
 >>> build_report(frames, "report.html", as_of="2026-10-01")  # doctest: +SKIP
 PosixPath('report.html')
+>>> print(summary_text(frames, as_of="2026-10-01"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,23 +23,25 @@ from __future__ import annotations
 import base64
 import io
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from intrace_analytics import analysis, plotting
+from intrace_analytics import analysis, clock
+from intrace_analytics import formatting as fmt
 from intrace_analytics._version import __version__
+from intrace_analytics.fileio import write_text_atomic
 from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.redact import scrub
 
-__all__ = ["DEFAULT_TITLE", "SECTIONS", "TOP_OPEN", "build_report"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["DEFAULT_TITLE", "SECTIONS", "TOP_OPEN", "build_report", "summary_text"]
 
 #: The report's title when none is given.
 DEFAULT_TITLE = "Intrace incidents report"
@@ -54,8 +62,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 #: How many open incidents the "highest linked severity" table lists.
 TOP_OPEN = 20
 
-_MISSING = "(missing)"
-_NONE = "none"
+_STATUS_HEADING = "Incidents by status"
+_RESOLUTION_HEADING = "Time to resolution"
+_SEVERITY_HEADING = "Threats by severity"
+_ALL = "all"
 
 
 def build_report(
@@ -87,6 +97,11 @@ def build_report(
     Path
         The path written.
 
+    Raises
+    ------
+    ValueError
+        ``as_of`` is not a timestamp.
+
     Notes
     -----
     Sections (each a ``<section id=...>``, see :data:`SECTIONS`): headline figures
@@ -94,16 +109,17 @@ def build_report(
     status by scope, open backlog, resolution times (Kaplan-Meier vs naive), threat
     severity and types, threat map, the :data:`TOP_OPEN` open incidents with the
     highest linked severity, data-quality findings and provenance. Provenance shows
-    the load report without any entry whose name contains ``"key"``, so an API key
-    can never reach the file. Empty frames give a valid report whose tables say
-    "none".
+    the load report without any entry named like a secret (``key``, ``api_key``,
+    ``apiKey``, ``X-API-Key``, ... : :func:`intrace_analytics.redact.scrub`), so an
+    API key can never reach the file. Empty frames give a valid report whose tables
+    say "none".
 
     Examples
     --------
     >>> build_report(frames, "out/report.html", title="Week 40")  # doctest: +SKIP
     PosixPath('out/report.html')
     """
-    cutoff = _cutoff(as_of)
+    cutoff = clock.as_of(as_of)
     context = _context(frames, title or DEFAULT_TITLE, cutoff)
     env = Environment(
         loader=PackageLoader("intrace_analytics", "templates"),
@@ -112,37 +128,103 @@ def build_report(
         lstrip_blocks=True,
     )
     html = env.get_template("report.html.j2").render(**context)
-    return _write_atomic(Path(path), html)
+    return write_text_atomic(Path(path), html)
 
 
-# -- context -------------------------------------------------------------------------
+def summary_text(
+    frames: IncidentFrames, *, as_of: pd.Timestamp | datetime | str | None = None
+) -> str:
+    """The status, resolution and severity tables as readable plain text.
+
+    Parameters
+    ----------
+    frames : IncidentFrames
+        The incidents, links and threats, with their load report as ``metadata``.
+    as_of : timestamp, optional
+        When open incidents are censored for the resolution times; ``None`` is the
+        current UTC time, read at call time. Naive values are taken as UTC.
+
+    Returns
+    -------
+    str
+        Three sections, each a heading and an aligned table:
+
+        - *Incidents by status*: count of each status per scope and overall, with
+          the overall share;
+        - *Time to resolution*: per group (overall, then each scope) the incidents,
+          resolved and open counts, the Kaplan-Meier median with its 95 %
+          confidence interval, the 90th percentile and, for contrast, the naive
+          median over resolved incidents only. Durations read like ``1 d 18 h`` (as
+          in the HTML report); a time the estimate never reaches (fewer than half
+          resolved) is ``not reached``;
+        - *Threats by severity*: count and share of the distinct threats per
+          severity.
+
+        Then one provenance line: rows, ``fetched_at`` and whether the load is
+        complete, from ``frames.metadata`` (nothing else of it, so never a key).
+        The text ends with a newline.
+
+    Raises
+    ------
+    ValueError
+        ``as_of`` is not a timestamp, or a frame lacks a column the tables need.
+
+    See Also
+    --------
+    intrace_analytics.analysis.status_breakdown
+    intrace_analytics.analysis.resolution_summary
+    intrace_analytics.analysis.severity_breakdown
+
+    Examples
+    --------
+    >>> from intrace_analytics.schema import empty_frame
+    >>> frames = IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats")))
+    >>> print(summary_text(frames, as_of="2026-10-01").splitlines()[0])
+    Incidents by status
+    """
+    stamp = clock.as_of(as_of)
+    incidents = frames.incidents
+    sections = [
+        _section(_STATUS_HEADING, _status_lines(incidents)),
+        _section(
+            _RESOLUTION_HEADING,
+            [
+                *_resolution_lines(incidents, stamp),
+                "",
+                f"Open incidents are counted as unresolved up to {fmt.timestamp(stamp)}.",
+            ],
+        ),
+        _section(_SEVERITY_HEADING, _severity_lines(frames.threats)),
+        _provenance_line(frames.metadata),
+    ]
+    return "\n\n".join(sections) + "\n"
 
 
-def _cutoff(as_of: pd.Timestamp | datetime | str | None) -> pd.Timestamp:
-    stamp = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+# -- HTML: context -------------------------------------------------------------------
 
 
 def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[str, Any]:
+    from intrace_analytics import plotting  # matplotlib only when a report is drawn
+
     incidents, threats = frames.incidents, frames.threats
     status = incidents["status"]
     overall = analysis.resolution_summary(incidents, as_of=as_of).iloc[0]
     by_scope = analysis.resolution_summary(incidents, by="scope", as_of=as_of)
     headline = [
-        ("Incidents", f"{len(incidents):,}"),
-        ("Open", f"{int((status == 'open').sum()):,}"),
-        ("Resolved", f"{int((status == 'resolved').sum()):,}"),
-        ("Closed", f"{int((status == 'closed').sum()):,}"),
-        ("Median time to resolve (open counted)", _duration(overall["km_median"])),
+        ("Incidents", fmt.count(len(incidents))),
+        ("Open", fmt.count((status == "open").sum())),
+        ("Resolved", fmt.count((status == "resolved").sum())),
+        ("Closed", fmt.count((status == "closed").sum())),
+        ("Median time to resolve (open counted)", fmt.duration(overall["km_median"])),
     ]
     return {
         "title": title,
-        "as_of": _stamp(as_of),
+        "as_of": fmt.timestamp(as_of),
         "version": __version__,
         "sections": dict(SECTIONS),
         "section_order": SECTIONS,
         "headline": headline,
-        "naive_median": _duration(overall["naive_median"]),
+        "naive_median": fmt.duration(overall["naive_median"]),
         "status_table": _status_table(incidents),
         "status_figure": _figure(
             lambda ax: plotting.plot_status_breakdown(incidents, by="scope", ax=ax)
@@ -171,80 +253,44 @@ def _table(columns: list[str], rows: list[list[str]]) -> dict[str, Any]:
     return {"columns": columns, "rows": rows}
 
 
-def _text(value: Any) -> str:
-    """A cell's text: missing values named, timestamps and durations readable."""
-    if isinstance(value, Mapping):
-        return "; ".join(f"{name}={_text(item)}" for name, item in value.items()) or _NONE
-    if isinstance(value, list | tuple):
-        return ", ".join(_text(item) for item in value) or _NONE
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        value = value.tolist()
-        if isinstance(value, list):
-            return ", ".join(_text(item) for item in value) or _NONE
-    if value is None or pd.isna(value):
-        return _MISSING
-    if isinstance(value, pd.Timedelta):
-        return _duration(value)
-    if isinstance(value, pd.Timestamp | datetime):
-        return _stamp(pd.Timestamp(value))
-    if isinstance(value, float):
-        return f"{value:.1%}" if 0 <= value <= 1 else f"{value:,.2f}"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _stamp(value: pd.Timestamp) -> str:
-    if value.tzinfo is not None:
-        value = value.tz_convert("UTC")
-    return value.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _duration(value: Any) -> str:
-    """A duration as people read it: "not reached" for NaT, else hours or days."""
-    if value is None or pd.isna(value):
-        return "not reached"
-    delta = pd.Timedelta(value)
-    hours = delta / pd.Timedelta(hours=1)
-    if abs(hours) < 48:
-        return f"{hours:.1f} h"
-    return f"{hours / 24:.1f} days"
-
-
-def _rows(frame: pd.DataFrame, columns: list[str]) -> list[list[str]]:
-    return [[_text(value) for value in row] for row in frame[columns].itertuples(index=False)]
+def _rows(
+    frame: pd.DataFrame,
+    columns: list[str],
+    formats: Mapping[str, Callable[[Any], str]] | None = None,
+) -> list[list[str]]:
+    """Cells as text: a column's formatter where its meaning is known, else by type."""
+    formatters = [(formats or {}).get(name, fmt.cell) for name in columns]
+    return [
+        [format_(value) for format_, value in zip(formatters, row, strict=True)]
+        for row in frame[columns].itertuples(index=False)
+    ]
 
 
 def _status_table(incidents: pd.DataFrame) -> dict[str, Any]:
     table = analysis.status_breakdown(incidents, by="scope")
     columns = ["scope", "status", "count", "share"]
-    return _table(columns, _rows(table, columns) if len(incidents) else [])
+    rows = _rows(table, columns, {"share": fmt.share}) if len(incidents) else []
+    return _table(columns, rows)
 
 
 def _resolution_table(summary: pd.DataFrame) -> dict[str, Any]:
     columns = ["scope", "count", "resolved", "open", "km_median", "km_median_low",
                "km_median_high", "km_p90", "naive_median"]  # fmt: skip
-    summary = summary[summary["count"] > 0].astype(object)
-    for name in columns[4:]:
-        # NaT here means the curve never got there: "not reached", not missing data.
-        summary[name] = summary[name].map(_duration)
-    return _table(columns, _rows(summary, columns))
+    summary = summary[summary["count"] > 0]
+    # NaT here means the curve never got there: "not reached", not missing data.
+    return _table(columns, _rows(summary, columns, dict.fromkeys(columns[4:], fmt.duration)))
 
 
 def _severity_table(threats: pd.DataFrame) -> dict[str, Any]:
     """Threats per type (rows) and severity (columns), from :func:`severity_breakdown`."""
     long = analysis.severity_breakdown(threats, by="threat_type")
-    levels = [_text(level) for level in long["severity"].drop_duplicates()]
+    levels = [fmt.label(level) for level in long["severity"].drop_duplicates()]
     counts: dict[str, dict[str, int]] = {}
-    for kind, level, count in zip(
-        long["threat_type"], long["severity"], long["count"], strict=True
-    ):
-        counts.setdefault(_text(kind), {})[_text(level)] = int(count)
+    for kind, level, n in zip(long["threat_type"], long["severity"], long["count"], strict=True):
+        counts.setdefault(fmt.label(kind), {})[fmt.label(level)] = int(n)
     rows = [
-        [kind, *(f"{by_level.get(level, 0):,}" for level in levels),
-         f"{sum(by_level.values()):,}"]
+        [kind, *(fmt.count(by_level.get(level, 0)) for level in levels),
+         fmt.count(sum(by_level.values()))]
         for kind, by_level in counts.items()
         if sum(by_level.values())
     ]  # fmt: skip
@@ -281,8 +327,9 @@ def _quality_table(frames: IncidentFrames) -> dict[str, Any]:
 
 
 def _provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The load report as rows, without any entry whose name mentions a key."""
-    clean = _without_keys(metadata)
+    """The load report as rows, without any entry named like a secret."""
+    # The report is meant to be shared, the key never is.
+    clean = scrub(metadata)
     complete = clean.pop("complete", None)
     if complete is None:
         completeness = "unknown (no load report)"
@@ -292,33 +339,22 @@ def _provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
         completeness = "NOT proven complete (see the load report)"
     rows = [
         ["completeness", completeness],
-        ["fetched_at", _text(clean.pop("fetched_at", None))],
-        ["filters", _text(clean.pop("filters", None))],
+        ["fetched_at", fmt.timestamp(clean.pop("fetched_at", None))],
+        ["filters", fmt.cell(clean.pop("filters", None))],
         ["package version (report)", __version__],
     ]
-    rows += [[str(name), _text(value)] for name, value in clean.items()]
+    for name, value in clean.items():
+        # The load report names its seconds "..._s" (rate_limit_wait_s).
+        is_seconds = str(name).endswith("_s") and isinstance(value, int | float)
+        rows.append([str(name), fmt.seconds(value) if is_seconds else fmt.cell(value)])
     return _table(["field", "value"], rows)
-
-
-def _without_keys(value: Any) -> Any:
-    # Any entry named like a key ("api_key", "apiKey", "key") is dropped at every depth:
-    # the report is meant to be shared, the key never is.
-    if isinstance(value, Mapping):
-        return {
-            name: _without_keys(item)
-            for name, item in value.items()
-            if "key" not in str(name).lower()
-        }
-    if isinstance(value, list | tuple):
-        return [_without_keys(item) for item in value]
-    return value
-
-
-# -- figures and output -------------------------------------------------------------
 
 
 def _figure(draw: Callable[[Axes], Axes], size: tuple[float, float] = (7.0, 4.0)) -> str:
     """Draw on a fresh Agg figure (never pyplot's) and return it as a PNG data URI."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=size, dpi=100)
     FigureCanvasAgg(figure)
     try:
@@ -331,23 +367,104 @@ def _figure(draw: Callable[[Axes], Axes], size: tuple[float, float] = (7.0, 4.0)
     return f"data:image/png;base64,{encoded}"
 
 
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before the rename
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-        delete=False,
-    )  # fmt: skip
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # Temporary files are private (0600); a report is an ordinary file for its reader.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return path
+# -- text: sections ------------------------------------------------------------------
+
+
+def _status_lines(incidents: pd.DataFrame) -> list[str]:
+    by_scope = analysis.status_breakdown(incidents, by="scope")
+    overall = analysis.status_breakdown(incidents)
+    scopes = [fmt.label(s) for s in by_scope["scope"].drop_duplicates()]
+    statuses = [fmt.label(s) for s in overall["status"]]
+    counts: dict[tuple[str, str], int] = {
+        (fmt.label(scope), fmt.label(status)): int(n)
+        for scope, status, n in by_scope[["scope", "status", "count"]].itertuples(index=False)
+    }
+    rows = []
+    for status, n, share in zip(statuses, overall["count"], overall["share"], strict=True):
+        per_scope = [fmt.count(counts.get((scope, status), 0)) for scope in scopes]
+        rows.append([status, *per_scope, fmt.count(n), fmt.share(share)])
+    total = int(overall["count"].sum())
+    totals = [fmt.count(sum(counts.get((scope, s), 0) for s in statuses)) for scope in scopes]
+    rows.append(["total", *totals, fmt.count(total), fmt.share(1.0 if total else 0.0)])
+    headers = ["status", *scopes, _ALL, "share"]
+    return _text_table(headers, rows, right=range(1, len(headers)))
+
+
+def _resolution_lines(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
+    overall = analysis.resolution_summary(incidents, as_of=as_of)
+    by_scope = analysis.resolution_summary(incidents, by="scope", as_of=as_of)
+    groups: list[tuple[str, Any]] = [(_ALL, overall.iloc[0])]
+    groups += [(fmt.label(row["scope"]), row) for _, row in by_scope.iterrows()]
+    rows = []
+    for name, row in groups:
+        interval = f"{fmt.duration(row['km_median_low'])} - {fmt.duration(row['km_median_high'])}"
+        rows.append(
+            [
+                name,
+                fmt.count(row["count"]),
+                fmt.count(row["resolved"]),
+                fmt.count(row["open"]),
+                fmt.duration(row["km_median"]),
+                interval,
+                fmt.duration(row["km_p90"]),
+                fmt.duration(row["naive_median"]),
+            ]
+        )
+    headers = ["scope", "incidents", "resolved", "open", "median", "median 95% CI",
+               "90th pct", "naive median"]  # fmt: skip
+    notes = [
+        "",
+        "median, 95% CI and 90th pct: Kaplan-Meier estimates that count open incidents;",
+        "naive median: resolved incidents only (biased short, shown for contrast).",
+    ]
+    return _text_table(headers, rows, right=range(1, len(headers))) + notes
+
+
+def _severity_lines(threats: pd.DataFrame) -> list[str]:
+    breakdown = analysis.severity_breakdown(threats)
+    rows = [
+        [fmt.label(severity), fmt.count(n), fmt.share(share)]
+        for severity, n, share in breakdown[["severity", "count", "share"]].itertuples(index=False)
+    ]
+    total = int(breakdown["count"].sum())
+    rows.append(["total", fmt.count(total), fmt.share(1.0 if total else 0.0)])
+    return _text_table(["severity", "threats", "share"], rows, right=(1, 2))
+
+
+def _provenance_line(metadata: Mapping[str, Any]) -> str:
+    # Three named entries only, so nothing else of the load report (never a key).
+    rows = metadata.get("rows")
+    fetched = metadata.get("fetched_at")
+    complete = metadata.get("complete")
+    rows_text = fmt.count(rows) if isinstance(rows, int) and not isinstance(rows, bool) else None
+    fetched_text = fmt.timestamp(fetched) if fetched else None
+    complete_text = ("yes" if complete else "NO") if isinstance(complete, bool) else None
+    return (
+        f"Source: {rows_text or 'unknown'} rows, fetched at {fetched_text or 'unknown'}, "
+        f"complete: {complete_text or 'unknown'}"
+    )
+
+
+# -- text: layout --------------------------------------------------------------------
+
+
+def _section(heading: str, lines: list[str]) -> str:
+    return "\n".join([heading, "=" * len(heading), *lines])
+
+
+def _text_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int]
+) -> list[str]:
+    """Rows of cells as aligned lines: a header, a rule, the rows; ``right`` columns
+    are right-aligned, the others left-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    aligned = set(right)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if i in aligned else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]

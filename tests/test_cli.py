@@ -1,4 +1,5 @@
-"""The command line as a user runs it: a real process, real output, exit codes."""
+"""The command line: argument parsing in-process (``main([...])``), a real process only
+where one is needed (the ``python -m`` entry, a real run's exit code, a signal)."""
 
 from __future__ import annotations
 
@@ -80,27 +81,39 @@ def env(api: SandboxServer) -> dict[str, str]:
     return {**os.environ, "INTRACE_API_KEY": CANARY_KEY, "INTRACE_BASE_URL": api.url}
 
 
+@pytest.fixture
+def in_process_env(api: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> SandboxServer:
+    """The sandbox's URL and key in this process's environment, for ``main([...])``."""
+    monkeypatch.setenv("INTRACE_API_KEY", CANARY_KEY)
+    monkeypatch.setenv("INTRACE_BASE_URL", api.url)
+    return api
+
+
 def test_fetch_writes_parquet_and_one_summary_line(
-    api: SandboxServer, env: dict[str, str], tmp_path: Path
+    in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    api = in_process_env
     out = tmp_path / "export"
-    result = run_cli("fetch", str(out), "--status", "open", "--page-size", "20", env=env)
-    assert result.returncode == 0, result.stderr
+    code = main(["fetch", str(out), "--status", "open", "--page-size", "20"])
+    result = capsys.readouterr()
+    assert code == 0, result.err
     expected = [i["id"] for i in api.dataset.incidents if i["status"] == "open"]
-    lines = result.stdout.strip().splitlines()
+    lines = result.out.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"Fetched {len(expected)} incidents, ")
     assert "complete" in lines[0]
     frames = read_parquet(out)
     assert frames.incidents["incident_id"].tolist() == expected
     assert frames.metadata["filters"]["status"] == "open"
-    assert_no_key(result.stdout, result.stderr, *(p.read_bytes() for p in out.iterdir()))
+    assert_no_key(result.out, result.err, *(p.read_bytes() for p in out.iterdir()))
 
 
-def test_fetch_keeps_raw_pages(api: SandboxServer, env: dict[str, str], tmp_path: Path) -> None:
+def test_fetch_keeps_raw_pages(
+    in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     out = tmp_path / "export"
-    result = run_cli("fetch", str(out), "--keep-raw", "--page-size", "100", env=env)
-    assert result.returncode == 0, result.stderr
+    code = main(["fetch", str(out), "--keep-raw", "--page-size", "100"])
+    assert code == 0, capsys.readouterr().err
     (raw,) = (out / "raw").glob("pages-*.jsonl")
     replayed = frames_from_pages(read_jsonl(raw))
     pd.testing.assert_frame_equal(replayed.incidents, read_parquet(out).incidents)
@@ -108,13 +121,14 @@ def test_fetch_keeps_raw_pages(api: SandboxServer, env: dict[str, str], tmp_path
 
 
 def test_fetch_shows_the_rate_limit_wait_in_the_progress_bar(
-    api: SandboxServer, env: dict[str, str], tmp_path: Path
+    in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    api.rate_limit(retry_after=2, offset=100)
-    result = run_cli("fetch", str(tmp_path / "x"), "--page-size", "100", "--progress", env=env)
-    assert result.returncode == 0, result.stderr
-    assert "waiting 2 s (rate limited)" in result.stderr
-    assert "pages" in result.stderr
+    in_process_env.rate_limit(retry_after=2, offset=100)
+    code = main(["fetch", str(tmp_path / "x"), "--page-size", "100", "--progress"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "waiting 2 s (rate limited)" in err
+    assert "pages" in err
 
 
 @pytest.mark.parametrize(
@@ -154,21 +168,35 @@ def test_an_incomplete_load_writes_nothing_unless_allowed(
     assert read_parquet(out).metadata["complete"] is False
 
 
-def test_version() -> None:
-    result = run_cli("--version")
-    assert result.returncode == 0
-    assert result.stdout.strip() == f"intrace-analytics {__version__}"
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"intrace-analytics {__version__}"
 
 
-def test_usage_errors_exit_2_with_one_message() -> None:
-    result = run_cli("demo", "--incidents", "many")
-    assert result.returncode == 2
-    assert "--incidents: expected a whole number, got 'many'" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert run_cli().returncode == 2
-    assert run_cli("frobnicate").returncode == 2
-    assert run_cli("fetch", "out", "--status", "pending").returncode == 2
-    assert run_cli("fetch", "out", "--page-size", "0").returncode == 2
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--incidents", "many"], "--incidents: expected a whole number, got 'many'"),
+        ([], "the following arguments are required: command"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["fetch", "out", "--status", "pending"], "--status: invalid choice: 'pending'"),
+        (["fetch", "out", "--page-size", "0"], "--page-size: expected 1..5000, got '0'"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_message(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    result = capsys.readouterr()
+    assert result.out == ""
+    errors = [line for line in result.err.splitlines() if line.startswith("intrace-analytics")]
+    assert len(errors) == 1  # the usage line, then one error line
+    assert message in errors[0]
+    assert "Traceback" not in result.err
 
 
 def test_sandbox_serves_until_interrupted() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import re
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,10 +15,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from intrace_analytics import IncidentFrames, frames_from_pages
-from intrace_analytics.analysis import resolution_summary
-from intrace_analytics.report import SECTIONS, TOP_OPEN, _duration, build_report
-from intrace_analytics.sandbox import generate_dataset, page_body
+from intrace_analytics import IncidentFrames, analysis
+from intrace_analytics.formatting import duration, seconds, timestamp
+from intrace_analytics.report import SECTIONS, TOP_OPEN, build_report
 from intrace_analytics.schema import empty_frame
 
 AS_OF = "2026-10-01T00:00:00Z"
@@ -78,16 +78,15 @@ def _parse(path: Path) -> _Document:
 
 
 @pytest.fixture(scope="module")
-def frames() -> IncidentFrames:
-    data = generate_dataset(250, seed=9)
-    incidents = copy.deepcopy(data.incidents)
+def frames(sandbox_frames: IncidentFrames) -> IncidentFrames:
+    frames = copy.deepcopy(sandbox_frames)  # the session's frames stay as they are
+    incidents = frames.incidents
     # Every open incident, so the title lands in the "top open" table, shown as text.
-    for incident in incidents:
-        if incident["status"] == "open":
-            incident["title"] = SCRIPT_TITLE
-    frames = frames_from_pages([page_body(incidents, len(incidents))])
+    incidents.loc[(incidents["status"] == "open").to_numpy(dtype=bool), "title"] = SCRIPT_TITLE
     frames.metadata["api_key"] = SECRET
     frames.metadata["filters"] = {"status": "open", "apiKey": SECRET}
+    frames.metadata["fetched_at"] = "2026-10-01T02:34:56+02:00"
+    frames.metadata["rate_limit_wait_s"] = 2.5
     return frames
 
 
@@ -150,9 +149,31 @@ def test_headline_numbers_match_independent_counts(
     assert headline["Open"] == f"{status.count('open'):,}"
     assert headline["Resolved"] == f"{status.count('resolved'):,}"
     assert headline["Closed"] == f"{status.count('closed'):,}"
-    median = resolution_summary(frames.incidents, as_of=AS_OF)["km_median"].iloc[0]
+    overall = analysis.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
+    median = overall["km_median"]
     assert pd.notna(median)
-    assert headline["Median time to resolve (open counted)"] == _duration(median)
+    # The one duration format, the same as the text summary's.
+    assert headline["Median time to resolve (open counted)"] == duration(median)
+    assert re.fullmatch(r"\d+ d \d+ h|\d+ h \d+ min", duration(median))
+    naive = f"would be {duration(overall['naive_median'])}."
+    assert naive in " ".join(" ".join(document.section_text["headline"]).split())
+
+
+def test_tables_use_the_one_formatter(frames: IncidentFrames, document: _Document) -> None:
+    by_scope = analysis.resolution_summary(frames.incidents, by="scope", as_of=AS_OF)
+    resolution = document.section_text["resolution"]
+    for column in ("km_median", "km_median_low", "km_median_high", "km_p90", "naive_median"):
+        for value in by_scope[column]:
+            assert duration(value) in resolution
+    assert not [cell for cell in resolution if re.fullmatch(r"[\d.]+ (h|days)", cell)]
+    status = document.section_text["status"]
+    shares = analysis.status_breakdown(frames.incidents, by="scope")["share"]
+    assert all(f"{100 * share:.1f} %" in status for share in shares)
+    provenance = document.section_text["provenance"]
+    assert timestamp("2026-10-01T00:34:56Z") == "2026-10-01 00:34 UTC"
+    assert "2026-10-01 00:34 UTC" in provenance  # fetched_at, in UTC
+    assert seconds(2.5) == "2.5 s"
+    assert "2.5 s" in provenance  # rate_limit_wait_s: seconds, not a share
 
 
 def test_data_text_is_escaped(document: _Document, report: Path) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from intrace_analytics import build_report, frames_from_pages
-from intrace_analytics.sandbox import generate_dataset, page_body
+from intrace_analytics import IncidentFrames, build_report
 
 SECTIONS = {
     "headline", "status", "backlog", "resolution", "severity", "threat-map", "top-open",
@@ -32,13 +32,14 @@ def _chromium() -> str:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_the_report_renders_in_chromium_without_errors(tmp_path: Path) -> None:
+def test_the_report_renders_in_chromium_without_errors(
+    sandbox_frames: IncidentFrames, tmp_path: Path
+) -> None:
     chromium = _chromium()
     playwright = pytest.importorskip("playwright.sync_api")
-    dataset = generate_dataset(400, seed=5)
-    for incident in dataset.incidents:  # the open ones reach the top-open table
-        incident["title"] = "<script>alert(1)</script> costs $5k"
-    frames = frames_from_pages([page_body(dataset.incidents, len(dataset.incidents))])
+    frames = copy.deepcopy(sandbox_frames)  # the session's frames stay as they are
+    # Every title; the open incidents' reach the top-open table.
+    frames.incidents["title"] = "<script>alert(1)</script> costs $5k"
     report = build_report(frames, tmp_path / "report.html", title="<b>Browser</b> $$ check")
 
     errors: list[str] = []

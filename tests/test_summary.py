@@ -7,20 +7,19 @@ import re
 import pandas as pd
 import pytest
 
-from intrace_analytics import frames_from_pages
+from intrace_analytics.formatting import count
 from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.sandbox import generate_dataset, page_body
+from intrace_analytics.report import summary_text
 from intrace_analytics.schema import STATUSES, empty_frame
-from intrace_analytics.summary import summary_text
 
 AS_OF = "2026-10-01T00:00:00Z"
 HEADINGS = ("Incidents by status", "Time to resolution", "Threats by severity")
 
 
-@pytest.fixture(scope="module")
-def frames() -> IncidentFrames:
-    data = generate_dataset(300, seed=3)
-    return frames_from_pages([page_body(data.incidents, len(data.incidents))])
+@pytest.fixture
+def frames(sandbox_frames: IncidentFrames) -> IncidentFrames:
+    """The session's 300 sandbox incidents (seed 3); the tests below only read them."""
+    return sandbox_frames
 
 
 def _clean(text: str) -> None:
@@ -54,8 +53,13 @@ def test_sections_and_status_counts(frames: IncidentFrames) -> None:
         per_scope = [int((is_status & (incidents["scope"].astype(str) == s)).sum()) for s in scopes]
         total = int(is_status.sum())
         share = f"{100 * total / len(incidents):.1f} %"
-        assert _row(text, HEADINGS[0], status) == [status, *map(str, per_scope), str(total), share]
-    assert _row(text, HEADINGS[0], "total")[-2] == str(len(incidents))
+        assert _row(text, HEADINGS[0], status) == [
+            status,
+            *map(count, per_scope),
+            count(total),
+            share,
+        ]
+    assert _row(text, HEADINGS[0], "total")[-2] == count(len(incidents))
 
 
 def test_resolution_and_severity_counts(frames: IncidentFrames) -> None:
@@ -64,14 +68,14 @@ def test_resolution_and_severity_counts(frames: IncidentFrames) -> None:
     resolved_at = incidents["resolved_at"]
     done = resolved_at.notna() & (resolved_at <= pd.Timestamp(AS_OF))
     cells = _row(text, HEADINGS[1], "all")
-    assert cells[1:4] == [str(len(incidents)), str(int(done.sum())), str(int((~done).sum()))]
+    assert cells[1:4] == [count(len(incidents)), count(done.sum()), count((~done).sum())]
     assert re.fullmatch(r"\d+ (d \d+ h|h \d+ min)", cells[4])
     for scope in ("investigation", "aggregate"):
         in_scope = incidents["scope"].astype(str) == scope
-        assert _row(text, HEADINGS[1], scope)[1] == str(int(in_scope.sum()))
+        assert _row(text, HEADINGS[1], scope)[1] == count(in_scope.sum())
     for severity in ("low", "medium", "high", "critical"):
-        count = int((frames.threats["severity"].astype(str) == severity).sum())
-        assert _row(text, HEADINGS[2], severity)[1] == str(count)
+        n = int((frames.threats["severity"].astype(str) == severity).sum())
+        assert _row(text, HEADINGS[2], severity)[1] == f"{n:,}"
 
 
 def test_not_reached_when_fewer_than_half_resolved(frames: IncidentFrames) -> None:
@@ -88,7 +92,7 @@ def test_not_reached_when_fewer_than_half_resolved(frames: IncidentFrames) -> No
     text = summary_text(IncidentFrames(mixed, frames.links, frames.threats), as_of=AS_OF)
     _clean(text)
     cells = _row(text, HEADINGS[1], "aggregate")
-    assert cells[2:4] == ["1", str(len(rows) - 1)]
+    assert cells[2:4] == ["1", count(len(rows) - 1)]
     assert cells[4] == "not reached"
     assert _row(text, HEADINGS[1], "investigation")[4] != "not reached"
 
@@ -113,7 +117,7 @@ def test_provenance_line_and_no_key(frames: IncidentFrames) -> None:
     key = "canary-7f3a9c1e-DO-NOT-LEAK"
     metadata = {
         "rows": 300,
-        "fetched_at": "2026-10-01T12:34:56+00:00",
+        "fetched_at": "2026-10-01T14:34:56+02:00",
         "complete": True,
         "api_key": key,
         "headers": {"X-API-Key": key},
@@ -123,7 +127,7 @@ def test_provenance_line_and_no_key(frames: IncidentFrames) -> None:
     assert key not in text
     line = text.rstrip("\n").splitlines()[-1]
     assert "300" in line
-    assert "2026-10-01 12:34:56 UTC" in line
+    assert "2026-10-01 12:34 UTC" in line  # the one timestamp format, in UTC
     assert "complete: yes" in line
 
 
@@ -141,3 +145,9 @@ def test_default_as_of_is_now(frames: IncidentFrames) -> None:
     text = summary_text(frames)
     _clean(text)
     assert str(pd.Timestamp.now(tz="UTC").year) in text
+
+
+def test_the_old_import_path_still_works() -> None:
+    from intrace_analytics import report, summary
+
+    assert summary.summary_text is report.summary_text
