@@ -3,7 +3,7 @@
 Every request goes out through a :class:`requests.Session` whose defaults are set once
 (timeouts, ``User-Agent``, the ``X-API-Key`` header, urllib3 retries), so no call can
 leave without them. Retries are configuration: a :class:`urllib3.util.Retry` mounted on
-the adapter (built by :class:`~intrace_analytics.retry.Retries`). The client adds only what
+the adapter (built by :class:`~intrace_analytics.config.Retries`). The client adds only what
 ``Retry`` cannot see: a body cut short or reset after the headers arrived, a total deadline
 per response, a cap on ``Retry-After``, a retry budget per load, and refusing redirects to
 another origin. Which offsets to read, and when to stop, is
@@ -143,7 +143,7 @@ class IntraceClient:
     max_workers
         Pages fetched concurrently once the first page has told the total.
     retries
-        Every retry setting at once, as a :class:`~intrace_analytics.retry.Retries`;
+        Every retry setting at once, as a :class:`~intrace_analytics.config.Retries`;
         ``None`` builds one from the keyword arguments.
     deadline
         Total seconds one response may take, body included, so a trickling body cannot hang.
