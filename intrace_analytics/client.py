@@ -3,46 +3,47 @@
 Every request goes out through a :class:`requests.Session` whose defaults are set once
 (timeouts, ``User-Agent``, the ``X-API-Key`` header, urllib3 retries), so no call can
 leave without them. Retries are configuration: a :class:`urllib3.util.Retry` mounted on
-the adapter. The client adds only what ``Retry`` cannot see: a body cut short or reset
-after the headers arrived, a total deadline per response, a cap on ``Retry-After``, a
-retry budget per load, and refusing redirects to another origin.
+the adapter (built by :class:`~intrace_analytics.config.Retries`). The client adds only what
+``Retry`` cannot see: a body cut short or reset after the headers arrived, a total deadline
+per response, a cap on ``Retry-After``, a retry budget per load, and refusing redirects to
+another origin. Which offsets to read, and when to stop, is
+:mod:`intrace_analytics.pagination`'s job.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self, cast
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
-from urllib3.exceptions import (
-    MaxRetryError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from intrace_analytics._version import __version__
-from intrace_analytics.exceptions import (
-    ApiError,
-    AuthenticationError,
-    NetworkError,
-    RateLimitError,
-    ResponseFormatError,
+from intrace_analytics.checks import check_choice, check_int, fail
+from intrace_analytics.clock import utc_now
+from intrace_analytics.config import (
+    DEFAULT_BASE_URL,
+    Retries,
+    Secret,
+    SettingAlias,
+    Timeout,
+    check_base_url,
+    default,
+    resolve_retries,
+    resolve_timeout,
 )
+from intrace_analytics.exceptions import ApiError, AuthenticationError, NetworkError, RateLimitError
 from intrace_analytics.pages import Page
+from intrace_analytics.pagination import OffsetPaginator, PageStream
 from intrace_analytics.retry import (
+    RETRY_STATUSES,
     LoadContext,
     LoadStats,
     RetryBudget,
@@ -51,39 +52,28 @@ from intrace_analytics.retry import (
 )
 from intrace_analytics.schema import SCOPES, STATUSES
 
-__all__ = ["DEFAULT_BASE_URL", "SCOPES", "STATUSES", "IntraceClient", "LoadStats", "PageStream"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "RETRY_STATUSES",
+    "SCOPES",
+    "STATUSES",
+    "IntraceClient",
+    "LoadStats",
+    "PageStream",
+    "Retries",
+    "Timeout",
+]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.intrace.ai"
 INCIDENTS_PATH = "/v1/incidents"
 MAX_PAGE_SIZE = 5000
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-# Well under the ~8 KiB many proxies and servers accept for a request line.
-MAX_QUERY_LENGTH = 2000
 
 # Errors raised while reading a body after the headers arrived. urllib3's Retry never
 # sees these (requests reads the body after urlopen returns), so the client retries them.
 _BODY_ERRORS = (ProtocolError, ReadTimeoutError, requests.exceptions.ChunkedEncodingError, OSError)
-
-
-class _Secret:
-    """Holds the API key so that no repr, vars() or log line can show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    __str__ = __repr__
 
 
 class _Session(requests.Session):
@@ -99,43 +89,41 @@ class _Session(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+class _SessionPool:
+    """One Session per thread (requests' Session is not thread-safe), closed together."""
+
+    def __init__(self, factory: Callable[[], _Session]) -> None:
+        self._factory = factory
+        self._local = threading.local()
+        self._all: list[_Session] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> _Session:
+        session: _Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self._factory()
+            self._local.session = session
+            with self._lock:
+                self._all.append(session)
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._all = self._all, []
+        for session in sessions:
+            session.close()
+
+
 class _Deadline(Exception):
     """A response took longer than the client's total deadline."""
 
 
-class PageStream(Iterator[Page]):
-    """The pages of one load, in offset order, with the load's counters in :attr:`stats`.
-
-    Returned by :meth:`IntraceClient.iter_incident_pages`; iterate it, or call
-    :meth:`close` to stop early (outstanding requests are cancelled).
-    """
-
-    def __init__(self, pages: Iterator[Page], stats: LoadStats, on_close: Callable[[], None]):
-        self._pages = pages
-        self.stats = stats
-        self._on_close = on_close
-
-    def __iter__(self) -> PageStream:
-        return self
-
-    def __next__(self) -> Page:
-        return next(self._pages)
-
-    def close(self) -> None:
-        close = getattr(self._pages, "close", None)
-        if close is not None:
-            close()
-        self._on_close()
-
-    def __enter__(self) -> PageStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class IntraceClient:
     """Client for Intrace's ``GET /v1/incidents``.
+
+    Settings come grouped (``timeout=Timeout(...)``, ``retries=Retries(...)``) or as the
+    flat keyword arguments below; both forms behave the same. A keyword given beside the
+    object that also sets it must agree with it (``ValueError`` otherwise).
 
     Parameters
     ----------
@@ -145,7 +133,8 @@ class IntraceClient:
         The API's base URL; defaults to ``INTRACE_BASE_URL``, else ``https://api.intrace.ai``.
         ``/v1/incidents`` is appended; a trailing slash is fine.
     timeout
-        ``(connect, read)`` seconds, or one number for both.
+        ``(connect, read)`` seconds, one number for both, or a :class:`Timeout` (which
+        holds the deadline too).
     max_retries
         Retries per request (attempts = retries + 1) for connection errors, read timeouts,
         bodies cut short and HTTP 408/429/500/502/503/504. 400/401/403/404/422 are never retried.
@@ -153,6 +142,9 @@ class IntraceClient:
         ``limit`` per request, 1..5000.
     max_workers
         Pages fetched concurrently once the first page has told the total.
+    retries
+        Every retry setting at once, as a :class:`~intrace_analytics.config.Retries`;
+        ``None`` builds one from the keyword arguments.
     deadline
         Total seconds one response may take, body included, so a trickling body cannot hang.
     backoff_factor, backoff_max, backoff_jitter
@@ -163,12 +155,20 @@ class IntraceClient:
     retry_budget
         Retries allowed per load across all workers (each success earns back 0.1).
 
+    Attributes
+    ----------
+    timeouts, retries
+        The settings in use, as :class:`Timeout` and :class:`Retries`. The flat attributes
+        (``timeout``, ``deadline``, ``max_retries``, ``retry_budget``, ...) read and write
+        the same values.
+
     Raises
     ------
     AuthenticationError
         No key was given and ``INTRACE_API_KEY`` is not set.
     ValueError
-        An argument is out of range (the message names it, its value and what is allowed).
+        An argument is out of range (the message names it, its value and what is allowed),
+        or a keyword argument disagrees with the settings object given beside it.
 
     Examples
     --------
@@ -178,35 +178,54 @@ class IntraceClient:
     ...     pages = list(client.iter_incident_pages(status="open"))
     >>> pages[0].offset
     0
+
+    The same settings, grouped:
+
+    >>> client = IntraceClient(
+    ...     "key", timeout=Timeout(connect=2, read=10), retries=Retries(max_retries=2)
+    ... )
+    >>> client.timeout, client.max_retries
+    ((2.0, 10.0), 2)
     """
+
+    deadline: SettingAlias[float] = SettingAlias("timeouts", "deadline")
+    max_retries: SettingAlias[int] = SettingAlias("retries", "max_retries")
+    backoff_factor: SettingAlias[float] = SettingAlias("retries", "backoff_factor")
+    backoff_max: SettingAlias[float] = SettingAlias("retries", "backoff_max")
+    backoff_jitter: SettingAlias[float] = SettingAlias("retries", "backoff_jitter")
+    max_retry_after: SettingAlias[float] = SettingAlias("retries", "max_retry_after")
+    retry_budget: SettingAlias[int] = SettingAlias("retries", "budget")
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
         base_url: str | None = None,
-        timeout: float | tuple[float, float] = (5, 30),
-        max_retries: int = 5,
+        timeout: float | tuple[float, float] | Timeout = (5, 30),
+        max_retries: int = default(5),
         page_size: int = 1000,
         max_workers: int = 4,
-        deadline: float = 90.0,
-        backoff_factor: float = 0.5,
-        backoff_max: float = 30.0,
-        backoff_jitter: float = 0.5,
-        max_retry_after: float = 60.0,
-        retry_budget: int = 20,
+        retries: Retries | None = None,
+        deadline: float = default(90.0),
+        backoff_factor: float = default(0.5),
+        backoff_max: float = default(30.0),
+        backoff_jitter: float = default(0.5),
+        max_retry_after: float = default(60.0),
+        retry_budget: int = default(20),
     ) -> None:
-        self.timeout = _check_timeout(timeout)
-        self.max_retries = _check_int("max_retries", max_retries, 0, 100)
-        self.page_size = _check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
-        self.max_workers = _check_int("max_workers", max_workers, 1, 64)
-        self.deadline = _check_number("deadline", deadline, positive=True)
-        self.backoff_factor = _check_number("backoff_factor", backoff_factor)
-        self.backoff_max = _check_number("backoff_max", backoff_max)
-        self.backoff_jitter = _check_number("backoff_jitter", backoff_jitter)
-        self.max_retry_after = _check_number("max_retry_after", max_retry_after)
-        self.retry_budget = _check_int("retry_budget", retry_budget, 0, 1_000_000)
-        self.base_url = _check_base_url(
+        self.timeouts = resolve_timeout(timeout, deadline)
+        self.retries = resolve_retries(
+            retries,
+            max_retries=max_retries,
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            backoff_jitter=backoff_jitter,
+            max_retry_after=max_retry_after,
+            retry_budget=retry_budget,
+        )
+        self.page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+        self.max_workers = check_int("max_workers", max_workers, 1, 64)
+        self.base_url = check_base_url(
             base_url or os.environ.get("INTRACE_BASE_URL") or DEFAULT_BASE_URL
         )
         key = api_key if api_key is not None else os.environ.get("INTRACE_API_KEY")
@@ -217,8 +236,17 @@ class IntraceClient:
         if any(ch.isspace() or ord(ch) < 32 for ch in key.strip()):
             # The value is deliberately not shown: it is a secret.
             raise ValueError("api_key must not contain whitespace or control characters")
-        self._api_key = _Secret(key.strip())
+        self._api_key = Secret(key.strip())
         self._endpoint = self.base_url + INCIDENTS_PATH
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """``(connect, read)`` seconds (``timeouts`` holds the deadline too)."""
+        return (self.timeouts.connect, self.timeouts.read)
+
+    @timeout.setter
+    def timeout(self, value: float | tuple[float, float] | Timeout) -> None:
+        self.timeouts = resolve_timeout(value, default(self.timeouts.deadline))
 
     def __repr__(self) -> str:
         return (
@@ -254,7 +282,8 @@ class IntraceClient:
         ``total`` allows, raises :class:`ResponseFormatError`. A long ``asset_id`` list is
         split into several requests so no URL grows past a safe length; incidents that
         more than one part returns are yielded once (later pages' ``incidents`` omit them,
-        their ``body`` stays as received).
+        their ``body`` stays as received); see
+        :class:`~intrace_analytics.pagination.OffsetPaginator`.
 
         Parameters
         ----------
@@ -283,77 +312,24 @@ class IntraceClient:
         asset_ids = filters.pop("asset_id", None)
         load = LoadContext(
             stats=LoadStats(),
-            budget=RetryBudget(self.retry_budget),
-            max_retry_after=self.max_retry_after,
+            budget=RetryBudget(self.retries.budget),
+            max_retry_after=self.retries.max_retry_after,
             on_wait=on_wait,
         )
         sessions = _SessionPool(self._new_session)
+
+        def fetch(params: Mapping[str, Any], offset: int) -> Page:
+            # Runs in the caller's thread for the first page, in a worker for the rest.
+            return self._fetch_page(sessions.get(), params, offset, load)
+
+        paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
         if asset_ids is None:
-            pages = self._iter_result_set(filters, load, sessions)
+            pages = paginator.pages(lambda offset: fetch(filters, offset))
         else:
-            pages = self._iter_asset_chunks(filters, asset_ids, load, sessions)
-        return PageStream(_closing(pages, sessions.close), load.stats, sessions.close)
-
-    # -- pagination -------------------------------------------------------------------
-
-    def _iter_asset_chunks(
-        self,
-        filters: dict[str, Any],
-        asset_ids: list[str],
-        load: LoadContext,
-        sessions: _SessionPool,
-    ) -> Iterator[Page]:
-        chunks = _split_for_url(self._endpoint, filters, asset_ids, self.page_size)
-        if len(chunks) == 1:
-            yield from self._iter_result_set({**filters, "asset_id": chunks[0]}, load, sessions)
-            return
-        seen: set[object] = set()
-        for chunk in chunks:
-            for page in self._iter_result_set({**filters, "asset_id": chunk}, load, sessions):
-                fresh = [inc for inc in page.incidents if inc.get("id") not in seen]
-                seen.update(inc.get("id") for inc in fresh)
-                yield page if len(fresh) == len(page.incidents) else replace(page, incidents=fresh)
-
-    def _iter_result_set(
-        self, filters: dict[str, Any], load: LoadContext, sessions: _SessionPool
-    ) -> Iterator[Page]:
-        limit = self.page_size
-        first = self._fetch_page(sessions.get(), filters, 0, load)
-        yield first
-        if _is_last(first, limit):
-            return
-        max_total = first.total
-        previous = first
-        received = 1
-        next_offset = limit
-        pending: deque[tuple[int, Future[Page]]] = deque()
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="intrace-page") as pool:
-            try:
-                while True:
-                    # Keep a bounded window in flight: concurrency without holding every
-                    # body in memory at once.
-                    while next_offset < max_total and len(pending) < 2 * self.max_workers:
-                        future = pool.submit(
-                            self._fetch_page, None, filters, next_offset, load, sessions
-                        )
-                        pending.append((next_offset, future))
-                        next_offset += limit
-                    if not pending:
-                        return
-                    offset, future = pending.popleft()
-                    page = future.result()
-                    received += 1
-                    _check_progress(page, previous, received, first.total, limit)
-                    yield page
-                    if _is_last(page, limit):
-                        return
-                    # A live result set can grow while we read it; follow it, bounded by
-                    # the page-count guard in _check_progress.
-                    max_total = max(max_total, page.total)
-                    previous = page
-            finally:
-                for _, future in pending:
-                    future.cancel()
+            pages = paginator.pages_any_of(
+                fetch, filters, "asset_id", asset_ids, endpoint=self._endpoint
+            )
+        return PageStream(pages, load.stats, sessions.close)
 
     # -- one request ------------------------------------------------------------------
 
@@ -366,43 +342,14 @@ class IntraceClient:
                 "X-API-Key": self._api_key.reveal(),
             }
         )
-        adapter = requests.adapters.HTTPAdapter(max_retries=self._new_retry(None))
+        adapter = requests.adapters.HTTPAdapter(max_retries=self.retries.policy())
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
 
-    def _new_retry(self, load: LoadContext | None) -> RetryPolicy:
-        retry = RetryPolicy(
-            total=self.max_retries,
-            connect=self.max_retries,
-            read=self.max_retries,
-            status=self.max_retries,
-            other=0,
-            redirect=0,
-            allowed_methods=frozenset({"GET"}),
-            status_forcelist=RETRY_STATUSES,
-            backoff_factor=self.backoff_factor,
-            backoff_max=self.backoff_max,
-            backoff_jitter=self.backoff_jitter,
-            retry_after_max=math.inf,  # type: ignore[arg-type]
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            raise_on_redirect=False,
-        )
-        retry.load = load
-        return retry
-
     def _fetch_page(
-        self,
-        session: _Session | None,
-        filters: Mapping[str, Any],
-        offset: int,
-        load: LoadContext,
-        sessions: _SessionPool | None = None,
+        self, session: _Session, filters: Mapping[str, Any], offset: int, load: LoadContext
     ) -> Page:
-        if session is None:
-            assert sessions is not None
-            session = sessions.get()
         params = {"limit": self.page_size, "offset": offset, **filters}
         body, url = self._get(session, params, offset, load)
         page = Page.from_body(
@@ -410,7 +357,7 @@ class IntraceClient:
             offset=offset,
             limit=self.page_size,
             params=params,
-            fetched_at=datetime.now(UTC),
+            fetched_at=utc_now(),
             url=url,
         )
         load.stats.add(pages=1)
@@ -422,7 +369,7 @@ class IntraceClient:
         """GET the endpoint and return (body, final URL), retrying bodies cut short."""
         adapter = session.get_adapter(self._endpoint)
         assert isinstance(adapter, requests.adapters.HTTPAdapter)
-        retry = self._new_retry(load)
+        retry = self.retries.policy(load)
         url: str = self._endpoint
         query: Mapping[str, Any] | None = params
         redirects = 0
@@ -548,71 +495,6 @@ class IntraceClient:
 # -- helpers -------------------------------------------------------------------------
 
 
-class _SessionPool:
-    """One Session per thread (requests' Session is not thread-safe), closed together."""
-
-    def __init__(self, factory: Callable[[], _Session]) -> None:
-        self._factory = factory
-        self._local = threading.local()
-        self._all: list[_Session] = []
-        self._lock = threading.Lock()
-
-    def get(self) -> _Session:
-        session: _Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._factory()
-            self._local.session = session
-            with self._lock:
-                self._all.append(session)
-        return session
-
-    def close(self) -> None:
-        with self._lock:
-            sessions, self._all = self._all, []
-        for session in sessions:
-            session.close()
-
-
-def _closing(pages: Iterator[Page], on_close: Callable[[], None]) -> Iterator[Page]:
-    try:
-        yield from pages
-    finally:
-        on_close()
-
-
-def _is_last(page: Page, limit: int) -> bool:
-    """Stop rule: total reached, an empty page or a short page."""
-    received = len(page.incidents)
-    return received == 0 or received < limit or page.offset + received >= page.total
-
-
-def _check_progress(
-    page: Page, previous: Page, pages_so_far: int, first_total: int, limit: int
-) -> None:
-    """Guard against a server that would make pagination loop."""
-    ids = [inc.get("id") for inc in page.incidents]
-    if ids and ids == [inc.get("id") for inc in previous.incidents]:
-        raise ResponseFormatError(
-            f"page at offset {page.offset} repeats the page at offset {previous.offset}: "
-            "the server seems to ignore 'offset'; stopping instead of looping",
-            offset=page.offset,
-            field="offset",
-        )
-    # Following a result set that grows while it is read is right (nothing is lost), but a
-    # total that keeps running ahead of the reader is a loop: allow the planned pages twice
-    # over, plus ten, then stop.
-    planned = math.ceil(first_total / limit)
-    allowed = 2 * planned + 10
-    if pages_so_far > allowed:
-        raise ResponseFormatError(
-            f"page at offset {page.offset}: {pages_so_far} pages received but the first "
-            f"page's total {first_total} allows {planned} (at most {allowed} with growth); "
-            "stopping instead of looping",
-            offset=page.offset,
-            field="total",
-        )
-
-
 def _read_body(response: requests.Response, deadline_at: float, read_timeout: float) -> bytes:
     """Read the whole body, never past the deadline, and check it against Content-Length."""
     raw = response.raw
@@ -692,101 +574,21 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
-def _split_for_url(
-    endpoint: str, filters: Mapping[str, Any], asset_ids: list[str], limit: int
-) -> list[list[str]]:
-    """Split asset ids into groups whose request URL stays under MAX_QUERY_LENGTH."""
-    fixed = len(endpoint) + len(urlencode({"limit": limit, "offset": 10**9, **filters})) + 2
-    chunks: list[list[str]] = [[]]
-    used = fixed
-    for asset in asset_ids:
-        cost = len(urlencode({"asset_id": asset})) + 1
-        if fixed + cost > MAX_QUERY_LENGTH:
-            raise ValueError(
-                f"asset_id {asset[:40]!r}... is too long: one id alone would make the URL "
-                f"longer than {MAX_QUERY_LENGTH} characters"
-            )
-        if chunks[-1] and used + cost > MAX_QUERY_LENGTH:
-            chunks.append([])
-            used = fixed
-        chunks[-1].append(asset)
-        used += cost
-    return chunks
-
-
-# -- argument checks -------------------------------------------------------------------
-
-
 def _check_filters(
     status: str | None, scope: str | None, asset_id: str | Iterable[str] | None
 ) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     if status is not None:
-        filters["status"] = _check_choice("status", status, STATUSES)
+        filters["status"] = check_choice("status", status, STATUSES, fold=True)
     if scope is not None:
-        filters["scope"] = _check_choice("scope", scope, SCOPES)
+        filters["scope"] = check_choice("scope", scope, SCOPES, fold=True)
     if asset_id is not None:
         ids = [asset_id] if isinstance(asset_id, str) else list(asset_id)
+        expected = "a non-empty string or a non-empty list of them"
         for value in ids:
             if not isinstance(value, str) or not value.strip():
-                raise ValueError(
-                    f"asset_id must be a non-empty string or a list of them, got {value!r}"
-                )
+                raise fail("asset_id", expected, value)
         if not ids:
-            raise ValueError("asset_id must name at least one asset, got an empty list")
+            raise fail("asset_id", expected, ids)
         filters["asset_id"] = list(dict.fromkeys(v.strip() for v in ids))
     return filters
-
-
-def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if isinstance(value, str) and value.strip().casefold() in allowed:
-        return value.strip().casefold()
-    raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}; got {value!r}")
-    return value
-
-
-def _check_number(name: str, value: object, *, positive: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-        or (positive and value == 0)
-    ):
-        bound = "a positive" if positive else "a non-negative"
-        raise ValueError(f"{name} must be {bound} number of seconds; got {value!r}")
-    return float(value)
-
-
-def _check_timeout(timeout: object) -> tuple[float, float]:
-    if isinstance(timeout, tuple | list) and len(timeout) == 2:
-        return (
-            _check_number("timeout (connect)", timeout[0], positive=True),
-            _check_number("timeout (read)", timeout[1], positive=True),
-        )
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        value = _check_number("timeout", timeout, positive=True)
-        return (value, value)
-    raise ValueError(
-        f"timeout must be a number of seconds or a (connect, read) pair; got {timeout!r}"
-    )
-
-
-def _check_base_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}; got {url!r}"
-        )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(
-            "base_url must not carry a query, fragment or credentials "
-            "(the API key goes in INTRACE_API_KEY); got "
-            f"{parts.scheme}://{parts.hostname}{parts.path}"
-        )
-    return url.strip().rstrip("/")

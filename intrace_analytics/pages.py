@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from intrace_analytics.clock import utc_now
 from intrace_analytics.exceptions import ResponseFormatError
 
 __all__ = ["JsonlWriter", "Page", "read_jsonl", "write_jsonl"]
@@ -60,7 +61,7 @@ class Page:
     offset: int
     limit: int
     params: Mapping[str, Any] = field(default_factory=dict)
-    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    fetched_at: datetime = field(default_factory=utc_now)
     body: bytes = b""
     pass_index: int = 0
 
@@ -108,7 +109,7 @@ class Page:
             offset=offset,
             limit=limit,
             params=dict(params or {}),
-            fetched_at=fetched_at or datetime.now(UTC),
+            fetched_at=fetched_at or utc_now(),
             body=raw,
         )
 

@@ -1,6 +1,7 @@
 """Retries as configuration: urllib3's ``Retry`` plus what a whole load needs.
 
-:class:`RetryPolicy` is the ``Retry`` mounted on every session's adapter. It adds a retry
+:class:`RetryPolicy` is the ``Retry`` mounted on every session's adapter, built from the
+user's :class:`~intrace_analytics.config.Retries` by :meth:`Retries.policy`. It adds a retry
 budget shared by a load's workers (an outage fails fast instead of hammering the
 server), a cap on ``Retry-After`` (a longer wait becomes ``RateLimitError``, not an hour's
 sleep), and accounting: retries, requests and seconds waited, for the load report.
@@ -14,13 +15,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-__all__ = ["LoadContext", "LoadStats", "RetryBudget", "RetryPolicy", "retry_after_seconds"]
+__all__ = [
+    "RETRY_STATUSES",
+    "LoadContext",
+    "LoadStats",
+    "RetryBudget",
+    "RetryPolicy",
+    "retry_after_seconds",
+]
+
+# Statuses worth another try: the server or a proxy says "not now". 400/401/403/404/422
+# say "never" and are not retried.
+RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass

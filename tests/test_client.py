@@ -1,4 +1,5 @@
-"""The client against the sandbox over real HTTP: pagination, every fault, the key kept secret."""
+"""The client against the sandbox over real HTTP: arguments and settings, filters, every fault,
+the key kept secret (how pages are ordered, split and stopped: test_pagination.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
 
 import pytest
 
@@ -21,6 +21,7 @@ from intrace_analytics import (
     RateLimitError,
     ResponseFormatError,
 )
+from intrace_analytics.client import Retries, Timeout
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import CANARY_KEY, assert_no_key, ids_of
 
@@ -91,6 +92,175 @@ def test_bad_constructor_arguments_name_parameter_and_value(kwargs: dict, names:
         assert name in str(info.value)
 
 
+# -- settings: Timeout and Retries objects, or keyword arguments ---------------------------
+
+FAST = {"backoff_factor": 0.001, "backoff_max": 0.01, "backoff_jitter": 0.001}
+
+
+def test_defaults_as_attributes_and_as_settings_objects() -> None:
+    client = IntraceClient("k")
+    assert client.timeout == (5.0, 30.0)
+    assert client.deadline == 90.0
+    assert (client.max_retries, client.retry_budget, client.max_retry_after) == (5, 20, 60.0)
+    assert (client.backoff_factor, client.backoff_max, client.backoff_jitter) == (0.5, 30.0, 0.5)
+    assert client.timeouts == Timeout(connect=5, read=30, deadline=90)
+    assert client.retries == Retries()
+    assert Retries() == Retries(
+        max_retries=5,
+        backoff_factor=0.5,
+        backoff_max=30,
+        backoff_jitter=0.5,
+        max_retry_after=60,
+        budget=20,
+    )
+
+
+def test_keyword_arguments_fill_the_settings_objects() -> None:
+    client = IntraceClient("k", timeout=3, deadline=10, max_retries=2, retry_budget=7, **FAST)
+    assert client.timeouts == Timeout(connect=3, read=3, deadline=10)
+    assert client.retries == Retries(max_retries=2, budget=7, **FAST)
+    assert client.timeout == (3.0, 3.0)
+
+
+def test_settings_objects_fill_the_attributes() -> None:
+    client = IntraceClient(
+        "k",
+        timeout=Timeout(connect=1, read=2, deadline=3),
+        retries=Retries(max_retries=4, max_retry_after=9, budget=11, **FAST),
+    )
+    assert (client.timeout, client.deadline) == ((1.0, 2.0), 3.0)
+    assert (client.max_retries, client.max_retry_after, client.retry_budget) == (4, 9.0, 11)
+    assert client.backoff_factor == 0.001
+
+
+def test_setting_an_attribute_updates_its_settings_object() -> None:
+    client = IntraceClient("k")
+    client.max_retries = 2
+    client.timeout = (1, 4)
+    assert client.retries == Retries(max_retries=2)
+    assert client.timeouts == Timeout(connect=1, read=4, deadline=90)
+
+
+def _by_keywords(api: SandboxServer, **options: Any) -> IntraceClient:
+    return IntraceClient(api.api_key, base_url=api.url, page_size=50, **options)
+
+
+def _by_objects(api: SandboxServer, **options: Any) -> IntraceClient:
+    timeout = options.pop("timeout", (2, 5))
+    timeouts = Timeout(timeout[0], timeout[1], options.pop("deadline", 90))
+    names = {"retry_budget": "budget"}
+    retries = Retries(**{names.get(name, name): value for name, value in options.items()})
+    return IntraceClient(
+        api.api_key, base_url=api.url, page_size=50, timeout=timeouts, retries=retries
+    )
+
+
+BOTH_FORMS = pytest.mark.parametrize(
+    "build", [_by_keywords, _by_objects], ids=["keywords", "objects"]
+)
+
+
+@BOTH_FORMS
+def test_max_retries_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
+    api.fail(503, times=100, offset=0)
+    with pytest.raises(ApiError, match="after 3 retries"):
+        list(build(api, max_retries=3, **FAST).iter_incident_pages())
+    assert len(incident_requests(api)) == 4
+
+
+@BOTH_FORMS
+def test_retry_budget_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
+    api.fail(503, times=1000)
+    with pytest.raises(ApiError):
+        list(build(api, max_retries=5, retry_budget=2, **FAST).iter_incident_pages())
+    assert len(incident_requests(api)) == 3
+
+
+@BOTH_FORMS
+def test_max_retry_after_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
+    api.rate_limit(retry_after=2, offset=0)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError, match="longer than the 1 s") as info:
+        list(build(api, max_retry_after=1, **FAST).iter_incident_pages())
+    assert time.monotonic() - started < 1.5
+    assert info.value.retry_after == 2
+    assert len(incident_requests(api)) == 1
+
+
+@BOTH_FORMS
+def test_deadline_and_timeout_both_ways(
+    api: SandboxServer, build: Callable[..., IntraceClient]
+) -> None:
+    api.trickle_body(interval=0.1, chunk=8, offset=0)
+    started = time.monotonic()
+    with pytest.raises(NetworkError, match="within the 1 s deadline"):
+        list(build(api, timeout=(1, 2), deadline=1.0, **FAST).iter_incident_pages())
+    assert 1.0 <= time.monotonic() - started < 3
+
+
+@BOTH_FORMS
+def test_the_same_pages_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
+    api.fail(500, times=2, offset=100)
+    stream = build(api, max_retries=2, **FAST).iter_incident_pages()
+    assert ids_of(stream) == served_ids(api)
+    assert (stream.stats.pages, stream.stats.retries) == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"retries": Retries(max_retries=3), "max_retries": 4}, ["max_retries", "4", "3"]),
+        # Passing the default value on purpose still disagrees with the object.
+        ({"retries": Retries(max_retries=3), "max_retries": 5}, ["max_retries", "5", "3"]),
+        ({"retries": Retries(budget=5), "retry_budget": 6}, ["retry_budget", "6", "5"]),
+        ({"retries": Retries(), "backoff_factor": 2}, ["backoff_factor", "2"]),
+        ({"retries": Retries(), "max_retry_after": 0}, ["max_retry_after", "0"]),
+        ({"timeout": Timeout(deadline=10), "deadline": 20}, ["deadline", "20", "10"]),
+        ({"retries": {"max_retries": 3}}, ["retries", "{'max_retries': 3}"]),
+        ({"timeout": "30"}, ["timeout", "'30'"]),
+    ],
+)
+def test_a_keyword_that_disagrees_with_its_settings_object_is_refused(
+    kwargs: dict, words: list[str]
+) -> None:
+    with pytest.raises(ValueError, match="must") as info:
+        IntraceClient("k", **kwargs)
+    for word in words:
+        assert word in str(info.value)
+    assert str(info.value).startswith(words[0] + " must")
+
+
+def test_a_keyword_that_agrees_with_its_settings_object_is_fine() -> None:
+    client = IntraceClient(
+        "k",
+        retries=Retries(max_retries=3),
+        max_retries=3,
+        timeout=Timeout(deadline=10),
+        deadline=10,
+    )
+    assert (client.max_retries, client.deadline) == (3, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Retries(max_retries=-1), ["max_retries", "-1"]),
+        (lambda: Retries(budget=1.5), ["budget", "1.5"]),
+        (lambda: Retries(backoff_max=float("nan")), ["backoff_max", "nan"]),
+        (lambda: Timeout(read=0), ["timeout (read)", "0"]),
+        (lambda: Timeout(connect=-1), ["timeout (connect)", "-1"]),
+        (lambda: Timeout(deadline="soon"), ["deadline", "'soon'"]),
+    ],
+)
+def test_bad_settings_objects_name_the_field_and_value(
+    make: Callable[[], object], words: list[str]
+) -> None:
+    with pytest.raises(ValueError, match="must") as info:
+        make()
+    for word in words:
+        assert word in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "names"),
     [
@@ -118,20 +288,7 @@ def test_filters_are_case_folded(api: SandboxServer, make_client: MakeClient) ->
     assert {i["status"] for p in pages for i in p.incidents} == {"open"}
 
 
-# -- pagination ----------------------------------------------------------------------
-
-
-def test_every_incident_exactly_once_in_the_servers_order(
-    api: SandboxServer, make_client: MakeClient
-) -> None:
-    stream = make_client(page_size=50, max_workers=4).iter_incident_pages()
-    pages = list(stream)
-    assert ids_of(pages) == served_ids(api)
-    assert [p.offset for p in pages] == [0, 50, 100, 150, 200]
-    assert stream.stats.pages == 5
-    assert stream.stats.requests == 5
-    assert stream.stats.retries == 0
-    assert len(incident_requests(api)) == 5
+# -- filters and pages ---------------------------------------------------------------
 
 
 def test_a_page_keeps_its_provenance(api: SandboxServer, make_client: MakeClient) -> None:
@@ -143,26 +300,6 @@ def test_a_page_keeps_its_provenance(api: SandboxServer, make_client: MakeClient
     assert json.loads(page.body)["incidents"] == page.incidents
     assert page.total == sum(1 for i in api.dataset.incidents if i["scope"] == "aggregate")
     assert "offset=0" in repr(page)
-
-
-def test_total_a_multiple_of_the_page_size_sends_no_extra_request(
-    make_client: MakeClient, api: SandboxServer
-) -> None:
-    pages = list(make_client(page_size=115).iter_incident_pages())
-    assert [len(p.incidents) for p in pages] == [115, 115]
-    assert len(incident_requests(api)) == 2
-
-
-def test_an_empty_result_is_one_empty_page(api: SandboxServer, make_client: MakeClient) -> None:
-    pages = list(make_client().iter_incident_pages(asset_id="no-such-asset"))
-    assert len(pages) == 1
-    assert pages[0].incidents == []
-    assert pages[0].total == 0
-    assert len(incident_requests(api)) == 1
-
-
-def test_single_worker_gives_the_same_pages(api: SandboxServer, make_client: MakeClient) -> None:
-    assert ids_of(make_client(max_workers=1, page_size=7).iter_incident_pages()) == served_ids(api)
 
 
 @pytest.mark.parametrize(
@@ -194,39 +331,6 @@ def test_asset_filter_any_of(api: SandboxServer, make_client: MakeClient) -> Non
     got = ids_of(make_client(page_size=20).iter_incident_pages(asset_id=sorted(wanted)))
     assert got == expected
     assert incident_requests(api)[0].query["asset_id"] == sorted(wanted)
-
-
-def test_a_long_asset_list_is_split_and_merged_without_duplicates(
-    api: SandboxServer, make_client: MakeClient
-) -> None:
-    real = sorted({a for assets in api.dataset.assets_of.values() for a in assets})
-    # Hundreds of long ids (as a user pasting a whole portfolio would) with the real ones
-    # spread through them, so several parts return the same incidents.
-    fake = [f"portfolio-asset-{n:04d}-{'x' * 30}" for n in range(300)]
-    asset_ids = fake[:100] + real + fake[100:200] + real + fake[200:]
-    pages = list(make_client(page_size=40).iter_incident_pages(asset_id=asset_ids))
-    got = ids_of(pages)
-    assert len(got) == len(set(got))
-    assert set(got) == set(served_ids(api))
-    lengths = [
-        len(api.url) + len("/v1/incidents?") + len(_query_string(r)) for r in incident_requests(api)
-    ]
-    assert max(lengths) <= 2000
-    assert len({tuple(r.query["asset_id"]) for r in incident_requests(api)}) > 1
-
-
-def _query_string(record) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(record.query, doseq=True)
-
-
-def test_stopping_early_cancels_the_rest(api: SandboxServer, make_client: MakeClient) -> None:
-    stream = make_client(page_size=10, max_workers=2).iter_incident_pages()
-    first = next(stream)
-    stream.close()
-    assert first.offset == 0
-    assert len(incident_requests(api)) < 23
 
 
 # -- what is sent ------------------------------------------------------------------------
@@ -306,40 +410,6 @@ def test_a_body_cut_short_of_its_content_length_is_retried(
     stream = make_client().iter_incident_pages()
     assert ids_of(stream) == served_ids(api)
     assert stream.stats.retries == 3
-
-
-def test_rows_inserted_between_pages_shift_the_rest(
-    api: SandboxServer, make_client: MakeClient
-) -> None:
-    before = served_ids(api)
-    api.insert_between_pages(7, after_offset=0)
-    stream = make_client(max_workers=1).iter_incident_pages()
-    pages = list(stream)
-    got = ids_of(pages)
-    # Nothing that existed is lost: the client follows the grown total to the new end.
-    assert set(before) <= set(got)
-    assert pages[-1].total == len(before) + 7
-    # The shift repeats the last rows of the first page; the load report (normalize) must
-    # dedupe and flag it. The client shows the drift in page totals.
-    assert len(got) - len(set(got)) == 7
-    assert {p.total for p in pages} == {len(before), len(before) + 7}
-
-
-def test_rows_deleted_between_pages_end_the_read_early(
-    api: SandboxServer, make_client: MakeClient
-) -> None:
-    before = served_ids(api)
-    api.delete_between_pages(5, after_offset=0)
-    pages = list(make_client(max_workers=1).iter_incident_pages())
-    got = ids_of(pages)
-    assert len(got) == len(set(got))
-    assert pages[-1].total == len(before) - 5
-    # The five deleted rows had already been read on the first page; deleting them shifted
-    # five surviving rows below offset 50, where the reader had already been: skipped.
-    # The shrinking totals say so; the load report (normalize) must reconcile.
-    after = served_ids(api)
-    assert len(set(after) - set(got)) == 5
-    assert {p.total for p in pages} == {len(before), len(before) - 5}
 
 
 def test_a_same_origin_redirect_is_followed(api: SandboxServer, make_client: MakeClient) -> None:
@@ -496,66 +566,6 @@ def test_a_redirect_to_another_origin_is_refused_and_the_key_stays_home(
         assert other.requests == []
     assert other.url.rsplit(":", 1)[1] in str(info.value)
     assert_no_key(info.value, debug_logs.text)
-
-
-# -- a server that would make a naive paginator loop ----------------------------------------
-
-
-class _BrokenPaginator(BaseHTTPRequestHandler):
-    """Ignores offset (mode 'repeat') or keeps raising total (mode 'grow')."""
-
-    mode = "repeat"
-    served = 0
-
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)
-        offset, limit = int(query["offset"][0]), int(query["limit"][0])
-        type(self).served += 1
-        if self.mode == "repeat":
-            start, total = 0, 10 * limit
-        else:
-            start, total = offset, offset + 2 * limit
-        rows = [{"id": f"i{n}"} for n in range(start, start + limit)]
-        body = json.dumps({"incidents": rows, "total": total}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def broken_server() -> Iterator[tuple[str, type[_BrokenPaginator]]]:
-    handler = type("Handler", (_BrokenPaginator,), {"served": 0})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_a_page_that_repeats_the_previous_one_stops_the_load(broken_server) -> None:
-    url, handler = broken_server
-    handler.mode = "repeat"
-    client = IntraceClient("k", base_url=url, page_size=10, max_workers=1)
-    with pytest.raises(ResponseFormatError, match="repeats the page at offset 0") as info:
-        list(client.iter_incident_pages())
-    assert info.value.offset == 10
-
-
-def test_more_pages_than_total_allows_stops_the_load(broken_server) -> None:
-    url, handler = broken_server
-    handler.mode = "grow"
-    client = IntraceClient("k", base_url=url, page_size=10, max_workers=2)
-    with pytest.raises(ResponseFormatError, match="pages"):
-        list(client.iter_incident_pages())
-    assert handler.served < 100
 
 
 def test_latency_under_the_read_timeout_is_just_slow(
