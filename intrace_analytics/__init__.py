@@ -19,7 +19,8 @@ from intrace_analytics.analysis import (
     status_breakdown,
     status_over_time,
 )
-from intrace_analytics.client import IntraceClient, LoadStats, PageStream
+from intrace_analytics.client import IntraceClient
+from intrace_analytics.config import Retries, Timeout
 from intrace_analytics.exceptions import (
     ApiError,
     AuthenticationError,
@@ -34,6 +35,8 @@ from intrace_analytics.exceptions import (
 from intrace_analytics.frames import IncidentFrames, read_parquet
 from intrace_analytics.load import frames_from_pages, load_incidents
 from intrace_analytics.pages import Page, read_jsonl, write_jsonl
+from intrace_analytics.pagination import PageStream
+from intrace_analytics.retry import LoadStats
 
 __all__ = [
     "ApiError",
@@ -50,6 +53,8 @@ __all__ = [
     "PageStream",
     "RateLimitError",
     "ResponseFormatError",
+    "Retries",
+    "Timeout",
     "__version__",
     "build_report",
     "data_quality",

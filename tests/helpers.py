@@ -20,10 +20,21 @@ from typing import Any
 import pandas as pd
 
 from intrace_analytics import IncidentFrames, frames_from_pages, schema
+from intrace_analytics.sandbox import SandboxServer
 from intrace_analytics.sandbox.data import page_body
 
 # A key that must never appear in any output, log, error or file.
 CANARY_KEY = "canary-7f3a9c1e-DO-NOT-LEAK"
+
+
+def served_ids(api: SandboxServer) -> list[str]:
+    """The ids the sandbox serves, in its order (its own truth)."""
+    return [incident["id"] for incident in api.dataset.incidents]
+
+
+def incident_requests(api: SandboxServer) -> list[Any]:
+    """The sandbox's records of requests to ``/v1/incidents``."""
+    return [r for r in api.requests if r.path == "/v1/incidents"]
 
 
 def assert_no_key(*texts: object, key: str = CANARY_KEY) -> None:

@@ -23,17 +23,9 @@ from intrace_analytics import (
 )
 from intrace_analytics.client import Retries, Timeout
 from intrace_analytics.sandbox import SandboxServer
-from tests.helpers import CANARY_KEY, assert_no_key, ids_of
+from tests.helpers import CANARY_KEY, assert_no_key, ids_of, incident_requests, served_ids
 
 MakeClient = Callable[..., IntraceClient]
-
-
-def served_ids(api: SandboxServer) -> list[str]:
-    return [incident["id"] for incident in api.dataset.incidents]
-
-
-def incident_requests(api: SandboxServer) -> list:
-    return [r for r in api.requests if r.path == "/v1/incidents"]
 
 
 # -- construction and arguments ------------------------------------------------------

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from intrace_analytics import Page, ResponseFormatError
+from intrace_analytics import (
+    IntraceClient,
+    Page,
+    ResponseFormatError,
+    frames_from_pages,
+    read_jsonl,
+    write_jsonl,
+)
+from intrace_analytics.sandbox import SandboxServer
+from tests.helpers import assert_same_frames
+
+MakeClient = Callable[..., IntraceClient]
 
 
 def test_a_valid_body_keeps_bytes_and_provenance() -> None:
@@ -66,3 +79,24 @@ def test_wrong_shapes_name_offset_and_field(body: bytes, field: str, got: str) -
     assert info.value.field == field
     assert f"page at offset 40: field {field!r}" in str(info.value)
     assert got in str(info.value)
+
+
+# -- JSON Lines capture and replay ---------------------------------------------------------
+
+
+def test_write_jsonl_appends_pages_that_read_jsonl_replays_byte_for_byte(
+    api: SandboxServer, make_client: MakeClient, tmp_path: Path
+) -> None:
+    pages = list(make_client(page_size=20).iter_incident_pages())
+    assert len(pages) > 2
+    path = tmp_path / "raw" / "pages.jsonl"
+    assert write_jsonl(pages[:2], path) == path  # creates the directory
+    write_jsonl(pages[2:], path)  # appends
+    replayed = list(read_jsonl(path))
+    assert len(path.read_bytes().splitlines()) == len(pages)
+    assert [p.body for p in replayed] == [p.body for p in pages]
+    assert [(p.offset, p.limit, p.total, p.params) for p in replayed] == [
+        (p.offset, p.limit, p.total, p.params) for p in pages
+    ]
+    assert [p.fetched_at for p in replayed] == [p.fetched_at for p in pages]
+    assert_same_frames(frames_from_pages(replayed), frames_from_pages(pages))

@@ -14,20 +14,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import requests
 
-from intrace_analytics import IntraceClient, Page, ResponseFormatError
+from intrace_analytics import IntraceClient, Page, PageStream, ResponseFormatError
 from intrace_analytics.pagination import MAX_QUERY_LENGTH, OffsetPaginator, split_for_url
 from intrace_analytics.sandbox import SandboxServer
-from tests.helpers import ids_of
+from tests.helpers import ids_of, incident_requests, served_ids
 
 MakeClient = Callable[..., IntraceClient]
-
-
-def served_ids(api: SandboxServer) -> list[str]:
-    return [incident["id"] for incident in api.dataset.incidents]
-
-
-def incident_requests(api: SandboxServer) -> list:
-    return [r for r in api.requests if r.path == "/v1/incidents"]
 
 
 # -- the client's pages --------------------------------------------------------------------
@@ -95,6 +87,21 @@ def test_stopping_early_cancels_the_rest(api: SandboxServer, make_client: MakeCl
     stream.close()
     assert first.offset == 0
     assert len(incident_requests(api)) < 23
+
+
+def test_a_page_stream_counts_its_load_and_closes_as_a_context_manager(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    with make_client(page_size=10, max_workers=2).iter_incident_pages() as stream:
+        assert isinstance(stream, PageStream)
+        assert iter(stream) is stream
+        pages = [next(stream), next(stream)]
+    assert [page.offset for page in pages] == [0, 10]
+    # Pages fetched ahead in the concurrency window count too.
+    assert 2 <= stream.stats.pages <= stream.stats.requests
+    assert len(incident_requests(api)) < 23  # leaving the block stopped the rest
+    with pytest.raises(StopIteration):
+        next(stream)
 
 
 def test_rows_inserted_between_pages_shift_the_rest(
