@@ -14,13 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from intrace_analytics.analysis import (
-    _as_of,  # one reading of "as of" for the package
-    resolution_summary,
-    severity_breakdown,
-    status_breakdown,
-)
+from intrace_analytics.analysis import severity_breakdown, status_breakdown
+from intrace_analytics.clock import as_of as _as_of  # the package's one clock
 from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.survival import resolution_summary
 
 __all__ = ["summary_text"]
 
