@@ -104,8 +104,8 @@ def resolution_times(
         then ``end`` is ``resolved_at``, otherwise the incident is censored and
         ``end`` is ``as_of``. Durations are ``Timedelta``. They are not clipped: a
         ``resolved_at`` before the start (a data error reported by
-        :func:`data_quality`) gives a negative duration, kept as is so it stays
-        visible; so does an incident that started after ``as_of``.
+        :func:`~intrace_analytics.analysis.data_quality`) gives a negative duration,
+        kept as is so it stays visible; so does an incident that started after ``as_of``.
 
     Examples
     --------
