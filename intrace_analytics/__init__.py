@@ -11,10 +11,7 @@ from intrace_analytics._version import __version__
 from intrace_analytics.analysis import (
     data_quality,
     incident_severity,
-    km_curve,
     open_backlog,
-    resolution_summary,
-    resolution_times,
     severity_breakdown,
     status_breakdown,
     status_over_time,
@@ -37,6 +34,7 @@ from intrace_analytics.load import frames_from_pages, load_incidents
 from intrace_analytics.pages import Page, read_jsonl, write_jsonl
 from intrace_analytics.pagination import PageStream
 from intrace_analytics.retry import LoadStats
+from intrace_analytics.survival import km_curve, resolution_summary, resolution_times
 
 __all__ = [
     "ApiError",

@@ -28,15 +28,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from intrace_analytics.analysis import (
-    km_curve,
-    open_backlog,
-    resolution_times,
-    severity_breakdown,
-    status_breakdown,
-)
+from intrace_analytics import clock
+from intrace_analytics.analysis import open_backlog, severity_breakdown, status_breakdown
+from intrace_analytics.checks import check_choice
 from intrace_analytics.sandbox.data import ASSETS, Asset
 from intrace_analytics.schema import SEVERITIES, STATUSES
+from intrace_analytics.survival import km_curve, resolution_times
 
 __all__ = [
     "GROUP_COLORS",
@@ -348,7 +345,7 @@ def plot_resolution_times(
         Column(s) to group by: one pair of curves per group, each in its own colour.
     start : {"started_at", "created_at"}, default "started_at"
         Where a duration starts, as for
-        :func:`~intrace_analytics.analysis.resolution_times`.
+        :func:`~intrace_analytics.survival.resolution_times`.
     as_of : timestamp, optional
         Where open incidents are censored; ``None`` means now, read once at call time so
         every group shares it.
@@ -363,17 +360,15 @@ def plot_resolution_times(
     -------
     Axes
         ``ax``. Each Kaplan-Meier line's y values are ``1`` followed by the
-        ``survival`` column of :func:`~intrace_analytics.analysis.km_curve`.
+        ``survival`` column of :func:`~intrace_analytics.survival.km_curve`.
 
     Examples
     --------
     >>> ax = plot_resolution_times(frames.incidents, by="scope")  # doctest: +SKIP
     """
-    if unit not in ("auto", *_UNITS):
-        raise ValueError(f"unit must be one of 'auto', 'hours', 'days'; got {unit!r}")
+    check_choice("unit", unit, ("auto", *_UNITS))
     ax = _axes(ax)
-    if as_of is None:
-        as_of = pd.Timestamp.now(tz="UTC")
+    as_of = clock.as_of(as_of)  # read once, so every group is censored at the same time
     columns = _as_list(by)
     if columns and len(incidents):
         labels = pd.Series(_group_labels(incidents, columns), index=incidents.index)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from intrace_analytics import analysis, clock
+from intrace_analytics import analysis, clock, survival
 from intrace_analytics import formatting as fmt
 from intrace_analytics._version import __version__
 from intrace_analytics.fileio import write_text_atomic
@@ -172,7 +172,7 @@ def summary_text(
     See Also
     --------
     intrace_analytics.analysis.status_breakdown
-    intrace_analytics.analysis.resolution_summary
+    intrace_analytics.survival.resolution_summary
     intrace_analytics.analysis.severity_breakdown
 
     Examples
@@ -208,8 +208,8 @@ def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[st
 
     incidents, threats = frames.incidents, frames.threats
     status = incidents["status"]
-    overall = analysis.resolution_summary(incidents, as_of=as_of).iloc[0]
-    by_scope = analysis.resolution_summary(incidents, by="scope", as_of=as_of)
+    overall = survival.resolution_summary(incidents, as_of=as_of).iloc[0]
+    by_scope = survival.resolution_summary(incidents, by="scope", as_of=as_of)
     headline = [
         ("Incidents", fmt.count(len(incidents))),
         ("Open", fmt.count((status == "open").sum())),
@@ -391,8 +391,8 @@ def _status_lines(incidents: pd.DataFrame) -> list[str]:
 
 
 def _resolution_lines(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
-    overall = analysis.resolution_summary(incidents, as_of=as_of)
-    by_scope = analysis.resolution_summary(incidents, by="scope", as_of=as_of)
+    overall = survival.resolution_summary(incidents, as_of=as_of)
+    by_scope = survival.resolution_summary(incidents, by="scope", as_of=as_of)
     groups: list[tuple[str, Any]] = [(_ALL, overall.iloc[0])]
     groups += [(fmt.label(row["scope"]), row) for _, row in by_scope.iterrows()]
     rows = []

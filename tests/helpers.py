@@ -226,6 +226,29 @@ def bodies(
     ]
 
 
+# -- typed frames for the analysis tests ---------------------------------------------------
+
+
+def typed(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A frame of the table from row dicts, cast through the schema (missing keys NA)."""
+    columns = schema.TABLES[table]
+    data: dict[str, Any] = {}
+    for column in columns:
+        values = [row.get(column.name) for row in rows]
+        if column.kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
+            dtype = schema.pandas_dtype(column, schema.categories_for(column, values))
+        else:
+            dtype = schema.pandas_dtype(column)
+        if column.kind is schema.Kind.INT:
+            values = [v or 0 for v in values]
+        data[column.name] = pd.Series(values, dtype=dtype)
+    return pd.DataFrame(data)
+
+
+def stamp(text: str | None) -> pd.Timestamp | None:
+    return None if text is None else pd.Timestamp(text, tz="UTC")
+
+
 # -- hand-built payloads -----------------------------------------------------------------
 
 

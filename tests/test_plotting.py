@@ -1,7 +1,8 @@
 """plotting: each plot's bars, points, lines and labels, read back from the returned Axes.
 
 Expected values are counted here independently (``value_counts``, ``crosstab``) from
-frames built from the sandbox, never read from the plotting code.
+the session's sandbox frames (``sandbox_frames``, copied before any change), never read
+from the plotting code.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
 
-from intrace_analytics import IncidentFrames, frames_from_pages
-from intrace_analytics.analysis import km_curve, open_backlog, resolution_times
+from intrace_analytics import IncidentFrames
+from intrace_analytics.analysis import open_backlog
 from intrace_analytics.plotting import (
     GROUP_COLORS,
     SEVERITY_COLORS,
@@ -36,8 +37,9 @@ from intrace_analytics.plotting import (
     plot_status_breakdown,
     plot_threat_map,
 )
-from intrace_analytics.sandbox import ASSETS, generate_dataset, page_body
+from intrace_analytics.sandbox import ASSETS
 from intrace_analytics.schema import SEVERITIES, STATUSES, empty_frame
+from intrace_analytics.survival import km_curve, resolution_times
 
 # The sandbox's history ends at this fixed instant; censoring there keeps results stable.
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
@@ -47,12 +49,6 @@ AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
 def _close_figures() -> Iterator[None]:
     yield
     plt.close("all")
-
-
-@pytest.fixture(scope="module")
-def frames() -> IncidentFrames:
-    data = generate_dataset(400, seed=3)
-    return frames_from_pages([page_body(data.incidents, len(data.incidents))])
 
 
 @pytest.fixture
@@ -108,10 +104,10 @@ def test_one_severity_order_and_palette() -> None:
 # -- status --------------------------------------------------------------------------
 
 
-def test_status_bars_equal_an_independent_count(frames: IncidentFrames, ax: Axes) -> None:
-    out = plot_status_breakdown(frames.incidents, ax=ax)
+def test_status_bars_equal_an_independent_count(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    out = plot_status_breakdown(sandbox_frames.incidents, ax=ax)
     assert out is ax
-    expected = frames.incidents["status"].astype(object).value_counts()
+    expected = sandbox_frames.incidents["status"].astype(object).value_counts()
     bars = _bars(ax)
     assert _ticks(ax) == list(STATUSES)
     assert [b.get_height() for b in bars] == [expected.get(s, 0) for s in STATUSES]
@@ -120,10 +116,10 @@ def test_status_bars_equal_an_independent_count(frames: IncidentFrames, ax: Axes
     assert ax.get_ylabel() == "Incidents"
 
 
-def test_status_bars_grouped_by_scope(frames: IncidentFrames, ax: Axes) -> None:
-    plot_status_breakdown(frames.incidents, by="scope", ax=ax)
-    scopes = frames.incidents["scope"]
-    incidents = frames.incidents.astype({"scope": object, "status": object})
+def test_status_bars_grouped_by_scope(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    plot_status_breakdown(sandbox_frames.incidents, by="scope", ax=ax)
+    scopes = sandbox_frames.incidents["scope"]
+    incidents = sandbox_frames.incidents.astype({"scope": object, "status": object})
     expected = pd.crosstab(incidents["scope"], incidents["status"])
     groups = _ticks(ax)
     # Groups in the scope categorical's order (the documented SCOPES first).
@@ -139,9 +135,9 @@ def test_status_bars_grouped_by_scope(frames: IncidentFrames, ax: Axes) -> None:
 # -- backlog -------------------------------------------------------------------------
 
 
-def test_open_backlog_line_is_the_backlog(frames: IncidentFrames, ax: Axes) -> None:
-    plot_open_backlog(frames.incidents, freq="D", as_of=AS_OF, ax=ax)
-    expected = open_backlog(frames.incidents, freq="D", as_of=AS_OF)
+def test_open_backlog_line_is_the_backlog(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    plot_open_backlog(sandbox_frames.incidents, freq="D", as_of=AS_OF, ax=ax)
+    expected = open_backlog(sandbox_frames.incidents, freq="D", as_of=AS_OF)
     [line] = ax.get_lines()
     np.testing.assert_array_equal(line.get_ydata(), expected["open"].to_numpy(dtype=float))
     x = pd.to_datetime(np.asarray(line.get_xdata())).tz_localize("UTC")
@@ -154,9 +150,9 @@ def test_open_backlog_line_is_the_backlog(frames: IncidentFrames, ax: Axes) -> N
 # -- resolution times ----------------------------------------------------------------
 
 
-def test_resolution_times_km_curve_band_and_naive(frames: IncidentFrames, ax: Axes) -> None:
-    plot_resolution_times(frames.incidents, as_of=AS_OF, unit="hours", ax=ax)
-    times = resolution_times(frames.incidents, as_of=AS_OF)
+def test_resolution_times_km_curve_band_and_naive(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    plot_resolution_times(sandbox_frames.incidents, as_of=AS_OF, unit="hours", ax=ax)
+    times = resolution_times(sandbox_frames.incidents, as_of=AS_OF)
     km = km_curve(times["duration"], times["resolved"])
     km_line, naive_line = ax.get_lines()
     assert _legend_texts(ax) == ["Kaplan\u2013Meier (open counted)", "naive (resolved only)"]
@@ -187,9 +183,9 @@ def test_resolution_times_km_curve_band_and_naive(frames: IncidentFrames, ax: Ax
     assert ax.get_ylabel() == "Share not yet resolved"
 
 
-def test_resolution_times_auto_unit_and_groups(frames: IncidentFrames, ax: Axes) -> None:
-    plot_resolution_times(frames.incidents, by="scope", as_of=AS_OF, ax=ax)
-    incidents = frames.incidents
+def test_resolution_times_auto_unit_and_groups(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    plot_resolution_times(sandbox_frames.incidents, by="scope", as_of=AS_OF, ax=ax)
+    incidents = sandbox_frames.incidents
     longest = resolution_times(incidents, as_of=AS_OF)["duration"].max()
     unit = "days" if longest > pd.Timedelta(hours=72) else "hours"
     assert ax.get_xlabel() == f"Time to resolution ({unit})"
@@ -211,17 +207,17 @@ def test_resolution_times_auto_unit_and_groups(frames: IncidentFrames, ax: Axes)
             )
 
 
-def test_resolution_times_rejects_an_unknown_unit(frames: IncidentFrames) -> None:
+def test_resolution_times_rejects_an_unknown_unit(sandbox_frames: IncidentFrames) -> None:
     with pytest.raises(ValueError, match=r"unit must be one of .*'weeks'"):
-        plot_resolution_times(frames.incidents, as_of=AS_OF, unit="weeks")
+        plot_resolution_times(sandbox_frames.incidents, as_of=AS_OF, unit="weeks")
 
 
 # -- severity ------------------------------------------------------------------------
 
 
-def test_severity_bars_in_order_with_palette(frames: IncidentFrames, ax: Axes) -> None:
-    plot_severity(frames.threats, ax=ax)
-    expected = frames.threats["severity"].astype(object).value_counts()
+def test_severity_bars_in_order_with_palette(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    plot_severity(sandbox_frames.threats, ax=ax)
+    expected = sandbox_frames.threats["severity"].astype(object).value_counts()
     bars = _bars(ax)
     assert _ticks(ax) == list(SEVERITY_ORDER)
     assert [b.get_height() for b in bars] == [expected.get(s, 0) for s in SEVERITY_ORDER]
@@ -230,8 +226,10 @@ def test_severity_bars_in_order_with_palette(frames: IncidentFrames, ax: Axes) -
     assert ax.get_ylabel() == "Threats"
 
 
-def test_severity_unknown_and_missing_are_grey_bars_after(frames: IncidentFrames, ax: Axes) -> None:
-    threats = _with_unknown_severities(frames.threats)
+def test_severity_unknown_and_missing_are_grey_bars_after(
+    sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    threats = _with_unknown_severities(sandbox_frames.threats)
     plot_severity(threats, ax=ax)
     labels = [*SEVERITY_ORDER, "extreme", "missing"]
     assert _ticks(ax) == labels
@@ -244,9 +242,11 @@ def test_severity_unknown_and_missing_are_grey_bars_after(frames: IncidentFrames
     assert colours[4:] == [_rgba(UNKNOWN_COLOR)] * 2
 
 
-def test_severity_by_type_stacks_in_severity_order(frames: IncidentFrames, ax: Axes) -> None:
-    plot_severity_by_type(frames.threats, ax=ax)
-    threats = frames.threats.astype({"severity": object, "threat_type": object})
+def test_severity_by_type_stacks_in_severity_order(
+    sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    plot_severity_by_type(sandbox_frames.threats, ax=ax)
+    threats = sandbox_frames.threats.astype({"severity": object, "threat_type": object})
     expected = pd.crosstab(threats["threat_type"], threats["severity"])
     types = _ticks(ax)
     assert sorted(types) == sorted(expected.index)
@@ -266,8 +266,8 @@ def test_severity_by_type_stacks_in_severity_order(frames: IncidentFrames, ax: A
 # -- map -----------------------------------------------------------------------------
 
 
-def test_threat_map_points_colours_and_assets(frames: IncidentFrames, ax: Axes) -> None:
-    threats = _with_unknown_severities(frames.threats)
+def test_threat_map_points_colours_and_assets(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    threats = _with_unknown_severities(sandbox_frames.threats)
     plot_threat_map(threats, ax=ax)
     located = threats.loc[threats["lat"].notna() & threats["lng"].notna()]
     by_label = {str(c.get_label()): c for c in ax.collections if isinstance(c, PathCollection)}
@@ -330,7 +330,7 @@ def test_empty_data_gives_an_empty_labelled_plot(name: str, ax: Axes) -> None:
 
 @pytest.mark.parametrize("name", PLOTS)
 def test_ax_is_honoured_and_gca_is_the_default(
-    name: str, frames: IncidentFrames, monkeypatch: pytest.MonkeyPatch
+    name: str, sandbox_frames: IncidentFrames, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_show(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a plot helper called show()")
@@ -338,7 +338,7 @@ def test_ax_is_honoured_and_gca_is_the_default(
     monkeypatch.setattr(plt, "show", no_show)
     monkeypatch.setattr(plt.Figure, "savefig", no_show)
     plot, table, kwargs = PLOTS[name]
-    data = getattr(frames, table)
+    data = getattr(sandbox_frames, table)
     fig, (left, right) = plt.subplots(1, 2)
     assert plot(data, ax=right, **kwargs) is right
     assert right.has_data()
@@ -351,9 +351,11 @@ DOLLARS = ["$5k", "$$", "costs $5k and $$ more", "$x^2$"]
 
 
 @pytest.mark.parametrize("name", PLOTS)
-def test_dollar_signs_in_data_are_shown_literally(name: str, frames: IncidentFrames) -> None:
+def test_dollar_signs_in_data_are_shown_literally(
+    name: str, sandbox_frames: IncidentFrames
+) -> None:
     plot, table, kwargs = PLOTS[name]
-    data = getattr(frames, table).copy()
+    data = getattr(sandbox_frames, table).copy()
     if table == "threats":
         values = data["threat_type"].astype(object)
         values.iloc[: len(DOLLARS)] = DOLLARS

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from intrace_analytics import IncidentFrames, analysis
+from intrace_analytics import IncidentFrames, analysis, survival
 from intrace_analytics.formatting import duration, seconds, timestamp
 from intrace_analytics.report import SECTIONS, TOP_OPEN, build_report
 from intrace_analytics.schema import empty_frame
@@ -149,7 +149,7 @@ def test_headline_numbers_match_independent_counts(
     assert headline["Open"] == f"{status.count('open'):,}"
     assert headline["Resolved"] == f"{status.count('resolved'):,}"
     assert headline["Closed"] == f"{status.count('closed'):,}"
-    overall = analysis.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
+    overall = survival.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
     median = overall["km_median"]
     assert pd.notna(median)
     # The one duration format, the same as the text summary's.
@@ -160,7 +160,7 @@ def test_headline_numbers_match_independent_counts(
 
 
 def test_tables_use_the_one_formatter(frames: IncidentFrames, document: _Document) -> None:
-    by_scope = analysis.resolution_summary(frames.incidents, by="scope", as_of=AS_OF)
+    by_scope = survival.resolution_summary(frames.incidents, by="scope", as_of=AS_OF)
     resolution = document.section_text["resolution"]
     for column in ("km_median", "km_median_low", "km_median_high", "km_p90", "naive_median"):
         for value in by_scope[column]:

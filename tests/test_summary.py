@@ -145,9 +145,3 @@ def test_default_as_of_is_now(frames: IncidentFrames) -> None:
     text = summary_text(frames)
     _clean(text)
     assert str(pd.Timestamp.now(tz="UTC").year) in text
-
-
-def test_the_old_import_path_still_works() -> None:
-    from intrace_analytics import report, summary
-
-    assert summary.summary_text is report.summary_text

@@ -1,0 +1,210 @@
+"""survival: resolution times and Kaplan-Meier checked against values computed independently.
+
+Kaplan-Meier against the published Freireich 6-MP table and against statsmodels'
+``SurvfuncRight``; resolution times against hand-built incidents; summaries of the
+session's sandbox frames against plain counts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.duration.survfunc import SurvfuncRight
+
+from intrace_analytics import schema
+from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.survival import km_curve, resolution_summary, resolution_times
+from tests.helpers import stamp, typed
+
+AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
+
+
+# -- resolution times ------------------------------------------------------------------
+
+
+def test_resolution_times_censors_open_incidents_at_as_of() -> None:
+    incidents = typed(
+        "incidents",
+        [
+            {"incident_id": "done", "created_at": stamp("2026-01-02"),
+             "started_at": stamp("2026-01-01"), "resolved_at": stamp("2026-01-04")},
+            {"incident_id": "open", "created_at": stamp("2026-01-05")},
+            {"incident_id": "later", "created_at": stamp("2026-01-05"),
+             "resolved_at": stamp("2026-02-01")},
+            {"incident_id": "bad", "created_at": stamp("2026-01-05"),
+             "resolved_at": stamp("2026-01-04")},
+        ],
+    )  # fmt: skip
+    as_of = "2026-01-10T00:00:00Z"
+    result = resolution_times(incidents, as_of=as_of)
+    assert result.columns.tolist() == ["incident_id", "start", "end", "duration", "resolved"]
+    assert result["resolved"].tolist() == [True, False, False, True]
+    assert result["end"].tolist()[1:3] == [pd.Timestamp(as_of)] * 2
+    assert result["duration"].tolist() == [
+        pd.Timedelta(days=3), pd.Timedelta(days=5), pd.Timedelta(days=5), pd.Timedelta(days=-1)
+    ]  # fmt: skip
+    by_created = resolution_times(incidents, start="created_at", as_of=as_of)
+    assert by_created["duration"].iloc[0] == pd.Timedelta(days=2)
+    naive = resolution_times(incidents, as_of="2026-01-10")
+    assert naive.equals(result)
+
+
+# -- Kaplan-Meier ----------------------------------------------------------------------
+
+# Freireich et al. (1963), 6-MP arm, weeks; 0 = censored ("6+").
+FREIREICH_TIMES = [6, 6, 6, 6, 7, 9, 10, 10, 11, 13, 16, 17, 19, 20, 22, 23, 25, 32, 32, 34, 35]
+FREIREICH_EVENTS = [1, 1, 1, 0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]
+
+
+def test_km_matches_the_published_freireich_table() -> None:
+    curve = km_curve(np.array(FREIREICH_TIMES, float), np.array(FREIREICH_EVENTS, bool))
+    assert curve["time"].tolist() == [6, 7, 10, 13, 16, 22, 23]
+    assert curve["survival"].round(3).tolist() == [0.857, 0.807, 0.753, 0.690, 0.627, 0.538, 0.448]
+    assert curve["at_risk"].tolist() == [21, 17, 15, 12, 11, 7, 6]
+    assert curve["events"].tolist() == [3, 1, 1, 1, 1, 1, 1]
+    assert ((curve["low"] <= curve["survival"]) & (curve["survival"] <= curve["high"])).all()
+
+
+def test_km_median_on_freireich_through_resolution_summary() -> None:
+    # Resolved incidents started 40 weeks before as_of; open ones t weeks before it,
+    # so each is censored at exactly its published time.
+    as_of = pd.Timestamp("2026-10-01T00:00Z")
+    rows = []
+    for k, (t, e) in enumerate(zip(FREIREICH_TIMES, FREIREICH_EVENTS, strict=True)):
+        start = as_of - pd.Timedelta(weeks=40 if e else t)
+        resolved = start + pd.Timedelta(weeks=t) if e else None
+        rows.append({"incident_id": f"i{k}", "created_at": start, "resolved_at": resolved})
+    incidents = typed("incidents", rows)
+    summary = resolution_summary(incidents, as_of=as_of).iloc[0]
+    reference = SurvfuncRight(np.array(FREIREICH_TIMES, float), np.array(FREIREICH_EVENTS, float))
+    assert summary["km_median"] == pd.Timedelta(weeks=23)
+    low, high = reference.quantile_ci(0.5)
+    assert summary["km_median_low"] == pd.Timedelta(weeks=low)
+    assert math.isinf(high)
+    assert pd.isna(summary["km_median_high"])
+    assert pd.isna(summary["km_p90"])
+    assert (summary["count"], summary["resolved"], summary["open"]) == (21, 9, 12)
+    assert summary["naive_median"] == pd.Timedelta(weeks=10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_km_equals_statsmodels_on_random_censored_data_with_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 300
+    times = rng.integers(1, 40, n).astype(float)  # integers: many ties
+    events = rng.random(n) < 0.6
+    curve = km_curve(times, events)
+    reference = SurvfuncRight(times, events.astype(float))
+    np.testing.assert_allclose(curve["time"], reference.surv_times, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(curve["survival"], reference.surv_prob, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(curve["std_err"], reference.surv_prob_se, rtol=0, atol=1e-9)
+    # Our median is the first time S <= 0.5; statsmodels' the first time S < 0.5.
+    assert not np.isclose(curve["survival"], 0.5).any()
+    durations = pd.to_timedelta(times, unit="h")
+    start = pd.Timestamp("2026-01-01T00:00Z")
+    as_of = start + durations.max() + pd.Timedelta(hours=1)
+    incidents = pd.DataFrame(
+        {
+            "incident_id": pd.array([f"i{k}" for k in range(n)], dtype="string"),
+            "created_at": pd.Series([start] * n, dtype="datetime64[us, UTC]"),
+            "started_at": pd.Series([pd.NaT] * n, dtype="datetime64[us, UTC]"),
+            "resolved_at": pd.Series(
+                np.where(events, start + durations, pd.NaT), dtype="datetime64[us, UTC]"
+            ),
+        }
+    )
+    # Censored rows are censored at as_of: give statsmodels the same durations.
+    censored_at = (as_of - start) / pd.Timedelta(hours=1)
+    ref_times = np.where(events, times, censored_at)
+    ref = SurvfuncRight(ref_times, events.astype(float))
+    row = resolution_summary(incidents, as_of=as_of).iloc[0]
+    low, high = ref.quantile_ci(0.5)
+
+    def hours(value: float) -> Any:
+        return pd.NaT if not np.isfinite(value) else pd.Timedelta(hours=value)
+
+    assert row["km_median"] == hours(ref.quantile(0.5))
+    assert row["km_median_low"] == hours(low)
+    assert (pd.isna(row["km_median_high"]) and not np.isfinite(high)) or row[
+        "km_median_high"
+    ] == hours(high)
+    assert row["naive_median"] == pd.Series(durations[events]).median()
+
+
+def test_km_all_censored_group_is_not_reached() -> None:
+    times = np.array([1.0, 2.0, 2.0, 5.0])
+    curve = km_curve(times, np.zeros(4, bool))
+    reference = SurvfuncRight(times, np.zeros(4))
+    assert curve.empty
+    assert len(reference.surv_prob) == 0
+    assert np.isnan(reference.quantile_ci(0.5)).all()
+    incidents = typed(
+        "incidents",
+        [
+            {"incident_id": "a", "scope": "aggregate", "created_at": stamp("2026-01-01")},
+            {"incident_id": "b", "scope": "aggregate", "created_at": stamp("2026-01-02")},
+            {"incident_id": "c", "scope": "investigation", "created_at": stamp("2026-01-01"),
+             "resolved_at": stamp("2026-01-03")},
+        ],
+    )  # fmt: skip
+    summary = resolution_summary(incidents, by="scope", as_of="2026-02-01T00:00Z")
+    assert summary["scope"].astype(str).tolist() == ["investigation", "aggregate"]
+    assert summary["open"].tolist() == [0, 2]
+    aggregate = summary.iloc[1]
+    for column in ["km_median", "km_median_low", "km_median_high", "km_p90", "naive_median"]:
+        assert pd.isna(aggregate[column])
+    assert summary.iloc[0]["km_median"] == pd.Timedelta(days=2)
+    empty = resolution_summary(schema.empty_frame("incidents"), as_of=AS_OF)
+    assert empty["count"].tolist() == [0]
+    assert pd.isna(empty["km_median"].iloc[0])
+
+
+def test_km_curve_timedeltas_round_trip_exactly() -> None:
+    durations = pd.to_timedelta([1, 1, 2, 3], unit="s") + pd.Timedelta(microseconds=1)
+    curve = km_curve(durations, [True, True, False, True])
+    assert curve["time"].tolist() == [durations[0], durations[3]]
+    assert curve["survival"].tolist() == pytest.approx([0.5, 0.0])
+    assert np.isnan(curve["std_err"].iloc[-1])
+
+
+def test_resolution_summary_on_sandbox(sandbox_frames: IncidentFrames) -> None:
+    summary = resolution_summary(sandbox_frames.incidents, by="scope", as_of=AS_OF)
+    times = resolution_times(sandbox_frames.incidents, as_of=AS_OF)
+    assert summary["count"].sum() == len(sandbox_frames.incidents)
+    assert summary["resolved"].sum() == times["resolved"].sum()
+    for row in summary.itertuples():
+        assert row.km_median_low <= row.km_median
+        assert pd.isna(row.km_median_high) or row.km_median <= row.km_median_high
+
+
+# -- bad arguments -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda f: resolution_times(f.incidents, start="ended_at", as_of=AS_OF),
+         ["start", "'ended_at'", "started_at", "created_at"]),
+        (lambda f: resolution_summary(f.incidents, start="x"), ["start", "'x'"]),
+        (lambda f: resolution_times(f.incidents, as_of="not a date"), ["as_of", "'not a date'"]),
+        (lambda f: resolution_summary(f.incidents, by="colour", as_of=AS_OF),
+         ["by", "'colour'", "scope"]),
+        (lambda f: km_curve([1.0, 2.0], [True]), ["observed", "shape"]),
+        (lambda f: km_curve([1.0, np.nan], [True, True]), ["durations", "NaN"]),
+        (lambda f: km_curve(["a", "b"], [True, True]), ["durations", "timedeltas"]),
+        (lambda f: km_curve([1.0, 2.0], [2, 0]), ["observed", "0/1"]),
+    ],
+)  # fmt: skip
+def test_bad_arguments_raise_value_error_naming_them(
+    sandbox_frames: IncidentFrames, call: Any, words: list[str]
+) -> None:
+    with pytest.raises(ValueError) as info:  # noqa: PT011 -- words checked below
+        call(sandbox_frames)
+    for word in words:
+        assert word in str(info.value)
+    assert " must be " in str(info.value)
+    assert "; got " in str(info.value)  # the one message shape of intrace_analytics.checks
