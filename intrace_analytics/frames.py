@@ -23,7 +23,8 @@ __all__ = ["IncidentFrames", "read_parquet"]
 
 @dataclass
 class IncidentFrames:
-    """The incidents, their threat links and the distinct threats, with the load report.
+    """The incidents, their threat links, the distinct threats and the monitored sites,
+    with the load report.
 
     One attribute per table of :data:`intrace_analytics.schema.TABLES` (a test holds
     the two in step); a table not loaded is an empty frame of its dtypes.
@@ -32,6 +33,9 @@ class IncidentFrames:
     ----------
     incidents, links, threats
         Tidy frames; columns and dtypes as in :mod:`intrace_analytics.schema`.
+    assets, incident_assets
+        The monitored sites and which incidents touch each; empty (typed) unless the
+        load read sites (``metadata["assets_loaded"]``).
     metadata
         The load report (filters, base URL, fetched_at, pages, requests, ..., complete).
     """
@@ -40,6 +44,13 @@ class IncidentFrames:
     links: pd.DataFrame = field(default_factory=partial(schema.empty_frame, "links"))
     threats: pd.DataFrame = field(default_factory=partial(schema.empty_frame, "threats"))
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Keyword-only, so IncidentFrames(incidents, links, threats, metadata) keeps working.
+    assets: pd.DataFrame = field(
+        default_factory=partial(schema.empty_frame, "assets"), kw_only=True
+    )
+    incident_assets: pd.DataFrame = field(
+        default_factory=partial(schema.empty_frame, "incident_assets"), kw_only=True
+    )
 
     @classmethod
     def empty(cls, metadata: Mapping[str, Any] | None = None) -> IncidentFrames:

@@ -11,7 +11,7 @@ restores the categories recorded at write time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import overload
@@ -20,8 +20,11 @@ import pandas as pd
 import pyarrow as pa
 
 __all__ = [
+    "ASSETS",
+    "ASSET_ATTRIBUTES",
     "EMBEDDED_THREAT",
     "INCIDENTS",
+    "INCIDENT_ASSETS",
     "KEYS",
     "LINKS",
     "SCHEMA_VERSION",
@@ -98,14 +101,44 @@ class Table(Sequence[Column]):
     A table is a sequence of its columns, so ``[c.name for c in TABLES["links"]]`` lists
     them. Declaring a table here is what every later stage reads: the normalizer's typing,
     Parquet schemas and file names, reading back, empty frames.
+
+    Parameters
+    ----------
+    name
+        The table's name: the frame's attribute and the Parquet file's stem.
+    key
+        The column, or columns, unique per row.
+    columns
+        The columns, in order.
+    loaded_flag
+        For a table that a load fills only on request (sites): the load report's key that
+        says whether it was loaded. Its Parquet file exists only when it was.
     """
 
-    def __init__(self, name: str, key: str, columns: Iterable[Column]) -> None:
+    def __init__(
+        self,
+        name: str,
+        key: str | tuple[str, ...],
+        columns: Iterable[Column],
+        *,
+        loaded_flag: str | None = None,
+    ) -> None:
         self.name = name
         self.key = key
         self.columns = tuple(columns)
-        if key not in {c.name for c in self.columns}:
-            raise ValueError(f"table {name!r}: key {key!r} is not one of its columns")
+        self.loaded_flag = loaded_flag
+        names = {c.name for c in self.columns}
+        if not set(self.key_columns) <= names:
+            raise ValueError(f"table {name!r}: key {key!r} is not among its columns")
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        """The key as a tuple of column names."""
+        return (self.key,) if isinstance(self.key, str) else self.key
+
+    def loaded(self, metadata: Mapping[str, object]) -> bool:
+        """Whether a load with this report filled the table (always, unless optional)."""
+        return self.loaded_flag is None or bool(metadata.get(self.loaded_flag))
 
     @overload
     def __getitem__(self, index: int) -> Column: ...
@@ -185,15 +218,54 @@ THREATS = Table(
     ),
 )
 
+#: The payload's containers of ``GET /v1/assets`` (both casings nest under ``attributes``).
+ASSET_ATTRIBUTES = ("attributes",)
+
+ASSETS = Table(
+    "assets",
+    "asset_id",
+    (
+        Column("asset_id", Kind.STRING, api=_snake_camel("asset_id")),
+        Column("name", Kind.STRING, api=("name",)),
+        Column("type", Kind.CATEGORY, api=("type",)),
+        Column("role", Kind.STRING, api=("role",)),
+        Column("status", Kind.CATEGORY, api=("status",)),
+        Column("country", Kind.STRING, api=("attributes.country",)),
+        Column("address", Kind.STRING, api=("attributes.address",)),
+        Column("lat", Kind.FLOAT, api=("attributes.lat",)),
+        Column("lng", Kind.FLOAT, api=("attributes.lng",)),
+        Column(
+            "monitoring_radius_km",
+            Kind.FLOAT,
+            api=tuple(f"attributes.{s}" for s in _snake_camel("monitoring_radius_km")),
+        ),
+        Column("created_at", Kind.TIMESTAMP, api=_snake_camel("created_at")),
+        Column("updated_at", Kind.TIMESTAMP, api=_snake_camel("updated_at")),
+        Column("asset_uuid", Kind.STRING, api=("id",)),
+    ),
+    loaded_flag="assets_loaded",
+)
+
+#: Which loaded incidents touch which site: learnt from the ``asset_id`` filter of
+#: ``GET /v1/incidents``, one site at a time (incident payloads do not name sites).
+INCIDENT_ASSETS = Table(
+    "incident_assets",
+    ("incident_id", "asset_id"),
+    (Column("incident_id", Kind.STRING), Column("asset_id", Kind.STRING)),
+    loaded_flag="assets_loaded",
+)
+
 #: Every table, by name, in the order they are written and listed.
-TABLES: dict[str, Table] = {table.name: table for table in (INCIDENTS, LINKS, THREATS)}
+TABLES: dict[str, Table] = {
+    table.name: table for table in (INCIDENTS, LINKS, THREATS, ASSETS, INCIDENT_ASSETS)
+}
 
 #: Each table's unique key.
 KEYS = {name: table.key for name, table in TABLES.items()}
 
 #: camelCase spelling → snake_case spelling, for every field the API spells both ways.
 SNAKE_CASE: dict[str, str] = {
-    camel: snake
+    camel.rpartition(".")[2]: snake.rpartition(".")[2]
     for spellings in (
         THREAT_LINKS,
         *(c.api for t in TABLES.values() for c in t if len(c.api) == 2),

@@ -1,7 +1,8 @@
 """Parquet in and out: one file per table, explicit Arrow schemas, zstd, atomic publication.
 
 An export is a directory holding ``incidents.parquet``, ``links.parquet`` and
-``threats.parquet``. Every file is written with :func:`intrace_analytics.schema.arrow_schema`
+``threats.parquet``, and ``assets.parquet`` and ``incident_assets.parquet`` when the load
+read sites. Every file is written with :func:`intrace_analytics.schema.arrow_schema`
 (never inferred types) and carries, under the schema-metadata key ``intrace_analytics``,
 the JSON of::
 
@@ -110,7 +111,11 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     tables = {
         name: _to_arrow(name, frame, load_report, export_id)
         for name, frame in frames.tables().items()
+        if schema.TABLES[name].loaded(frames.metadata)
     }
+    # A table this load did not fill (sites not loaded) must not survive from an earlier
+    # export beside the new files.
+    stale = [directory / f"{name}.parquet" for name in schema.TABLES if name not in tables]
     directory.mkdir(parents=True, exist_ok=True)
 
     staged: dict[Path, Path] = {}  # temporary -> target
@@ -123,6 +128,8 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
         # Back to back, so the window in which only some files are new stays minimal.
         for temporary, target in staged.items():
             publish(temporary, target)
+        for path in stale:
+            path.unlink(missing_ok=True)
     except BaseException:
         # BaseException on purpose: a Ctrl-C mid-write must not leave temporaries.
         discard(*staged)
@@ -169,10 +176,12 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     """
     directory = Path(directory)
     paths = {name: directory / f"{name}.parquet" for name in schema.TABLES}
-    for path in paths.values():
+    for name, path in list(paths.items()):
         # Check every file first: a half export should fail before any large read.
         if not path.exists():
-            raise FileNotFoundError(errno.ENOENT, "export file not found", str(path))
+            if schema.TABLES[name].loaded_flag is None:
+                raise FileNotFoundError(errno.ENOENT, "export file not found", str(path))
+            del paths[name]  # a table the load did not fill: read as empty
     records: dict[str, dict[str, Any]] = {}
     read: dict[str, pd.DataFrame] = {}
     for name, path in paths.items():
@@ -187,7 +196,12 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
             f"{listing}); an earlier write was interrupted while publishing, write again"
         )
     load_report = records["incidents"].get("load_report")
-    return read, dict(load_report) if isinstance(load_report, Mapping) else {}
+    report = dict(load_report) if isinstance(load_report, Mapping) else {}
+    for name, table in schema.TABLES.items():
+        if name not in read and table.loaded(report):
+            missing = directory / f"{name}.parquet"
+            raise FileNotFoundError(errno.ENOENT, "export file not found", str(missing))
+    return read, report
 
 
 # --- writing ---------------------------------------------------------------------------

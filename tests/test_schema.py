@@ -18,10 +18,42 @@ def test_columns_are_those_of_the_spec() -> None:
     assert [c.name for c in schema.THREATS] == [
         "threat_id", "title", "severity", "threat_type", "location", "observed_at", "lat", "lng",
     ]  # fmt: skip
-    assert schema.KEYS == {"incidents": "incident_id", "links": "link_id", "threats": "threat_id"}
+    assert [c.name for c in schema.ASSETS] == [
+        "asset_id", "name", "type", "role", "status", "country", "address", "lat", "lng",
+        "monitoring_radius_km", "created_at", "updated_at", "asset_uuid",
+    ]  # fmt: skip
+    assert [c.name for c in schema.INCIDENT_ASSETS] == ["incident_id", "asset_id"]
+    assert schema.KEYS == {
+        "incidents": "incident_id",
+        "links": "link_id",
+        "threats": "threat_id",
+        "assets": "asset_id",
+        "incident_assets": ("incident_id", "asset_id"),
+    }
 
 
-@pytest.mark.parametrize("table", ["incidents", "links", "threats"])
+def test_sites_tables_are_filled_only_when_a_load_read_sites() -> None:
+    for name in ("incidents", "links", "threats"):
+        assert schema.TABLES[name].loaded({})
+    for name in ("assets", "incident_assets"):
+        assert not schema.TABLES[name].loaded({})
+        assert not schema.TABLES[name].loaded({"assets_loaded": False})
+        assert schema.TABLES[name].loaded({"assets_loaded": True})
+
+
+def test_a_key_must_be_among_the_columns() -> None:
+    with pytest.raises(ValueError, match="'nope'"):
+        schema.Table("t", "nope", [schema.Column("a", schema.Kind.STRING)])
+
+
+def test_every_api_spelling_of_a_two_way_field_maps_to_snake_case() -> None:
+    assert schema.SNAKE_CASE["threatLinks"] == "threat_links"
+    assert schema.SNAKE_CASE["createdAt"] == "created_at"
+    assert schema.SNAKE_CASE["monitoringRadiusKm"] == "monitoring_radius_km"
+    assert all(snake != camel for camel, snake in schema.SNAKE_CASE.items())
+
+
+@pytest.mark.parametrize("table", list(schema.TABLES))
 def test_empty_frames_and_arrow_schemas_agree(table: str) -> None:
     frame = schema.empty_frame(table)
     arrow = schema.arrow_schema(table)

@@ -20,7 +20,7 @@ from intrace_analytics.frames import IncidentFrames, read_parquet
 from intrace_analytics.storage import write_parquet
 from tests.helpers import CANARY_KEY
 
-NAMES = ("incidents", "links", "threats")
+NAMES = ("incidents", "links", "threats")  # the files of an export without sites
 
 
 def _strings(*values: str | None) -> pd.Series:
@@ -85,8 +85,37 @@ def make_frames(metadata: dict[str, Any] | None = None) -> IncidentFrames:
     )
 
 
+def with_sites(frames: IncidentFrames) -> IncidentFrames:
+    """``frames`` plus two hand-built sites (one with no coordinates) and their incidents."""
+    frames.assets = pd.DataFrame(
+        {
+            "asset_id": _strings("lagos-hq", "tokyo-wh"),
+            "name": _strings("Lagos HQ", None),
+            "type": _categorical("type", "assets", "facility", "warehouse"),
+            "role": _strings("head_office", None),
+            "status": _categorical("status", "assets", "active", "archived"),
+            "country": _strings("NG", "JP"),
+            "address": _strings("Victoria Island, Lagos", None),
+            "lat": pd.Series([6.4541, np.nan], dtype="float64"),
+            "lng": pd.Series([3.3947, np.nan], dtype="float64"),
+            "monitoring_radius_km": pd.Series([12.0, 5.5], dtype="float64"),
+            "created_at": _times("2026-04-18T09:00:00Z", None),
+            "updated_at": _times("2026-04-18T09:00:00.5Z", "2026-05-01T00:00:00Z"),
+            "asset_uuid": _strings("9b6d94f3-c8f1-4693-bf17-9d2bf54a3d7e", None),
+        }
+    )
+    frames.incident_assets = pd.DataFrame(
+        {
+            "incident_id": _strings("inc-1", "inc-3", "inc-3"),
+            "asset_id": _strings("lagos-hq", "lagos-hq", "tokyo-wh"),
+        }
+    )
+    frames.metadata = {**frames.metadata, "assets_loaded": True}
+    return frames
+
+
 def assert_frames_equal(actual: IncidentFrames, expected: IncidentFrames) -> None:
-    for name in NAMES:
+    for name in schema.TABLES:
         left, right = getattr(actual, name), getattr(expected, name)
         pd.testing.assert_frame_equal(left, right, check_dtype=True, check_categorical=True)
         for column in left.columns:
@@ -468,4 +497,37 @@ def test_a_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
     write_parquet(make_frames(), tmp_path)
     (tmp_path / "incidents.parquet").write_text("not parquet")
     with pytest.raises(ValueError, match=r"incidents\.parquet is not a readable Parquet file"):
+        read_parquet(tmp_path)
+
+
+# --- tables filled only when a load read sites ------------------------------------------
+
+
+def test_sites_are_written_and_read_back_when_loaded(tmp_path: Path) -> None:
+    frames = with_sites(make_frames())
+    write_parquet(frames, tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted(f"{n}.parquet" for n in schema.TABLES)
+    assert_frames_equal(read_parquet(tmp_path), frames)
+
+
+def test_an_export_without_sites_has_three_files_and_typed_empty_site_frames(
+    tmp_path: Path,
+) -> None:
+    write_parquet(with_sites(make_frames()), tmp_path)
+    # A later export that did not read sites replaces the earlier one whole: no stale
+    # sites from before stay beside it.
+    frames = make_frames()
+    write_parquet(frames, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.parquet" for n in NAMES)
+    back = read_parquet(tmp_path)
+    assert_frames_equal(back, frames)
+    assert back.assets.empty
+    assert list(back.assets.columns) == [c.name for c in schema.ASSETS]
+
+
+def test_a_missing_sites_file_of_a_load_that_read_sites_is_named(tmp_path: Path) -> None:
+    write_parquet(with_sites(make_frames()), tmp_path)
+    (tmp_path / "incident_assets.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="incident_assets.parquet"):
         read_parquet(tmp_path)
