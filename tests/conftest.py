@@ -55,3 +55,50 @@ def sandbox_frames() -> IncidentFrames:
     them: copy first (``copy.deepcopy``) in a test that needs to change something."""
     data = generate_dataset(300, seed=3)
     return frames_from_pages([page_body(data.incidents, len(data.incidents))])
+
+
+#: The monitoring radius the tests give every sandbox site (the sandbox's data has none).
+SITE_RADIUS_KM = 30.0
+
+
+@pytest.fixture(scope="session")
+def sites_dataset() -> Any:
+    """The sandbox data set behind ``sandbox_frames``: its truth of which incident
+    touches which site (``assets_of``)."""
+    return generate_dataset(300, seed=3)
+
+
+@pytest.fixture(scope="session")
+def sites_frames(sandbox_frames: IncidentFrames, sites_dataset: Any) -> IncidentFrames:
+    """``sandbox_frames`` with the sandbox's six sites and their incidents filled in
+    directly from the data set, without the loader. Never mutate: copy first."""
+    import copy
+
+    import pandas as pd
+
+    from intrace_analytics.sandbox.data import ASSETS
+    from tests.helpers import typed
+
+    frames = copy.deepcopy(sandbox_frames)
+    frames.assets = typed(
+        "assets",
+        [
+            {"asset_id": a.asset_id, "name": a.name, "type": "office", "status": "active",
+             "lat": a.lat, "lng": a.lng, "monitoring_radius_km": SITE_RADIUS_KM}
+            for a in ASSETS
+        ],
+    )  # fmt: skip
+    pairs = [
+        (incident["id"], a.asset_id)
+        for a in ASSETS
+        for incident in sites_dataset.incidents
+        if a.asset_id in sites_dataset.assets_of[incident["id"]]
+    ]
+    frames.incident_assets = pd.DataFrame(
+        {
+            "incident_id": pd.Series([p[0] for p in pairs], dtype=pd.StringDtype()),
+            "asset_id": pd.Series([p[1] for p in pairs], dtype=pd.StringDtype()),
+        }
+    )
+    frames.metadata = {**frames.metadata, "assets_loaded": True}
+    return frames
