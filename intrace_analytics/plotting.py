@@ -31,7 +31,6 @@ from matplotlib.axes import Axes
 from intrace_analytics import clock
 from intrace_analytics.analysis import open_backlog, severity_breakdown, status_breakdown
 from intrace_analytics.checks import check_choice
-from intrace_analytics.sandbox.data import ASSETS, Asset
 from intrace_analytics.schema import SEVERITIES, STATUSES
 from intrace_analytics.survival import km_curve, resolution_times
 
@@ -48,7 +47,6 @@ __all__ = [
     "plot_severity",
     "plot_severity_by_type",
     "plot_status_breakdown",
-    "plot_threat_map",
 ]
 
 #: Severity levels, lowest first: the order of every bar, stack and legend.
@@ -507,93 +505,4 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
     ax.set_ylabel("Threats")
     ax.set_title("Threats by type and severity")
     _legend(ax, title="Severity")
-    return ax
-
-
-def plot_threat_map(
-    threats: pd.DataFrame,
-    *,
-    assets: Sequence[Asset] = ASSETS,
-    ax: Axes | None = None,
-    **kwargs: Any,
-) -> Axes:
-    """Threat coordinates coloured by severity, with the monitored assets marked.
-
-    Plain longitude/latitude axes with an equal aspect: no basemap, so nothing is
-    fetched from the network or a tile server.
-
-    Parameters
-    ----------
-    threats : DataFrame
-        The threats frame; rows without ``lat`` or ``lng`` are left out.
-    assets : sequence of Asset, default the sandbox's ``ASSETS``
-        The monitored sites, drawn as labelled hollow triangles.
-    ax : Axes, optional
-        Where to draw; ``plt.gca()`` by default.
-    **kwargs
-        Passed on to :meth:`~matplotlib.axes.Axes.scatter` for the threats.
-
-    Returns
-    -------
-    Axes
-        ``ax``, with one scatter per severity label present (in severity order,
-        labelled with it) and one labelled "monitored asset"; the limits cover both
-        the threats and the assets.
-
-    Examples
-    --------
-    >>> ax = plot_threat_map(frames.threats)  # doctest: +SKIP
-    """
-    ax = _axes(ax)
-    located = threats.loc[threats["lat"].notna() & threats["lng"].notna()]
-    labels = pd.Series(_labels(located["severity"]), index=located.index, dtype=object)
-    kwargs.setdefault("s", 12)
-    kwargs.setdefault("alpha", 0.8)
-    for label in _ordered(list(labels.unique()), SEVERITY_ORDER):
-        rows = located.loc[labels == label]
-        if len(rows):
-            ax.scatter(
-                rows["lng"].to_numpy(dtype="float64"),
-                rows["lat"].to_numpy(dtype="float64"),
-                color=SEVERITY_COLORS.get(label, UNKNOWN_COLOR),
-                label=_literal(label),
-                **kwargs,
-            )
-    lng = np.array([a.lng for a in assets], dtype="float64")
-    lat = np.array([a.lat for a in assets], dtype="float64")
-    if len(assets):
-        ax.scatter(
-            lng,
-            lat,
-            marker="^",
-            s=60,
-            facecolor="none",  # hollow, so the threats clustered at a site stay visible
-            edgecolor="black",
-            linewidth=1.2,
-            label="monitored asset",
-            zorder=3,
-        )
-        for asset in assets:
-            ax.annotate(
-                _literal(asset.name),
-                (asset.lng, asset.lat),
-                xytext=(4, 4),
-                textcoords="offset points",
-                fontsize="small",
-            )
-    xs = np.concatenate([located["lng"].to_numpy(dtype="float64"), lng])
-    ys = np.concatenate([located["lat"].to_numpy(dtype="float64"), lat])
-    if len(xs):
-        # Everything in view, with a margin, and at least a few degrees across.
-        pad_x = max(np.ptp(xs) * 0.08, 2.0)
-        pad_y = max(np.ptp(ys) * 0.08, 2.0)
-        ax.set_xlim(xs.min() - pad_x, xs.max() + pad_x)
-        ax.set_ylim(ys.min() - pad_y, ys.max() + pad_y)
-    ax.set_aspect("equal", adjustable="box")
-    ax.grid(True, color="#dddddd", linewidth=0.5)
-    ax.set_axisbelow(True)
-    ax.set_xlabel("Longitude")
-    ax.set_ylabel("Latitude")
-    ax.set_title("Threats by location and severity")
-    _legend(ax, title="Severity", fontsize="small")
     return ax

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from intrace_analytics import analysis, clock, survival
+from intrace_analytics import analysis, clock, sites, survival
 from intrace_analytics import formatting as fmt
 from intrace_analytics._version import __version__
 from intrace_analytics.fileio import write_text_atomic
@@ -40,6 +40,7 @@ from intrace_analytics.redact import scrub
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["DEFAULT_TITLE", "SECTIONS", "TOP_OPEN", "build_report", "summary_text"]
 
@@ -53,6 +54,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("backlog", "Open backlog over time"),
     ("resolution", "Resolution times"),
     ("severity", "Threat severity and types"),
+    ("sites", "Sites"),
     ("threat-map", "Threat map"),
     ("top-open", "Open incidents with the highest linked severity"),
     ("data-quality", "Data-quality findings"),
@@ -65,6 +67,9 @@ TOP_OPEN = 20
 _STATUS_HEADING = "Incidents by status"
 _RESOLUTION_HEADING = "Time to resolution"
 _SEVERITY_HEADING = "Threats by severity"
+_SITES_HEADING = "Exposure by site"
+#: A site name longer than this is cut in the text summary, so the table fits 80 columns.
+_SITE_NAME_WIDTH = 24
 _ALL = "all"
 
 
@@ -107,7 +112,10 @@ def build_report(
     Sections (each a ``<section id=...>``, see :data:`SECTIONS`): headline figures
     (the median time to resolve is the Kaplan-Meier median, open incidents counted),
     status by scope, open backlog, resolution times (Kaplan-Meier vs naive), threat
-    severity and types, threat map, the :data:`TOP_OPEN` open incidents with the
+    severity and types, sites (only when ``metadata["assets_loaded"]``: the table of
+    :func:`~intrace_analytics.sites.asset_exposure` and one map per site,
+    :func:`~intrace_analytics.maps.plot_site_maps`), the threat map (site markers only
+    for the sites the load read), the :data:`TOP_OPEN` open incidents with the
     highest linked severity, data-quality findings and provenance. Provenance shows
     the load report without any entry named like a secret (``key``, ``api_key``,
     ``apiKey``, ``X-API-Key``, ... : :func:`intrace_analytics.redact.scrub`), so an
@@ -134,7 +142,7 @@ def build_report(
 def summary_text(
     frames: IncidentFrames, *, as_of: pd.Timestamp | datetime | str | None = None
 ) -> str:
-    """The status, resolution and severity tables as readable plain text.
+    """The status, resolution, severity and (when loaded) site tables as plain text.
 
     Parameters
     ----------
@@ -158,7 +166,11 @@ def summary_text(
           in the HTML report); a time the estimate never reaches (fewer than half
           resolved) is ``not reached``;
         - *Threats by severity*: count and share of the distinct threats per
-          severity.
+          severity;
+        - *Exposure by site*, only when the load read sites
+          (``metadata["assets_loaded"]``): per site, most exposed first, the columns
+          of :func:`~intrace_analytics.sites.asset_exposure` (names longer than 24
+          characters cut), so the whole text fits an 80-column terminal.
 
         Then one provenance line: rows, ``fetched_at`` and whether the load is
         complete, from ``frames.metadata`` (nothing else of it, so never a key).
@@ -174,6 +186,7 @@ def summary_text(
     intrace_analytics.analysis.status_breakdown
     intrace_analytics.survival.resolution_summary
     intrace_analytics.analysis.severity_breakdown
+    intrace_analytics.sites.asset_exposure
 
     Examples
     --------
@@ -195,6 +208,7 @@ def summary_text(
             ],
         ),
         _section(_SEVERITY_HEADING, _severity_lines(frames.threats)),
+        *([_section(_SITES_HEADING, _sites_lines(frames, stamp))] if _sites_loaded(frames) else []),
         _provenance_line(frames.metadata),
     ]
     return "\n\n".join(sections) + "\n"
@@ -203,10 +217,17 @@ def summary_text(
 # -- HTML: context -------------------------------------------------------------------
 
 
+def _sites_loaded(frames: IncidentFrames) -> bool:
+    return bool(frames.metadata.get("assets_loaded"))
+
+
 def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[str, Any]:
-    from intrace_analytics import plotting  # matplotlib only when a report is drawn
+    from intrace_analytics import maps, plotting  # matplotlib only when a report is drawn
 
     incidents, threats = frames.incidents, frames.threats
+    loaded = _sites_loaded(frames)
+    # Site markers only for the sites this load read: never example data.
+    map_assets = frames.assets if loaded else None
     status = incidents["status"]
     overall = survival.resolution_summary(incidents, as_of=as_of).iloc[0]
     by_scope = survival.resolution_summary(incidents, by="scope", as_of=as_of)
@@ -222,7 +243,10 @@ def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[st
         "as_of": fmt.timestamp(as_of),
         "version": __version__,
         "sections": dict(SECTIONS),
-        "section_order": SECTIONS,
+        "section_order": [(id_, h) for id_, h in SECTIONS if loaded or id_ != "sites"],
+        "sites_loaded": loaded,
+        "exposure_table": _exposure_table(frames, as_of) if loaded else None,
+        "site_maps_figure": _site_maps_figure(frames) if loaded and len(frames.assets) else None,
         "headline": headline,
         "naive_median": fmt.duration(overall["naive_median"]),
         "status_table": _status_table(incidents),
@@ -241,7 +265,9 @@ def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[st
             lambda ax: plotting.plot_severity_by_type(threats, ax=ax), size=(8.0, 4.5)
         ),
         "severity_table": _severity_table(threats),
-        "map_figure": _figure(lambda ax: plotting.plot_threat_map(threats, ax=ax), size=(8.0, 6.0)),
+        "map_figure": _figure(
+            lambda ax: maps.plot_threat_map(threats, assets=map_assets, ax=ax), size=(8.0, 6.0)
+        ),
         "top_open": _top_open(frames, as_of),
         "top_n": TOP_OPEN,
         "quality_table": _quality_table(frames),
@@ -319,6 +345,40 @@ def _top_open(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     return _table(columns, _rows(table.head(TOP_OPEN), columns))
 
 
+def _exposure_rows(exposure: pd.DataFrame, name: Callable[[Any], str]) -> list[list[str]]:
+    """The exposure table's cells, through the one formatter. A site with no open
+    incident has no worst open severity: "none", not "(missing)"."""
+    return [
+        [
+            name(row.name),
+            fmt.count(row.incidents),
+            fmt.count(row.open),
+            fmt.label(row.max_open_severity) if row.open else fmt.NONE,
+            fmt.count(row.open_critical),
+            fmt.duration(row.km_median),
+        ]
+        for row in exposure.itertuples(index=False)
+    ]
+
+
+def _exposure_table(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
+    exposure = sites.asset_exposure(frames, as_of=as_of)
+    columns = ["site", "incidents", "open", "worst open severity", "open with a critical threat",
+               "median time to resolve (open counted)"]  # fmt: skip
+    return _table(columns, _exposure_rows(exposure, fmt.label))
+
+
+def _site_maps_figure(frames: IncidentFrames) -> str:
+    from matplotlib.figure import Figure
+
+    from intrace_analytics import maps
+
+    cols = min(3, len(frames.assets))
+    rows = -(-len(frames.assets) // cols)
+    figure = Figure(figsize=(3.6 * cols, 3.6 * rows + 0.6), dpi=100, layout="constrained")
+    return _png(maps.plot_site_maps(frames, ncols=cols, figure=figure))
+
+
 def _quality_table(frames: IncidentFrames) -> dict[str, Any]:
     table = analysis.data_quality(frames)
     table = table[table["count"] > 0]
@@ -359,6 +419,19 @@ def _figure(draw: Callable[[Axes], Axes], size: tuple[float, float] = (7.0, 4.0)
     FigureCanvasAgg(figure)
     try:
         draw(figure.add_subplot())
+    except BaseException:
+        figure.clear()
+        raise
+    return _png(figure)
+
+
+def _png(figure: Figure) -> str:
+    """A figure drawn off pyplot as a PNG data URI (the figure is cleared after)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(figure.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(figure)
+    try:
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", bbox_inches="tight")
     finally:
@@ -429,6 +502,25 @@ def _severity_lines(threats: pd.DataFrame) -> list[str]:
     total = int(breakdown["count"].sum())
     rows.append(["total", fmt.count(total), fmt.share(1.0 if total else 0.0)])
     return _text_table(["severity", "threats", "share"], rows, right=(1, 2))
+
+
+def _short_name(name: Any) -> str:
+    text = fmt.label(name)
+    return text if len(text) <= _SITE_NAME_WIDTH else text[: _SITE_NAME_WIDTH - 3] + "..."
+
+
+def _sites_lines(frames: IncidentFrames, as_of: pd.Timestamp) -> list[str]:
+    exposure = sites.asset_exposure(frames, as_of=as_of)
+    headers = ["site", "incidents", "open", "worst open", "critical", "median"]
+    rows = _exposure_rows(exposure, _short_name)
+    notes = [
+        "",
+        "open: incidents whose status is open; worst open: their highest linked",
+        "severity; critical: open incidents with a critical threat; median: Kaplan-Meier",
+        "median time to resolve, open incidents counted. An incident shared by sites",
+        "counts at each.",
+    ]
+    return _text_table(headers, rows, right=range(1, len(headers))) + notes
 
 
 def _provenance_line(metadata: Mapping[str, Any]) -> str:
