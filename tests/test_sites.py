@@ -1,0 +1,184 @@
+"""sites: incidents per site and exposure per site, against plain recounts of the sandbox's
+own truth (``Dataset.assets_of`` and the incident payloads), never the implementation."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from intrace_analytics import IncidentFrames
+from intrace_analytics.analysis import status_breakdown
+from intrace_analytics.sandbox.data import ASSETS
+from intrace_analytics.sites import EXPOSURE_COLUMNS, asset_exposure, incidents_by_asset
+from intrace_analytics.survival import resolution_summary
+from tests.helpers import typed
+
+AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
+LEVELS = ["low", "medium", "high", "critical"]
+
+
+def _site_of(dataset: Any) -> dict[str, list[dict[str, Any]]]:
+    """Site id → its incident payloads, from the data set's truth."""
+    return {
+        a.asset_id: [i for i in dataset.incidents if a.asset_id in dataset.assets_of[i["id"]]]
+        for a in ASSETS
+    }
+
+
+def _worst(incident: dict[str, Any]) -> int:
+    """The highest known severity of the incident's embedded threats (-1 if none)."""
+    levels = [
+        LEVELS.index(link["threat"]["severity"])
+        for link in incident["threat_links"]
+        if link.get("threat") and link["threat"].get("severity") in LEVELS
+    ]
+    return max(levels, default=-1)
+
+
+def test_one_row_per_incident_and_site(sites_frames: IncidentFrames, sites_dataset: Any) -> None:
+    frame = incidents_by_asset(sites_frames)
+    expected_pairs = sum(len(sites) for sites in sites_dataset.assets_of.values())
+    assert len(frame) == expected_pairs
+    assert list(frame.columns) == [*sites_frames.incidents.columns, "asset_id", "asset_name"]
+    assert frame["asset_id"].dtype == pd.StringDtype()
+    assert frame["asset_name"].dtype == pd.StringDtype()
+    for column in sites_frames.incidents.columns:
+        assert frame[column].dtype == sites_frames.incidents[column].dtype, column
+    assert isinstance(frame.index, pd.RangeIndex)
+    # Incidents' order; within an incident, the sites' order.
+    ids = [i["id"] for i in sites_dataset.incidents]
+    order = [a.asset_id for a in ASSETS]
+    expected = [
+        (iid, site) for iid in ids for site in sorted(sites_dataset.assets_of[iid], key=order.index)
+    ]
+    assert list(zip(frame["incident_id"], frame["asset_id"], strict=True)) == expected
+    names = {a.asset_id: a.name for a in ASSETS}
+    assert [names[a] for a in frame["asset_id"]] == frame["asset_name"].tolist()
+
+
+def test_counts_reconcile_with_unassigned_incidents(sites_frames: IncidentFrames) -> None:
+    frames = copy.deepcopy(sites_frames)
+    # Two incidents lose their sites: they must still appear, once each, unassigned.
+    lost = frames.incidents["incident_id"].iloc[[0, 5]].tolist()
+    pairs = frames.incident_assets
+    frames.incident_assets = pairs[~pairs["incident_id"].isin(lost)].reset_index(drop=True)
+    frame = incidents_by_asset(frames)
+    assert frame["incident_id"].nunique() == len(frames.incidents)
+    unassigned = frame[frame["asset_name"].isna()]
+    assert unassigned["incident_id"].tolist() == lost
+    assert frame["incident_id"].iloc[0] == lost[0]  # in its place, not appended
+
+    table = status_breakdown(frame, by="asset_name")
+    # Sum over sites >= incidents; the NA group is the unassigned count.
+    assert table["count"].sum() == len(frame) >= len(frames.incidents)
+    assert table.loc[table["asset_name"].isna().to_numpy(dtype=bool), "count"].sum() == 2
+    assert table["asset_name"].isna().iloc[-1]  # listed last
+
+
+def test_without_sites_every_incident_once_unassigned(sandbox_frames: IncidentFrames) -> None:
+    frame = incidents_by_asset(sandbox_frames)
+    assert frame["incident_id"].tolist() == sandbox_frames.incidents["incident_id"].tolist()
+    assert frame["asset_id"].isna().all()
+    assert frame["asset_name"].isna().all()
+
+
+def test_breakdowns_by_site_equal_plain_counts(
+    sites_frames: IncidentFrames, sites_dataset: Any
+) -> None:
+    frame = incidents_by_asset(sites_frames)
+    names = {a.asset_id: a.name for a in ASSETS}
+    by_site = _site_of(sites_dataset)
+    status = status_breakdown(frame, by="asset_name")
+    for site, payloads in by_site.items():
+        rows = status[status["asset_name"] == names[site]]
+        expected = Counter(i["status"] for i in payloads)
+        assert dict(zip(rows["status"].astype(str), rows["count"], strict=True)) == {
+            s: expected.get(s, 0) for s in ("open", "closed", "resolved")
+        }
+    summary = resolution_summary(frame, by="asset_name", as_of=AS_OF)
+    counts = dict(zip(summary["asset_name"], summary["count"], strict=True))
+    assert counts == {names[s]: len(p) for s, p in by_site.items()}
+    resolved = dict(zip(summary["asset_name"], summary["resolved"], strict=True))
+    assert resolved == {names[s]: sum(i.get("resolved_at") is not None for i in p)
+                        for s, p in by_site.items()}  # fmt: skip
+
+
+def test_exposure_equals_a_plain_recount(sites_frames: IncidentFrames, sites_dataset: Any) -> None:
+    exposure = asset_exposure(sites_frames, as_of=AS_OF)
+    assert list(exposure.columns) == list(EXPOSURE_COLUMNS)
+    assert isinstance(exposure.index, pd.RangeIndex)
+    assert exposure["max_open_severity"].cat.ordered
+    rows = exposure.set_index("asset_id")
+    for site, payloads in _site_of(sites_dataset).items():
+        row = rows.loc[site]
+        open_ = [i for i in payloads if i["status"] == "open"]
+        assert row["incidents"] == len(payloads)
+        assert row["open"] == len(open_)
+        worst = max((_worst(i) for i in open_), default=-1)
+        if worst >= 0:
+            assert row["max_open_severity"] == LEVELS[worst]
+        else:
+            assert pd.isna(row["max_open_severity"])
+        assert row["open_critical"] == sum(_worst(i) == 3 for i in open_)
+        # The Kaplan-Meier median of exactly this site's incidents.
+        ids = {i["id"] for i in payloads}
+        own = sites_frames.incidents[sites_frames.incidents["incident_id"].isin(ids)]
+        assert row["km_median"] == resolution_summary(own, as_of=AS_OF)["km_median"].iloc[0]
+        assert row["name"] == next(a.name for a in ASSETS if a.asset_id == site)
+
+
+def test_most_exposed_first(sites_frames: IncidentFrames) -> None:
+    exposure = asset_exposure(sites_frames, as_of=AS_OF)
+    keys = list(zip(-exposure["max_open_severity"].cat.codes, -exposure["open"], strict=True))
+    assert keys == sorted(keys)
+
+    # Make one site's only open critical incidents resolved: it must drop below others.
+    frames = copy.deepcopy(sites_frames)
+    incidents = frames.incidents
+    top = exposure["asset_id"].iloc[0]
+    mine = frames.incident_assets.loc[frames.incident_assets["asset_id"] == top, "incident_id"]
+    is_mine_open = incidents["incident_id"].isin(mine) & (incidents["status"] == "open")
+    incidents.loc[is_mine_open.to_numpy(dtype=bool), "status"] = "closed"
+    again = asset_exposure(frames, as_of=AS_OF)
+    row = again.set_index("asset_id").loc[top]
+    assert row["open"] == 0
+    assert pd.isna(row["max_open_severity"])
+    assert row["open_critical"] == 0
+    assert again["asset_id"].iloc[-1] == top
+
+
+def test_a_site_without_incidents_has_zeros(sites_frames: IncidentFrames) -> None:
+    frames = copy.deepcopy(sites_frames)
+    extra = typed("assets", [{"asset_id": "empty-depot", "name": "Empty depot",
+                              "lat": 10.0, "lng": 10.0, "monitoring_radius_km": 5.0}])  # fmt: skip
+    frames.assets = pd.concat([frames.assets, extra], ignore_index=True).astype(
+        frames.assets.dtypes.to_dict()
+    )
+    exposure = asset_exposure(frames, as_of=AS_OF)
+    assert len(exposure) == len(ASSETS) + 1
+    row = exposure.set_index("asset_id").loc["empty-depot"]
+    assert (row["incidents"], row["open"], row["open_critical"]) == (0, 0, 0)
+    assert pd.isna(row["max_open_severity"])
+    assert pd.isna(row["km_median"])
+    assert exposure["asset_id"].iloc[-1] == "empty-depot"
+
+
+def test_exposure_is_empty_and_typed_without_sites(sandbox_frames: IncidentFrames) -> None:
+    exposure = asset_exposure(sandbox_frames, as_of=AS_OF)
+    assert exposure.empty
+    assert list(exposure.columns) == list(EXPOSURE_COLUMNS)
+    assert exposure["incidents"].dtype == "int64"
+    assert exposure["km_median"].dtype.kind == "m"
+    assert isinstance(exposure["max_open_severity"].dtype, pd.CategoricalDtype)
+
+
+def test_exposure_default_as_of_is_read_at_call_time(sites_frames: IncidentFrames) -> None:
+    later = asset_exposure(sites_frames)  # now: after the data's end, so more time passes
+    fixed = asset_exposure(sites_frames, as_of=AS_OF)
+    assert later["incidents"].tolist() == fixed["incidents"].tolist()
+    with pytest.raises(ValueError, match="as_of"):
+        asset_exposure(sites_frames, as_of="not a time")
