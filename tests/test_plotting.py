@@ -1,5 +1,8 @@
 """plotting: each plot's bars, points, lines and labels, read back from the returned Axes.
 
+The maps' own tests are in ``test_maps.py``; the world map also takes part in the shared
+behaviour below (empty data, ``ax``, literal text).
+
 Expected values are counted here independently (``value_counts``, ``crosstab``) from
 the session's sandbox frames (``sandbox_frames``, copied before any change), never read
 from the plotting code.
@@ -24,6 +27,7 @@ from matplotlib.colors import to_rgba
 
 from intrace_analytics import IncidentFrames
 from intrace_analytics.analysis import open_backlog
+from intrace_analytics.maps import SITE_LABEL, plot_threat_map
 from intrace_analytics.plotting import (
     GROUP_COLORS,
     SEVERITY_COLORS,
@@ -35,9 +39,7 @@ from intrace_analytics.plotting import (
     plot_severity,
     plot_severity_by_type,
     plot_status_breakdown,
-    plot_threat_map,
 )
-from intrace_analytics.sandbox import ASSETS
 from intrace_analytics.schema import SEVERITIES, STATUSES, empty_frame
 from intrace_analytics.survival import km_curve, resolution_times
 
@@ -263,38 +265,6 @@ def test_severity_by_type_stacks_in_severity_order(
     assert ax.get_ylabel() == "Threats"
 
 
-# -- map -----------------------------------------------------------------------------
-
-
-def test_threat_map_points_colours_and_assets(sandbox_frames: IncidentFrames, ax: Axes) -> None:
-    threats = _with_unknown_severities(sandbox_frames.threats)
-    plot_threat_map(threats, ax=ax)
-    located = threats.loc[threats["lat"].notna() & threats["lng"].notna()]
-    by_label = {str(c.get_label()): c for c in ax.collections if isinstance(c, PathCollection)}
-    assets = by_label.pop("monitored asset")
-    counts = located["severity"].astype(object).fillna("missing").value_counts()
-    assert list(by_label) == [s for s in [*SEVERITY_ORDER, "extreme", "missing"] if s in counts]
-    assert sum(len(c.get_offsets()) for c in by_label.values()) == len(located)
-    for label, collection in by_label.items():
-        assert len(collection.get_offsets()) == counts[label]
-        colour = SEVERITY_COLORS.get(label, UNKNOWN_COLOR)
-        assert {tuple(c[:3]) for c in collection.get_facecolor()} == {_rgba(colour)[:3]}
-    np.testing.assert_array_equal(assets.get_offsets(), [[a.lng, a.lat] for a in ASSETS])
-    assert [t.get_text() for t in ax.texts] == [a.name for a in ASSETS]
-
-    # Every threat and every asset is inside the view.
-    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    lng = np.r_[located["lng"].to_numpy(float), [a.lng for a in ASSETS]]
-    lat = np.r_[located["lat"].to_numpy(float), [a.lat for a in ASSETS]]
-    assert x0 < lng.min()
-    assert lng.max() < x1
-    assert y0 < lat.min()
-    assert lat.max() < y1
-    assert ax.get_aspect() == 1.0
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("Longitude", "Latitude")
-    assert "monitored asset" in _legend_texts(ax)
-
-
 # -- shared behaviour ----------------------------------------------------------------
 
 PLOTS: dict[str, tuple[Callable[..., Axes], str, dict[str, Any]]] = {
@@ -320,9 +290,7 @@ def test_empty_data_gives_an_empty_labelled_plot(name: str, ax: Axes) -> None:
     assert all(b.get_height() == 0 for b in _bars(ax))
     assert all(len(line.get_xdata()) == 0 for line in ax.get_lines())
     threat_points = [
-        c
-        for c in ax.collections
-        if isinstance(c, PathCollection) and c.get_label() != "monitored asset"
+        c for c in ax.collections if isinstance(c, PathCollection) and c.get_label() != SITE_LABEL
     ]
     assert threat_points == []
     ax.figure.canvas.draw()
