@@ -14,16 +14,20 @@ import matplotlib.image
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 
-from intrace_analytics import IncidentFrames, analysis, survival
-from intrace_analytics.formatting import duration, seconds, timestamp
+from intrace_analytics import IncidentFrames, analysis, frames_from_pages, maps, sites, survival
+from intrace_analytics.formatting import count, duration, seconds, timestamp
 from intrace_analytics.report import SECTIONS, TOP_OPEN, build_report
+from intrace_analytics.sandbox.data import ASSETS
 from intrace_analytics.schema import empty_frame
+from tests.helpers import incident, link, page, threat
 
 AS_OF = "2026-10-01T00:00:00Z"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCRIPT_TITLE = "<script>alert(1)</script>"
 SECRET = "sk-report-canary-DO-NOT-LEAK"
+WITHOUT_SITES = [(id_, heading) for id_, heading in SECTIONS if id_ != "sites"]
 
 
 class _Document(HTMLParser):
@@ -104,9 +108,11 @@ def document(report: Path) -> _Document:
 
 
 def test_every_section_is_present_with_its_heading(document: _Document) -> None:
+    # Loaded without sites: every section but "sites".
     ids = [attrs.get("id") for attrs in document.all("section")]
-    assert ids == [section_id for section_id, _ in SECTIONS]
-    assert document.headings == dict(SECTIONS)
+    assert ids == [section_id for section_id, _ in WITHOUT_SITES]
+    assert document.headings == dict(WITHOUT_SITES)
+    assert "#sites" not in [attrs.get("href") for attrs in document.all("a")]
 
 
 def test_title_is_escaped_text(document: _Document) -> None:
@@ -213,7 +219,7 @@ def test_empty_frames_still_build(tmp_path: Path) -> None:
     empty = IncidentFrames(*(empty_frame(table) for table in ("incidents", "links", "threats")))
     path = build_report(empty, tmp_path / "empty.html", as_of=AS_OF)
     document = _parse(path)
-    assert [attrs.get("id") for attrs in document.all("section")] == [s for s, _ in SECTIONS]
+    assert [attrs.get("id") for attrs in document.all("section")] == [s for s, _ in WITHOUT_SITES]
     assert document.headline["Incidents"] == "0"
     assert document.headline["Median time to resolve (open counted)"] == "not reached"
     for section in ("top-open", "data-quality"):
@@ -240,3 +246,95 @@ def test_overwrites_atomically(frames: IncidentFrames, tmp_path: Path) -> None:
     build_report(frames, path, as_of=AS_OF)
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+# -- sites -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sites_document(
+    sites_frames: IncidentFrames, tmp_path_factory: pytest.TempPathFactory
+) -> _Document:
+    path = tmp_path_factory.mktemp("sites") / "report.html"
+    build_report(sites_frames, path, as_of=AS_OF)
+    return _parse(path)
+
+
+def test_sites_section_before_the_world_map(sites_document: _Document) -> None:
+    ids = [attrs.get("id") for attrs in sites_document.all("section")]
+    assert ids == [section_id for section_id, _ in SECTIONS]
+    assert ids.index("sites") == ids.index("threat-map") - 1
+    assert sites_document.headings["sites"] == "Sites"
+    assert "#sites" in [attrs.get("href") for attrs in sites_document.all("a")]
+    # The site maps and the world map, besides the other figures.
+    assert len(sites_document.all("img")) == 7
+    alts = [attrs.get("alt") or "" for attrs in sites_document.all("img")]
+    assert "Threat locations by severity, with the monitored sites" in alts
+
+
+def test_sites_table_is_the_exposure_formatted(
+    sites_frames: IncidentFrames, sites_document: _Document
+) -> None:
+    exposure = sites.asset_exposure(sites_frames, as_of=AS_OF)
+    text = [t.strip() for t in sites_document.section_text["sites"] if t.strip()]
+    for row in exposure.itertuples(index=False):
+        at = text.index(row.name)
+        assert text[at + 1 : at + 6] == [
+            count(row.incidents),
+            count(row.open),
+            str(row.max_open_severity) if row.open else "none",
+            count(row.open_critical),
+            duration(row.km_median),
+        ]
+    # Most exposed first, as asset_exposure orders them.
+    positions = [text.index(name) for name in exposure["name"]]
+    assert positions == sorted(positions)
+
+
+def test_world_map_marks_only_the_loaded_sites(
+    sites_frames: IncidentFrames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[object] = []
+    original = maps.plot_threat_map
+
+    def spy(threats: pd.DataFrame, **kwargs: object) -> object:
+        drawn.append(kwargs.get("assets"))
+        return original(threats, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(maps, "plot_threat_map", spy)
+    build_report(sites_frames, tmp_path / "with.html", as_of=AS_OF)
+    unloaded = replace(sites_frames, metadata={**sites_frames.metadata, "assets_loaded": False})
+    build_report(unloaded, tmp_path / "without.html", as_of=AS_OF)
+    assert drawn[0] is sites_frames.assets
+    assert drawn[1] is None
+    assert "sites" not in _parse(tmp_path / "without.html").section_text
+
+
+def test_a_report_of_other_data_names_no_sandbox_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokyo = threat("t1", severity="high", location="Shinjuku, Tokyo",
+                   coordinates={"lat": 35.69, "lng": 139.70})  # fmt: skip
+    berlin = threat("t2", severity="critical", location="Mitte, Berlin",
+                    coordinates={"lat": 52.52, "lng": 13.40})  # fmt: skip
+    frames = frames_from_pages(
+        [page([incident("i1", "2026-01-02T00:00:00Z", link("l1", "t1", tokyo)),
+               incident("i2", "2026-01-02T00:00:00Z", link("l2", "t2", berlin))])]
+    )  # fmt: skip
+    texts: list[str] = []
+    original = maps.plot_threat_map
+
+    def spy(threats: pd.DataFrame, **kwargs: object) -> object:
+        ax = original(threats, **kwargs)  # type: ignore[arg-type]
+        ax.figure.canvas.draw()
+        texts.extend(t.get_text() for t in ax.findobj(Text))
+        return ax
+
+    monkeypatch.setattr(maps, "plot_threat_map", spy)
+    path = build_report(frames, tmp_path / "other.html", as_of=AS_OF)
+    html = path.read_text(encoding="utf-8")
+    assert texts  # the map was drawn and read back
+    for asset in ASSETS:
+        assert asset.name not in html
+        assert not any(asset.name in text for text in texts)
+    assert not any(maps.SITE_LABEL in text for text in texts)
