@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pandas as pd
 import pytest
 
-from intrace_analytics.formatting import count
+from intrace_analytics.formatting import count, duration
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.report import summary_text
 from intrace_analytics.schema import STATUSES, empty_frame
+from intrace_analytics.sites import asset_exposure
 
 AS_OF = "2026-10-01T00:00:00Z"
 HEADINGS = ("Incidents by status", "Time to resolution", "Threats by severity")
@@ -145,3 +147,45 @@ def test_default_as_of_is_now(frames: IncidentFrames) -> None:
     text = summary_text(frames)
     _clean(text)
     assert str(pd.Timestamp.now(tz="UTC").year) in text
+
+
+# -- sites -------------------------------------------------------------------------------
+
+SITES_HEADING = "Exposure by site"
+
+
+def _sites_section(text: str) -> list[str]:
+    section = text.split(SITES_HEADING, 1)[1]
+    return section.split("\nSource:", 1)[0].splitlines()
+
+
+def test_site_table_only_when_sites_were_loaded(
+    frames: IncidentFrames, sites_frames: IncidentFrames
+) -> None:
+    assert SITES_HEADING not in summary_text(frames, as_of=AS_OF)
+    text = summary_text(sites_frames, as_of=AS_OF)
+    _clean(text)
+    exposure = asset_exposure(sites_frames, as_of=AS_OF)
+    for row in exposure.itertuples(index=False):
+        cells = _row(text, SITES_HEADING, row.name)
+        assert cells[1:] == [
+            count(row.incidents),
+            count(row.open),
+            str(row.max_open_severity) if row.open else "none",
+            count(row.open_critical),
+            duration(row.km_median),
+        ]
+    names = [line.split("  ")[0] for line in _sites_section(text)[4:10]]
+    assert names == exposure["name"].tolist()  # most exposed first
+    # The sites section fits an 80-column terminal.
+    assert max(len(line) for line in _sites_section(text)) <= 80
+
+
+def test_long_site_names_are_cut_to_fit(sites_frames: IncidentFrames) -> None:
+    frames = copy.deepcopy(sites_frames)
+    names = frames.assets["name"].astype(object)
+    names.iloc[0] = "Lagos head office and regional distribution centre, Ikeja"
+    frames.assets["name"] = names.astype("string")
+    lines = _sites_section(summary_text(frames, as_of=AS_OF))
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.startswith("Lagos head office and...") for line in lines)
