@@ -12,7 +12,7 @@ import pytest
 from intrace_analytics import IncidentFrames, build_report
 
 SECTIONS = {
-    "headline", "status", "backlog", "resolution", "severity", "threat-map", "top-open",
+    "headline", "status", "backlog", "resolution", "severity", "sites", "threat-map", "top-open",
     "data-quality", "provenance",
 }  # fmt: skip
 # Chromium as root in a closed network: no sandbox, and no background connections.
@@ -33,11 +33,12 @@ def _chromium() -> str:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_the_report_renders_in_chromium_without_errors(
-    sandbox_frames: IncidentFrames, tmp_path: Path
+    sites_frames: IncidentFrames, tmp_path: Path
 ) -> None:
     chromium = _chromium()
     playwright = pytest.importorskip("playwright.sync_api")
-    frames = copy.deepcopy(sandbox_frames)  # the session's frames stay as they are
+    # With sites, so the Sites section and its maps render too.
+    frames = copy.deepcopy(sites_frames)  # the session's frames stay as they are
     # Every title; the open incidents' reach the top-open table.
     frames.incidents["title"] = "<script>alert(1)</script> costs $5k"
     report = build_report(frames, tmp_path / "report.html", title="<b>Browser</b> $$ check")
@@ -67,7 +68,7 @@ def test_the_report_renders_in_chromium_without_errors(
             browser.close()
 
     assert errors == []
-    assert len(images) >= 6
+    assert len(images) >= 7
     assert all(images)  # every figure decoded
     assert set(sections) >= SECTIONS
     assert scripts == 0  # the injected title stayed text
