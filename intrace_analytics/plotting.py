@@ -8,7 +8,8 @@ unknown severity labels) is shown literally: every ``$`` is escaped, so a label 
 
 One severity order and one colour-blind-safe palette (Okabe & Ito, 2008) serve the
 whole package: :data:`SEVERITY_ORDER`, :data:`SEVERITY_COLORS`, :data:`STATUS_COLORS`
-and :data:`UNKNOWN_COLOR` for unknown or missing values.
+and :data:`UNKNOWN_COLOR` for unknown or missing values. The maps (world threat map,
+site maps) are in :mod:`intrace_analytics.maps`, which draws with this palette.
 
 >>> from intrace_analytics.plotting import SEVERITY_ORDER, plot_severity
 >>> SEVERITY_ORDER
