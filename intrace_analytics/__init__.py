@@ -34,6 +34,7 @@ from intrace_analytics.load import frames_from_pages, load_incidents
 from intrace_analytics.pages import Page, read_jsonl, write_jsonl
 from intrace_analytics.pagination import PageStream
 from intrace_analytics.retry import LoadStats
+from intrace_analytics.sites import asset_exposure, incidents_by_asset
 from intrace_analytics.survival import km_curve, resolution_summary, resolution_times
 
 __all__ = [
@@ -54,10 +55,12 @@ __all__ = [
     "Retries",
     "Timeout",
     "__version__",
+    "asset_exposure",
     "build_report",
     "data_quality",
     "frames_from_pages",
     "incident_severity",
+    "incidents_by_asset",
     "km_curve",
     "load_incidents",
     "open_backlog",
@@ -65,6 +68,8 @@ __all__ = [
     "plot_resolution_times",
     "plot_severity",
     "plot_severity_by_type",
+    "plot_site_map",
+    "plot_site_maps",
     "plot_status_breakdown",
     "plot_threat_map",
     "read_jsonl",
@@ -79,8 +84,12 @@ __all__ = [
 
 # Plot helpers and the report import matplotlib; load them on first use so that the
 # command line and plain data loads start without it. Name → the module that defines it.
+_MAPS = ("plot_site_map", "plot_site_maps", "plot_threat_map")
 _LAZY = {
-    **{name: "intrace_analytics.plotting" for name in __all__ if name.startswith("plot_")},
+    **{
+        n: "intrace_analytics.plotting" for n in __all__ if n.startswith("plot_") and n not in _MAPS
+    },
+    **dict.fromkeys(_MAPS, "intrace_analytics.maps"),  # overrides the line above
     "build_report": "intrace_analytics.report",
 }
 
