@@ -88,7 +88,8 @@ class RequestRecord:
         The status code sent.
     fault : str or None
         The fault switches the request consumed, joined by ``+`` (for example
-        ``"fail"`` or ``"truncate_body+insert_between_pages"``), else ``None``.
+        ``"fail"`` or ``"truncate_body+insert_between_pages"``; ``"forbid_assets"``
+        for a 403 from :meth:`~SandboxServer.forbid_assets`), else ``None``.
     time : float
         When the request was received (``time.time()``).
     """
