@@ -11,7 +11,7 @@ import pytest
 from intrace_analytics import IncidentFrames, IntraceClient, frames_from_pages
 from intrace_analytics.sandbox import SandboxServer
 from intrace_analytics.sandbox.data import generate_dataset, page_body
-from tests.helpers import CANARY_KEY
+from tests.helpers import CANARY_KEY, SITE_RADIUS_KM
 
 
 @pytest.fixture
@@ -58,7 +58,6 @@ def sandbox_frames() -> IncidentFrames:
 
 
 #: The monitoring radius the tests give every sandbox site (the sandbox's data has none).
-SITE_RADIUS_KM = 30.0
 
 
 @pytest.fixture(scope="session")
@@ -70,27 +69,27 @@ def sites_dataset() -> Any:
 
 @pytest.fixture(scope="session")
 def sites_frames(sandbox_frames: IncidentFrames, sites_dataset: Any) -> IncidentFrames:
-    """``sandbox_frames`` with the sandbox's six sites and their incidents filled in
+    """``sandbox_frames`` with the sandbox's sites and their incidents filled in
     directly from the data set, without the loader. Never mutate: copy first."""
     import copy
 
     import pandas as pd
 
-    from intrace_analytics.sandbox.data import ASSETS
+    from intrace_analytics.sandbox import SITES
     from tests.helpers import typed
 
     frames = copy.deepcopy(sandbox_frames)
     frames.assets = typed(
         "assets",
         [
-            {"asset_id": a.asset_id, "name": a.name, "type": "office", "status": "active",
+            {"asset_id": a.asset_id, "name": a.name, "type": a.type, "status": a.status,
              "lat": a.lat, "lng": a.lng, "monitoring_radius_km": SITE_RADIUS_KM}
-            for a in ASSETS
+            for a in SITES
         ],
     )  # fmt: skip
     pairs = [
         (incident["id"], a.asset_id)
-        for a in ASSETS
+        for a in SITES
         for incident in sites_dataset.incidents
         if a.asset_id in sites_dataset.assets_of[incident["id"]]
     ]

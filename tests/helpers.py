@@ -26,6 +26,9 @@ from intrace_analytics.sandbox.data import page_body
 # A key that must never appear in any output, log, error or file.
 CANARY_KEY = "canary-7f3a9c1e-DO-NOT-LEAK"
 
+# The monitoring radius the sites of the ``sites_frames`` fixture are given.
+SITE_RADIUS_KM = 30.0
+
 
 def served_ids(api: SandboxServer) -> list[str]:
     """The ids the sandbox serves, in its order (its own truth)."""

@@ -175,7 +175,8 @@ def test_site_table_only_when_sites_were_loaded(
             count(row.open_critical),
             duration(row.km_median),
         ]
-    names = [line.split("  ")[0] for line in _sites_section(text)[4:10]]
+    rows = _sites_section(text)[4 : 4 + len(exposure)]
+    names = [line.split("  ")[0] for line in rows]
     assert names == exposure["name"].tolist()  # most exposed first
     # The sites section fits an 80-column terminal.
     assert max(len(line) for line in _sites_section(text)) <= 80
