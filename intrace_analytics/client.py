@@ -81,6 +81,7 @@ MAX_PAGE_SIZE = 5000
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 
+
 class IntraceClient:
     """Client for Intrace's ``GET /v1/incidents``.
 

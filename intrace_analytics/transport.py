@@ -79,10 +79,6 @@ class Deadline(Exception):
     """A response took longer than the client's total deadline."""
 
 
-
-
-
-
 def read_body(response: requests.Response, deadline_at: float, read_timeout: float) -> bytes:
     """Read the whole body, never past the deadline, and check it against Content-Length."""
     raw = response.raw
