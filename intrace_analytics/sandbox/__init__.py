@@ -2,11 +2,14 @@
 
 Used by the tests, the benchmarks and ``intrace-analytics demo`` / ``sandbox``. Modules,
 in the order they import each other: ``gcpause`` (pausing the garbage collector),
-``payload`` (page and error bodies), ``data`` (the synthetic incidents), ``faults``
-(the fault switches) and ``server`` (the HTTP server).
+``payload`` (page, sites and error bodies), ``assets`` (the monitored sites), ``data``
+(the synthetic incidents), ``faults`` (the fault switches) and ``server`` (the HTTP
+server).
 """
 
+from intrace_analytics.sandbox.assets import SITES, asset_records
 from intrace_analytics.sandbox.data import (
+    ANCHOR,
     ASSETS,
     SEVERITIES,
     THREAT_TYPES,
@@ -18,12 +21,15 @@ from intrace_analytics.sandbox.payload import page_body, to_camel
 from intrace_analytics.sandbox.server import SandboxServer
 
 __all__ = [
+    "ANCHOR",
     "ASSETS",
     "SEVERITIES",
+    "SITES",
     "THREAT_TYPES",
     "Asset",
     "Dataset",
     "SandboxServer",
+    "asset_records",
     "generate_dataset",
     "page_body",
     "to_camel",

@@ -4,8 +4,9 @@ The generator imitates what ``GET /v1/incidents`` returns from a live tenant tha
 monitors a handful of sites: incidents grouping threats observed near those sites,
 threats shared between incidents, skewed severities, long-tailed resolution times,
 optional fields that are sometimes absent, and timestamps written in more than one
-ISO-8601 style. Everything is derived from a seed and a fixed anchor date, never the
-clock, so the same ``(n, seed)`` gives byte-identical pages on every machine.
+ISO-8601 style. Everything is derived from a seed and the instant the history ends
+(by default a fixed anchor date, never the clock), so the same ``(n, seed)`` gives
+byte-identical pages on every machine.
 
 It is pure Python and written to be lean: a million incidents take well under a
 minute, because the benchmarks page through data sets of that size.
@@ -18,10 +19,13 @@ import random
 from bisect import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from intrace_analytics.checks import check_int
+from intrace_analytics.checks import check_int, fail
+
+# The sites live in assets.py; re-exported because callers have always imported them here.
+from intrace_analytics.sandbox.assets import ASSETS, SITES, Asset, site_times
 from intrace_analytics.sandbox.gcpause import gc_paused
 
 # Serialization lives in payload.py; re-exported because callers (and the tests) have
@@ -29,8 +33,10 @@ from intrace_analytics.sandbox.gcpause import gc_paused
 from intrace_analytics.sandbox.payload import page_body, to_camel
 
 __all__ = [
+    "ANCHOR",
     "ASSETS",
     "SEVERITIES",
+    "SITES",
     "THREAT_TYPES",
     "Asset",
     "Dataset",
@@ -39,38 +45,6 @@ __all__ = [
     "to_camel",
 ]
 
-
-@dataclass(frozen=True)
-class Asset:
-    """A monitored site; incidents and their threats cluster around it.
-
-    Parameters
-    ----------
-    asset_id : str
-        The identifier accepted by the API's ``asset_id`` filter.
-    name : str
-        A human-readable name, used in incident titles.
-    lat, lng : float
-        The site's coordinates in degrees.
-    utc_offset_hours : int
-        The site's UTC offset; some timestamps are written in this local offset.
-    """
-
-    asset_id: str
-    name: str
-    lat: float
-    lng: float
-    utc_offset_hours: int
-
-
-ASSETS: tuple[Asset, ...] = (
-    Asset("lagos-hq", "Lagos head office", 6.4281, 3.4219, 1),
-    Asset("nairobi-office", "Nairobi office", -1.2864, 36.8172, 3),
-    Asset("johannesburg-warehouse", "Johannesburg warehouse", -26.2041, 28.0473, 2),
-    Asset("london-office", "London office", 51.5074, -0.1278, 0),
-    Asset("sao-paulo-plant", "São Paulo plant", -23.5505, -46.6333, -3),
-    Asset("jakarta-office", "Jakarta office", -6.2088, 106.8456, 7),
-)
 
 THREAT_TYPES: tuple[str, ...] = (
     "armed_conflict",
@@ -85,9 +59,12 @@ THREAT_TYPES: tuple[str, ...] = (
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
-# The instant the synthetic history ends: 2026-10-01T00:00:00Z. Fixed, not the clock,
-# so data sets (and anything computed from them) never change from one day to the next.
+# The instant the synthetic history ends by default: 2026-10-01T00:00:00Z. Fixed, not
+# the clock, so data sets (and anything computed from them) never change from one day to
+# the next. The sandbox server passes an ``end`` shortly before it starts instead.
 _ANCHOR = 1_790_812_800
+#: The default end of the synthetic history, 2026-10-01T00:00:00Z (see generate_dataset).
+ANCHOR = datetime.fromtimestamp(_ANCHOR, UTC)
 _WINDOW = 180 * 86_400
 _HOUR = 3_600
 
@@ -360,7 +337,9 @@ class Dataset:
     assets_of: dict[str, tuple[str, ...]]
 
 
-def generate_dataset(n: int, seed: int = 7, *, start_index: int = 0) -> Dataset:
+def generate_dataset(
+    n: int, seed: int = 7, *, start_index: int = 0, end: datetime | None = None
+) -> Dataset:
     """Generate ``n`` realistic incidents, deterministically.
 
     Parameters
@@ -370,17 +349,23 @@ def generate_dataset(n: int, seed: int = 7, *, start_index: int = 0) -> Dataset:
     seed : int, default 7
         The seed; the same ``(n, seed, start_index)`` always gives identical data.
     start_index : int, default 0
-        0 gives the history: incidents created over the 180 days before the fixed
-        anchor 2026-10-01T00:00:00Z. A positive value gives a batch of *live*
-        incidents created one second apart from ``anchor + start_index`` seconds
-        on, hence newer than the history and than any batch with a smaller
-        ``start_index`` (the sandbox passes the count of incidents made so far).
-        Their random stream is derived from ``(seed, start_index)``, so ids differ.
+        0 gives the history: incidents created over the 180 days before ``end``.
+        A positive value gives a batch of *live* incidents created one second apart
+        from ``end + start_index`` seconds on, hence newer than the history and than
+        any batch with a smaller ``start_index`` (the sandbox passes the count of
+        incidents made so far). Their random stream is derived from
+        ``(seed, start_index)``, so ids differ.
+    end : datetime, optional
+        When the history ends (timezone-aware; whole seconds are kept). ``None`` is
+        the fixed anchor :data:`ANCHOR`, 2026-10-01T00:00:00Z. The incidents differ
+        only in their times: the random draws, ids and texts do not depend on it.
 
     Returns
     -------
     Dataset
-        Incidents newest first, and the assets each belongs to.
+        Incidents newest first, and the sites each belongs to: one to three of
+        :data:`ASSETS`, plus the archived site of :data:`SITES` for an incident created
+        before it was archived with a threat at one of its ``places``.
 
     Examples
     --------
@@ -390,11 +375,17 @@ def generate_dataset(n: int, seed: int = 7, *, start_index: int = 0) -> Dataset:
     """
     check_int("n", n, 0)
     check_int("start_index", start_index, 0)
+    if end is None:
+        anchor = _ANCHOR
+    elif isinstance(end, datetime) and end.tzinfo is not None:
+        anchor = math.floor(end.timestamp())
+    else:
+        raise fail("end", "a timezone-aware datetime or None", end)
     with gc_paused():
-        return _generate(n, seed, start_index)
+        return _generate(n, seed, start_index, anchor)
 
 
-def _generate(n: int, seed: int, start_index: int) -> Dataset:
+def _generate(n: int, seed: int, start_index: int, anchor: int) -> Dataset:
     rng = random.Random(seed if start_index == 0 else f"{seed}:{start_index}")
     rand = rng.random
     getrandbits = rng.getrandbits
@@ -438,18 +429,28 @@ def _generate(n: int, seed: int, start_index: int) -> Dataset:
     pools: dict[str, list[dict[str, Any]]] = {a.asset_id: [] for a in ASSETS}
     minutes = _MINUTE_CACHE
     median_log = math.log(30 * _HOUR)
+    # Sites with no incidents of their own (the archived depot) touch the incidents
+    # created while they were active with a threat at one of their places. Derived
+    # from the threats, not drawn: the random stream is the same as without them.
+    end_of = datetime.fromtimestamp(anchor, UTC)
+    near: dict[str, tuple[str, int]] = {
+        place: (site.asset_id, int(site_times(site, end_of)[1].timestamp()))
+        for site in SITES
+        if site not in ASSETS
+        for place in site.places
+    }
 
     if start_index == 0:
         # Creation times over the window, denser towards the end (a growing tenant):
         # density rising linearly from 0.6 to 1.4, sampled by inverting its CDF.
-        now = _ANCHOR
+        now = anchor
         created_secs = sorted(
             now - _WINDOW + int(_WINDOW * (math.sqrt(0.36 + 1.6 * rand()) - 0.6) / 0.8)
             for _ in range(n)
         )
     else:
-        created_secs = [_ANCHOR + start_index + i for i in range(n)]
-        now = _ANCHOR + start_index + n
+        created_secs = [anchor + start_index + i for i in range(n)]
+        now = anchor + start_index + n
 
     incidents: list[dict[str, Any]] = []
     keys: list[tuple[int, str]] = []
@@ -489,6 +490,7 @@ def _generate(n: int, seed: int, start_index: int) -> Dataset:
         links: list[dict[str, Any]] = []
         n_links = bisect(link_count_cum, rand())
         seen: set[str] = set()
+        also: list[str] = []
         first_type: str | None = None
         if n_links:
             extra = sorted(
@@ -535,6 +537,10 @@ def _generate(n: int, seed: int, start_index: int) -> Dataset:
                     if len(pool) > 4 * _RECENT:
                         del pool[: 2 * _RECENT]
                 tid = threat["id"]
+                if near:
+                    hit = near.get(threat["location"])
+                    if hit is not None and created < hit[1] and hit[0] not in also:
+                        also.append(hit[0])
                 seen.add(tid)
                 if first_type is None:
                     first_type = threat["threat_type"]
@@ -570,7 +576,7 @@ def _generate(n: int, seed: int, start_index: int) -> Dataset:
             incident["resolved_at"] = stamp(resolved, off, suffix)[0]
         incidents.append(incident)
         keys.append((-created_ms, incident_id))
-        assets_of[incident_id] = tuple(a.asset_id for a in inc_assets)
+        assets_of[incident_id] = (*(a.asset_id for a in inc_assets), *also)
 
     # The API's stable order: newest instant first, ties broken by id.
     order = sorted(range(len(incidents)), key=keys.__getitem__)

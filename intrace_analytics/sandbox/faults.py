@@ -1,10 +1,12 @@
 """The sandbox's fault switches: arming them, consuming them, and the answers they become.
 
 A switch is armed by a method of :class:`~intrace_analytics.sandbox.SandboxServer`
-(defined here, in :class:`FaultSwitches`), taken by the first matching request, and
-turned into a response: an error status, 429 with ``Retry-After``, a redirect, a
-malformed body, or a good body written badly (cut off, reset, trickled). Switches named
-``*_between_pages`` change the data after a page instead (see ``SandboxServer``).
+(defined here, in :class:`FaultSwitches`), taken by the first matching request (by
+path, offset and site), and turned into a response: an error status, 429 with
+``Retry-After``, a redirect, a malformed body, or a good body written badly (cut off,
+reset, trickled). Switches named ``*_between_pages`` change the data after a page
+instead (see ``SandboxServer``). :meth:`FaultSwitches.forbid_assets` is a setting, not a
+one-off: while on, ``GET /v1/assets`` answers 403.
 """
 
 from __future__ import annotations
@@ -22,10 +24,24 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from intrace_analytics.checks import check_choice, check_int, check_number
-from intrace_analytics.sandbox.payload import error_body, page_body
+from intrace_analytics.checks import check_choice, check_int, check_number, fail
+from intrace_analytics.sandbox.payload import assets_body, error_body, page_body
 
-__all__ = ["Fault", "FaultSwitches", "Response", "fault_response", "take", "write_body"]
+__all__ = [
+    "ASSETS_PATH",
+    "INCIDENTS_PATH",
+    "Fault",
+    "FaultSwitches",
+    "Response",
+    "fault_response",
+    "take",
+    "write_body",
+]
+
+INCIDENTS_PATH = "/v1/incidents"
+ASSETS_PATH = "/v1/assets"
+#: What a switch's ``path`` may be: one endpoint, or ``None`` for either.
+PATHS = (INCIDENTS_PATH, ASSETS_PATH, None)
 
 BAD_BODY_KINDS = ("not_json", "wrong_shape", "bad_total")
 _ERROR_CODES = {
@@ -44,12 +60,19 @@ _NOT_JSON_PAGE = (
 
 @dataclass
 class Fault:
-    """One armed switch: its kind, how many more requests it takes, where, and how."""
+    """One armed switch: its kind, how many more requests it takes, where, and how.
+
+    ``path`` (``None``: any endpoint), ``offset`` (``None``: any) and ``asset_id``
+    (``None``: any request; else only incident requests whose ``asset_id`` filter
+    names that site) say which requests it matches.
+    """
 
     kind: str
     times: int
     offset: int | None
     options: dict[str, Any]
+    path: str | None = INCIDENTS_PATH
+    asset_id: str | None = None
 
 
 @dataclass
@@ -73,9 +96,14 @@ class FaultSwitches:
             sandbox.fail(503, times=2)          # the next two pages answer 503
             sandbox.rate_limit(2, offset=100)   # the page at offset 100 answers 429
 
-    Every switch takes ``times`` (how many requests it answers, >= 1) and ``offset``
-    (only requests at that offset; ``None`` for any). Switches fire in the order they
-    were armed.
+    Every switch takes ``times`` (how many requests it answers, >= 1), ``offset``
+    (only requests at that offset; ``None`` for any; a ``/v1/assets`` request is at
+    offset 0), ``path`` (``"/v1/incidents"`` by default, ``"/v1/assets"``, or ``None``
+    for either) and ``asset_id`` (only incident requests whose ``asset_id`` filter names
+    that site: one site's read). Switches fire in the order they were armed::
+
+        sandbox.fail(403, path="/v1/assets")                  # the sites list, once
+        sandbox.truncate_body(asset_id="lagos-hq", offset=0)  # lagos-hq's first page
     """
 
     # Set by SandboxServer.__init__. One lock guards them with the data and the request
@@ -83,25 +111,54 @@ class FaultSwitches:
     _lock: threading.Lock
     _faults: list[Fault]
     _mutations: list[Fault]
+    assets_forbidden: bool
 
-    def _add(self, kind: str, times: int, offset: int | None, /, **options: Any) -> None:
+    def _add(
+        self,
+        kind: str,
+        times: int,
+        offset: int | None,
+        /,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
+        **options: Any,
+    ) -> None:
         check_int("times", times, 1)
         if offset is not None:
             check_int("offset", offset, 0)
-        fault = Fault(kind, times, offset, options)
+        check_choice("path", path, PATHS)
+        if asset_id is not None and (not isinstance(asset_id, str) or path != INCIDENTS_PATH):
+            raise fail("asset_id", f"None or a site id (with path={INCIDENTS_PATH!r})", asset_id)
+        fault = Fault(kind, times, offset, options, path, asset_id)
         with self._lock:
             if kind.endswith("_between_pages"):
                 self._mutations.append(fault)
             else:
                 self._faults.append(fault)
 
-    def fail(self, status: int = 503, *, times: int = 1, offset: int | None = None) -> None:
+    def forbid_assets(self, forbidden: bool = True) -> None:
+        """Answer ``GET /v1/assets`` with 403 (a key without access to sites) until undone.
+
+        ``/v1/incidents`` (its ``asset_id`` filter included) keeps working. Pass
+        ``False`` to allow the sites list again; :meth:`clear_faults` leaves it as is.
+        """
+        self.assets_forbidden = bool(forbidden)
+
+    def fail(
+        self,
+        status: int = 503,
+        *,
+        times: int = 1,
+        offset: int | None = None,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
+    ) -> None:
         """Answer with ``status`` and a JSON error body.
 
         The body's ``retryable`` is true for 5xx, 408 and 429, false otherwise.
         """
         check_int("status", status, 400, 599)
-        self._add("fail", times, offset, status=status)
+        self._add("fail", times, offset, path, asset_id, status=status)
 
     def rate_limit(
         self,
@@ -110,18 +167,42 @@ class FaultSwitches:
         times: int = 1,
         http_date: bool = False,
         offset: int | None = None,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
     ) -> None:
         """Answer 429 with ``Retry-After``: whole seconds (rounded up) or an HTTP-date."""
         check_number("retry_after", retry_after, unit="seconds")
-        self._add("rate_limit", times, offset, retry_after=retry_after, http_date=http_date)
+        self._add(
+            "rate_limit",
+            times,
+            offset,
+            path,
+            asset_id,
+            retry_after=retry_after,
+            http_date=http_date,
+        )
 
-    def drop_connection(self, *, times: int = 1, offset: int | None = None) -> None:
+    def drop_connection(
+        self,
+        *,
+        times: int = 1,
+        offset: int | None = None,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
+    ) -> None:
         """Send the headers (full Content-Length) and half the body, then reset (RST)."""
-        self._add("drop_connection", times, offset)
+        self._add("drop_connection", times, offset, path, asset_id)
 
-    def truncate_body(self, *, times: int = 1, offset: int | None = None) -> None:
+    def truncate_body(
+        self,
+        *,
+        times: int = 1,
+        offset: int | None = None,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
+    ) -> None:
         """Send the headers (full Content-Length) and half the body, then close (FIN)."""
-        self._add("truncate_body", times, offset)
+        self._add("truncate_body", times, offset, path, asset_id)
 
     def trickle_body(
         self,
@@ -130,25 +211,41 @@ class FaultSwitches:
         chunk: int = 8,
         times: int = 1,
         offset: int | None = None,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
     ) -> None:
         """Send the body ``chunk`` bytes at a time, one chunk every ``interval`` seconds."""
         check_number("interval", interval, unit="seconds")
         check_int("chunk", chunk, 1)
-        self._add("trickle_body", times, offset, interval=interval, chunk=chunk)
+        self._add("trickle_body", times, offset, path, asset_id, interval=interval, chunk=chunk)
 
     def bad_body(
-        self, kind: str = "not_json", *, times: int = 1, offset: int | None = None
+        self,
+        kind: str = "not_json",
+        *,
+        times: int = 1,
+        offset: int | None = None,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
     ) -> None:
         """Answer 200 with a malformed body.
 
         ``"not_json"`` is an HTML error page (``text/html``); ``"wrong_shape"`` is
-        ``{"data": [...], "count": N}``; ``"bad_total"`` has ``"total": "many"``.
+        ``{"data": [...], "count": N}``; ``"bad_total"`` has ``"total": "many"`` (on
+        ``/v1/assets`` too, beside ``"assets"``).
         """
         check_choice("kind", kind, BAD_BODY_KINDS)
-        self._add("bad_body", times, offset, kind=kind)
+        self._add("bad_body", times, offset, path, asset_id, kind=kind)
 
     def redirect(
-        self, location: str, *, status: int = 302, times: int = 1, offset: int | None = None
+        self,
+        location: str,
+        *,
+        status: int = 302,
+        times: int = 1,
+        offset: int | None = None,
+        path: str | None = INCIDENTS_PATH,
+        asset_id: str | None = None,
     ) -> None:
         """Answer ``status`` with ``Location``.
 
@@ -157,35 +254,59 @@ class FaultSwitches:
         absolute against :attr:`url`.
         """
         check_int("status", status, 300, 399)
-        self._add("redirect", times, offset, location=location, status=status)
+        self._add("redirect", times, offset, path, asset_id, location=location, status=status)
 
-    def insert_between_pages(self, n: int, *, after_offset: int = 0, times: int = 1) -> None:
-        """After answering a request at ``after_offset``, add ``n`` newer incidents.
+    def insert_between_pages(
+        self, n: int, *, after_offset: int = 0, times: int = 1, asset_id: str | None = None
+    ) -> None:
+        """After answering an incidents request at ``after_offset``, add ``n`` newer incidents.
 
         They take the front of the order, as a live system's new incidents would, so
-        later pages shift by ``n``.
+        later pages shift by ``n``. Each belongs to one to three sites (as generated);
+        with ``asset_id``, only a request of that site's read triggers it and the new
+        incidents belong to that site too, so the site's read sees them.
         """
         check_int("n", n, 1)
         check_int("after_offset", after_offset, 0)
-        self._add("insert_between_pages", times, after_offset, n=n)
+        self._add("insert_between_pages", times, after_offset, INCIDENTS_PATH, asset_id, n=n)
 
-    def delete_between_pages(self, n: int, *, after_offset: int = 0, times: int = 1) -> None:
-        """After answering a request at ``after_offset``, delete the ``n`` newest incidents."""
+    def delete_between_pages(
+        self, n: int, *, after_offset: int = 0, times: int = 1, asset_id: str | None = None
+    ) -> None:
+        """After answering an incidents request at ``after_offset``, delete ``n`` incidents.
+
+        The ``n`` newest; with ``asset_id``, only a request of that site's read triggers
+        it, and the ``n`` newest incidents of that site go.
+        """
         check_int("n", n, 1)
         check_int("after_offset", after_offset, 0)
-        self._add("delete_between_pages", times, after_offset, n=n)
+        self._add("delete_between_pages", times, after_offset, INCIDENTS_PATH, asset_id, n=n)
 
     def clear_faults(self) -> None:
-        """Forget every fault switch not yet consumed (data changes already made stay)."""
+        """Forget every fault switch not yet consumed (data changes already made stay).
+
+        :meth:`forbid_assets` is a setting, not a switch: it stays as it is.
+        """
         with self._lock:
             self._faults.clear()
             self._mutations.clear()
 
 
-def take(faults: list[Fault], offset: int) -> Fault | None:
-    """Consume the first armed fault matching ``offset``, or ``None``; caller holds the lock."""
+def take(
+    faults: list[Fault], path: str, offset: int, assets: tuple[str, ...] | None = None
+) -> Fault | None:
+    """Consume the first armed fault matching the request, or ``None``.
+
+    ``path``, ``offset`` and ``assets`` (the ``asset_id`` filter's values) describe the
+    request. The caller holds the lock.
+    """
     for fault in faults:
-        if fault.times > 0 and (fault.offset is None or fault.offset == offset):
+        if (
+            fault.times > 0
+            and (fault.path is None or fault.path == path)
+            and (fault.offset is None or fault.offset == offset)
+            and (fault.asset_id is None or fault.asset_id in (assets or ()))
+        ):
             fault.times -= 1
             if fault.times == 0:
                 faults.remove(fault)
@@ -202,11 +323,13 @@ def fault_response(
     rng: random.Random | None,
     raw_query: str,
     base_url: str,
+    list_key: str = "incidents",
 ) -> Response:
     """The answer a request gets from ``fault`` instead of its ``page`` of ``total``.
 
     ``casing`` and ``rng`` serialize the page where the fault sends it (cut off, reset
     or trickled); ``raw_query`` and ``base_url`` complete a redirect's ``Location``.
+    ``list_key`` is ``"assets"`` for the sites list, a body without ``total``.
     """
     options = fault.options
     if fault.kind == "fail":
@@ -247,11 +370,14 @@ def fault_response(
         if kind == "wrong_shape":
             payload: dict[str, Any] = {"data": page, "count": total}
         else:
-            payload = {"incidents": page, "total": "many"}
+            payload = {list_key: page, "total": "many"}
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         return Response(200, body)
     mode = {"drop_connection": "drop", "truncate_body": "truncate"}.get(fault.kind, "trickle")
-    body = page_body(page, total, casing=casing, rng=rng)
+    if list_key == "assets":
+        body = assets_body(page, casing=casing, rng=rng)
+    else:
+        body = page_body(page, total, casing=casing, rng=rng)
     return Response(200, body, mode=mode, options=options)
 
 

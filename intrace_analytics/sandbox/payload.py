@@ -2,8 +2,8 @@
 
 A page is ``{"incidents": [...], "total": N}`` in compact UTF-8 JSON, with snake_case
 keys (as the schema), camelCase keys (as the reference page's example) or each
-incident independently one or the other; an error is ``{"error": {"code", "message",
-"retryable"}}``.
+incident independently one or the other; the sites list is ``{"assets": [...]}``,
+cased the same way; an error is ``{"error": {"code", "message", "retryable"}}``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from intrace_analytics.checks import check_choice
 from intrace_analytics.sandbox.gcpause import gc_paused
 
-__all__ = ["CASINGS", "error_body", "page_body", "to_camel"]
+__all__ = ["CASINGS", "assets_body", "error_body", "page_body", "to_camel"]
 
 _CAMEL_CACHE: dict[str, str] = {}
 
@@ -112,19 +112,57 @@ def page_body(
     >>> page_body([], 0)
     b'{"incidents":[],"total":0}'
     """
+    rows = _cased(incidents, casing, rng)
+    payload = {"incidents": rows, "total": total}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def assets_body(
+    assets: Sequence[dict[str, Any]],
+    *,
+    casing: str = "snake",
+    rng: random.Random | None = None,
+) -> bytes:
+    """Serialize the sites list as the API sends it: ``{"assets": [...]}``, no total.
+
+    Parameters
+    ----------
+    assets : sequence of dict
+        snake_case site payloads (see :func:`~.assets.asset_records`).
+    casing : {"snake", "camel", "mixed"}, default "snake"
+        As for :func:`page_body`; nested keys are renamed too
+        (``attributes.monitoring_radius_km`` becomes ``attributes.monitoringRadiusKm``).
+    rng : random.Random, optional
+        The source of the per-site choice for ``"mixed"``.
+
+    Returns
+    -------
+    bytes
+        Compact UTF-8 JSON.
+
+    Examples
+    --------
+    >>> assets_body([{"asset_id": "lagos-hq", "attributes": {"monitoring_radius_km": 12}}],
+    ...             casing="camel")
+    b'{"assets":[{"assetId":"lagos-hq","attributes":{"monitoringRadiusKm":12}}]}'
+    """
+    payload = {"assets": _cased(assets, casing, rng)}
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _cased(
+    rows: Sequence[dict[str, Any]], casing: str, rng: random.Random | None
+) -> list[dict[str, Any]]:
     check_choice("casing", casing, CASINGS)
     if casing == "snake":
-        rows: Sequence[dict[str, Any]] = incidents
-    elif casing == "camel":
+        # list() because json cannot serialize an arbitrary Sequence, only lists and tuples.
+        return rows if isinstance(rows, list) else list(rows)
+    if casing == "camel":
         with gc_paused():  # tens of thousands of new dicts per page; see gc_paused
-            rows = [to_camel(i) for i in incidents]
-    else:  # "mixed"
-        rand = (rng or random.Random(0)).random
-        with gc_paused():
-            rows = [to_camel(i) if rand() < 0.5 else i for i in incidents]
-    # list() because json cannot serialize an arbitrary Sequence, only lists and tuples.
-    payload = {"incidents": rows if isinstance(rows, list) else list(rows), "total": total}
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            return [to_camel(row) for row in rows]
+    rand = (rng or random.Random(0)).random  # "mixed"
+    with gc_paused():
+        return [to_camel(row) if rand() < 0.5 else row for row in rows]
 
 
 def error_body(code: str, message: str, *, retryable: bool) -> bytes:

@@ -1,16 +1,21 @@
-"""The sandbox's HTTP server: ``GET /v1/incidents`` on loopback, and its lifecycle.
+"""The sandbox's HTTP server: ``GET /v1/incidents`` and ``GET /v1/assets`` on loopback.
 
 The sandbox is a real HTTP/1.1 server on loopback, so the client, the CLI and the
 tests exercise the same sockets, headers and failure modes they meet in production:
 auth, filters, offset pagination, parameter validation and both key casings, plus the
 fault switches of :mod:`.faults` (5xx, 429 with ``Retry-After``, reset or truncated
 bodies, slow bodies, malformed bodies, redirects, rows inserted or deleted between
-pages)::
+pages, a key that may not list sites)::
 
     with SandboxServer(incidents=120) as sandbox:
         sandbox.fail(503, times=2)          # the next two pages answer 503
         sandbox.rate_limit(2, offset=100)   # the page at offset 100 answers 429
+        sandbox.fail(502, path="/v1/assets")  # the sites list answers 502, once
+        sandbox.forbid_assets()             # from now on, /v1/assets answers 403
         ...
+
+Its history ends shortly before the server is made (unless ``end`` pins it), so a
+demo looks like a live tenant.
 
 Standard library only (and the package's own argument checks and secret scrubber), so
 the sandbox runs wherever the package installs.
@@ -27,6 +32,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -35,8 +41,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from intrace_analytics.checks import check_choice, fail
 from intrace_analytics.redact import redact
+from intrace_analytics.sandbox.assets import asset_records
 from intrace_analytics.sandbox.data import Dataset, generate_dataset
 from intrace_analytics.sandbox.faults import (
+    ASSETS_PATH,
+    INCIDENTS_PATH,
     Fault,
     FaultSwitches,
     Response,
@@ -44,13 +53,18 @@ from intrace_analytics.sandbox.faults import (
     take,
     write_body,
 )
-from intrace_analytics.sandbox.payload import CASINGS, error_body, page_body
+from intrace_analytics.sandbox.payload import CASINGS, assets_body, error_body, page_body
 
 __all__ = ["RequestRecord", "SandboxServer"]
 
 logger = logging.getLogger("intrace_analytics.sandbox")
 
-_PATH = "/v1/incidents"
+_PATH = INCIDENTS_PATH
+_PATHS = (INCIDENTS_PATH, ASSETS_PATH)
+# How long before the server is made its history ends, by default: a live tenant whose
+# latest incident is minutes old, yet room for the insert switch's new incidents (one
+# second apart) to stay in the past.
+_RECENT = timedelta(minutes=20)
 _MAX_LIMIT = 5000
 _DEFAULT_LIMIT = 100
 _STATUSES = ("open", "closed", "resolved")
@@ -194,13 +208,27 @@ class SandboxServer(FaultSwitches):
         Key casing of the payloads; settable at any time.
     latency : float, default 0.0
         Seconds slept before answering each request; settable at any time.
+    end : datetime, optional
+        When the synthetic history ends. ``None`` (the default) is 20 minutes before
+        the server is made, whole seconds, so the data looks live; pass
+        :data:`~intrace_analytics.sandbox.data.ANCHOR` (the fixed default of
+        :func:`generate_dataset`) for data that is the same on every run.
 
     Attributes
     ----------
     requests : list of RequestRecord
         Every request received, in order.
     dataset : Dataset
-        The data served right now (the insert and delete switches change it).
+        The data served right now (the insert and delete switches change it);
+        ``dataset.assets_of`` maps each incident to its sites: the truth the
+        ``asset_id`` filter answers from.
+    assets : list of dict
+        The sites ``GET /v1/assets`` serves, snake_case, in order: the six sites with
+        generated incidents, an archived one and one without incidents.
+    end : datetime
+        When the history ends (UTC); incidents inserted later are created after it.
+    assets_forbidden : bool
+        Whether ``GET /v1/assets`` answers 403 (see :meth:`forbid_assets`).
 
     Examples
     --------
@@ -224,16 +252,27 @@ class SandboxServer(FaultSwitches):
         port: int = 0,
         casing: str = "snake",
         latency: float = 0.0,
+        end: datetime | None = None,
     ) -> None:
         if api_key is not None and not api_key:
             raise fail("api_key", "a non-empty string or None (generate one)", api_key)
+        if end is not None and (not isinstance(end, datetime) or end.tzinfo is None):
+            raise fail("end", "a timezone-aware datetime or None (recent)", end)
         self.api_key: str = api_key if api_key is not None else "sbx_" + secrets.token_urlsafe(24)
         self.casing = casing
         self.latency: float = latency
         self.requests: list[RequestRecord] = []
-        self.dataset: Dataset = generate_dataset(incidents, seed)
+        if end is None:
+            end = datetime.now(UTC).replace(microsecond=0) - _RECENT
+        self.end: datetime = end.astimezone(UTC)
+        self.dataset: Dataset = generate_dataset(incidents, seed, end=self.end)
+        self.assets: list[dict[str, Any]] = asset_records(seed, self.end)
+        self.assets_forbidden = False
         self._seed = seed
         self._next_index = incidents
+        # Inserted batches are created from end + start_index seconds on; shifted so the
+        # first inserted incident is one second after the history's end, whatever its size.
+        self._live_end = self.end - timedelta(seconds=max(incidents - 1, 0))
         self._host = host
         self._port = port
         # One lock for the data, the fault lists and the request log, so a page, the
@@ -249,6 +288,16 @@ class SandboxServer(FaultSwitches):
         self._thread: threading.Thread | None = None
         self._url: str | None = None
         self._connections: set[socket.socket] = set()
+
+    def incidents_of(self, asset_id: str) -> list[str]:
+        """The ids of the incidents served now that belong to site ``asset_id``, in order.
+
+        What ``GET /v1/incidents?asset_id=<asset_id>`` pages through (empty for a site
+        without incidents or one the sandbox does not know).
+        """
+        with self._lock:
+            assets_of = self.dataset.assets_of
+            return [i["id"] for i in self.dataset.incidents if asset_id in assets_of[i["id"]]]
 
     def __repr__(self) -> str:
         # Deliberately without the key.
@@ -405,6 +454,24 @@ class SandboxServer(FaultSwitches):
         assets = tuple(sorted(set(query["asset_id"]))) if "asset_id" in query else None
         return limit, offset, status, scope, assets
 
+    def _parse_assets(self, query: dict[str, list[str]]) -> tuple[str | None, str | None]:
+        # Free strings matched exactly (an unknown value selects nothing), but a filter
+        # given twice or empty is a malformed request, not an empty answer.
+        def text(name: str) -> str | None:
+            if name not in query:
+                return None
+            values = query[name]
+            if len(values) > 1:
+                shown = ", ".join(self._shown(v) for v in values[:3])
+                raise _ParameterError(f"{name} must be given at most once, got {shown}")
+            if not values[0].strip():
+                raise _ParameterError(
+                    f"{name} must be a non-empty string, got {self._shown(values[0])}"
+                )
+            return values[0]
+
+        return text("status"), text("type")
+
     def _view(
         self, status: str | None, scope: str | None, assets: tuple[str, ...] | None
     ) -> list[Any]:
@@ -437,24 +504,40 @@ class SandboxServer(FaultSwitches):
     def _mutate(self, mutation: Fault) -> None:
         # Caller holds the lock.
         n: int = mutation.options["n"]
+        site = mutation.asset_id
         data = self.dataset
         if mutation.kind == "insert_between_pages":
-            batch = generate_dataset(n, self._seed, start_index=self._next_index)
+            batch = generate_dataset(
+                n, self._seed, start_index=self._next_index, end=self._live_end
+            )
             self._next_index += n
             data.incidents[:0] = batch.incidents
-            data.assets_of.update(batch.assets_of)
+            for incident_id, sites in batch.assets_of.items():
+                if site is not None and site not in sites:
+                    sites = (*sites, site)  # aimed at a site's read: it must see them
+                data.assets_of[incident_id] = sites
         else:
-            for incident in data.incidents[:n]:
-                data.assets_of.pop(incident["id"], None)
-            del data.incidents[:n]
+            doomed = [
+                i["id"]
+                for i in data.incidents
+                if site is None or site in data.assets_of.get(i["id"], ())
+            ][:n]
+            for incident_id in doomed:
+                data.assets_of.pop(incident_id, None)
+            if site is None:
+                del data.incidents[:n]
+            else:
+                gone = set(doomed)
+                data.incidents[:] = [i for i in data.incidents if i["id"] not in gone]
         self._views.clear()
         self._views_source = (0, -1)
 
     def _respond(
         self, method: str, path: str, raw_query: str, query: dict[str, list[str]], key: str | None
     ) -> tuple[Response, list[str]]:
-        if path != _PATH:
-            body = error_body("not_found", f"no such endpoint; use GET {_PATH}", retryable=False)
+        if path not in _PATHS:
+            endpoints = " or ".join(f"GET {p}" for p in _PATHS)
+            body = error_body("not_found", f"no such endpoint; use {endpoints}", retryable=False)
             return Response(404, body), []
         if method != "GET":
             body = error_body(
@@ -466,6 +549,8 @@ class SandboxServer(FaultSwitches):
         ):
             message = "missing X-API-Key header" if key is None else "invalid API key"
             return Response(401, error_body("unauthorized", message, retryable=False)), []
+        if path == ASSETS_PATH:
+            return self._respond_assets(raw_query, query)
         try:
             limit, offset, status, scope, assets = self._parse(query)
         except _ParameterError as exc:
@@ -473,11 +558,11 @@ class SandboxServer(FaultSwitches):
             return Response(422, body), []
 
         with self._lock:
-            fault = take(self._faults, offset)
+            fault = take(self._faults, path, offset, assets)
             view = self._view(status, scope, assets)
             page = view[offset : offset + limit]
             total = len(view)
-            mutation = take(self._mutations, offset)
+            mutation = take(self._mutations, path, offset, assets)
             if mutation is not None:
                 self._mutate(mutation)
         names = [f.kind for f in (fault, mutation) if f is not None]
@@ -500,6 +585,43 @@ class SandboxServer(FaultSwitches):
             base_url=self.url,
         )
         return response, names
+
+    def _respond_assets(
+        self, raw_query: str, query: dict[str, list[str]]
+    ) -> tuple[Response, list[str]]:
+        # After authentication: the key is known, but its scope may not cover sites.
+        if self.assets_forbidden:
+            message = "this API key may not list assets"
+            body = error_body("forbidden", message, retryable=False)
+            return Response(403, body), ["forbid_assets"]
+        try:
+            status, kind = self._parse_assets(query)
+        except _ParameterError as exc:
+            body = error_body("invalid_parameter", str(exc), retryable=False)
+            return Response(422, body), []
+        with self._lock:
+            fault = take(self._faults, ASSETS_PATH, 0)
+        rows = [
+            asset
+            for asset in self.assets
+            if (status is None or asset["status"] == status)
+            and (kind is None or asset["type"] == kind)
+        ]
+        casing = self.casing
+        rng = random.Random(f"{self._seed}:assets:{status}:{kind}") if casing == "mixed" else None
+        if fault is None:
+            return Response(200, assets_body(rows, casing=casing, rng=rng)), []
+        response = fault_response(
+            fault,
+            rows,
+            len(rows),
+            casing=casing,
+            rng=rng,
+            raw_query=raw_query,
+            base_url=self.url,
+            list_key="assets",
+        )
+        return response, [fault.kind]
 
     def _handle(self, handler: _Handler) -> None:
         received = time.time()
