@@ -17,6 +17,7 @@ in the main read or the bound is reached (``complete: false`` and a warning).
 
 from __future__ import annotations
 
+import copy
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -324,33 +325,65 @@ def _read_memberships(
         )
 
     reads = read(sites.ids)
+    fresh: Sequence[str] = sites.ids
     # With an asset_id filter, a site outside it rightly returns incidents the main read
     # does not hold; only the filtered sites' incidents must all be in it.
     bound = [s for s in sites.ids if asset_ids is None or s in asset_ids]
     held = main.ids()
     outcome = _Membership(reads, consistent=True)
-    while True:
+    while main.clean:
         unknown = {s: set(reads[s].ids) - held for s in bound}
         unknown = {s: ids for s, ids in unknown.items() if ids}
-        if not unknown:
+        outcome.unknown_ids += len(set().union(*unknown.values())) if unknown else 0
+        # Drift shows as ids the main read lacks, a site read that had to be repeated, or
+        # (one small request) a main result set whose total or newest incident moved.
+        changed = (
+            bool(unknown)
+            or any(reads[s].reads > 1 for s in fresh)
+            or _moved(client, main, status, scope, asset_ids)
+        )
+        if not changed:
             break
-        outcome.unknown_ids += len(set().union(*unknown.values()))
-        if outcome.rounds >= reconcile_passes or not main.clean:
+        if outcome.rounds >= reconcile_passes:
             outcome.consistent = False
             break
         outcome.rounds += 1
-        # Drift between the main read and a site's: read the main result set again, then
-        # the sites whose reads may be stale: all of them when incidents appeared, else
-        # those that returned incidents the main result set does not hold.
+        # Read the main result set again, then the sites whose reads may be stale: all
+        # of them when incidents appeared, else those that returned unknown incidents.
         if not main.read_until_clean(reconcile_passes):
-            outcome.consistent = False
             break
         now = main.ids()
-        again = sites.ids if now - held else list(unknown)
+        fresh = sites.ids if now - held else list(unknown)
         held = now
-        reads.update(read(again))
-        outcome.reread_sites.extend(s for s in again if s not in outcome.reread_sites)
+        if fresh:
+            reads.update(read(fresh))
+            outcome.reread_sites.extend(s for s in fresh if s not in outcome.reread_sites)
     return outcome
+
+
+def _moved(
+    client: IntraceClient,
+    main: _MainRead,
+    status: str | None,
+    scope: str | None,
+    asset_ids: list[str] | None,
+) -> bool:
+    """Whether the main result set changed since its last read: its first page, one
+    incident long, reports another total or another newest incident."""
+    peek = copy.copy(client)
+    peek.page_size = 1
+    stream = peek.iter_incident_pages(
+        status=status, scope=scope, asset_id=asset_ids, load=main.load
+    )
+    try:
+        first = next(stream, None)  # one request: the rest is fetched only on demand
+    finally:
+        stream.close()
+    ids = main.normalizer.check_pass(main.passes - 1).ids
+    if first is None:
+        return len(ids) > 0
+    newest = first.incidents[0].get("id") if first.incidents else None
+    return first.total != len(ids) or (len(ids) > 0 and newest != ids[0].as_py())
 
 
 def _attach_sites(frames: IncidentFrames, sites: _Sites, outcome: _Membership) -> None:
