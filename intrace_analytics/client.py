@@ -238,6 +238,7 @@ class IntraceClient:
         asset_id: str | Iterable[str] | None = None,
         on_wait: Callable[[float, str], None] | None = None,
         load: LoadContext | None = None,
+        ids_only: bool = False,
     ) -> PageStream:
         """Yield every page of matching incidents, in offset order.
 
@@ -264,6 +265,8 @@ class IntraceClient:
         load
             Counters, retry budget and request slots shared with other reads of one
             load (see :meth:`new_load`); by default this read has its own.
+        ids_only
+            Pages keep only each incident's ``id`` (see :meth:`Page.from_body`).
 
         Returns
         -------
@@ -285,7 +288,9 @@ class IntraceClient:
         def fetch(params: Mapping[str, Any], offset: int) -> Page:
             # Runs in the caller's thread for the first page, in a worker for the rest.
             params = {"limit": self.page_size, "offset": offset, **params}
-            return self._fetch_page(sessions.get(), INCIDENTS_PATH, params, offset, load)
+            return self._fetch_page(
+                sessions.get(), INCIDENTS_PATH, params, offset, load, ids_only=ids_only
+            )
 
         paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
         if asset_ids is None:
@@ -424,6 +429,7 @@ class IntraceClient:
         load: LoadContext,
         *,
         key: str = "incidents",
+        ids_only: bool = False,
     ) -> Page:
         with load.slots:
             body, url = self._get(session, path, params, offset, load)
@@ -435,6 +441,7 @@ class IntraceClient:
             fetched_at=utc_now(),
             url=url,
             key=key,
+            ids_only=ids_only,
         )
         load.stats.add(pages=1)
         return page

@@ -21,6 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
 from intrace_analytics.clock import utc_now
 from intrace_analytics.exceptions import ResponseFormatError
 
@@ -86,6 +90,7 @@ class Page:
         fetched_at: datetime | None = None,
         url: str | None = None,
         key: str = "incidents",
+        ids_only: bool = False,
     ) -> Page:
         """Decode and check a page body.
 
@@ -104,6 +109,10 @@ class Page:
         key
             The body's list: ``"incidents"`` (``total`` required) or ``"assets"``
             (``total`` optional: absent, it is the offset plus the list's length).
+        ids_only
+            Keep only each incident's ``id`` (``incidents`` holds ``{"id": ...}`` dicts),
+            read by Arrow without decoding the rest: a membership read needs no more.
+            A body Arrow cannot read this way is decoded in full, for the exact error.
 
         Returns
         -------
@@ -116,8 +125,14 @@ class Page:
             (``{"assets": [object, ...]}`` for ``key="assets"``).
         """
         raw = body.encode() if isinstance(body, str) else bytes(body)
-        decoded = decode_json(raw, label=f"page at offset {offset}", offset=offset, url=url)
-        incidents, total = _check_shape(decoded, offset=offset, url=url, key=key)
+        quick = _ids_only(raw) if ids_only and key == "incidents" else None
+        if quick is not None:
+            incidents, total = quick
+        else:
+            decoded = decode_json(raw, label=f"page at offset {offset}", offset=offset, url=url)
+            incidents, total = _check_shape(decoded, offset=offset, url=url, key=key)
+            if ids_only:
+                incidents = [{"id": item.get("id")} for item in incidents]
         return cls(
             incidents=incidents,
             total=total,
@@ -305,6 +320,35 @@ def _check_shape(
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
         raise bad("total", "a non-negative integer", total if "total" in decoded else None)
     return incidents, total
+
+
+_IDS_SCHEMA = pa.schema(
+    [("incidents", pa.list_(pa.struct([("id", pa.string())]))), ("total", pa.int64())]
+)
+_IDS_PARSE = pajson.ParseOptions(
+    explicit_schema=_IDS_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=True
+)
+
+
+def _ids_only(raw: bytes) -> tuple[list[dict[str, Any]], int] | None:
+    """The incidents' ids and the total, read by Arrow; None when Arrow cannot (the
+    caller then decodes the body in full and names what is wrong)."""
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(raw),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(raw) + 1024),
+            parse_options=_IDS_PARSE,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.num_rows != 1:
+        return None
+    listed = table.column("incidents").chunk(0)
+    total = table.column("total")[0].as_py()
+    items = pc.list_flatten(listed)
+    if listed.null_count or items.null_count or total is None or total < 0:
+        return None
+    return [{"id": value} for value in pc.struct_field(items, "id").to_pylist()], total
 
 
 def _describe(value: object) -> str:

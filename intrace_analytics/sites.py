@@ -166,7 +166,7 @@ def read_sites(
         for attempt in range(1, attempts + 1):
             ids, totals = [], []
             with client.iter_incident_pages(
-                status=status, scope=scope, asset_id=site, load=load
+                status=status, scope=scope, asset_id=site, load=load, ids_only=True
             ) as stream:
                 for page in stream:
                     ids.extend(_ids(page))
