@@ -302,3 +302,15 @@ def quietly(pages: Iterable[Any]) -> tuple[IncidentFrames, list[warnings.Warning
         warnings.simplefilter("always")
         frames = frames_from_pages(pages)
     return frames, list(seen)
+
+
+def site_ids(
+    api: SandboxServer, *, status: str | None = None, type: str | None = None
+) -> list[str]:
+    """The ``asset_id`` of each site ``GET /v1/assets`` serves (its own truth), in order,
+    with the endpoint's exact-match ``status`` and ``type`` filters."""
+    return [
+        asset["asset_id"]
+        for asset in api.assets
+        if (status is None or asset["status"] == status) and (type is None or asset["type"] == type)
+    ]

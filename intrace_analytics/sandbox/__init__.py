@@ -3,8 +3,8 @@
 Used by the tests, the benchmarks and ``intrace-analytics demo`` / ``sandbox``. Modules,
 in the order they import each other: ``gcpause`` (pausing the garbage collector),
 ``payload`` (page, sites and error bodies), ``assets`` (the monitored sites), ``data``
-(the synthetic incidents), ``faults`` (the fault switches) and ``server`` (the HTTP
-server).
+(the synthetic incidents), ``faults`` (the fault switches), ``httpd`` (the stdlib
+server and handler) and ``server`` (the API itself).
 """
 
 from intrace_analytics.sandbox.assets import SITES, asset_records

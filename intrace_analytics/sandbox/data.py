@@ -312,7 +312,8 @@ class Dataset:
         snake_case payloads exactly as the API's schema describes them, newest first
         (``created_at`` descending, then ``id`` ascending).
     assets_of : dict
-        Incident id to the ids of the assets it belongs to (one to three). The
+        Incident id to the ids of the sites it belongs to (one to three of ``ASSETS``,
+        and the archived site of ``SITES`` for some older incidents). The
         payloads do not say; the sandbox needs it for the ``asset_id`` filter.
 
     Examples

@@ -33,8 +33,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -53,6 +51,7 @@ from intrace_analytics.sandbox.faults import (
     take,
     write_body,
 )
+from intrace_analytics.sandbox.httpd import Handler, Server
 from intrace_analytics.sandbox.payload import CASINGS, assets_body, error_body, page_body
 
 __all__ = ["RequestRecord", "SandboxServer"]
@@ -89,7 +88,8 @@ class RequestRecord:
         The status code sent.
     fault : str or None
         The fault switches the request consumed, joined by ``+`` (for example
-        ``"fail"`` or ``"truncate_body+insert_between_pages"``), else ``None``.
+        ``"fail"`` or ``"truncate_body+insert_between_pages"``; ``"forbid_assets"``
+        for a 403 from :meth:`~SandboxServer.forbid_assets`), else ``None``.
     time : float
         When the request was received (``time.time()``).
     """
@@ -105,88 +105,6 @@ class RequestRecord:
 
 class _ParameterError(Exception):
     pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    # HTTP/1.1 gives keep-alive, which the client's connection pool relies on; every
-    # response therefore carries a Content-Length.
-    protocol_version = "HTTP/1.1"
-    server_version = "IntraceSandbox/1.0"
-    # Bounds how long an idle keep-alive connection holds a thread.
-    timeout = 120
-    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's algorithm
-    # meets the client's delayed ACK and every small response waits ~40 ms.
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def do_GET(self) -> None:
-        self.server.sandbox._handle(self)
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # The stdlib answers malformed requests and unknown methods with an HTML page;
-        # the API answers everything in its JSON error shape, and 405 for any method.
-        if code == HTTPStatus.NOT_IMPLEMENTED:
-            code, error_code = HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed"
-            message = f"method {self.command} is not allowed; use GET"
-        else:
-            error_code = HTTPStatus(code).phrase.lower().replace(" ", "_")
-            message = message or HTTPStatus(code).phrase
-        body = error_body(error_code, message, retryable=False)
-        # Recorded before answering, so a client that has its answer sees the record.
-        # Malformed requests may fail before the path or the headers are parsed.
-        split = urlsplit(getattr(self, "path", None) or "")
-        headers = getattr(self, "headers", None)
-        self.server.sandbox._record(
-            self.command or "",
-            split.path,
-            parse_qs(split.query, keep_blank_values=True),
-            headers.get("X-API-Key") if headers is not None else None,
-            int(code),
-            None,
-        )
-        self.close_connection = True
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        if code == HTTPStatus.METHOD_NOT_ALLOWED:
-            self.send_header("Allow", "GET")
-        self.end_headers()
-        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Silent: the stdlib writes every request to stderr. _handle logs at DEBUG.
-        return
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    # stop() must not wait for idle keep-alive connections or a trickling body.
-    block_on_close = False
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.sandbox._track(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        self.sandbox._untrack(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The default prints a traceback to stderr; a client going away mid-body is
-        # routine here (the fault switches provoke it), so it is only worth a DEBUG line.
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
 
 
 class SandboxServer(FaultSwitches):
@@ -284,7 +202,7 @@ class SandboxServer(FaultSwitches):
         self._views_source: tuple[int, int] = (0, -1)
         self._lifecycle = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: _Server | None = None
+        self._httpd: Server | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
         self._connections: set[socket.socket] = set()
@@ -330,7 +248,7 @@ class SandboxServer(FaultSwitches):
             if self._httpd is not None:
                 return self
             self._stopping.clear()
-            httpd = _Server((self._host, self._port), self)
+            httpd = Server((self._host, self._port), self)
             host = f"[{self._host}]" if ":" in self._host else self._host
             self._url = f"http://{host}:{httpd.server_address[1]}"
             self._httpd = httpd
@@ -623,7 +541,7 @@ class SandboxServer(FaultSwitches):
         )
         return response, [fault.kind]
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: Handler) -> None:
         received = time.time()
         if self.latency > 0 and self._stopping.wait(self.latency):
             handler.close_connection = True  # shutting down: answer nothing
@@ -644,7 +562,7 @@ class SandboxServer(FaultSwitches):
             )
         self._send(handler, response)
 
-    def _send(self, handler: _Handler, response: Response) -> None:
+    def _send(self, handler: Handler, response: Response) -> None:
         # A request body we do not read would be parsed as the next request on this
         # keep-alive connection; closing is simpler than draining.
         has_body = handler.headers.get("Content-Length", "0") not in ("", "0") or (
