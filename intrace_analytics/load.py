@@ -6,7 +6,7 @@ deleted mid-load. :func:`load_incidents` reads the result set, lets the
 (bounded) when it was not, and records a load report in ``frames.metadata``.
 :func:`frames_from_pages` is the same normalization offline, over pages already at hand.
 
-With ``assets=...`` it then reads each site's incidents (:mod:`intrace_analytics.sites`)
+With ``assets=...`` it then reads each site's incidents (:mod:`intrace_analytics.load_sites`)
 and reconciles them with the main read. The data can change between the main read and
 a site's read; a site read that returns an incident the main read does not hold is
 drift, never kept or dropped silently: the main result set is read again (bounded), then
@@ -40,7 +40,7 @@ from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.merge import Normalizer
 from intrace_analytics.pages import JsonlWriter, Page
 from intrace_analytics.retry import LoadContext
-from intrace_analytics.sites import SiteRead, incident_assets_frame, read_assets, read_sites
+from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_assets, read_sites
 
 __all__ = ["frames_from_pages", "load_incidents"]
 
