@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument(
         "--asset-id", action="append", dest="asset_id", metavar="ID", help="repeatable (any-of)"
     )
+    fetch.add_argument(
+        "--no-assets",
+        action="store_false",
+        dest="assets",
+        help="skip the monitored sites (GET /v1/assets) and which incidents touch each",
+    )
     fetch.add_argument("--page-size", type=_page_size, default=1000, help="1..5000 (1000)")
     fetch.add_argument("--base-url", help="default: $INTRACE_BASE_URL or the Intrace API")
     fetch.add_argument(
@@ -216,6 +222,7 @@ def _fetch_into(
             status=status,
             scope=scope,
             asset_id=asset_id,
+            assets=getattr(args, "assets", True),
             progress=args.progress,
             raw_dir=args.out_dir / "raw" if keep_raw else None,
         )
@@ -228,10 +235,11 @@ def _fetch_into(
             )
     report = frames.metadata
     seconds = time.monotonic() - started
+    sites = f", {fmt.count(len(frames.assets))} sites" if report.get("assets_loaded") else ""
     summary = (
         f"{fmt.count(report['rows'])} incidents, {fmt.count(len(frames.links))} links, "
-        f"{fmt.count(len(frames.threats))} threats in {fmt.count(report['pages'])} pages, "
-        f"{fmt.seconds(seconds)}"
+        f"{fmt.count(len(frames.threats))} threats{sites} in {fmt.count(report['pages'])} "
+        f"pages, {fmt.seconds(seconds)}"
     )
     if not report["complete"] and not getattr(args, "allow_incomplete", False):
         print(
@@ -243,6 +251,8 @@ def _fetch_into(
         return 1, frames
     frames.to_parquet(args.out_dir)
     state = "complete" if report["complete"] else "INCOMPLETE"
+    if report.get("drift_detected"):
+        state += " (re-read after drift)"
     print(f"Fetched {summary}; {state}; Parquet in {args.out_dir}")
     return 0, frames
 
@@ -284,6 +294,9 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     print(summary_text(frames))
     print()
-    print(f"Parquet:  {args.out_dir}/incidents.parquet, links.parquet, threats.parquet")
+    sites = (
+        ", assets.parquet, incident_assets.parquet" if frames.metadata.get("assets_loaded") else ""
+    )
+    print(f"Parquet:  {args.out_dir}/incidents.parquet, links.parquet, threats.parquet{sites}")
     print(f"Report:   {report}")
     return 0

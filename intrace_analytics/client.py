@@ -1,4 +1,5 @@
-"""The HTTP client for ``GET /v1/incidents``: the one place that talks HTTP.
+"""The HTTP client for ``GET /v1/incidents`` and ``GET /v1/assets``: the one place that
+talks HTTP.
 
 Every request goes out through a :class:`requests.Session` whose defaults are set once
 (timeouts, ``User-Agent``, the ``X-API-Key`` header, urllib3 retries), so no call can
@@ -12,18 +13,15 @@ another origin. Which offsets to read, and when to stop, is
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Self, cast
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
-from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.exceptions import MaxRetryError
 
 from intrace_analytics._version import __version__
 from intrace_analytics.checks import check_choice, check_int, fail
@@ -51,6 +49,17 @@ from intrace_analytics.retry import (
     retry_after_seconds,
 )
 from intrace_analytics.schema import SCOPES, STATUSES
+from intrace_analytics.transport import (
+    BODY_ERRORS,
+    Deadline,
+    Session,
+    SessionPool,
+    as_protocol,
+    error_body,
+    network_error,
+    origin,
+    read_body,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -67,55 +76,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 INCIDENTS_PATH = "/v1/incidents"
+ASSETS_PATH = "/v1/assets"
 MAX_PAGE_SIZE = 5000
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-
-# Errors raised while reading a body after the headers arrived. urllib3's Retry never
-# sees these (requests reads the body after urlopen returns), so the client retries them.
-_BODY_ERRORS = (ProtocolError, ReadTimeoutError, requests.exceptions.ChunkedEncodingError, OSError)
-
-
-class _Session(requests.Session):
-    """A Session that puts the client's timeout on every request made through it."""
-
-    def __init__(self, timeout: tuple[float, float]) -> None:
-        super().__init__()
-        self.default_timeout = timeout
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
-        return super().request(method, url, *args, **kwargs)
-
-
-class _SessionPool:
-    """One Session per thread (requests' Session is not thread-safe), closed together."""
-
-    def __init__(self, factory: Callable[[], _Session]) -> None:
-        self._factory = factory
-        self._local = threading.local()
-        self._all: list[_Session] = []
-        self._lock = threading.Lock()
-
-    def get(self) -> _Session:
-        session: _Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = self._factory()
-            self._local.session = session
-            with self._lock:
-                self._all.append(session)
-        return session
-
-    def close(self) -> None:
-        with self._lock:
-            sessions, self._all = self._all, []
-        for session in sessions:
-            session.close()
-
-
-class _Deadline(Exception):
-    """A response took longer than the client's total deadline."""
 
 
 class IntraceClient:
@@ -273,6 +237,8 @@ class IntraceClient:
         scope: str | None = None,
         asset_id: str | Iterable[str] | None = None,
         on_wait: Callable[[float, str], None] | None = None,
+        load: LoadContext | None = None,
+        ids_only: bool = False,
     ) -> PageStream:
         """Yield every page of matching incidents, in offset order.
 
@@ -296,6 +262,11 @@ class IntraceClient:
         on_wait
             Called as ``on_wait(seconds, reason)`` before the client sleeps (a rate limit
             or a backoff), e.g. to show "waiting 3 s (rate limited)" in a progress bar.
+        load
+            Counters, retry budget and request slots shared with other reads of one
+            load (see :meth:`new_load`); by default this read has its own.
+        ids_only
+            Pages keep only each incident's ``id`` (see :meth:`Page.from_body`).
 
         Returns
         -------
@@ -310,31 +281,133 @@ class IntraceClient:
         """
         filters = _check_filters(status, scope, asset_id)
         asset_ids = filters.pop("asset_id", None)
-        load = LoadContext(
-            stats=LoadStats(),
-            budget=RetryBudget(self.retries.budget),
-            max_retry_after=self.retries.max_retry_after,
-            on_wait=on_wait,
-        )
-        sessions = _SessionPool(self._new_session)
+        load = load if load is not None else self.new_load(on_wait)
+        sessions = SessionPool(self._new_session)
+        endpoint = self.base_url + INCIDENTS_PATH
 
         def fetch(params: Mapping[str, Any], offset: int) -> Page:
             # Runs in the caller's thread for the first page, in a worker for the rest.
-            return self._fetch_page(sessions.get(), params, offset, load)
+            params = {"limit": self.page_size, "offset": offset, **params}
+            return self._fetch_page(
+                sessions.get(), INCIDENTS_PATH, params, offset, load, ids_only=ids_only
+            )
 
         paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
         if asset_ids is None:
             pages = paginator.pages(lambda offset: fetch(filters, offset))
         else:
-            pages = paginator.pages_any_of(
-                fetch, filters, "asset_id", asset_ids, endpoint=self._endpoint
-            )
+            pages = paginator.pages_any_of(fetch, filters, "asset_id", asset_ids, endpoint=endpoint)
         return PageStream(pages, load.stats, sessions.close)
+
+    def iter_asset_pages(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,  # the API's own parameter name
+        on_wait: Callable[[float, str], None] | None = None,
+        load: LoadContext | None = None,
+    ) -> PageStream:
+        """Yield the body of ``GET /v1/assets`` as pages (usually exactly one).
+
+        The endpoint is documented unpaginated: one response holds every asset the key
+        can see. A response that carries a ``total`` larger than its list is read again
+        with ``limit``/``offset`` (``page_size``), as incidents are, through
+        :class:`~intrace_analytics.pagination.OffsetPaginator`.
+
+        Parameters
+        ----------
+        status
+            Only assets with this status (e.g. ``"active"``, ``"archived"``).
+        type
+            Only assets of this type (e.g. ``"facility"``, ``"residence"``).
+        on_wait
+            As for :meth:`iter_incident_pages`.
+        load
+            Counters and retry budget shared with other reads of one load (internal).
+
+        Returns
+        -------
+        PageStream
+            Pages whose ``key`` is ``"assets"``: ``page.items`` holds the asset objects
+            as received.
+
+        Raises
+        ------
+        AuthenticationError
+            401, or 403 when the key may read incidents but not assets.
+        ValueError
+            A filter is not a non-empty string (before any request).
+        """
+        filters: dict[str, str] = {}
+        for name, value in (("status", status), ("type", type)):
+            if value is not None:
+                if not isinstance(value, str) or not value.strip():
+                    raise fail(name, "a non-empty string or None", value)
+                filters[name] = value.strip()
+        load = load if load is not None else self.new_load(on_wait)
+        sessions = SessionPool(self._new_session)
+
+        def pages() -> Iterator[Page]:
+            whole = self._fetch_page(sessions.get(), ASSETS_PATH, filters, 0, load, key="assets")
+            if whole.total <= len(whole.items):
+                yield whole
+                return
+
+            # More assets than one response holds: page through them from the start.
+            def fetch(offset: int) -> Page:
+                params = {"limit": self.page_size, "offset": offset, **filters}
+                return self._fetch_page(
+                    sessions.get(), ASSETS_PATH, params, offset, load, key="assets"
+                )
+
+            paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
+            yield from paginator.pages(fetch)
+
+        return PageStream(pages(), load.stats, sessions.close)
+
+    def list_assets(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,  # the API's own parameter name
+    ) -> list[dict[str, Any]]:
+        """Every asset (monitored site) the key can see, as received.
+
+        Parameters
+        ----------
+        status, type
+            Filters, as in :meth:`iter_asset_pages`.
+
+        Returns
+        -------
+        list of dict
+            The asset objects in the API's order, keys as the API spelled them.
+
+        Examples
+        --------
+        >>> from intrace_analytics.sandbox import SandboxServer
+        >>> with SandboxServer(incidents=20) as api:  # doctest: +SKIP
+        ...     client = IntraceClient(api.api_key, base_url=api.url)
+        ...     sites = client.list_assets(status="active")
+        """
+        with self.iter_asset_pages(status=status, type=type) as pages:
+            return [asset for page in pages for asset in page.items]
+
+    def new_load(self, on_wait: Callable[[float, str], None] | None = None) -> LoadContext:
+        """What the reads of one load share: counters, the retry budget, and at most
+        ``max_workers`` requests in flight across all of them."""
+        return LoadContext(
+            stats=LoadStats(),
+            budget=RetryBudget(self.retries.budget),
+            max_retry_after=self.retries.max_retry_after,
+            on_wait=on_wait,
+            slots=threading.BoundedSemaphore(self.max_workers),
+        )
 
     # -- one request ------------------------------------------------------------------
 
-    def _new_session(self) -> _Session:
-        session = _Session(self.timeout)
+    def _new_session(self) -> Session:
+        session = Session(self.timeout)
         session.headers.update(
             {
                 "User-Agent": f"intrace-analytics/{__version__}",
@@ -348,29 +421,45 @@ class IntraceClient:
         return session
 
     def _fetch_page(
-        self, session: _Session, filters: Mapping[str, Any], offset: int, load: LoadContext
+        self,
+        session: Session,
+        path: str,
+        params: Mapping[str, Any],
+        offset: int,
+        load: LoadContext,
+        *,
+        key: str = "incidents",
+        ids_only: bool = False,
     ) -> Page:
-        params = {"limit": self.page_size, "offset": offset, **filters}
-        body, url = self._get(session, params, offset, load)
+        with load.slots:
+            body, url = self._get(session, path, params, offset, load)
         page = Page.from_body(
             body,
             offset=offset,
-            limit=self.page_size,
+            limit=int(params.get("limit", 0)),
             params=params,
             fetched_at=utc_now(),
             url=url,
+            key=key,
+            ids_only=ids_only,
         )
         load.stats.add(pages=1)
         return page
 
     def _get(
-        self, session: _Session, params: Mapping[str, Any], offset: int, load: LoadContext
+        self,
+        session: Session,
+        path: str,
+        params: Mapping[str, Any],
+        offset: int,
+        load: LoadContext,
     ) -> tuple[bytes, str]:
-        """GET the endpoint and return (body, final URL), retrying bodies cut short."""
-        adapter = session.get_adapter(self._endpoint)
+        """GET ``path`` and return (body, final URL), retrying bodies cut short."""
+        endpoint = self.base_url + path
+        adapter = session.get_adapter(endpoint)
         assert isinstance(adapter, requests.adapters.HTTPAdapter)
         retry = self.retries.policy(load)
-        url: str = self._endpoint
+        url: str = endpoint
         query: Mapping[str, Any] | None = params
         redirects = 0
         # Every retry counts one more request (in RetryPolicy.increment); this is the first.
@@ -383,7 +472,7 @@ class IntraceClient:
             try:
                 response = session.get(url, params=query, stream=True, allow_redirects=False)
             except requests.exceptions.RequestException as exc:
-                raise _network_error(exc, url, offset) from exc
+                raise network_error(exc, url, path, offset) from exc
             try:
                 # urllib3 hands back the Retry it ended with: this request's history so far.
                 retry = cast(RetryPolicy, response.raw.retries or retry)
@@ -395,19 +484,19 @@ class IntraceClient:
                 if response.status_code >= 400:
                     raise self._http_error(response, load)
                 try:
-                    body = _read_body(
+                    body = read_body(
                         response, load.attempt_started() + self.deadline, self.timeout[1]
                     )
-                except _Deadline:
+                except Deadline:
                     raise NetworkError(
                         f"GET {response.url} (offset {offset}) did not complete within the "
                         f"{self.deadline:g} s deadline; the server is sending its body too slowly",
                         url=response.url,
-                    ) from None  # _Deadline is ours and says nothing more
-                except _BODY_ERRORS as exc:
+                    ) from None  # Deadline is ours and says nothing more
+                except BODY_ERRORS as exc:
                     # urllib3 cannot retry this: the headers had arrived, the body broke.
                     try:
-                        retry = retry.increment("GET", response.url, error=_as_protocol(exc))
+                        retry = retry.increment("GET", response.url, error=as_protocol(exc))
                     except MaxRetryError:
                         raise NetworkError(
                             f"GET {response.url} (offset {offset}) failed after "
@@ -443,10 +532,10 @@ class IntraceClient:
                 url=response.url,
             )
         target = urljoin(response.url, location)
-        if _origin(target) != _origin(self._endpoint):
+        if origin(target) != origin(self._endpoint):
             raise ApiError(
-                f"Refused a redirect from {_origin(self._endpoint)} to another origin "
-                f"({_origin(target)}): the API key is never sent to another host. "
+                f"Refused a redirect from {origin(self._endpoint)} to another origin "
+                f"({origin(target)}): the API key is never sent to another host. "
                 "Check INTRACE_BASE_URL.",
                 status_code=response.status_code,
                 url=response.url,
@@ -461,7 +550,7 @@ class IntraceClient:
 
     def _http_error(self, response: requests.Response, load: LoadContext) -> Exception:
         status = response.status_code
-        error_code, message = _error_body(response)
+        error_code, message = error_body(response)
         detail = f"HTTP {status}" + (f" {error_code}" if error_code else "")
         detail += f": {message}" if message else ""
         url = response.url
@@ -493,85 +582,6 @@ class IntraceClient:
 
 
 # -- helpers -------------------------------------------------------------------------
-
-
-def _read_body(response: requests.Response, deadline_at: float, read_timeout: float) -> bytes:
-    """Read the whole body, never past the deadline, and check it against Content-Length."""
-    raw = response.raw
-    connection = raw.connection
-    sock = getattr(connection, "sock", None)
-    chunks = []
-    while True:
-        remaining = deadline_at - time.monotonic()
-        if remaining <= 0:
-            raise _Deadline
-        if sock is not None:
-            # Each read waits at most the read timeout, and never past the deadline.
-            sock.settimeout(max(0.001, min(read_timeout, remaining)))
-        try:
-            chunk = raw.read1(1 << 16)
-        except ReadTimeoutError:
-            if time.monotonic() >= deadline_at:
-                raise _Deadline from None
-            raise
-        if not chunk:
-            break
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    expected = response.headers.get("Content-Length")
-    unencoded = "Content-Encoding" not in response.headers
-    if expected and expected.isdigit() and unencoded and len(body) != int(expected):
-        raise ProtocolError(f"body has {len(body)} of {expected} bytes")
-    return body
-
-
-def _as_protocol(exc: BaseException) -> Exception:
-    # urllib3's Retry classifies ProtocolError and ReadTimeoutError as read errors.
-    if isinstance(exc, ProtocolError | ReadTimeoutError):
-        return exc
-    return ProtocolError(f"{type(exc).__name__} while reading the body")
-
-
-def _network_error(exc: requests.exceptions.RequestException, url: str, offset: int) -> Exception:
-    reason = exc.args[0] if exc.args else exc
-    if isinstance(reason, MaxRetryError) and reason.reason is not None:
-        reason = reason.reason
-    kind = type(reason).__name__
-    if isinstance(reason, NewConnectionError):  # a subclass of ConnectTimeoutError in urllib3
-        what = "could not connect"
-    elif isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, Urllib3Timeout):
-        what = "timed out"
-    elif isinstance(exc, requests.exceptions.RetryError):
-        what = "kept failing"
-    else:
-        what = "could not connect or the connection broke"
-    return NetworkError(
-        f"GET {_origin(url)}{INCIDENTS_PATH} (offset {offset}) {what} after retries ({kind})",
-        url=url,
-    )
-
-
-def _error_body(response: requests.Response) -> tuple[str | None, str | None]:
-    """The API's ``{"error": {"code", "message"}}``, if the body has one."""
-    try:
-        raw = response.raw.read(64 * 1024, decode_content=True)
-        payload = json.loads(raw)
-    except Exception:  # noqa: BLE001 - an error body that is not JSON is just absent
-        return None, None
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if not isinstance(error, dict):
-        return None, None
-    code, message = error.get("code"), error.get("message")
-    return (
-        code if isinstance(code, str) else None,
-        message if isinstance(message, str) else None,
-    )
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return f"{parts.scheme}://{parts.hostname}:{port}"
 
 
 def _check_filters(

@@ -1,25 +1,46 @@
-"""A whole load: fetch every page, normalize as pages arrive, prove completeness.
+"""A whole load: fetch every page, normalize as pages arrive, prove completeness; sites.
 
 Offset pagination over live data can skip or repeat rows when incidents are created or
 deleted mid-load. :func:`load_incidents` reads the result set, lets the
 :class:`~intrace_analytics.merge.Normalizer` check the read was exact, re-reads
 (bounded) when it was not, and records a load report in ``frames.metadata``.
 :func:`frames_from_pages` is the same normalization offline, over pages already at hand.
+
+With ``assets=...`` it then reads each site's incidents (:mod:`intrace_analytics.load_sites`)
+and reconciles them with the main read. The data can change between the main read and
+a site's read; a site read that returns an incident the main read does not hold is
+drift, never kept or dropped silently: the main result set is read again (bounded), then
+the sites that read may have missed or mis-stated (every site if the re-read found new
+incidents, else the sites that returned unknown ids), until the sites' incidents are all
+in the main read or the bound is reached (``complete: false`` and a warning).
 """
 
 from __future__ import annotations
 
+import copy
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from intrace_analytics.checks import check_int, fail
 from intrace_analytics.client import IntraceClient, PageStream
 from intrace_analytics.clock import utc_now
+from intrace_analytics.exceptions import (
+    AuthenticationError,
+    CompletenessWarning,
+    DataQualityWarning,
+)
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.merge import Normalizer
 from intrace_analytics.pages import JsonlWriter, Page
+from intrace_analytics.retry import LoadContext
+from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_assets, read_sites
 
 __all__ = ["frames_from_pages", "load_incidents"]
 
@@ -30,11 +51,12 @@ def load_incidents(
     status: str | None = None,
     scope: str | None = None,
     asset_id: str | Iterable[str] | None = None,
+    assets: bool | Iterable[str] = False,
     progress: bool | None = None,
     raw_dir: str | Path | None = None,
     reconcile_passes: int = 2,
 ) -> IncidentFrames:
-    """Fetch every matching incident and return the three tidy frames, proven complete.
+    """Fetch every matching incident and return the tidy frames, proven complete.
 
     Parameters
     ----------
@@ -42,28 +64,45 @@ def load_incidents(
         The client to use; by default one configured from ``INTRACE_API_KEY`` and
         ``INTRACE_BASE_URL``.
     status, scope, asset_id
-        Filters, as in :meth:`IntraceClient.iter_incident_pages`.
+        Filters, as in :meth:`IntraceClient.iter_incident_pages`. An ``asset_id`` that
+        ``GET /v1/assets`` does not list warns (the check is skipped when the key may
+        not read assets).
+    assets
+        ``True``: also load every site the key can see (whatever its status) into
+        ``frames.assets``, and for each site which of the loaded incidents touch it into
+        ``frames.incident_assets`` (the ``asset_id`` filter with the same ``status`` and
+        ``scope``, one read per site, concurrently). A list of ids: those sites only.
+        ``False`` (default): no sites.
     progress
         Show a progress bar on stderr: ``None`` (default) only in a terminal or a notebook.
     raw_dir
-        Keep every page received as JSON Lines in this directory (``pages-<time>.jsonl``),
-        replayable with ``frames_from_pages(read_jsonl(path))``.
+        Keep every page of the main read received as JSON Lines in this directory
+        (``pages-<time>.jsonl``), replayable with ``frames_from_pages(read_jsonl(path))``.
     reconcile_passes
-        How many times to re-read the result set after drift (rows inserted or deleted
-        while it was read), at most.
+        How many times to re-read after drift (rows inserted or deleted while a result
+        set was read, or between the main read and a site's read), at most.
 
     Returns
     -------
     IncidentFrames
         With ``metadata``, the load report: filters, base_url, fetched_at, pages, requests,
         retries, rate_limit_wait_s, total_reported, rows, duplicates_dropped,
-        drift_detected, reconciled, complete (and more detail).
+        drift_detected, reconciled, complete, assets_loaded, asset_reads (one record per
+        site: asset_id, rows, complete), and more detail.
+
+    Raises
+    ------
+    ValueError
+        A filter or ``assets`` is not allowed (before any request).
 
     Warns
     -----
     CompletenessWarning
-        The load could not prove it holds every matching incident exactly once
-        (``metadata["complete"]`` is then False).
+        The load could not prove it holds every matching incident exactly once, or a
+        site's membership exactly (``metadata["complete"]`` is then False).
+    DataQualityWarning
+        The key may not read assets (403: incidents are loaded without sites); an
+        ``asset_id`` filter value or an id in ``assets`` that is not a known site.
 
     Examples
     --------
@@ -79,64 +118,312 @@ def load_incidents(
     asset_ids: list[str] | None = None
     if asset_id is not None:
         asset_ids = [asset_id] if isinstance(asset_id, str) else list(asset_id)
+    wanted_sites = _check_assets(assets)
+    check_int("reconcile_passes", reconcile_passes, 0, 100)
 
-    def read(on_wait: Callable[[float, str], None] | None = None) -> PageStream:
+    def read(pass_load: LoadContext | None = None) -> PageStream:
         return client.iter_incident_pages(
-            status=status, scope=scope, asset_id=asset_ids, on_wait=on_wait
+            status=status, scope=scope, asset_id=asset_ids, load=pass_load
         )
 
     read().close()  # validates the filters (ValueError) before anything is sent or written
     started = utc_now()
-    writer = None
-    if raw_dir is not None:
-        stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
-        writer = JsonlWriter(Path(raw_dir) / f"pages-{stamp}.jsonl")
-    normalizer = Normalizer()
-    totals = {"requests": 0, "retries": 0, "rate_limit_wait_s": 0.0}
     bar = _progress_bar(progress)
-    passes = 0
+    load = client.new_load(bar.waiting if bar is not None else None)
     try:
-        for pass_index in range(reconcile_passes + 1):
-            passes += 1
-            if bar is not None:
-                bar.reset(total=None)
-                bar.set_description("fetching" if pass_index == 0 else "re-reading (drift)")
-            stream = read(bar.waiting if bar is not None else None)
+        sites = _site_list(client, load, asset_ids, wanted_sites)
+        main = _MainRead(read, load, Normalizer(), bar, raw_dir, started)
+        try:
+            main.read_until_clean(reconcile_passes)
+            outcome = (
+                _read_memberships(client, main, sites, status, scope, asset_ids, reconcile_passes)
+                if sites is not None
+                else None
+            )
+        except BaseException:
+            main.normalizer.close()
+            raise
+        finally:
+            main.close()
+    finally:
+        if bar is not None:
+            bar.close()
+    stats = load.stats
+    report: dict[str, Any] = {
+        "base_url": client.base_url,
+        "filters": {"status": status, "scope": scope, "asset_id": asset_ids},
+        "fetched_at": started.isoformat(),
+        "passes": main.passes,
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "rate_limit_wait_s": round(stats.rate_limit_wait_s, 3),
+        "assets_loaded": sites is not None,
+        "asset_reads": [],
+    }
+    if main.writer is not None:
+        report["raw_file"] = str(main.writer.path)
+    # Warns CompletenessWarning when no read was exact.
+    frames = main.normalizer.finish(report)
+    if sites is not None and outcome is not None:
+        _attach_sites(frames, sites, outcome)
+    return frames
+
+
+def _check_assets(assets: bool | Iterable[str]) -> list[str] | None | bool:
+    """``assets`` as False (no sites), True (every site) or a list of site ids."""
+    if isinstance(assets, bool):
+        return assets
+    expected = "True, False, or a non-empty list of site ids"
+    if isinstance(assets, str) or not isinstance(assets, Iterable):
+        raise fail("assets", expected, assets)
+    ids = list(assets)
+    if not ids or not all(isinstance(v, str) and v.strip() for v in ids):
+        raise fail("assets", expected, ids)
+    return list(dict.fromkeys(v.strip() for v in ids))
+
+
+@dataclass
+class _Sites:
+    """The sites a load reads: the ``assets`` frame and their ids, in the API's order."""
+
+    frame: pd.DataFrame
+    ids: list[str]
+
+
+def _site_list(
+    client: IntraceClient,
+    load: LoadContext,
+    asset_ids: list[str] | None,
+    wanted: list[str] | None | bool,
+) -> _Sites | None:
+    """Read ``GET /v1/assets`` when sites are wanted or an ``asset_id`` filter is to be
+    checked; warn about unknown ids. None when sites are not loaded."""
+    if wanted is False and not asset_ids:
+        return None
+    try:
+        with client.iter_asset_pages(load=load) as pages:
+            frame = read_assets(pages)
+    except AuthenticationError as exc:
+        if exc.status_code != 403:
+            raise
+        if wanted is not False:
+            warnings.warn(
+                "The API key may not read GET /v1/assets (HTTP 403): incidents are loaded "
+                "without sites (frames.assets and frames.incident_assets stay empty)",
+                DataQualityWarning,
+                stacklevel=3,
+            )
+        return None  # the filter cannot be checked: quietly, as documented
+    known = set(frame["asset_id"].dropna())
+    for what, ids in (("asset_id filter value", asset_ids), ("site in assets=", wanted)):
+        if isinstance(ids, list):
+            unknown = [v for v in ids if v not in known]
+            if unknown:
+                shown = ", ".join(repr(v) for v in unknown[:10])
+                warnings.warn(
+                    f"{len(unknown)} {what} not among the {len(known)} sites GET /v1/assets "
+                    f"lists: {shown}; no incident can match it",
+                    DataQualityWarning,
+                    stacklevel=3,
+                )
+    if wanted is False:
+        return None
+    if isinstance(wanted, list):
+        frame = frame[frame["asset_id"].isin(wanted)].reset_index(drop=True)
+    return _Sites(frame, [str(v) for v in frame["asset_id"]])
+
+
+@dataclass
+class _MainRead:
+    """The main result set's reads (passes) into one normalizer."""
+
+    read: Callable[[LoadContext | None], PageStream]
+    load: LoadContext
+    normalizer: Normalizer
+    bar: _ProgressBar | None
+    raw_dir: str | Path | None
+    started: datetime
+    passes: int = 0
+    clean: bool = False
+    writer: JsonlWriter | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.raw_dir is not None:
+            stamp = self.started.strftime("%Y%m%dT%H%M%S%fZ")
+            self.writer = JsonlWriter(Path(self.raw_dir) / f"pages-{stamp}.jsonl")
+
+    def read_until_clean(self, retries: int) -> bool:
+        """Read the result set once more, then again (at most ``retries`` more times)
+        until a read is exact; whether the last one was."""
+        for attempt in range(retries + 1):
+            pass_index = self.passes
+            self.passes += 1
+            if self.bar is not None:
+                self.bar.reset(total=None)
+                self.bar.set_description("fetching" if pass_index == 0 else "re-reading (drift)")
+            stream = self.read(self.load)
             try:
                 for page in stream:
                     if pass_index:
                         page = replace(page, pass_index=pass_index)
-                    if writer is not None:
-                        writer.write(page)
-                    normalizer.add(page)
-                    if bar is not None:
-                        bar.page(page)
+                    if self.writer is not None:
+                        self.writer.write(page)
+                    self.normalizer.add(page)
+                    if self.bar is not None:
+                        self.bar.page(page)
             finally:
                 stream.close()
-                for name in totals:
-                    totals[name] += getattr(stream.stats, name)
-            if normalizer.check_pass(pass_index).clean:
-                break
-    except BaseException:
-        normalizer.close()
-        raise
-    finally:
-        if writer is not None:
-            writer.close()
+            self.clean = self.normalizer.check_pass(pass_index).clean
+            if self.clean or attempt == retries:
+                return self.clean
+        return self.clean  # pragma: no cover - the loop always returns
+
+    def ids(self) -> set[str]:
+        """The ids of the last read."""
+        return set(self.normalizer.check_pass(self.passes - 1).ids.to_pylist())
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class _Membership:
+    """What the site reads found, and how they were reconciled."""
+
+    reads: dict[str, SiteRead]
+    consistent: bool
+    rounds: int = 0
+    unknown_ids: int = 0
+    reread_sites: list[str] = field(default_factory=list)
+
+
+def _read_memberships(
+    client: IntraceClient,
+    main: _MainRead,
+    sites: _Sites,
+    status: str | None,
+    scope: str | None,
+    asset_ids: list[str] | None,
+    reconcile_passes: int,
+) -> _Membership:
+    """Read every site's incidents; reconcile them with the main read (bounded)."""
+    bar = main.bar
+
+    def read(which: Sequence[str]) -> dict[str, SiteRead]:
         if bar is not None:
-            bar.close()
-    report = {
-        "base_url": client.base_url,
-        "filters": {"status": status, "scope": scope, "asset_id": asset_ids},
-        "fetched_at": started.isoformat(),
-        "passes": passes,
-        **totals,
-        "rate_limit_wait_s": round(totals["rate_limit_wait_s"], 3),
-    }
-    if writer is not None:
-        report["raw_file"] = str(writer.path)
-    # Warns CompletenessWarning when no read was exact.
-    return normalizer.finish(report)
+            bar.reset(total=len(which), unit=" sites")
+            bar.set_description("reading sites")
+        return read_sites(
+            client,
+            which,
+            status=status,
+            scope=scope,
+            load=main.load,
+            attempts=reconcile_passes + 1,
+            on_done=bar.site if bar is not None else None,
+        )
+
+    reads = read(sites.ids)
+    fresh: Sequence[str] = sites.ids
+    # With an asset_id filter, a site outside it rightly returns incidents the main read
+    # does not hold; only the filtered sites' incidents must all be in it.
+    bound = [s for s in sites.ids if asset_ids is None or s in asset_ids]
+    held = main.ids()
+    outcome = _Membership(reads, consistent=True)
+    while main.clean:
+        unknown = {s: set(reads[s].ids) - held for s in bound}
+        unknown = {s: ids for s, ids in unknown.items() if ids}
+        outcome.unknown_ids += len(set().union(*unknown.values())) if unknown else 0
+        # Drift shows as ids the main read lacks, a site read that had to be repeated, or
+        # (one small request) a main result set whose total or newest incident moved.
+        changed = (
+            bool(unknown)
+            or any(reads[s].reads > 1 for s in fresh)
+            or _moved(client, main, status, scope, asset_ids)
+        )
+        if not changed:
+            break
+        if outcome.rounds >= reconcile_passes:
+            outcome.consistent = False
+            break
+        outcome.rounds += 1
+        # Read the main result set again, then the sites whose reads may be stale: all
+        # of them when incidents appeared, else those that returned unknown incidents.
+        if not main.read_until_clean(reconcile_passes):
+            break
+        now = main.ids()
+        fresh = sites.ids if now - held else list(unknown)
+        held = now
+        if fresh:
+            reads.update(read(fresh))
+            outcome.reread_sites.extend(s for s in fresh if s not in outcome.reread_sites)
+    return outcome
+
+
+def _moved(
+    client: IntraceClient,
+    main: _MainRead,
+    status: str | None,
+    scope: str | None,
+    asset_ids: list[str] | None,
+) -> bool:
+    """Whether the main result set changed since its last read: its first page, one
+    incident long, reports another total or another newest incident."""
+    peek = copy.copy(client)
+    peek.page_size = 1
+    stream = peek.iter_incident_pages(
+        status=status, scope=scope, asset_id=asset_ids, load=main.load
+    )
+    try:
+        first = next(stream, None)  # one request: the rest is fetched only on demand
+    finally:
+        stream.close()
+    ids = main.normalizer.check_pass(main.passes - 1).ids
+    if first is None:
+        return len(ids) > 0
+    newest = first.incidents[0].get("id") if first.incidents else None
+    return first.total != len(ids) or (len(ids) > 0 and newest != ids[0].as_py())
+
+
+def _attach_sites(frames: IncidentFrames, sites: _Sites, outcome: _Membership) -> None:
+    """Put the sites and their incidents on the frames; complete the load report."""
+    pairs, rows = incident_assets_frame(frames.incidents["incident_id"], sites.ids, outcome.reads)
+    frames.assets = sites.frame
+    frames.incident_assets = pairs
+    report = frames.metadata
+    report["asset_reads"] = [
+        {"asset_id": s, "rows": rows[s], "complete": outcome.reads[s].complete} for s in sites.ids
+    ]
+    incomplete = [s for s in sites.ids if not outcome.reads[s].complete]
+    if outcome.rounds or not outcome.consistent:
+        report["asset_drift"] = {
+            "unknown_ids": outcome.unknown_ids,
+            "main_rereads": outcome.rounds,
+            "reread_sites": outcome.reread_sites,
+            "consistent": outcome.consistent,
+        }
+        report["drift_detected"] = True
+    if outcome.rounds:
+        report["reconciled"] = bool(report["complete"] and outcome.consistent)
+    problems = []
+    if incomplete:
+        reasons = "; ".join(f"{s}: {', '.join(outcome.reads[s].reasons)}" for s in incomplete[:3])
+        problems.append(f"{len(incomplete)} site reads could not be proven exact ({reasons})")
+    if not outcome.consistent:
+        problems.append(
+            "site reads returned incidents the main read does not hold, and re-reading "
+            "did not settle it"
+        )
+    if problems and report["complete"]:
+        report["complete"] = False
+        warnings.warn(
+            "The load could not prove which incidents touch each site: "
+            + "; ".join(problems)
+            + ". See frames.metadata['asset_reads'].",
+            CompletenessWarning,
+            stacklevel=3,
+        )
 
 
 def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -> IncidentFrames:
@@ -192,9 +479,14 @@ class _ProgressBar:
         self._bar = tqdm(total=None, unit=" rows", desc="fetching", file=sys.stderr)
         self._pages = 0
 
-    def reset(self, total: int | None) -> None:
+    def reset(self, total: int | None, unit: str = " rows") -> None:
+        self._bar.unit = unit
         self._bar.reset(total=total)
         self._pages = 0
+
+    def site(self, read: SiteRead) -> None:
+        self._bar.set_postfix_str(f"{read.asset_id}: {len(read.ids)} incidents", refresh=False)
+        self._bar.update(1)
 
     def set_description(self, text: str) -> None:
         self._bar.set_description(text)

@@ -40,7 +40,7 @@ from intrace_analytics.normalize import (
 )
 from intrace_analytics.pages import Page
 
-__all__ = ["Normalizer", "PassCheck"]
+__all__ = ["Normalizer", "PassCheck", "assets_frame", "check_read"]
 
 _STR = pa.string()
 # The Arrow type of each kind of column after parsing, before typing.
@@ -114,9 +114,10 @@ class Normalizer:
             self._checks.get(k) or _check_pass([p for p in parts if p.pass_index == k])
             for k in sorted({p.pass_index for p in parts})
         ]
-        clean = next((check for check in checks if check.clean), None)
-        # After drift, the first clean re-read says which incidents exist; every copy read
-        # (either pass) competes for the newest version of each.
+        clean = next((check for check in reversed(checks) if check.clean), None)
+        # After drift, the last clean read says which incidents exist (a load stops at the
+        # first clean one, unless its sites' reads asked for a later read); every copy
+        # read (any pass) competes for the newest version of each.
         only = clean.ids if clean is not None and len(checks) > 1 else None
         distinct = len(checks) == 1 and checks[0].repeats == 0
         frames, report = _build(parts, only, distinct_ids=distinct)
@@ -171,18 +172,61 @@ def _check_pass(parts: list[PageColumns]) -> PassCheck:
         pages = [p for p in parts if p.result_set == key]
         ids = pa.chunked_array([p.incidents["incident_id"] for p in pages], type=_STR)
         ids_all.append(ids)
-        totals = sorted({p.total for p in pages})
-        distinct = pc.count_distinct(ids).as_py()
-        where = f" ({key})" if key != "{}" else ""
-        if len(totals) > 1:
-            reasons.append(f"total changed between pages{where}: {totals[0]} to {totals[-1]}")
-        repeats += len(ids) - distinct
-        if distinct < len(ids):
-            reasons.append(f"{len(ids) - distinct} ids repeated across pages{where}")
-        if distinct != pages[-1].total:
-            reasons.append(f"{distinct} distinct ids but total is {pages[-1].total}{where}")
+        check = check_read(ids, [p.total for p in pages], where=f" ({key})" if key != "{}" else "")
+        reasons += check.reasons
+        repeats += check.repeats
     ids = pa.chunked_array([c for a in ids_all for c in a.chunks], type=_STR)
     return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
+
+
+def check_read(ids: pa.ChunkedArray, totals: list[int], *, where: str = "") -> PassCheck:
+    """The pass check of one read of one result set, from its pages' ids (in order) and
+    the ``total`` each page reported: exact when every page reported the same total, no
+    id repeated and the distinct ids number exactly the total.
+
+    Used for a load's passes and for each site's membership read alike.
+    """
+    reasons: list[str] = []
+    distinct = pc.count_distinct(ids).as_py() if len(ids) else 0
+    changed = sorted(set(totals))
+    if len(changed) > 1:
+        reasons.append(f"total changed between pages{where}: {changed[0]} to {changed[-1]}")
+    repeats = len(ids) - distinct
+    if repeats:
+        reasons.append(f"{repeats} ids repeated across pages{where}")
+    last = totals[-1] if totals else 0
+    if distinct != last:
+        reasons.append(f"{distinct} distinct ids but total is {last}{where}")
+    return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
+
+
+def assets_frame(parts: list[PageColumns]) -> pd.DataFrame:
+    """The typed ``assets`` frame from parsed ``GET /v1/assets`` bodies
+    (:func:`~intrace_analytics.normalize.parse_assets`), in the API's order.
+
+    An ``asset_id`` listed twice keeps its newest copy (by ``updated_at``) at its first
+    place. Warns :class:`DataQualityWarning` as for incidents (naive or unparseable
+    timestamps, conflicting spellings), once per field with counts.
+    """
+    issues: Counter[str] = Counter()
+    conflicts: Counter[str] = Counter()
+    columns: dict[str, pa.ChunkedArray] = {}
+    for column in schema.ASSETS:
+        chunks = [part.incidents[column.name] for part in parts]
+        kind = _PARSED[column.kind]
+        columns[column.name] = pa.chunked_array(
+            [c.cast(kind) if c.type != kind else c for c in chunks], type=kind
+        )
+    for part in parts:
+        issues.update(part.issues)
+        conflicts.update(part.conflicts)
+    keep = _winners(columns["asset_id"], columns["updated_at"])
+    if len(keep) != len(columns["asset_id"]):
+        conflicts["repeated assets"] += len(columns["asset_id"]) - len(keep)
+        columns = take(columns, keep)
+    frame = _typed("assets", columns, issues)
+    _warn(issues, conflicts)
+    return frame
 
 
 # -- all pages ----------------------------------------------------------------------
@@ -439,7 +483,9 @@ def _warn(issues: Counter[str], conflicts: Counter[str]) -> None:
     for name, count in sorted(conflicts.items()):
         if not count:
             continue
-        if name == "threat copies":
+        if name == "repeated assets":
+            text = f"{count} assets are listed more than once; the newest copy of each was kept"
+        elif name == "threat copies":
             text = (
                 f"{count} threats are embedded with differing copies; the copy from the most "
                 "recently updated incident won"

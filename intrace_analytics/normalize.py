@@ -34,7 +34,7 @@ from intrace_analytics import arrays, schema
 from intrace_analytics.exceptions import ResponseFormatError
 from intrace_analytics.pages import Page, decode_json
 
-__all__ = ["PageColumns", "page_source", "parse_page", "threat_winners"]
+__all__ = ["PageColumns", "page_source", "parse_assets", "parse_page", "threat_winners"]
 
 # -- the payload as Arrow reads it, built from the schema's field map ----------------
 
@@ -69,6 +69,13 @@ _INCIDENT = _payload_struct(
 _PAGE = pa.schema([("incidents", pa.list_(_INCIDENT)), ("total", pa.int64())])
 _PARSE = pajson.ParseOptions(
     explicit_schema=_PAGE, unexpected_field_behavior="ignore", newlines_in_values=True
+)
+# GET /v1/assets: {"assets": [...]}, a total only when the list is paged.
+_ASSET_PAGE = pa.schema(
+    [("assets", pa.list_(_payload_struct(schema.ASSETS))), ("total", pa.int64())]
+)
+_ASSET_PARSE = pajson.ParseOptions(
+    explicit_schema=_ASSET_PAGE, unexpected_field_behavior="ignore", newlines_in_values=True
 )
 
 
@@ -168,17 +175,7 @@ def parse_page(
     def bad(field: str, problem: str) -> ResponseFormatError:
         return ResponseFormatError(f"{label}: {problem}", offset=offset, field=field)
 
-    try:
-        table = pajson.read_json(
-            pa.BufferReader(body),  # zero-copy, unlike a Python file object
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(body) + 1024),
-            parse_options=_PARSE,
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        # Arrow does not always say which field; a slow, exact walk of this one page does.
-        raise _diagnose(body, label, offset, str(exc)) from None
-    if table.num_rows != 1:
-        raise bad("(body)", f"expected one JSON object, found {table.num_rows}")
+    table = _read(body, label, offset, _PARSE)
     listed = table.column("incidents").chunk(0)
     if listed.null_count:
         raise bad("incidents", "field 'incidents' should be a list of incident objects")
@@ -269,13 +266,87 @@ def parse_page(
     )
 
 
-def _diagnose(body: bytes, label: str, offset: int, arrow_message: str) -> ResponseFormatError:
+def parse_assets(body: bytes, offset: int = 0, label: str = "assets") -> PageColumns:
+    """Parse one body of ``GET /v1/assets`` into the ``assets`` table's columns.
+
+    The same mechanism as incidents: the payload struct built from the schema's field
+    map (both casings, dotted ``attributes.*`` spellings), a per-column pick, timestamps
+    parsed. Only ``incidents`` (the assets' columns), ``total`` and the counters of the
+    returned :class:`PageColumns` are filled.
+
+    Raises :class:`ResponseFormatError` naming the first field that is not the
+    documented shape.
+    """
+    table = _read(body, label, offset, _ASSET_PARSE)
+    listed = table.column("assets").chunk(0)
+    assets = pc.list_flatten(listed)
+    if listed.null_count or assets.null_count:
+        raise ResponseFormatError(
+            f"{label}: field 'assets' should be a list of asset objects",
+            offset=offset,
+            field="assets",
+        )
+    total = table.column("total")[0].as_py()
+    issues: Counter[str] = Counter()
+    conflicts: Counter[str] = Counter()
+    pick = _Fields(conflicts)
+    columns: dict[str, pa.Array] = {}
+    for column in schema.ASSETS:
+        values = pick(assets, column)
+        if column.kind is schema.Kind.TIMESTAMP:
+            values = timestamps(values, column.name, issues)
+        columns[column.name] = values
+    if columns["asset_id"].null_count:
+        raise ResponseFormatError(
+            f"{label}: an asset has no 'asset_id'", offset=offset, field="assets[].asset_id"
+        )
+    empty = pa.array([], _STR)
+    return PageColumns(
+        total=offset + len(assets) if total is None else total,
+        pass_index=0,
+        result_set="",
+        incidents=columns,
+        threat_count=empty,
+        links={},
+        link_parent=np.zeros(0, np.int32),
+        threats={},
+        threat_updated=np.zeros(0, np.int64),
+        threat_conflicted=np.zeros(0, bool),
+        threat_source=np.zeros(0, np.int32),
+        issues=issues,
+        conflicts=conflicts,
+    )
+
+
+def _read(body: bytes, label: str, offset: int, options: pajson.ParseOptions) -> pa.Table:
+    """The body parsed against the explicit schema of ``options``: one row."""
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(body),  # zero-copy, unlike a Python file object
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(body) + 1024),
+            parse_options=options,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        # Arrow does not always say which field; a slow, exact walk of this one page does.
+        raise _diagnose(body, label, offset, str(exc), options.explicit_schema) from None
+    if table.num_rows != 1:
+        raise ResponseFormatError(
+            f"{label}: expected one JSON object, found {table.num_rows}",
+            offset=offset,
+            field="(body)",
+        )
+    return table
+
+
+def _diagnose(
+    body: bytes, label: str, offset: int, arrow_message: str, page: pa.Schema = _PAGE
+) -> ResponseFormatError:
     """Name the first field of a page that is not the documented shape (error path only)."""
     try:
         decoded = decode_json(body, label=label, offset=offset)
     except ResponseFormatError as exc:
         return exc
-    found = _mismatch(decoded, pa.struct(list(_PAGE)), "")
+    found = _mismatch(decoded, pa.struct(list(page)), "")
     if found is None:  # Arrow refused something the walk accepts: report Arrow's words
         return ResponseFormatError(
             f"{label}: not the documented shape ({arrow_message})", offset=offset, field="(body)"

@@ -21,6 +21,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
 from intrace_analytics.clock import utc_now
 from intrace_analytics.exceptions import ResponseFormatError
 
@@ -48,6 +52,10 @@ class Page:
     pass_index
         Which read of the result set the page belongs to: 0 for the load's first pass,
         1, 2, ... for reconciliation passes after drift was detected.
+    key
+        The body's list: ``"incidents"``, or ``"assets"`` for a page of
+        ``GET /v1/assets`` (whose objects ``incidents`` then holds; :attr:`items` names
+        them for either).
 
     Examples
     --------
@@ -64,6 +72,12 @@ class Page:
     fetched_at: datetime = field(default_factory=utc_now)
     body: bytes = b""
     pass_index: int = 0
+    key: str = "incidents"
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The listed objects, whichever the endpoint: incidents, or assets."""
+        return self.incidents
 
     @classmethod
     def from_body(
@@ -75,6 +89,8 @@ class Page:
         params: Mapping[str, Any] | None = None,
         fetched_at: datetime | None = None,
         url: str | None = None,
+        key: str = "incidents",
+        ids_only: bool = False,
     ) -> Page:
         """Decode and check a page body.
 
@@ -90,6 +106,13 @@ class Page:
             When the body arrived; defaults to now (UTC).
         url
             The request URL, for error messages.
+        key
+            The body's list: ``"incidents"`` (``total`` required) or ``"assets"``
+            (``total`` optional: absent, it is the offset plus the list's length).
+        ids_only
+            Keep only each incident's ``id`` (``incidents`` holds ``{"id": ...}`` dicts),
+            read by Arrow without decoding the rest: a membership read needs no more.
+            A body Arrow cannot read this way is decoded in full, for the exact error.
 
         Returns
         -------
@@ -98,11 +121,18 @@ class Page:
         Raises
         ------
         ResponseFormatError
-            The body is not JSON, or not ``{"incidents": [object, ...], "total": int}``.
+            The body is not JSON, or not ``{"incidents": [object, ...], "total": int}``
+            (``{"assets": [object, ...]}`` for ``key="assets"``).
         """
         raw = body.encode() if isinstance(body, str) else bytes(body)
-        decoded = decode_json(raw, label=f"page at offset {offset}", offset=offset, url=url)
-        incidents, total = _check_shape(decoded, offset=offset, url=url)
+        quick = _ids_only(raw) if ids_only and key == "incidents" else None
+        if quick is not None:
+            incidents, total = quick
+        else:
+            decoded = decode_json(raw, label=f"page at offset {offset}", offset=offset, url=url)
+            incidents, total = _check_shape(decoded, offset=offset, url=url, key=key)
+            if ids_only:
+                incidents = [{"id": item.get("id")} for item in incidents]
         return cls(
             incidents=incidents,
             total=total,
@@ -111,6 +141,7 @@ class Page:
             params=dict(params or {}),
             fetched_at=fetched_at or utc_now(),
             body=raw,
+            key=key,
         )
 
     def _replace_pass(self, pass_index: int) -> Page:
@@ -260,7 +291,7 @@ def decode_json(raw: bytes, *, label: str, offset: int, url: str | None = None) 
 
 
 def _check_shape(
-    decoded: object, *, offset: int, url: str | None
+    decoded: object, *, offset: int, url: str | None, key: str = "incidents"
 ) -> tuple[list[dict[str, Any]], int]:
     def bad(field: str, expected: str, got: object) -> ResponseFormatError:
         return ResponseFormatError(
@@ -273,18 +304,51 @@ def _check_shape(
 
     if not isinstance(decoded, dict):
         raise bad("(body)", "a JSON object", decoded)
-    if "incidents" not in decoded:
-        raise bad("incidents", "a list of incident objects", None)
-    incidents = decoded["incidents"]
+    what = f"a list of {key[:-1]} objects"
+    if key not in decoded:
+        raise bad(key, what, None)
+    incidents = decoded[key]
     if not isinstance(incidents, list):
-        raise bad("incidents", "a list of incident objects", incidents)
+        raise bad(key, what, incidents)
     for i, item in enumerate(incidents):
         if not isinstance(item, dict):
-            raise bad(f"incidents[{i}]", "an object", item)
+            raise bad(f"{key}[{i}]", "an object", item)
     total = decoded.get("total")
+    if key != "incidents" and total is None:
+        # GET /v1/assets documents no total: one response holds every asset.
+        return incidents, offset + len(incidents)
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
         raise bad("total", "a non-negative integer", total if "total" in decoded else None)
     return incidents, total
+
+
+_IDS_SCHEMA = pa.schema(
+    [("incidents", pa.list_(pa.struct([("id", pa.string())]))), ("total", pa.int64())]
+)
+_IDS_PARSE = pajson.ParseOptions(
+    explicit_schema=_IDS_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=True
+)
+
+
+def _ids_only(raw: bytes) -> tuple[list[dict[str, Any]], int] | None:
+    """The incidents' ids and the total, read by Arrow; None when Arrow cannot (the
+    caller then decodes the body in full and names what is wrong)."""
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(raw),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(raw) + 1024),
+            parse_options=_IDS_PARSE,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if table.num_rows != 1:
+        return None
+    listed = table.column("incidents").chunk(0)
+    total = table.column("total")[0].as_py()
+    items = pc.list_flatten(listed)
+    if listed.null_count or items.null_count or total is None or total < 0:
+        return None
+    return [{"id": value} for value in pc.struct_field(items, "id").to_pylist()], total
 
 
 def _describe(value: object) -> str:

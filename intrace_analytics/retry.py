@@ -9,10 +9,12 @@ sleep), and accounting: retries, requests and seconds waited, for the load repor
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Self
@@ -97,6 +99,9 @@ class LoadContext:
     budget: RetryBudget
     max_retry_after: float
     on_wait: Callable[[float, str], None] | None = None
+    # Held around each request: with a semaphore, at most so many requests of the load
+    # are in flight, however many reads run side by side (the site reads of a load).
+    slots: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
     # When the current attempt of this thread's request began (for the deadline).
     local: threading.local = field(default_factory=threading.local)
 
