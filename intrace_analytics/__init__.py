@@ -31,6 +31,7 @@ from intrace_analytics.exceptions import (
 )
 from intrace_analytics.frames import IncidentFrames, read_parquet
 from intrace_analytics.load import frames_from_pages, load_incidents
+from intrace_analytics.load_sites import load_assets
 from intrace_analytics.pages import Page, read_jsonl, write_jsonl
 from intrace_analytics.pagination import PageStream
 from intrace_analytics.retry import LoadStats
@@ -62,6 +63,7 @@ __all__ = [
     "incident_severity",
     "incidents_by_asset",
     "km_curve",
+    "load_assets",
     "load_incidents",
     "open_backlog",
     "plot_open_backlog",

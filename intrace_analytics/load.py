@@ -37,10 +37,10 @@ from intrace_analytics.exceptions import (
     DataQualityWarning,
 )
 from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_assets, read_sites
 from intrace_analytics.merge import Normalizer
 from intrace_analytics.pages import JsonlWriter, Page
 from intrace_analytics.retry import LoadContext
-from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_assets, read_sites
 
 __all__ = ["frames_from_pages", "load_incidents"]
 

@@ -22,8 +22,8 @@ from intrace_analytics import (
     read_parquet,
 )
 from intrace_analytics.cli import main
-from intrace_analytics.sandbox import SandboxServer
 from intrace_analytics.load_sites import load_assets
+from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import CANARY_KEY, assert_no_key, served_ids
 
 MakeClient = Callable[..., IntraceClient]

@@ -9,13 +9,14 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_three_notebooks_committed_without_outputs() -> None:
+def test_there_are_four_notebooks_committed_without_outputs() -> None:
     import nbformat
 
     assert [p.name for p in NOTEBOOKS] == [
         "01-explore-incidents.ipynb",
         "02-resolution-times.ipynb",
         "03-parquet-for-data-teams.ipynb",
+        "04-sites.ipynb",
     ]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
