@@ -21,6 +21,7 @@ import copy
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -133,18 +134,37 @@ def load_incidents(
     try:
         sites = _site_list(client, load, asset_ids, wanted_sites)
         main = _MainRead(read, load, Normalizer(), bar, raw_dir, started)
-        try:
-            main.read_until_clean(reconcile_passes)
-            outcome = (
-                _read_memberships(client, main, sites, status, scope, asset_ids, reconcile_passes)
+        # The first read of every site runs beside the main read, in the same request
+        # slots: the server works on site pages while main pages wait on the network.
+        # Drift between the two is what the reconciliation below looks for anyway.
+        # What the result set looked like before the sites' first reads began.
+        before = _probe(client, load, status, scope, asset_ids) if sites is not None else None
+        with ThreadPoolExecutor(1, thread_name_prefix="intrace-sites") as beside:
+            early = (
+                beside.submit(
+                    read_sites, client, sites.ids, status=status, scope=scope, load=load,
+                    attempts=reconcile_passes + 1,
+                )
                 if sites is not None
                 else None
-            )
-        except BaseException:
-            main.normalizer.close()
-            raise
-        finally:
-            main.close()
+            )  # fmt: skip
+            try:
+                main.read_until_clean(reconcile_passes)
+                outcome = (
+                    _read_memberships(
+                        client, main, sites, early.result(), asset_ids, reconcile_passes,
+                        status=status, scope=scope, before=before,
+                    )
+                    if sites is not None and early is not None
+                    else None
+                )  # fmt: skip
+            except BaseException:
+                if early is not None:
+                    early.cancel()
+                main.normalizer.close()
+                raise
+            finally:
+                main.close()
     finally:
         if bar is not None:
             bar.close()
@@ -302,12 +322,16 @@ def _read_memberships(
     client: IntraceClient,
     main: _MainRead,
     sites: _Sites,
-    status: str | None,
-    scope: str | None,
+    reads: dict[str, SiteRead],
     asset_ids: list[str] | None,
     reconcile_passes: int,
+    *,
+    status: str | None,
+    scope: str | None,
+    before: tuple[int, str | None] | None,
 ) -> _Membership:
-    """Read every site's incidents; reconcile them with the main read (bounded)."""
+    """Reconcile every site's first read (``reads``) with the main read, re-reading
+    (bounded) where they disagree or the data moved since."""
     bar = main.bar
 
     def read(which: Sequence[str]) -> dict[str, SiteRead]:
@@ -324,7 +348,6 @@ def _read_memberships(
             on_done=bar.site if bar is not None else None,
         )
 
-    reads = read(sites.ids)
     fresh: Sequence[str] = sites.ids
     # With an asset_id filter, a site outside it rightly returns incidents the main read
     # does not hold; only the filtered sites' incidents must all be in it.
@@ -335,13 +358,16 @@ def _read_memberships(
         unknown = {s: set(reads[s].ids) - held for s in bound}
         unknown = {s: ids for s, ids in unknown.items() if ids}
         outcome.unknown_ids += len(set().union(*unknown.values())) if unknown else 0
-        # Drift shows as ids the main read lacks, a site read that had to be repeated, or
-        # (one small request) a main result set whose total or newest incident moved.
-        changed = (
-            bool(unknown)
-            or any(reads[s].reads > 1 for s in fresh)
-            or _moved(client, main, status, scope, asset_ids)
+        # Drift shows as ids the main read lacks, a site read that had to be repeated,
+        # or a result set that moved while the sites were read (they began before the
+        # main read ended) or since (one small request each).
+        moved = (
+            any(reads[s].reads > 1 for s in fresh)
+            or (before is not None and _moved(before, main))
+            or _moved(_probe(client, main.load, status, scope, asset_ids), main)
         )
+        before = None  # later rounds read the sites after the main read
+        changed = bool(unknown) or moved
         if not changed:
             break
         if outcome.rounds >= reconcile_passes:
@@ -353,7 +379,9 @@ def _read_memberships(
         if not main.read_until_clean(reconcile_passes):
             break
         now = main.ids()
-        fresh = sites.ids if now - held else list(unknown)
+        # Sites read while the result set moved may miss or keep anything: read them all
+        # again; else only those that returned incidents the main read lacked.
+        fresh = sites.ids if moved or now - held else list(unknown)
         held = now
         if fresh:
             reads.update(read(fresh))
@@ -361,29 +389,32 @@ def _read_memberships(
     return outcome
 
 
-def _moved(
+def _probe(
     client: IntraceClient,
-    main: _MainRead,
+    load: LoadContext,
     status: str | None,
     scope: str | None,
     asset_ids: list[str] | None,
-) -> bool:
-    """Whether the main result set changed since its last read: its first page, one
-    incident long, reports another total or another newest incident."""
+) -> tuple[int, str | None]:
+    """The main result set's ``total`` and newest incident id, from one request of one
+    incident: what tells that the result set moved between two moments."""
     peek = copy.copy(client)
     peek.page_size = 1
-    stream = peek.iter_incident_pages(
-        status=status, scope=scope, asset_id=asset_ids, load=main.load
-    )
+    stream = peek.iter_incident_pages(status=status, scope=scope, asset_id=asset_ids, load=load)
     try:
         first = next(stream, None)  # one request: the rest is fetched only on demand
     finally:
         stream.close()
-    ids = main.normalizer.check_pass(main.passes - 1).ids
     if first is None:
-        return len(ids) > 0
-    newest = first.incidents[0].get("id") if first.incidents else None
-    return first.total != len(ids) or (len(ids) > 0 and newest != ids[0].as_py())
+        return 0, None
+    return first.total, (first.incidents[0].get("id") if first.incidents else None)
+
+
+def _moved(probe: tuple[int, str | None], main: _MainRead) -> bool:
+    """Whether the main read's result differs from what ``probe`` saw."""
+    ids = main.normalizer.check_pass(main.passes - 1).ids
+    newest = ids[0].as_py() if len(ids) else None
+    return probe != (len(ids), newest)
 
 
 def _attach_sites(frames: IncidentFrames, sites: _Sites, outcome: _Membership) -> None:
@@ -404,8 +435,6 @@ def _attach_sites(frames: IncidentFrames, sites: _Sites, outcome: _Membership) -
             "consistent": outcome.consistent,
         }
         report["drift_detected"] = True
-    if outcome.rounds:
-        report["reconciled"] = bool(report["complete"] and outcome.consistent)
     problems = []
     if incomplete:
         reasons = "; ".join(f"{s}: {', '.join(outcome.reads[s].reasons)}" for s in incomplete[:3])
@@ -424,6 +453,8 @@ def _attach_sites(frames: IncidentFrames, sites: _Sites, outcome: _Membership) -
             CompletenessWarning,
             stacklevel=3,
         )
+    # Reconciled: drift was found and the load still ended exact, sites included.
+    report["reconciled"] = bool(report["drift_detected"] and report["complete"])
 
 
 def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -> IncidentFrames:

@@ -180,7 +180,8 @@ def test_drift_during_the_site_reads_is_reconciled(
     assert report["complete"] is True
     assert report["drift_detected"] is True
     assert report["reconciled"] is True
-    assert report["asset_drift"]["main_rereads"] >= 1
+    # Re-read: the main read saw the drift itself, or the sites' reads showed it.
+    assert report["passes"] > 1 or report["asset_drift"]["main_rereads"] >= 1
     assert_exact(api, frames)  # equal to a clean read of the final data
 
 

@@ -86,6 +86,7 @@ def page_body(
     *,
     casing: str = "snake",
     rng: random.Random | None = None,
+    cache: dict[tuple[int, bool], bytes] | None = None,
 ) -> bytes:
     """Serialize one page as the API sends it: ``{"incidents": [...], "total": N}``.
 
@@ -101,6 +102,11 @@ def page_body(
     rng : random.Random, optional
         The source of the per-incident choice for ``"mixed"``; ``None`` means a
         ``random.Random(0)``, so the result is still deterministic.
+    cache : dict, optional
+        Each incident's serialized form, kept across calls by whoever owns the rows (the
+        server, which empties it when its data changes): keyed by the row object's
+        ``id()`` and whether it is camelCase. The bytes are the same either way; a cache
+        spares re-serializing rows that many pages and site reads send.
 
     Returns
     -------
@@ -112,6 +118,8 @@ def page_body(
     >>> page_body([], 0)
     b'{"incidents":[],"total":0}'
     """
+    if cache is not None:
+        return _cached_body(incidents, total, casing, rng, cache)
     rows = _cased(incidents, casing, rng)
     payload = {"incidents": rows, "total": total}
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -163,6 +171,30 @@ def _cased(
     rand = (rng or random.Random(0)).random  # "mixed"
     with gc_paused():
         return [to_camel(row) if rand() < 0.5 else row for row in rows]
+
+
+def _cached_body(
+    rows: Sequence[dict[str, Any]],
+    total: int,
+    casing: str,
+    rng: random.Random | None,
+    cache: dict[tuple[int, bool], bytes],
+) -> bytes:
+    """:func:`page_body` from per-row fragments: the same bytes, each row serialized once."""
+    check_choice("casing", casing, CASINGS)
+    rand = (rng or random.Random(0)).random  # drawn per row, in order, as _cased draws
+    parts = []
+    for row in rows:
+        camel = casing == "camel" or (casing == "mixed" and rand() < 0.5)
+        key = (id(row), camel)
+        fragment = cache.get(key)
+        if fragment is None:
+            text = json.dumps(
+                to_camel(row) if camel else row, ensure_ascii=False, separators=(",", ":")
+            )
+            fragment = cache[key] = text.encode("utf-8")
+        parts.append(fragment)
+    return b'{"incidents":[' + b",".join(parts) + b'],"total":' + str(total).encode() + b"}"
 
 
 def error_body(code: str, message: str, *, retryable: bool) -> bytes:

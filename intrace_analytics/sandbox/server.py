@@ -200,6 +200,8 @@ class SandboxServer(FaultSwitches):
         self._mutations: list[Fault] = []
         self._views: dict[tuple[str | None, str | None, tuple[str, ...] | None], list[Any]] = {}
         self._views_source: tuple[int, int] = (0, -1)
+        # Each served row's JSON, by the row object and casing; emptied when data changes.
+        self._fragments: dict[tuple[int, bool], bytes] = {}
         self._lifecycle = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: Server | None = None
@@ -401,6 +403,7 @@ class SandboxServer(FaultSwitches):
         source = (id(incidents), len(incidents))
         if source != self._views_source:
             self._views.clear()
+            self._fragments.clear()
             self._views_source = source
         key = (status, scope, assets)
         view = self._views.get(key)
@@ -449,6 +452,7 @@ class SandboxServer(FaultSwitches):
                 data.incidents[:] = [i for i in data.incidents if i["id"] not in gone]
         self._views.clear()
         self._views_source = (0, -1)
+        self._fragments.clear()
 
     def _respond(
         self, method: str, path: str, raw_query: str, query: dict[str, list[str]], key: str | None
@@ -491,7 +495,8 @@ class SandboxServer(FaultSwitches):
             # Seeded by the request, so the same request gets the same body.
             rng = random.Random(f"{self._seed}:{limit}:{offset}:{status}:{scope}:{assets}")
         if fault is None:
-            return Response(200, page_body(page, total, casing=casing, rng=rng)), names
+            body = page_body(page, total, casing=casing, rng=rng, cache=self._fragments)
+            return Response(200, body), names
 
         response = fault_response(
             fault,
