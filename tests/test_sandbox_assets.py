@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -89,7 +90,7 @@ def test_every_site_and_field_in_snake_case(sandbox: SandboxServer) -> None:
         assert asset["status"] in ("active", "archived")
         assert asset["type"] in ("facility", "warehouse", "residence")
         assert re.fullmatch(r"[A-Z]{2}", asset["attributes"]["country"])
-        assert 5 <= asset["attributes"]["monitoring_radius_km"] <= 25
+        assert 5 <= asset["attributes"]["monitoring_radius_km"] <= 35
         assert -90 <= asset["attributes"]["lat"] <= 90
         assert -180 <= asset["attributes"]["lng"] <= 180
         created = datetime.fromisoformat(asset["created_at"])
@@ -411,3 +412,28 @@ def test_cli_sandbox_prints_url_and_key() -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_a_sites_own_threats_lie_within_its_monitoring_radius(sandbox: SandboxServer) -> None:
+    # Threats are evaluated against sites within their radius: the threats the sandbox
+    # places around a site (its incidents' threats reported at the site's own places)
+    # must lie inside the circle a site map draws.
+    radius = {a["asset_id"]: a["attributes"]["monitoring_radius_km"] for a in sandbox.assets}
+    where = {a["asset_id"]: a["attributes"] for a in sandbox.assets}
+    checked = 0
+    for incident in sandbox.dataset.incidents:
+        sites = sandbox.dataset.assets_of[incident["id"]]
+        if len(sites) != 1:
+            continue  # a shared incident's threats may lie around another of its sites
+        (site,) = sites
+        for link in incident["threat_links"]:
+            threat = link.get("threat") or {}
+            spot = threat.get("coordinates")
+            if not spot:
+                continue
+            here = where[site]
+            north = (spot["lat"] - here["lat"]) * 111.2
+            east = (spot["lng"] - here["lng"]) * 111.2 * math.cos(math.radians(here["lat"]))
+            assert math.hypot(north, east) <= radius[site], (site, threat["location"])
+            checked += 1
+    assert checked > 100

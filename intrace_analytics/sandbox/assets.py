@@ -61,7 +61,7 @@ class Asset:
     Examples
     --------
     >>> ASSETS[0].asset_id, ASSETS[0].type, ASSETS[0].monitoring_radius_km
-    ('lagos-hq', 'facility', 12.0)
+    ('lagos-hq', 'facility', 30.0)
     """
 
     asset_id: str
@@ -85,36 +85,36 @@ class Asset:
 ASSETS: tuple[Asset, ...] = (
     Asset(
         "lagos-hq", "Lagos head office", 6.4281, 3.4219, 1,
-        role="head_office", country="NG", monitoring_radius_km=12.0,
+        role="head_office", country="NG", monitoring_radius_km=30.0,
         address="Plot 1415 Adetokunbo Ademola Street, Victoria Island, Lagos",
         registered_days=731, updated_days=41,
     ),
     Asset(
         "nairobi-office", "Nairobi office", -1.2864, 36.8172, 3,
-        role="regional_office", country="KE", monitoring_radius_km=8.0,
+        role="regional_office", country="KE", monitoring_radius_km=35.0,
         address="Waiyaki Way, Westlands, Nairobi", registered_days=652, updated_days=97,
     ),
     Asset(
         "johannesburg-warehouse", "Johannesburg warehouse", -26.2041, 28.0473, 2,
         type="warehouse", role="distribution_centre", country="ZA",
-        monitoring_radius_km=15.0, address="Electron Avenue, Isando, Kempton Park",
+        monitoring_radius_km=30.0, address="Electron Avenue, Isando, Kempton Park",
         registered_days=590, updated_days=12,
     ),
     Asset(
         "london-office", "London office", 51.5074, -0.1278, 0,
-        role="regional_office", country="GB", monitoring_radius_km=5.0,
+        role="regional_office", country="GB", monitoring_radius_km=30.0,
         address="1 Canada Square, Canary Wharf, London", registered_days=731,
         updated_days=203,
     ),
     Asset(
         "sao-paulo-plant", "São Paulo plant", -23.5505, -46.6333, -3,
-        role="manufacturing_plant", country="BR", monitoring_radius_km=20.0,
+        role="manufacturing_plant", country="BR", monitoring_radius_km=35.0,
         address="Avenida das Nações Unidas 12901, Santo Amaro, São Paulo",
         registered_days=498, updated_days=64,
     ),
     Asset(
         "jakarta-office", "Jakarta office", -6.2088, 106.8456, 7,
-        role="regional_office", country="ID", monitoring_radius_km=10.0,
+        role="regional_office", country="ID", monitoring_radius_km=25.0,
         address="Jalan Jenderal Sudirman Kav. 52-53, Jakarta", registered_days=377,
         updated_days=8,
     ),
@@ -128,7 +128,7 @@ SITES: tuple[Asset, ...] = (
     Asset(
         "lagos-apapa-depot", "Apapa depot", 6.3780, 3.2620, 1,
         type="warehouse", role="distribution_depot", status="archived", country="NG",
-        monitoring_radius_km=6.0, address="Wharf Road, Apapa, Lagos",
+        monitoring_radius_km=8.0, address="Wharf Road, Apapa, Lagos",
         registered_days=702, updated_days=75,
         places=("Apapa port, Lagos, Nigeria", "Surulere, Lagos, Nigeria"),
     ),
@@ -187,7 +187,7 @@ def asset_records(seed: int, end: datetime) -> list[dict[str, Any]]:
     >>> record["asset_id"], record["status"], record["attributes"]["country"]
     ('lagos-hq', 'active', 'NG')
     >>> record["created_at"], record["attributes"]["monitoring_radius_km"]
-    ('2024-09-30T09:00:00Z', 12.0)
+    ('2024-09-30T09:00:00Z', 30.0)
     """
     records = []
     for site in SITES:
