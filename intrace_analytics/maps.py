@@ -172,7 +172,8 @@ def _label_places(
     scale: each name tries the places around its marker (right above, right below,
     left above, left below, then further down on the right) and takes the first whose
     box, estimated from its length, stays within the axes' width and overlaps no name
-    placed before (failing all, the last place). Northern sites are placed first.
+    placed before (failing that, the first free place; the nearest stacked rows come
+    before farther ones). Northern sites are placed first.
     """
     ax.apply_aspect()  # the equal aspect decides where each site lands on the canvas
     to_points = 72.0 / ax.figure.dpi
@@ -187,18 +188,33 @@ def _label_places(
             (9.0, -4.0, "left", "top"),
             (-9.0, 4.0, "right", "bottom"),
             (-9.0, -4.0, "right", "top"),
-            *((9.0, -4.0 - k * height, "left", "top") for k in range(1, len(names) + 1)),
+            *(
+                place
+                for k in range(1, len(names) + 1)
+                for place in [
+                    (9.0, -4.0 - k * height, "left", "top"),
+                    (-9.0, -4.0 - k * height, "right", "top"),
+                    (9.0, 4.0 + k * height, "left", "bottom"),
+                    (-9.0, 4.0 + k * height, "right", "bottom"),
+                ]
+            ),
         ]
         x, y = anchors[i]
+        boxes = []
         for dx, dy, ha, va in candidates:
             x0 = x + dx - (width if ha == "right" else 0.0)
             y0 = y + dy - (height if va == "top" else 0.0)
-            box = (x0, y0, x0 + width, y0 + height)
-            inside = frame[0] <= box[0] and box[2] <= frame[2]
-            if inside and not any(_boxes_overlap(box, other) for other in placed):
-                break
-        placed.append(box)
-        places[i] = (dx, dy, ha, va)
+            boxes.append((x0, y0, x0 + width, y0 + height))
+        free = [not any(_boxes_overlap(box, other) for other in placed) for box in boxes]
+        inside = [frame[0] <= box[0] and box[2] <= frame[2] for box in boxes]
+        # Free and inside the axes, else free (a long name may pass the edge), else
+        # the first place (crowded beyond help: the figure is too small).
+        best = next(
+            (k for k in range(len(boxes)) if free[k] and inside[k]),
+            next((k for k in range(len(boxes)) if free[k]), 0),
+        )
+        placed.append(boxes[best])
+        places[i] = candidates[best]
     return places
 
 
