@@ -386,8 +386,9 @@ class _FittingDateLocator(mdates.AutoDateLocator):
         super().__init__(minticks=2, maxticks=7)
 
     def __call__(self) -> Any:
-        if self.axis is not None:
-            inches = self.axis.axes.bbox.width / self.axis.axes.figure.dpi
+        axes = getattr(self.axis, "axes", None)  # a real Axis, not a stand-in
+        if axes is not None:
+            inches = axes.bbox.width / axes.figure.dpi
             most = int(np.clip(inches / _INCHES_PER_DATE_TICK, 2, 7))
             self.maxticks = dict.fromkeys(self._freqs, most)
         return super().__call__()
