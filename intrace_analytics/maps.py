@@ -155,6 +155,73 @@ def _legend_in_order(ax: Axes, **kwargs: Any) -> None:
                 handle.set_sizes([40.0])
 
 
+#: Site names on the world map, in points.
+_LABEL_FONTSIZE = 8.0
+#: A generous estimate of a label's size in points, per character and per line: the
+#: placement below needs no renderer, so it works on any canvas before drawing.
+_CHAR_WIDTH = 0.62 * _LABEL_FONTSIZE
+_LINE_HEIGHT = 1.3 * _LABEL_FONTSIZE
+
+
+def _label_places(
+    ax: Axes, names: list[str], lng: np.ndarray, lat: np.ndarray
+) -> list[tuple[float, float, str, str]]:
+    """Where each site's name goes (offset in points, alignment) so no two names touch.
+
+    Sites a few kilometres apart (a head office and its depot) share one spot at world
+    scale: each name tries the places around its marker (right above, right below,
+    left above, left below, then further down on the right) and takes the first whose
+    box, estimated from its length, stays within the axes' width and overlaps no name
+    placed before (failing that, the first free place; the nearest stacked rows come
+    before farther ones). Northern sites are placed first.
+    """
+    ax.apply_aspect()  # the equal aspect decides where each site lands on the canvas
+    to_points = 72.0 / ax.figure.dpi
+    anchors = ax.transData.transform(np.column_stack([lng, lat])) * to_points
+    frame = tuple(float(v) * to_points for v in ax.bbox.extents)
+    placed: list[tuple[float, float, float, float]] = []
+    places: list[tuple[float, float, str, str]] = [(9.0, 4.0, "left", "bottom")] * len(names)
+    for i in sorted(range(len(names)), key=lambda i: (-lat[i], lng[i])):
+        width, height = _CHAR_WIDTH * len(names[i]), _LINE_HEIGHT
+        candidates = [
+            (9.0, 4.0, "left", "bottom"),
+            (9.0, -4.0, "left", "top"),
+            (-9.0, 4.0, "right", "bottom"),
+            (-9.0, -4.0, "right", "top"),
+            *(
+                place
+                for k in range(1, len(names) + 1)
+                for place in [
+                    (9.0, -4.0 - k * height, "left", "top"),
+                    (-9.0, -4.0 - k * height, "right", "top"),
+                    (9.0, 4.0 + k * height, "left", "bottom"),
+                    (-9.0, 4.0 + k * height, "right", "bottom"),
+                ]
+            ),
+        ]
+        x, y = anchors[i]
+        boxes = []
+        for dx, dy, ha, va in candidates:
+            x0 = x + dx - (width if ha == "right" else 0.0)
+            y0 = y + dy - (height if va == "top" else 0.0)
+            boxes.append((x0, y0, x0 + width, y0 + height))
+        free = [not any(_boxes_overlap(box, other) for other in placed) for box in boxes]
+        inside = [frame[0] <= box[0] and box[2] <= frame[2] for box in boxes]
+        # Free and inside the axes, else free (a long name may pass the edge), else
+        # the first place (crowded beyond help: the figure is too small).
+        best = next(
+            (k for k in range(len(boxes)) if free[k] and inside[k]),
+            next((k for k in range(len(boxes)) if free[k]), 0),
+        )
+        placed.append(boxes[best])
+        places[i] = candidates[best]
+    return places
+
+
+def _boxes_overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def plot_threat_map(
     threats: pd.DataFrame,
     *,
@@ -201,16 +268,6 @@ def plot_threat_map(
     lat = np.empty(0) if sites is None else sites["lat"].to_numpy(dtype="float64")
     if sites is not None and len(sites):
         _site_markers(ax, lng, lat)
-        for name, x, y in zip(sites["name"], lng, lat, strict=True):
-            ax.annotate(
-                _literal(_label(name)),
-                (x, y),
-                xytext=(9, 7),
-                textcoords="offset points",
-                fontsize="small",
-                path_effects=_HALO,
-                zorder=_SITE_ZORDER + 1,
-            )
     xs = np.concatenate([located["lng"].to_numpy(dtype="float64"), lng])
     ys = np.concatenate([located["lat"].to_numpy(dtype="float64"), lat])
     if len(xs):
@@ -220,6 +277,24 @@ def plot_threat_map(
         ax.set_xlim(xs.min() - pad_x, xs.max() + pad_x)
         ax.set_ylim(ys.min() - pad_y, ys.max() + pad_y)
     ax.set_aspect("equal", adjustable="box")
+    if sites is not None and len(sites):
+        names = [_literal(_label(name)) for name in sites["name"]]
+        for name, x, y, (dx, dy, ha, va) in zip(
+            names, lng, lat, _label_places(ax, names, lng, lat), strict=True
+        ):
+            ax.annotate(
+                name,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=_LABEL_FONTSIZE,
+                path_effects=_HALO,
+                zorder=_SITE_ZORDER + 1,
+            )
+    xs = np.concatenate([located["lng"].to_numpy(dtype="float64"), lng])
+    ys = np.concatenate([located["lat"].to_numpy(dtype="float64"), lat])
     ax.grid(True, color="#dddddd", linewidth=0.5)
     ax.set_axisbelow(True)
     ax.set_xlabel("Longitude")

@@ -24,10 +24,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
 
 from intrace_analytics import clock
 from intrace_analytics.analysis import open_backlog, severity_breakdown, status_breakdown
@@ -38,7 +40,10 @@ from intrace_analytics.survival import km_curve, resolution_times
 __all__ = [
     "GROUP_COLORS",
     "KM_LABEL",
+    "MAX_BANDS",
+    "MAX_GROUPS",
     "NAIVE_LABEL",
+    "OTHER_COLOR",
     "SEVERITY_COLORS",
     "SEVERITY_ORDER",
     "STATUS_COLORS",
@@ -84,6 +89,19 @@ GROUP_COLORS: tuple[str, ...] = (
     "#000000",
 )
 
+#: A group that pools the smallest groups when there are more than :data:`MAX_GROUPS`.
+OTHER_COLOR = "#555555"
+
+#: The most groups a ``by=`` plot shows one by one: beyond it the largest
+#: ``MAX_GROUPS - 1`` (by incidents) stay and the rest are pooled into one "other (N
+#: groups)" (missing stays a group of its own, last). Enough for every severity, status
+#: or scope; a legend or axis of more entries stops being readable.
+MAX_GROUPS = 8
+
+#: :func:`plot_resolution_times` shades each curve's confidence band only up to this
+#: many groups: more bands overlap into an unreadable mush.
+MAX_BANDS = 3
+
 #: Legend entries of :func:`plot_resolution_times` (with an en dash, as in print).
 KM_LABEL = "Kaplan\u2013Meier (open counted)"
 NAIVE_LABEL = "naive (resolved only)"
@@ -127,6 +145,84 @@ def _group_labels(frame: pd.DataFrame, by: list[str]) -> list[str]:
     return [" / ".join(values) for values in zip(*columns, strict=True)]
 
 
+def _is_severity(frame: pd.DataFrame, by: list[str]) -> bool:
+    """Whether ``by`` is one severity column (``severity``, ``max_severity``, or any
+    categorical whose categories hold every severity level)."""
+    if len(by) != 1 or by[0] not in frame.columns:
+        return False
+    dtype = frame[by[0]].dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return set(SEVERITY_ORDER) <= {str(c) for c in dtype.categories}
+    return str(by[0]).endswith("severity")
+
+
+def _column_order(values: pd.Series, *, severity: bool) -> dict[str, int]:
+    """Each label of one column's values and its place: a categorical's categories in
+    their order (severity: low to critical, then labels outside the scale, as in
+    :func:`plot_severity`), other values sorted, missing last."""
+    observed = list(dict.fromkeys(_labels(values)))
+    if severity:
+        known: Sequence[str] = SEVERITY_ORDER
+    elif isinstance(values.dtype, pd.CategoricalDtype):
+        known = [str(c) for c in values.dtype.categories]
+    else:
+        known = []
+    present = set(observed)
+    shown = [label for label in _ordered(observed, known) if label in present]
+    return {label: i for i, label in enumerate(shown)}
+
+
+def _group_order(frame: pd.DataFrame, by: list[str]) -> list[str]:
+    """The groups of ``by`` present in ``frame`` (labels as :func:`_group_labels`), in
+    category order: by the first column's order, then the next's."""
+    if not by or not len(frame):
+        return []
+    severity = _is_severity(frame, by)
+    places = [_column_order(frame[name], severity=severity) for name in by]
+    columns = [_labels(frame[name]) for name in by]
+    combos = dict.fromkeys(zip(*columns, strict=True))
+    ranked = sorted(combos, key=lambda combo: [p[v] for p, v in zip(places, combo, strict=True)])
+    return [" / ".join(combo) for combo in ranked]
+
+
+def _cap_groups(order: list[str], sizes: pd.Series) -> tuple[list[str], dict[str, str]]:
+    """At most :data:`MAX_GROUPS` groups: the largest kept in ``order``, the rest pooled.
+
+    Returns the groups to show, in order ("other (N groups)" after the kept ones, then
+    missing), and each group's shown label.
+    """
+    if len(order) <= MAX_GROUPS:
+        return order, {g: g for g in order}
+    named = [g for g in order if g != _MISSING]
+    keep_n = MAX_GROUPS - 1 - (len(named) < len(order))
+    # Largest first; ties in category order, so the choice never depends on the input's.
+    largest = sorted(named, key=lambda g: (-int(sizes.get(g, 0)), order.index(g)))
+    keep = set(largest[:keep_n])
+    other = f"other ({len(named) - keep_n} groups)"
+    shown = [g for g in order if g in keep] + [other]
+    shown += [_MISSING] if _MISSING in order else []
+    return shown, {g: g if g in keep or g == _MISSING else other for g in order}
+
+
+def _group_colors(groups: list[str], *, severity: bool, pooled: str | None) -> dict[str, str]:
+    """One colour per shown group: the severity palette for severity groups, else the
+    qualitative :data:`GROUP_COLORS` in category order; grey for unknown, missing and
+    pooled groups."""
+    colors: dict[str, str] = {}
+    plain = 0
+    for group in groups:
+        if group == _MISSING:
+            colors[group] = UNKNOWN_COLOR
+        elif group == pooled:
+            colors[group] = OTHER_COLOR
+        elif severity:
+            colors[group] = SEVERITY_COLORS.get(group, UNKNOWN_COLOR)
+        else:
+            colors[group] = GROUP_COLORS[plain % len(GROUP_COLORS)]
+            plain += 1
+    return colors
+
+
 def _ordered(observed: Sequence[str], known: Sequence[str]) -> list[str]:
     """The known labels in their order, then other labels sorted, then missing."""
     seen = set(observed)
@@ -146,16 +242,24 @@ def _legend(ax: Axes, **kwargs: Any) -> None:
 
 
 def _wide_counts(
-    frame: pd.DataFrame, by: list[str], column: str, known: Sequence[str]
+    frame: pd.DataFrame,
+    by: list[str],
+    column: str,
+    known: Sequence[str],
+    groups: tuple[list[str], dict[str, str]] | None = None,
 ) -> pd.DataFrame:
     """A tidy ``[*by], <column>, count`` table as one row per group, one column per label.
 
-    Groups keep their order of first appearance; label columns follow ``known``, then
-    unknown labels sorted, then missing.
+    ``groups`` (shown groups in order, and each group's shown label) orders and pools
+    the rows; without it groups keep their order of first appearance. Label columns
+    follow ``known``, then unknown labels sorted, then missing.
     """
+    labels = _group_labels(frame, by)
+    if groups is not None:
+        labels = [groups[1].get(label, label) for label in labels]
     tidy = pd.DataFrame(
         {
-            "group": _group_labels(frame, by),
+            "group": labels,
             "label": _labels(frame[column]),
             "count": pd.to_numeric(frame["count"]).to_numpy(),
         }
@@ -163,7 +267,10 @@ def _wide_counts(
     wide = tidy.pivot_table(
         index="group", columns="label", values="count", aggfunc="sum", sort=False
     )
-    wide = wide.reindex(columns=_ordered(list(wide.columns), known)).fillna(0).astype("int64")
+    wide = wide.reindex(columns=_ordered(list(wide.columns), known))
+    if groups is not None:
+        wide = wide.reindex(index=groups[0])
+    wide = wide.fillna(0).astype("int64")
     # Known labels always show (a 0 is information); others only when they occur.
     shown = [label for label in wide.columns if label in known or wide[label].sum() > 0]
     return wide[shown]
@@ -190,24 +297,30 @@ def plot_status_breakdown(
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """Bars of incidents per status, side by side per group when ``by`` is given.
+    """Bars of incidents per status; with ``by``, one row of status bars per group.
 
     Parameters
     ----------
     incidents : DataFrame
         The incidents frame.
     by : str or sequence of str, optional
-        Column(s) to group by (e.g. ``"scope"``): one cluster of status bars per group,
-        and a legend of the statuses.
+        Column(s) to group by (e.g. ``"scope"``): horizontal bars, one cluster of status
+        bars per group, groups top to bottom in category order (a categorical column's
+        categories, e.g. severity low to critical, then other labels, then missing);
+        group names of any length stay readable on the y axis. More than
+        :data:`MAX_GROUPS` groups: the largest stay, the rest are pooled into one
+        "other (N groups)" row.
     ax : Axes, optional
         Where to draw; ``plt.gca()`` by default.
     **kwargs
-        Passed on to :meth:`~matplotlib.axes.Axes.bar`.
+        Passed on to :meth:`~matplotlib.axes.Axes.bar` (:meth:`~matplotlib.axes.Axes.barh`
+        with ``by``).
 
     Returns
     -------
     Axes
-        ``ax``, with one bar per status (and group) in the order of ``STATUSES``.
+        ``ax``, with one bar per status (and group) in the order of ``STATUSES``, and
+        with ``by`` a legend of the statuses.
 
     Examples
     --------
@@ -216,36 +329,74 @@ def plot_status_breakdown(
     ax = _axes(ax)
     columns = _as_list(by)
     breakdown = status_breakdown(incidents, by=by)
-    wide = _wide_counts(breakdown, columns, "status", STATUSES)
-    if wide.empty:
-        wide = pd.DataFrame(columns=list(STATUSES), dtype="int64")
-    statuses = list(wide.columns)
-    x = np.arange(len(wide))
-    width = 0.8 / len(statuses) if columns else 0.8
-    for i, status in enumerate(statuses):
-        color = STATUS_COLORS.get(status, UNKNOWN_COLOR)
-        if columns:
-            offset = (i - (len(statuses) - 1) / 2) * width
-            ax.bar(
-                x + offset,
-                wide[status].to_numpy(),
-                width,
-                color=color,
-                label=_literal(status),
-                **kwargs,
-            )
-        else:
-            ax.bar(i, int(wide[status].sum()), width, color=color, **kwargs)
+    groups = None
     if columns:
-        ax.set_xticks(x, [_literal(g) for g in wide.index])
-        ax.set_xlabel(_literal(" / ".join(columns)))
-        _legend(ax, title="Status")
-    else:
+        sizes = (
+            pd.Series(
+                pd.to_numeric(breakdown["count"]).to_numpy(),
+                index=_group_labels(breakdown, columns),
+            )
+            .groupby(level=0)
+            .sum()
+        )
+        groups = _cap_groups(_group_order(incidents, columns), sizes)
+    wide = _wide_counts(breakdown, columns, "status", STATUSES, groups)
+    if wide.empty and not columns:
+        wide = pd.DataFrame(columns=list(STATUSES), dtype="int64")
+    statuses = list(wide.columns) or list(STATUSES)
+    if not columns:
+        for i, status in enumerate(statuses):
+            color = STATUS_COLORS.get(status, UNKNOWN_COLOR)
+            ax.bar(i, int(wide[status].sum()), 0.8, color=color, **kwargs)
         ax.set_xticks(np.arange(len(statuses)), [_literal(s) for s in statuses])
         ax.set_xlabel("Status")
-    ax.set_ylabel("Incidents")
+        ax.set_ylabel("Incidents")
+        ax.set_title("Incidents by status")
+        return ax
+
+    y = np.arange(len(wide))
+    height = 0.8 / len(statuses)
+    for i, status in enumerate(statuses if len(wide) else []):
+        heights = wide[status].to_numpy() if status in wide else np.zeros(len(wide), "int64")
+        ax.barh(
+            y + (i - (len(statuses) - 1) / 2) * height,  # first status on top in each group
+            heights,
+            height,
+            color=STATUS_COLORS.get(status, UNKNOWN_COLOR),
+            label=_literal(status),
+            **kwargs,
+        )
+    ax.set_yticks(y, [_literal(g) for g in wide.index])
+    if len(wide):
+        ax.set_ylim(len(wide) - 0.5, -0.5)  # first group on top
+    ax.set_ylabel(_literal(" / ".join(columns)))
+    ax.set_xlabel("Incidents")
     ax.set_title("Incidents by status")
+    _legend(ax, title="Status", loc="best")
     return ax
+
+
+class _FittingDateLocator(mdates.AutoDateLocator):
+    """:class:`~matplotlib.dates.AutoDateLocator` with at most one tick per
+    :data:`_INCHES_PER_DATE_TICK` of axis, read when the ticks are drawn: with
+    :class:`~matplotlib.dates.ConciseDateFormatter`'s short labels ("Apr", "2026",
+    "12:00") they never touch, at the default figure size or a small one."""
+
+    def __init__(self) -> None:
+        super().__init__(minticks=2, maxticks=7)
+
+    def __call__(self) -> Any:
+        axes = getattr(self.axis, "axes", None)  # a real Axis, not a stand-in
+        if axes is not None:
+            inches = axes.bbox.width / axes.figure.dpi
+            most = int(np.clip(inches / _INCHES_PER_DATE_TICK, 2, 7))
+            self.maxticks = dict.fromkeys(self._freqs, most)
+        return super().__call__()
+
+
+#: Room per date tick: wider than the longest concise label ("12:00", "2026") at the
+#: default font size, with a gap.
+_INCHES_PER_DATE_TICK = 0.7
 
 
 def plot_open_backlog(
@@ -274,7 +425,10 @@ def plot_open_backlog(
     Returns
     -------
     Axes
-        ``ax``, with one line (``time`` against ``open``) labelled "open incidents".
+        ``ax``, with one line (``time`` against ``open``) labelled "open incidents", and
+        concise date ticks (:class:`~matplotlib.dates.ConciseDateFormatter`: "Apr",
+        "May", ..., the year once) few enough for the axis' width, so labels never
+        overlap.
 
     Examples
     --------
@@ -291,6 +445,9 @@ def plot_open_backlog(
             **kwargs,
         )
         ax.set_ylim(bottom=0)
+        locator = _FittingDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel("Date (UTC)")
     ax.set_ylabel("Open incidents")
     ax.set_title("Open incidents over time")
@@ -341,7 +498,14 @@ def plot_resolution_times(
     incidents : DataFrame
         The incidents frame.
     by : str or sequence of str, optional
-        Column(s) to group by: one pair of curves per group, each in its own colour.
+        Column(s) to group by: one pair of curves per group, each in its own colour, in
+        category order (a categorical column's categories, then other labels, then
+        missing); severity groups take :data:`SEVERITY_COLORS`, other groups
+        :data:`GROUP_COLORS` in turn. The legend (upper right) names each group once
+        and each line style once. Confidence bands are shaded only for
+        up to :data:`MAX_BANDS` groups (more overlap into mush); more than
+        :data:`MAX_GROUPS` groups: the largest stay and the rest are pooled into one
+        "other (N groups)" curve.
     start : {"started_at", "created_at"}, default "started_at"
         Where a duration starts, as for
         :func:`~intrace_analytics.survival.resolution_times`.
@@ -369,9 +533,14 @@ def plot_resolution_times(
     ax = _axes(ax)
     as_of = clock.as_of(as_of)  # read once, so every group is censored at the same time
     columns = _as_list(by)
+    colors: dict[str, str] = {"": GROUP_COLORS[0]}
     if columns and len(incidents):
         labels = pd.Series(_group_labels(incidents, columns), index=incidents.index)
-        groups = [(name, incidents.loc[labels == name]) for name in dict.fromkeys(labels)]
+        shown, pooled_as = _cap_groups(_group_order(incidents, columns), labels.value_counts())
+        labels = labels.map(pooled_as)
+        groups = [(name, incidents.loc[(labels == name).to_numpy(dtype=bool)]) for name in shown]
+        pooled = next((g for g in shown if g not in pooled_as), None)
+        colors = _group_colors(shown, severity=_is_severity(incidents, columns), pooled=pooled)
     else:
         groups = [("", incidents)]
     times = [(name, resolution_times(frame, start=start, as_of=as_of)) for name, frame in groups]
@@ -383,13 +552,15 @@ def plot_resolution_times(
         unit = "days" if longest_hours > 72 else "hours"
     step = _UNITS[unit]
 
-    for i, (name, rt) in enumerate(times):
-        color = GROUP_COLORS[i % len(GROUP_COLORS)]
+    bands = len(times) <= MAX_BANDS
+    for name, rt in times:
+        color = colors[name]
         prefix = f"{_literal(name)}: " if columns else ""
         resolved = rt["resolved"].to_numpy(dtype=bool)
         km = km_curve(rt["duration"], rt["resolved"])
         x, survival, low, high = _km_steps(km, step)
-        ax.fill_between(x, low, high, step="post", color=color, alpha=0.2, linewidth=0)
+        if bands:
+            ax.fill_between(x, low, high, step="post", color=color, alpha=0.2, linewidth=0)
         ax.step(
             x,
             survival,
@@ -406,6 +577,7 @@ def plot_resolution_times(
                 where="post",
                 color=color,
                 linestyle="--",
+                linewidth=1.0 if columns else None,
                 label=f"{prefix}{NAIVE_LABEL}",
             )
     ax.set_xlim(left=0)
@@ -413,8 +585,32 @@ def plot_resolution_times(
     ax.set_xlabel(f"Time to resolution ({unit})")
     ax.set_ylabel("Share not yet resolved")
     ax.set_title("Time to resolution")
-    _legend(ax)
+    if columns and times:
+        _group_legend(ax, [(name, colors[name]) for name, _ in times], " / ".join(columns))
+    else:
+        _legend(ax)
     return ax
+
+
+def _group_legend(ax: Axes, groups: list[tuple[str, str]], title: str) -> None:
+    """One legend entry per group (its colour), then one per line style: N + 2 entries
+    instead of 2N, small enough for the upper right, which survival curves leave empty
+    (they fall from 1 at the left)."""
+    handles = [Line2D([], [], color=color, linewidth=2) for _, color in groups]
+    labels = [_literal(name) for name, _ in groups]
+    handles += [
+        Line2D([], [], color="#333333", linestyle="-"),
+        Line2D([], [], color="#333333", linestyle="--", linewidth=1.0),
+    ]
+    labels += [KM_LABEL, NAIVE_LABEL]
+    ax.legend(
+        handles,
+        labels,
+        title=_literal(title),
+        loc="upper right",
+        fontsize="small",
+        title_fontsize="small",
+    )
 
 
 def plot_severity(threats: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
@@ -458,7 +654,10 @@ def plot_severity(threats: pd.DataFrame, *, ax: Axes | None = None, **kwargs: An
 
 
 def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
-    """Bars of threats per ``threat_type``, stacked by severity in severity order.
+    """Horizontal bars of threats per ``threat_type``, stacked by severity in severity order.
+
+    Threat types are rows (most threats on top), so their names stay readable whatever
+    their length or number.
 
     Parameters
     ----------
@@ -467,13 +666,14 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
     ax : Axes, optional
         Where to draw; ``plt.gca()`` by default.
     **kwargs
-        Passed on to :meth:`~matplotlib.axes.Axes.bar`.
+        Passed on to :meth:`~matplotlib.axes.Axes.barh`.
 
     Returns
     -------
     Axes
-        ``ax``, with one stack per threat type (most threats first), one bar container
-        per severity, lowest at the bottom, and a legend of the severities.
+        ``ax``, with one stacked row per threat type (most threats first, at the top;
+        names on the y axis), one bar container per severity, lowest at the left, and a
+        legend of the severities.
 
     Examples
     --------
@@ -487,23 +687,24 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
     # Most threats first; ties by name, so the order never depends on the input's.
     order = sorted(wide.index, key=lambda name: (-int(wide.loc[name].sum()), name))
     wide = wide.reindex(order)
-    x = np.arange(len(wide))
-    bottom = np.zeros(len(wide), dtype="int64")
+    y = np.arange(len(wide))
+    left = np.zeros(len(wide), dtype="int64")
     if len(wide):
         for label in wide.columns:
-            heights = wide[label].to_numpy()
-            ax.bar(
-                x,
-                heights,
-                bottom=bottom,
+            widths = wide[label].to_numpy()
+            ax.barh(
+                y,
+                widths,
+                left=left,
                 color=SEVERITY_COLORS.get(label, UNKNOWN_COLOR),
                 label=_literal(label),
                 **kwargs,
             )
-            bottom = bottom + heights
-    ax.set_xticks(x, [_literal(name) for name in wide.index], rotation=30, ha="right")
-    ax.set_xlabel("Threat type")
-    ax.set_ylabel("Threats")
+            left = left + widths
+        ax.set_ylim(len(wide) - 0.5, -0.5)  # most threats on top
+    ax.set_yticks(y, [_literal(name) for name in wide.index])
+    ax.set_ylabel("Threat type")
+    ax.set_xlabel("Threats")
     ax.set_title("Threats by type and severity")
-    _legend(ax, title="Severity")
+    _legend(ax, title="Severity", loc="lower right")
     return ax

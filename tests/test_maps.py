@@ -120,6 +120,29 @@ def test_threat_map_points_colours_order_and_given_sites(
     assert ax.get_aspect() == 1.0
 
 
+@pytest.mark.parametrize("size", [None, (8.0, 6.0), (4.0, 3.0)], ids=["default", "report", "small"])
+def test_threat_map_site_names_never_overlap(
+    sites_frames: IncidentFrames, size: tuple[float, float] | None
+) -> None:
+    # Lagos head office and Apapa depot lie a few kilometres apart: one spot at world
+    # scale, two names that must not print over each other.
+    _, ax = plt.subplots(figsize=size)
+    plot_threat_map(sites_frames.threats, assets=sites_frames.assets, ax=ax)
+    ax.figure.canvas.draw()
+    names = {t.get_text(): t.get_window_extent() for t in ax.texts}
+    assert set(names) == {a.name for a in SITES}
+    pairs = [(a, b) for a in names for b in names if a < b and names[a].overlaps(names[b])]
+    assert pairs == []
+    # Every name stays beside its own marker (within a few label heights).
+    for text, site in zip(ax.texts, SITES, strict=True):
+        x, y = ax.transData.transform((site.lng, site.lat))
+        box = text.get_window_extent()
+        assert box.y0 - 60 < y < box.y1 + 60
+        assert min(abs(box.x0 - x), abs(box.x1 - x)) < 20
+    ticks = [t for t in [*ax.get_xticklabels(), *ax.get_yticklabels()] if t.get_text()]
+    assert ticks
+
+
 def test_threat_map_marks_no_site_unless_given(sites_frames: IncidentFrames, ax: Axes) -> None:
     plot_threat_map(sites_frames.threats, ax=ax)
     assert SITE_LABEL not in _points(ax)

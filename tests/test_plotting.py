@@ -10,6 +10,7 @@ from the plotting code.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +31,11 @@ from intrace_analytics.analysis import open_backlog
 from intrace_analytics.maps import SITE_LABEL, plot_threat_map
 from intrace_analytics.plotting import (
     GROUP_COLORS,
+    KM_LABEL,
+    MAX_BANDS,
+    MAX_GROUPS,
+    NAIVE_LABEL,
+    OTHER_COLOR,
     SEVERITY_COLORS,
     SEVERITY_ORDER,
     STATUS_COLORS,
@@ -81,6 +87,60 @@ def _rgba(color: str) -> tuple[float, ...]:
     return to_rgba(color)
 
 
+def _yticks(ax: Axes) -> list[str]:
+    return [label.get_text() for label in ax.get_yticklabels()]
+
+
+def _widths(container: Any) -> list[float]:
+    return [bar.get_width() for bar in container]
+
+
+def _overlapping_labels(labels: list[Any]) -> list[tuple[str, str]]:
+    """Pairs of drawn, non-empty tick labels whose bounding boxes overlap (the figure
+    must have been drawn)."""
+    shown = [t for t in labels if t.get_visible() and t.get_text()]
+    boxes = [(t.get_text(), t.get_window_extent()) for t in shown]
+    return [
+        (a, b)
+        for i, (a, box_a) in enumerate(boxes)
+        for b, box_b in boxes[i + 1 :]
+        if box_a.overlaps(box_b)
+    ]
+
+
+def _assert_ticks_apart(ax: Axes) -> None:
+    ax.figure.canvas.draw()
+    assert _overlapping_labels(ax.get_xticklabels()) == []
+    assert _overlapping_labels(ax.get_yticklabels()) == []
+
+
+def _with_max_severity(frames: IncidentFrames) -> pd.DataFrame:
+    """Incidents with a ``max_severity`` column (ordered, an undocumented label ranked
+    below ``low`` as the schema does, some missing), rows in a shuffled order so
+    appearance order differs from category order."""
+    incidents = frames.incidents.copy()
+    values = np.array(["medium", "high", "low", "critical", "extreme", None], dtype=object)
+    labels = values[np.arange(len(incidents)) % len(values)]
+    incidents["max_severity"] = pd.Categorical(
+        labels, categories=["extreme", *SEVERITIES], ordered=True
+    )
+    return incidents.sample(frac=1.0, random_state=1).reset_index(drop=True)
+
+
+def _with_many_sites(frames: IncidentFrames, n: int) -> pd.DataFrame:
+    """Incidents with a ``site`` column of ``n`` string groups of unequal sizes, plus
+    a few missing."""
+    incidents = frames.incidents.copy()
+    rows = np.arange(len(incidents))
+    sites = np.array([f"Site {chr(65 + i)} warehouse" for i in range(n)], dtype=object)
+    # Site i is drawn i + 1 times in each run of n (n + 1) / 2 rows: unequal sizes.
+    weights = np.repeat(np.arange(n), np.arange(1, n + 1))
+    labels = sites[weights[rows % len(weights)]]
+    labels[:4] = None
+    incidents["site"] = pd.Series(labels, dtype=pd.StringDtype())
+    return incidents
+
+
 def _with_unknown_severities(threats: pd.DataFrame) -> pd.DataFrame:
     """Threats where a few severities are an undocumented label and a few are missing."""
     out = threats.copy()
@@ -123,15 +183,51 @@ def test_status_bars_grouped_by_scope(sandbox_frames: IncidentFrames, ax: Axes) 
     scopes = sandbox_frames.incidents["scope"]
     incidents = sandbox_frames.incidents.astype({"scope": object, "status": object})
     expected = pd.crosstab(incidents["scope"], incidents["status"])
-    groups = _ticks(ax)
-    # Groups in the scope categorical's order (the documented SCOPES first).
+    groups = _yticks(ax)
+    # Groups in the scope categorical's order (the documented SCOPES first), top down.
     assert groups == [s for s in scopes.cat.categories if s in expected.index]
+    y0, y1 = ax.get_ylim()
+    assert y0 > y1  # first group on top
     assert len(ax.containers) == len(STATUSES)
     for status, container in zip(STATUSES, ax.containers, strict=True):
-        assert _heights(container) == [expected.loc[g].get(status, 0) for g in groups]
+        assert _widths(container) == [expected.loc[g].get(status, 0) for g in groups]
         assert {p.get_facecolor() for p in container} == {_rgba(STATUS_COLORS[status])}
     assert _legend_texts(ax) == list(STATUSES)
-    assert ax.get_xlabel() == "scope"
+    assert ax.get_ylabel() == "scope"
+    assert ax.get_xlabel() == "Incidents"
+    _assert_ticks_apart(ax)
+
+
+def test_status_groups_in_severity_order_missing_last(
+    sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    incidents = _with_max_severity(sandbox_frames)
+    plot_status_breakdown(incidents, by="max_severity", ax=ax)
+    # Category order, not appearance (the rows are shuffled): the known levels low to
+    # critical, then the label outside the scale, then missing last.
+    assert _yticks(ax) == [*SEVERITY_ORDER, "extreme", "missing"]
+    labels = incidents["max_severity"].astype(object).fillna("missing")
+    expected = pd.crosstab(labels, incidents["status"].astype(object))
+    for status, container in zip(STATUSES, ax.containers, strict=True):
+        assert _widths(container) == [expected.loc[g].get(status, 0) for g in _yticks(ax)]
+
+
+def test_status_many_groups_are_capped_with_other(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    incidents = _with_many_sites(sandbox_frames, 14)
+    plot_status_breakdown(incidents, by="site", ax=ax)
+    groups = _yticks(ax)
+    assert len(groups) == MAX_GROUPS
+    sizes = incidents["site"].value_counts()
+    kept = groups[:-2]
+    assert groups[-2:] == [f"other ({14 - len(kept)} groups)", "missing"]
+    # The largest sites stay, shown in their (sorted) order; the rest are pooled.
+    assert kept == sorted(kept)
+    assert min(sizes[kept]) >= max(sizes.drop(kept))
+    totals = np.sum([_widths(c) for c in ax.containers], axis=0)
+    assert totals[-2] == sizes.drop(kept).sum()
+    assert totals[-1] == 4
+    assert totals.sum() == len(incidents)
+    _assert_ticks_apart(ax)
 
 
 # -- backlog -------------------------------------------------------------------------
@@ -147,6 +243,41 @@ def test_open_backlog_line_is_the_backlog(sandbox_frames: IncidentFrames, ax: Ax
     assert _legend_texts(ax) == ["open incidents"]
     assert ax.get_xlabel() == "Date (UTC)"
     assert ax.get_ylabel() == "Open incidents"
+
+
+def _backlog(days: int) -> pd.DataFrame:
+    """Incidents opened one per ``days / 40`` days over ``days`` days, half resolved."""
+    n = 40
+    created = pd.Timestamp("2025-01-06T00:00:00Z") + pd.to_timedelta(
+        np.linspace(0, days, n, endpoint=False), unit="D"
+    )
+    resolved = pd.Series(created + pd.Timedelta(days=days / 8)).where(np.arange(n) % 2 == 0)
+    return pd.DataFrame(
+        {
+            "incident_id": pd.Series([f"i{i}" for i in range(n)], dtype=pd.StringDtype()),
+            "status": pd.Categorical(np.where(resolved.notna(), "resolved", "open")),
+            "created_at": created,
+            "started_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]"),
+            "resolved_at": resolved,
+        }
+    )
+
+
+@pytest.mark.parametrize("days", [7, 183, 3 * 365], ids=["week", "6-months", "3-years"])
+@pytest.mark.parametrize("size", [None, (7.0, 4.0), (3.2, 2.4)], ids=["default", "report", "small"])
+def test_backlog_date_labels_never_overlap(days: int, size: tuple[float, float] | None) -> None:
+    fig, ax = plt.subplots(figsize=size)
+    incidents = _backlog(days)
+    as_of = incidents["created_at"].max() + pd.Timedelta(days=1)
+    plot_open_backlog(incidents, as_of=as_of, ax=ax)
+    fig.canvas.draw()
+    labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert len(labels) >= 2
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda box: box.x0)
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 < right.x0, [t.get_text() for t in labels]
+    # Concise labels: no label repeats the year of each tick ("2026-04").
+    assert not any("-" in t.get_text() for t in labels)
 
 
 # -- resolution times ----------------------------------------------------------------
@@ -191,22 +322,70 @@ def test_resolution_times_auto_unit_and_groups(sandbox_frames: IncidentFrames, a
     longest = resolution_times(incidents, as_of=AS_OF)["duration"].max()
     unit = "days" if longest > pd.Timedelta(hours=72) else "hours"
     assert ax.get_xlabel() == f"Time to resolution ({unit})"
-    scopes = sorted(incidents["scope"].dropna().astype(str).unique())
-    expected = [
-        f"{scope}: {kind}"
-        for scope in scopes
-        for kind in ("Kaplan\u2013Meier (open counted)", "naive (resolved only)")
-    ]
-    assert sorted(_legend_texts(ax)) == sorted(expected)
-    for line in ax.get_lines():
+    # One legend entry per group in the scope categorical's order, then the two styles.
+    scopes = [s for s in incidents["scope"].cat.categories if (incidents["scope"] == s).any()]
+    assert _legend_texts(ax) == [*scopes, KM_LABEL, NAIVE_LABEL]
+    handles = ax.get_legend().legend_handles
+    for scope, handle, colour in zip(scopes, handles, GROUP_COLORS, strict=False):
+        assert to_rgba(handle.get_color()) == _rgba(colour), scope
+    km_lines = [line for line in ax.get_lines() if KM_LABEL in str(line.get_label())]
+    assert [str(line.get_label()).split(":")[0] for line in km_lines] == scopes
+    for line in km_lines:
         scope = str(line.get_label()).split(":")[0]
-        if "Kaplan" in str(line.get_label()):
-            group = incidents.loc[incidents["scope"] == scope]
-            times = resolution_times(group, as_of=AS_OF)
-            km = km_curve(times["duration"], times["resolved"])
-            np.testing.assert_array_equal(
-                np.asarray(line.get_ydata())[1:], km["survival"].to_numpy(dtype=float)
-            )
+        group = incidents.loc[incidents["scope"] == scope]
+        times = resolution_times(group, as_of=AS_OF)
+        km = km_curve(times["duration"], times["resolved"])
+        np.testing.assert_array_equal(
+            np.asarray(line.get_ydata())[1:], km["survival"].to_numpy(dtype=float)
+        )
+    # Few groups: each keeps its confidence band.
+    assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == len(scopes)
+
+
+def test_resolution_severity_groups_take_the_severity_palette(
+    sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    incidents = _with_max_severity(sandbox_frames)
+    plot_resolution_times(incidents, by="max_severity", as_of=AS_OF, ax=ax)
+    groups = [*SEVERITY_ORDER, "extreme", "missing"]
+    assert _legend_texts(ax) == [*groups, KM_LABEL, NAIVE_LABEL]
+    assert ax.get_legend().get_title().get_text() == "max_severity"
+    colours = [SEVERITY_COLORS[s] for s in SEVERITY_ORDER] + [UNKNOWN_COLOR] * 2
+    handles = ax.get_legend().legend_handles[: len(groups)]
+    assert [to_rgba(h.get_color()) for h in handles] == [_rgba(c) for c in colours]
+    for line in ax.get_lines():
+        group = str(line.get_label()).split(":")[0]
+        assert to_rgba(line.get_color()) == _rgba(colours[groups.index(group)])
+    # More than MAX_BANDS groups: no bands, so the curves stay readable.
+    assert len(groups) > MAX_BANDS
+    assert [c for c in ax.collections if isinstance(c, PolyCollection)] == []
+
+
+def test_resolution_many_groups_are_capped_with_other(
+    sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    incidents = _with_many_sites(sandbox_frames, 14)
+    plot_resolution_times(incidents, by="site", as_of=AS_OF, ax=ax)
+    legend = _legend_texts(ax)
+    groups = legend[:-2]
+    assert legend[-2:] == [KM_LABEL, NAIVE_LABEL]
+    assert len(groups) == MAX_GROUPS
+    assert groups[-2:] == [f"other ({14 - (MAX_GROUPS - 2)} groups)", "missing"]
+    colours = [to_rgba(h.get_color()) for h in ax.get_legend().legend_handles[: len(groups)]]
+    assert colours[:-2] == [_rgba(c) for c in GROUP_COLORS[: len(groups) - 2]]
+    assert colours[-2:] == [_rgba(OTHER_COLOR), _rgba(UNKNOWN_COLOR)]
+    assert len(set(colours)) == len(colours)
+    # The pooled curve is the Kaplan-Meier curve of the pooled incidents.
+    kept = set(groups[:-2])
+    site = incidents["site"].astype(object)
+    pooled = incidents.loc[(site.notna() & ~site.isin(kept)).to_numpy(dtype=bool)]
+    times = resolution_times(pooled, as_of=AS_OF)
+    km = km_curve(times["duration"], times["resolved"])
+    [line] = [ln for ln in ax.get_lines() if ln.get_label() == f"{groups[-2]}: {KM_LABEL}"]
+    np.testing.assert_array_equal(
+        np.asarray(line.get_ydata())[1:], km["survival"].to_numpy(dtype=float)
+    )
+    assert [c for c in ax.collections if isinstance(c, PolyCollection)] == []
 
 
 def test_resolution_times_rejects_an_unknown_unit(sandbox_frames: IncidentFrames) -> None:
@@ -250,19 +429,21 @@ def test_severity_by_type_stacks_in_severity_order(
     plot_severity_by_type(sandbox_frames.threats, ax=ax)
     threats = sandbox_frames.threats.astype({"severity": object, "threat_type": object})
     expected = pd.crosstab(threats["threat_type"], threats["severity"])
-    types = _ticks(ax)
+    types = _yticks(ax)
     assert sorted(types) == sorted(expected.index)
     totals = [int(expected.loc[t].sum()) for t in types]
     assert totals == sorted(totals, reverse=True)
+    y0, y1 = ax.get_ylim()
+    assert y0 > y1  # most threats on top
     assert _legend_texts(ax) == list(SEVERITY_ORDER)
-    bottom = np.zeros(len(types))
+    left = np.zeros(len(types))
     for severity, container in zip(SEVERITY_ORDER, ax.containers, strict=True):
-        assert _heights(container) == [expected.loc[t].get(severity, 0) for t in types]
-        np.testing.assert_array_equal([b.get_y() for b in container], bottom)
+        assert _widths(container) == [expected.loc[t].get(severity, 0) for t in types]
+        np.testing.assert_array_equal([b.get_x() for b in container], left)
         assert {b.get_facecolor() for b in container} == {_rgba(SEVERITY_COLORS[severity])}
-        bottom = bottom + _heights(container)
-    assert ax.get_xlabel() == "Threat type"
-    assert ax.get_ylabel() == "Threats"
+        left = left + _widths(container)
+    assert ax.get_ylabel() == "Threat type"
+    assert ax.get_xlabel() == "Threats"
 
 
 # -- shared behaviour ----------------------------------------------------------------
@@ -315,6 +496,17 @@ def test_ax_is_honoured_and_gca_is_the_default(
     assert plot(data, **kwargs) is left
 
 
+@pytest.mark.parametrize("name", PLOTS)
+@pytest.mark.parametrize("size", [None, (7.0, 4.0)], ids=["default", "report"])
+def test_tick_labels_never_overlap(
+    name: str, size: tuple[float, float] | None, sandbox_frames: IncidentFrames
+) -> None:
+    plot, table, kwargs = PLOTS[name]
+    _, ax = plt.subplots(figsize=size)
+    plot(getattr(sandbox_frames, table), ax=ax, **kwargs)
+    _assert_ticks_apart(ax)
+
+
 DOLLARS = ["$5k", "$$", "costs $5k and $$ more", "$x^2$"]
 
 
@@ -337,7 +529,7 @@ def test_dollar_signs_in_data_are_shown_literally(
         data["scope"] = values.astype("category")
     ax = plot(data, **kwargs)
     ax.figure.canvas.draw()  # raises ValueError if any text went to the math parser
-    shown = [t.get_text() for t in ax.get_xticklabels()]
+    shown = [t.get_text() for t in [*ax.get_xticklabels(), *ax.get_yticklabels()]]
     legend = ax.get_legend()
     if legend is not None:
         shown += [t.get_text() for t in legend.get_texts()]
