@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -52,7 +53,7 @@ DEFAULT_TITLE = "Intrace incidents report"
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("headline", "Headline figures"),
     ("status", "Status breakdown by scope"),
-    ("backlog", "Open backlog over time"),
+    ("backlog", "Unresolved backlog over time"),
     ("resolution", "Resolution times"),
     ("severity", "Threat severity and types"),
     ("sites", "Sites"),
@@ -434,8 +435,18 @@ def _context(
     }
 
 
-def _table(columns: list[str], rows: list[list[str]], empty: str = fmt.NONE) -> dict[str, Any]:
-    return {"columns": columns, "rows": rows, "empty": empty}
+#: A cell that holds a count, a share or seconds: right-aligned in the HTML tables.
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?( %| s)?")
+
+
+def _table(
+    columns: list[str], rows: list[list[str]], empty: str = fmt.NONE, css: str | None = None
+) -> dict[str, Any]:
+    """A table for the template; ``empty`` is what it says when it has no row."""
+    numeric = [
+        i for i in range(1, len(columns)) if rows and all(_NUMBER.fullmatch(row[i]) for row in rows)
+    ]
+    return {"columns": columns, "rows": rows, "empty": empty, "numeric": numeric, "css": css}
 
 
 def _rows(
@@ -532,7 +543,7 @@ def _top_open(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     )  # fmt: skip
     headers = ["incident", "title", "scope", "highest linked severity", "started",
                "open for (to as-of)"]  # fmt: skip
-    return _table(headers, rows, "no open incidents")
+    return _table(headers, rows, "no open incidents", css="ids")
 
 
 def _exposure_rows(exposure: pd.DataFrame, name: Callable[[Any], str]) -> list[list[str]]:
