@@ -107,11 +107,11 @@ _WITHOUT_TIME_LEGEND = (
 
 #: The checks of :func:`~intrace_analytics.analysis.data_quality`, in words.
 _CHECK_WORDS = {
-    "resolved_or_closed_without_resolved_at": "closed or resolved without a resolved_at "
-    "(left out of the resolution times)",
-    "resolved_before_start": "resolved_at before the start",
-    "updated_before_created": "updated_at before created_at",
-    "open_with_resolved_at": "status open, yet with a resolved_at",
+    "resolved_or_closed_without_resolved_at": "closed or resolved without a resolution "
+    "time (left out of the resolution times)",
+    "resolved_before_start": "resolved before it started",
+    "updated_before_created": "updated before it was created",
+    "open_with_resolved_at": "status open, yet with a resolution time",
     "links_to_undescribed_threats": "links to threats the export does not describe",
     "threats_without_coordinates": "threats without coordinates (not on the maps)",
     "duplicate_links": "duplicate links",
