@@ -9,6 +9,7 @@ meaning        function                    example
 =============  ==========================  ==========================================
 duration       :func:`duration`            ``1 d 18 h``, ``5 h 3 min``, ``< 1 min``,
                                            ``not reached`` (NaT)
+interval       :func:`interval`            ``1 d 16 h to 1 d 22 h``, ``not reached``
 share          :func:`share`               ``12.5 %``
 count          :func:`count`               ``1,234``
 seconds        :func:`seconds`             ``0.3 s`` (an elapsed or waited time)
@@ -35,9 +36,11 @@ __all__ = [
     "MISSING",
     "NONE",
     "NOT_REACHED",
+    "NO_INCIDENTS",
     "cell",
     "count",
     "duration",
+    "interval",
     "label",
     "seconds",
     "share",
@@ -50,6 +53,8 @@ MISSING = "(missing)"
 NOT_REACHED = "not reached"
 #: An empty list or mapping.
 NONE = "none"
+#: A statistic of a group that holds no incident (never "not reached": nothing was there).
+NO_INCIDENTS = "no incidents"
 
 
 def _missing(value: Any) -> bool:
@@ -99,6 +104,33 @@ def duration(value: Any) -> str:
     else:
         return "< 1 min"
     return sign + text
+
+
+def interval(low: Any, high: Any) -> str:
+    """A confidence interval of durations, each end as :func:`duration`.
+
+    Parameters
+    ----------
+    low, high : Timedelta or None
+        The interval's ends; ``NaT`` is an end the estimate never reaches.
+
+    Returns
+    -------
+    str
+        ``"1 d 16 h to 1 d 22 h"``; ``"1 d 16 h to not reached"`` without an upper
+        end; :data:`NOT_REACHED` once (never ``"not reached to not reached"``) when
+        neither end is reached.
+
+    Examples
+    --------
+    >>> interval(pd.Timedelta(hours=40), pd.Timedelta(hours=46))
+    '1 d 16 h to 1 d 22 h'
+    >>> interval(pd.NaT, None)
+    'not reached'
+    """
+    if _missing(low) and _missing(high):
+        return NOT_REACHED
+    return f"{duration(low)} to {duration(high)}"
 
 
 def share(value: Any) -> str:

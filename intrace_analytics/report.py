@@ -23,6 +23,8 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +53,7 @@ DEFAULT_TITLE = "Intrace incidents report"
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("headline", "Headline figures"),
     ("status", "Status breakdown by scope"),
-    ("backlog", "Open backlog over time"),
+    ("backlog", "Unresolved backlog over time"),
     ("resolution", "Resolution times"),
     ("severity", "Threat severity and types"),
     ("sites", "Sites"),
@@ -70,7 +72,72 @@ _SEVERITY_HEADING = "Threats by severity"
 _SITES_HEADING = "Exposure by site"
 #: A site name longer than this is cut in the text summary, so the table fits 80 columns.
 _SITE_NAME_WIDTH = 24
+#: The text summary's width: an 80-column terminal.
+_WIDTH = 80
 _ALL = "all"
+#: The column ``resolution_summary`` adds for incidents closed or resolved without a
+#: ``resolved_at`` (neither resolved at a known time nor open); read when present.
+_WITHOUT_TIME = "resolved_without_time"
+
+# One meaning per word: "open", "closed", "resolved" alone are statuses (what the
+# incident says); the resolution figures, which count by resolved_at, say so in their
+# labels ("resolved by as-of", "unresolved at as-of").
+_RESOLUTION_COUNTS = {
+    "count": "incidents",
+    "resolved": "resolved by as-of",
+    "open": "unresolved at as-of",
+    _WITHOUT_TIME: "no end time",
+}
+_RESOLUTION_TIMES = {
+    "km_median": "median",
+    "km_median_low": "median, 95 % CI low",
+    "km_median_high": "median, 95 % CI high",
+    "km_p90": "90th percentile",
+    "naive_median": "median of resolved only",
+}
+_RESOLUTION_LEGEND = (
+    "resolved by as-of: a resolved_at by the as-of time, whatever the status (the status "
+    "table counts statuses); unresolved at as-of: no resolved_at by then, counted as "
+    "unresolved up to it"
+)
+_WITHOUT_TIME_LEGEND = (
+    "no end time: closed or resolved without a resolved_at, so neither resolved at a "
+    "known time nor unresolved; left out of the times"
+)
+
+#: The checks of :func:`~intrace_analytics.analysis.data_quality`, in words.
+_CHECK_WORDS = {
+    "resolved_or_closed_without_resolved_at": "closed or resolved without a resolution "
+    "time (left out of the resolution times)",
+    "resolved_before_start": "resolved before it started",
+    "updated_before_created": "updated before it was created",
+    "open_with_resolved_at": "status open, yet with a resolution time",
+    "links_to_undescribed_threats": "links to threats the export does not describe",
+    "threats_without_coordinates": "threats without coordinates (not on the maps)",
+    "duplicate_links": "duplicate links",
+}
+#: Load-report entries, in words; an entry not named here is shown under its own name.
+_FIELD_WORDS = {
+    "rows": "incidents",
+    "links": "links",
+    "threats": "threats",
+    "stale_dropped": "stale copies dropped",
+    "threat_conflicts": "conflicting threat copies",
+    "duplicates_dropped": "duplicates dropped",
+    "pages": "pages",
+    "total_reported": "total reported by the API",
+    "drift_detected": "data changed during the load",
+    "reconciled": "re-read after the change",
+    "schema_version": "schema version",
+    "base_url": "API base URL",
+    "passes": "passes",
+    "requests": "requests",
+    "retries": "retries",
+    "rate_limit_wait_s": "waited for rate limits",
+    "assets_loaded": "sites loaded",
+    "asset_reads": "site reads",
+}
+_FILTER_WORDS = {"status": "status", "scope": "scope", "asset_id": "sites"}
 
 
 def build_report(
@@ -93,9 +160,12 @@ def build_report(
     title : str, optional
         The report's title; ``None`` gives :data:`DEFAULT_TITLE`.
     as_of : timestamp, optional
-        The time open incidents are censored at (resolution times) and the backlog
-        ends; ``None`` is the current UTC time, read once at call time so every
-        section uses the same instant. Naive values are taken as UTC.
+        The time open incidents are counted as unresolved up to (resolution times,
+        backlog, how long the top open incidents have been open). ``None`` is the
+        export's ``fetched_at`` (``frames.metadata``), so a stored export reads the same
+        whenever the report is built; only without a ``fetched_at`` is it the current
+        UTC time, and the report says so. Naive values are taken as UTC. The report
+        states the time and where it came from.
 
     Returns
     -------
@@ -110,25 +180,30 @@ def build_report(
     Notes
     -----
     Sections (each a ``<section id=...>``, see :data:`SECTIONS`): headline figures
-    (the median time to resolve is the Kaplan-Meier median, open incidents counted),
+    (status counts, labelled as such, and the Kaplan-Meier median time to resolve),
     status by scope, open backlog, resolution times (Kaplan-Meier vs naive), threat
     severity and types, sites (only when ``metadata["assets_loaded"]``: the table of
     :func:`~intrace_analytics.sites.asset_exposure` and one map per site,
     :func:`~intrace_analytics.maps.plot_site_maps`), the threat map (site markers only
     for the sites the load read), the :data:`TOP_OPEN` open incidents with the
-    highest linked severity, data-quality findings and provenance. Provenance shows
-    the load report without any entry named like a secret (``key``, ``api_key``,
+    highest linked severity, data-quality findings and provenance.
+
+    One meaning per word: *open*, *closed* and *resolved* alone are statuses; the
+    resolution table counts by ``resolved_at`` and says so ("resolved by as-of",
+    "unresolved at as-of", and "no end time" for incidents closed or resolved without
+    a ``resolved_at`` when ``resolution_summary`` reports them). Provenance shows the
+    load report in words without any entry named like a secret (``key``, ``api_key``,
     ``apiKey``, ``X-API-Key``, ... : :func:`intrace_analytics.redact.scrub`), so an
     API key can never reach the file. Empty frames give a valid report whose tables
-    say "none".
+    say "no incidents" or "no findings".
 
     Examples
     --------
     >>> build_report(frames, "out/report.html", title="Week 40")  # doctest: +SKIP
     PosixPath('out/report.html')
     """
-    cutoff = clock.as_of(as_of)
-    context = _context(frames, title or DEFAULT_TITLE, cutoff)
+    cutoff, source = _cutoff(frames, as_of)
+    context = _context(frames, title or DEFAULT_TITLE, cutoff, source)
     env = Environment(
         loader=PackageLoader("intrace_analytics", "templates"),
         autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
@@ -149,28 +224,34 @@ def summary_text(
     frames : IncidentFrames
         The incidents, links and threats, with their load report as ``metadata``.
     as_of : timestamp, optional
-        When open incidents are censored for the resolution times; ``None`` is the
-        current UTC time, read at call time. Naive values are taken as UTC.
+        The time open incidents are counted as unresolved up to. ``None`` is the
+        export's ``fetched_at`` (``frames.metadata``); only without one is it the
+        current UTC time, and the text says so. Naive values are taken as UTC.
 
     Returns
     -------
     str
-        Three sections, each a heading and an aligned table:
+        Every line at most 80 characters. Sections, each a heading and aligned tables:
 
         - *Incidents by status*: count of each status per scope and overall, with
           the overall share;
-        - *Time to resolution*: per group (overall, then each scope) the incidents,
-          resolved and open counts, the Kaplan-Meier median with its 95 %
-          confidence interval, the 90th percentile and, for contrast, the naive
-          median over resolved incidents only. Durations read like ``1 d 18 h`` (as
-          in the HTML report); a time the estimate never reaches (fewer than half
-          resolved) is ``not reached``;
+        - *Time to resolution*: per group (all, then each scope) two tables. The
+          counts: incidents, resolved by the as-of time (a ``resolved_at`` by then,
+          whatever the status), unresolved at the as-of time and, when
+          :func:`~intrace_analytics.survival.resolution_summary` reports it, those
+          closed or resolved without a ``resolved_at`` ("no end time"). The times:
+          the Kaplan-Meier median with its 95 % confidence interval, the 90th
+          percentile and, for contrast, the naive median over resolved incidents
+          only. Durations read like ``1 d 18 h`` (as in the HTML report); a time the
+          estimate never reaches is ``not reached``, a group without incidents ``no
+          incidents``. Then the line saying up to when open incidents are counted
+          as unresolved, and why that time;
         - *Threats by severity*: count and share of the distinct threats per
           severity;
         - *Exposure by site*, only when the load read sites
           (``metadata["assets_loaded"]``): per site, most exposed first, the columns
           of :func:`~intrace_analytics.sites.asset_exposure` (names longer than 24
-          characters cut), so the whole text fits an 80-column terminal.
+          characters cut).
 
         Then one provenance line: rows, ``fetched_at`` and whether the load is
         complete, from ``frames.metadata`` (nothing else of it, so never a key).
@@ -195,33 +276,104 @@ def summary_text(
     >>> print(summary_text(frames, as_of="2026-10-01").splitlines()[0])
     Incidents by status
     """
-    stamp = clock.as_of(as_of)
+    stamp, source = _cutoff(frames, as_of)
     incidents = frames.incidents
     sections = [
         _section(_STATUS_HEADING, _status_lines(incidents)),
         _section(
             _RESOLUTION_HEADING,
-            [
-                *_resolution_lines(incidents, stamp),
-                "",
-                f"Open incidents are counted as unresolved up to {fmt.timestamp(stamp)}.",
-            ],
+            [*_resolution_lines(incidents, stamp), "", *_wrap(_as_of_sentence(stamp, source))],
         ),
         _section(_SEVERITY_HEADING, _severity_lines(frames.threats)),
         *([_section(_SITES_HEADING, _sites_lines(frames, stamp))] if _sites_loaded(frames) else []),
-        _provenance_line(frames.metadata),
+        "\n".join(_wrap(_provenance_line(frames.metadata))),
     ]
     return "\n\n".join(sections) + "\n"
 
 
-# -- HTML: context -------------------------------------------------------------------
+# -- as-of ---------------------------------------------------------------------------
+
+
+def _cutoff(frames: IncidentFrames, as_of: Any) -> tuple[pd.Timestamp, str]:
+    """The as-of time and where it comes from, in words.
+
+    A stored export is read as of its fetch: counting open incidents up to the moment
+    a command runs would give a week-old export a week more of resolution time.
+    """
+    if as_of is not None:
+        return clock.as_of(as_of), "as requested"
+    fetched = frames.metadata.get("fetched_at")
+    if fetched:
+        try:
+            return clock.as_of(fetched), "the time of the fetch"
+        except ValueError:
+            pass  # an unreadable fetched_at: the fallback below says so
+    return clock.as_of(None), "now: the export records no fetch time"
+
+
+def _as_of_sentence(stamp: pd.Timestamp, source: str) -> str:
+    return f"Open incidents counted as unresolved up to {fmt.timestamp(stamp)} ({source})."
+
+
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, _WIDTH, break_on_hyphens=False)
+
+
+# -- shared tables -------------------------------------------------------------------
 
 
 def _sites_loaded(frames: IncidentFrames) -> bool:
     return bool(frames.metadata.get("assets_loaded"))
 
 
-def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[str, Any]:
+def _status_grid(incidents: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Statuses (rows) by scope (columns), then all scopes and the share of all."""
+    by_scope = analysis.status_breakdown(incidents, by="scope")
+    overall = analysis.status_breakdown(incidents)
+    scopes = [fmt.label(s) for s in by_scope["scope"].drop_duplicates()]
+    statuses = [fmt.label(s) for s in overall["status"]]
+    counts: dict[tuple[str, str], int] = {
+        (fmt.label(scope), fmt.label(status)): int(n)
+        for scope, status, n in by_scope[["scope", "status", "count"]].itertuples(index=False)
+    }
+    total = int(overall["count"].sum())
+    rows = []
+    for status, n in zip(statuses, overall["count"], strict=True):
+        per_scope = [fmt.count(counts.get((scope, status), 0)) for scope in scopes]
+        rows.append([status, *per_scope, fmt.count(n), fmt.share(n / total if total else 0.0)])
+    totals = [fmt.count(sum(counts.get((scope, s), 0) for s in statuses)) for scope in scopes]
+    rows.append(["total", *totals, fmt.count(total), fmt.share(1.0 if total else 0.0)])
+    return ["status", *scopes, _ALL, "share"], rows
+
+
+def _resolution_groups(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[tuple[str, Any]]:
+    """(name, row of resolution_summary): all incidents, then each scope that has any."""
+    overall = survival.resolution_summary(incidents, as_of=as_of)
+    by_scope = survival.resolution_summary(incidents, by="scope", as_of=as_of)
+    groups: list[tuple[str, Any]] = [(_ALL, overall.iloc[0])]
+    groups += [(fmt.label(row["scope"]), row) for _, row in by_scope.iterrows() if row["count"]]
+    return groups
+
+
+def _count_fields(row: Any) -> list[str]:
+    return [name for name in _RESOLUTION_COUNTS if name in row.index]
+
+
+def _times(row: Any, columns: Sequence[str]) -> list[str]:
+    """The durations of one group; a group with nothing to estimate says why."""
+    estimated = int(row["resolved"]) + int(row["open"])
+    if not estimated:
+        empty = fmt.NO_INCIDENTS if not row["count"] else "no end times"
+        return [empty] * len(columns)
+    return [fmt.duration(row[name]) for name in columns]
+
+
+# -- HTML: context -------------------------------------------------------------------
+
+
+def _context(
+    frames: IncidentFrames, title: str, as_of: pd.Timestamp, source: str
+) -> dict[str, Any]:
     from intrace_analytics import maps, plotting  # matplotlib only when a report is drawn
 
     incidents, threats = frames.incidents, frames.threats
@@ -229,18 +381,22 @@ def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[st
     # Site markers only for the sites this load read: never example data.
     map_assets = frames.assets if loaded else None
     status = incidents["status"]
-    overall = survival.resolution_summary(incidents, as_of=as_of).iloc[0]
-    by_scope = survival.resolution_summary(incidents, by="scope", as_of=as_of)
+    groups = _resolution_groups(incidents, as_of)
+    overall = groups[0][1]
+    median = _times(overall, ["km_median", "naive_median"])
     headline = [
         ("Incidents", fmt.count(len(incidents))),
-        ("Open", fmt.count((status == "open").sum())),
-        ("Resolved", fmt.count((status == "resolved").sum())),
-        ("Closed", fmt.count((status == "closed").sum())),
-        ("Median time to resolve (open counted)", fmt.duration(overall["km_median"])),
+        *(
+            (f"{name.capitalize()} (status)", fmt.count((status == name).sum()))
+            for name in ("open", "closed", "resolved")
+        ),
+        ("Median time to resolve", median[0]),
     ]
+    without_time = int(overall[_WITHOUT_TIME]) if _WITHOUT_TIME in overall.index else None
     return {
         "title": title,
         "as_of": fmt.timestamp(as_of),
+        "as_of_sentence": _as_of_sentence(as_of, source),
         "version": __version__,
         "sections": dict(SECTIONS),
         "section_order": [(id_, h) for id_, h in SECTIONS if loaded or id_ != "sites"],
@@ -248,7 +404,10 @@ def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[st
         "exposure_table": _exposure_table(frames, as_of) if loaded else None,
         "site_maps_figure": _site_maps_figure(frames) if loaded and len(frames.assets) else None,
         "headline": headline,
-        "naive_median": fmt.duration(overall["naive_median"]),
+        "naive_median": median[1],
+        "resolved_by_as_of": fmt.count(overall["resolved"]),
+        "unresolved_at_as_of": fmt.count(overall["open"]),
+        "without_time": None if without_time is None else fmt.count(without_time),
         "status_table": _status_table(incidents),
         "status_figure": _figure(
             lambda ax: plotting.plot_status_breakdown(incidents, by="scope", ax=ax)
@@ -256,10 +415,11 @@ def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[st
         "backlog_figure": _figure(
             lambda ax: plotting.plot_open_backlog(incidents, as_of=as_of, ax=ax)
         ),
+        "backlog_note": _backlog_note(incidents, as_of, overall),
         "resolution_figure": _figure(
             lambda ax: plotting.plot_resolution_times(incidents, as_of=as_of, ax=ax)
         ),
-        "resolution_table": _resolution_table(by_scope),
+        "resolution_table": _resolution_table(groups),
         "severity_figure": _figure(lambda ax: plotting.plot_severity(threats, ax=ax)),
         "severity_type_figure": _figure(
             lambda ax: plotting.plot_severity_by_type(threats, ax=ax), size=(8.0, 4.5)
@@ -275,8 +435,18 @@ def _context(frames: IncidentFrames, title: str, as_of: pd.Timestamp) -> dict[st
     }
 
 
-def _table(columns: list[str], rows: list[list[str]]) -> dict[str, Any]:
-    return {"columns": columns, "rows": rows}
+#: A cell that holds a count, a share or seconds: right-aligned in the HTML tables.
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?( %| s)?")
+
+
+def _table(
+    columns: list[str], rows: list[list[str]], empty: str = fmt.NONE, css: str | None = None
+) -> dict[str, Any]:
+    """A table for the template; ``empty`` is what it says when it has no row."""
+    numeric = [
+        i for i in range(1, len(columns)) if rows and all(_NUMBER.fullmatch(row[i]) for row in rows)
+    ]
+    return {"columns": columns, "rows": rows, "empty": empty, "numeric": numeric, "css": css}
 
 
 def _rows(
@@ -293,18 +463,41 @@ def _rows(
 
 
 def _status_table(incidents: pd.DataFrame) -> dict[str, Any]:
-    table = analysis.status_breakdown(incidents, by="scope")
-    columns = ["scope", "status", "count", "share"]
-    rows = _rows(table, columns, {"share": fmt.share}) if len(incidents) else []
+    headers, rows = _status_grid(incidents)
+    headers[-2:] = ["all scopes", "share of all"]
+    return _table(headers, rows if len(incidents) else [], fmt.NO_INCIDENTS)
+
+
+def _backlog_note(incidents: pd.DataFrame, as_of: pd.Timestamp, overall: Any) -> str:
+    """What the backlog's last point counts, and how it relates to the resolution table."""
+    backlog = analysis.open_backlog(incidents, as_of=as_of)
+    last = int(backlog["open"].iloc[-1]) if len(backlog) else 0
+    text = (
+        f"Incidents started and not yet resolved (no resolved_at yet) at the end of each "
+        f"day, up to {fmt.timestamp(as_of)}: {fmt.count(last)} at the end"
+    )
+    unresolved = int(overall["open"])
+    if last == unresolved:
+        return f"{text}, the resolution table's \u201cunresolved at as-of\u201d."
+    without = int(overall[_WITHOUT_TIME]) if _WITHOUT_TIME in overall.index else 0
+    if without and last == unresolved + without:
+        return (
+            f"{text}: the {fmt.count(unresolved)} unresolved at as-of and the "
+            f"{fmt.count(without)} closed or resolved without a resolved_at."
+        )
+    return f"{text}."
+
+
+def _resolution_table(groups: list[tuple[str, Any]]) -> dict[str, Any]:
+    counts = _count_fields(groups[0][1])
+    times = list(_RESOLUTION_TIMES)
+    columns = ["scope", *(_RESOLUTION_COUNTS[c] for c in counts), *_RESOLUTION_TIMES.values()]
+    if _WITHOUT_TIME in counts:
+        columns[counts.index(_WITHOUT_TIME) + 1] = "closed or resolved, no end time"
+    rows = [
+        [name, *(fmt.count(row[c]) for c in counts), *_times(row, times)] for name, row in groups
+    ]
     return _table(columns, rows)
-
-
-def _resolution_table(summary: pd.DataFrame) -> dict[str, Any]:
-    columns = ["scope", "count", "resolved", "open", "km_median", "km_median_low",
-               "km_median_high", "km_p90", "naive_median"]  # fmt: skip
-    summary = summary[summary["count"] > 0]
-    # NaT here means the curve never got there: "not reached", not missing data.
-    return _table(columns, _rows(summary, columns, dict.fromkeys(columns[4:], fmt.duration)))
 
 
 def _severity_table(threats: pd.DataFrame) -> dict[str, Any]:
@@ -320,7 +513,7 @@ def _severity_table(threats: pd.DataFrame) -> dict[str, Any]:
         for kind, by_level in counts.items()
         if sum(by_level.values())
     ]  # fmt: skip
-    return _table(["threat type", *levels, "total"], rows)
+    return _table(["threat type", *levels, "total"], rows, "no threats")
 
 
 def _top_open(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
@@ -342,12 +535,21 @@ def _top_open(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     table = table[(incidents["status"] == "open").fillna(False).to_numpy(dtype=bool)]
     table = table.sort_values(["rank", "open_for"], ascending=[False, False], kind="stable")
     columns = ["incident_id", "title", "scope", "max_severity", "started", "open_for"]
-    return _table(columns, _rows(table.head(TOP_OPEN), columns))
+    rows = _rows(
+        table.head(TOP_OPEN),
+        columns,
+        {"max_severity": lambda v: fmt.label(v) if not pd.isna(v) else "none known",
+         "open_for": fmt.duration, "started": fmt.timestamp},
+    )  # fmt: skip
+    headers = ["incident", "title", "scope", "highest linked severity", "started",
+               "open for (to as-of)"]  # fmt: skip
+    return _table(headers, rows, "no open incidents", css="ids")
 
 
 def _exposure_rows(exposure: pd.DataFrame, name: Callable[[Any], str]) -> list[list[str]]:
     """The exposure table's cells, through the one formatter. A site with no open
-    incident has no worst open severity: "none", not "(missing)"."""
+    incident has no worst open severity: "none", not "(missing)"; a site with no
+    incident has no median: "no incidents", not "not reached"."""
     return [
         [
             name(row.name),
@@ -355,7 +557,7 @@ def _exposure_rows(exposure: pd.DataFrame, name: Callable[[Any], str]) -> list[l
             fmt.count(row.open),
             fmt.label(row.max_open_severity) if row.open else fmt.NONE,
             fmt.count(row.open_critical),
-            fmt.duration(row.km_median),
+            fmt.duration(row.km_median) if row.incidents else fmt.NO_INCIDENTS,
         ]
         for row in exposure.itertuples(index=False)
     ]
@@ -363,9 +565,9 @@ def _exposure_rows(exposure: pd.DataFrame, name: Callable[[Any], str]) -> list[l
 
 def _exposure_table(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     exposure = sites.asset_exposure(frames, as_of=as_of)
-    columns = ["site", "incidents", "open", "worst open severity", "open with a critical threat",
-               "median time to resolve (open counted)"]  # fmt: skip
-    return _table(columns, _exposure_rows(exposure, fmt.label))
+    columns = ["site", "incidents", "open (status)", "worst open severity",
+               "open with a critical threat", "median time to resolve"]  # fmt: skip
+    return _table(columns, _exposure_rows(exposure, fmt.label), "no sites")
 
 
 def _site_maps_figure(frames: IncidentFrames) -> str:
@@ -380,14 +582,53 @@ def _site_maps_figure(frames: IncidentFrames) -> str:
 
 
 def _quality_table(frames: IncidentFrames) -> dict[str, Any]:
+    """Every finding, one table: the checks of data_quality() and what the load
+    counted while normalizing (the load report's ``data_quality``), never a second
+    "none" elsewhere on the page."""
     table = analysis.data_quality(frames)
     table = table[table["count"] > 0]
-    columns = ["check", "count", "example_ids"]
-    return _table(columns, _rows(table, columns))
+    rows = [
+        [_CHECK_WORDS.get(str(check), str(check)), fmt.count(n), fmt.cell(list(ids))]
+        for check, n, ids in table[["check", "count", "example_ids"]].itertuples(index=False)
+    ]
+    loaded = frames.metadata.get("data_quality")
+    if isinstance(loaded, Mapping):
+        rows += [
+            [f"while loading: {name}", fmt.cell(n), "\u2014"] for name, n in loaded.items() if n
+        ]
+    return _table(["finding", "count", "examples (ids)"], rows, "no findings")
+
+
+def _filters_text(filters: Any) -> str:
+    """The load's filters in words; an absent filter reads "all", not "(missing)"."""
+    if filters is None:
+        return "unknown"
+    if not isinstance(filters, Mapping):
+        return fmt.cell(filters)
+    parts = [
+        f"{_FILTER_WORDS.get(str(name), str(name))}: "
+        f"{_ALL if value is None or value in ('', [], ()) else fmt.cell(value)}"
+        for name, value in filters.items()
+    ]
+    return "; ".join(parts) or "none: all incidents"
+
+
+def _asset_reads_text(reads: Any) -> str:
+    if not isinstance(reads, list):
+        return fmt.cell(reads)
+    if not reads:
+        return fmt.NONE
+    records = [r for r in reads if isinstance(r, Mapping)]
+    unproven = [fmt.label(r.get("asset_id")) for r in records if not r.get("complete")]
+    rows = sum(int(r.get("rows") or 0) for r in records)
+    text = f"{fmt.count(len(reads))} sites, {fmt.count(rows)} incident\u2013site pairs; "
+    if unproven:
+        return text + "not proven exact: " + ", ".join(unproven)
+    return text + "each read proven exact"
 
 
 def _provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """The load report as rows, without any entry named like a secret."""
+    """The load report as rows in words, without any entry named like a secret."""
     # The report is meant to be shared, the key never is.
     clean = scrub(metadata)
     complete = clean.pop("complete", None)
@@ -397,16 +638,29 @@ def _provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
         completeness = "complete: every matching incident exactly once"
     else:
         completeness = "NOT proven complete (see the load report)"
+    fetched = clean.pop("fetched_at", None)
+    loaded_version = clean.pop("package_version", None)
+    # Findings are listed once, in the data-quality section.
+    clean.pop("data_quality", None)
+    version = __version__
+    if loaded_version is not None and str(loaded_version) != __version__:
+        version = f"{__version__} (this report); the export was written by {loaded_version}"
     rows = [
         ["completeness", completeness],
-        ["fetched_at", fmt.timestamp(clean.pop("fetched_at", None))],
-        ["filters", fmt.cell(clean.pop("filters", None))],
-        ["package version (report)", __version__],
+        ["fetched at", fmt.timestamp(fetched) if fetched else "unknown"],
+        ["filters", _filters_text(clean.pop("filters", None) if metadata else None)],
+        ["package version", version],
     ]
     for name, value in clean.items():
+        words = _FIELD_WORDS.get(str(name), str(name))
         # The load report names its seconds "..._s" (rate_limit_wait_s).
-        is_seconds = str(name).endswith("_s") and isinstance(value, int | float)
-        rows.append([str(name), fmt.seconds(value) if is_seconds else fmt.cell(value)])
+        if str(name).endswith("_s") and isinstance(value, int | float):
+            text = fmt.seconds(value)
+        elif name == "asset_reads":
+            text = _asset_reads_text(value)
+        else:
+            text = fmt.cell(value)
+        rows.append([words, text])
     return _table(["field", "value"], rows)
 
 
@@ -444,53 +698,40 @@ def _png(figure: Figure) -> str:
 
 
 def _status_lines(incidents: pd.DataFrame) -> list[str]:
-    by_scope = analysis.status_breakdown(incidents, by="scope")
-    overall = analysis.status_breakdown(incidents)
-    scopes = [fmt.label(s) for s in by_scope["scope"].drop_duplicates()]
-    statuses = [fmt.label(s) for s in overall["status"]]
-    counts: dict[tuple[str, str], int] = {
-        (fmt.label(scope), fmt.label(status)): int(n)
-        for scope, status, n in by_scope[["scope", "status", "count"]].itertuples(index=False)
-    }
-    rows = []
-    for status, n, share in zip(statuses, overall["count"], overall["share"], strict=True):
-        per_scope = [fmt.count(counts.get((scope, status), 0)) for scope in scopes]
-        rows.append([status, *per_scope, fmt.count(n), fmt.share(share)])
-    total = int(overall["count"].sum())
-    totals = [fmt.count(sum(counts.get((scope, s), 0) for s in statuses)) for scope in scopes]
-    rows.append(["total", *totals, fmt.count(total), fmt.share(1.0 if total else 0.0)])
-    headers = ["status", *scopes, _ALL, "share"]
+    headers, rows = _status_grid(incidents)
     return _text_table(headers, rows, right=range(1, len(headers)))
 
 
 def _resolution_lines(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
-    overall = survival.resolution_summary(incidents, as_of=as_of)
-    by_scope = survival.resolution_summary(incidents, by="scope", as_of=as_of)
-    groups: list[tuple[str, Any]] = [(_ALL, overall.iloc[0])]
-    groups += [(fmt.label(row["scope"]), row) for _, row in by_scope.iterrows()]
-    rows = []
+    """Two tables, so each fits 80 columns: the counts, then the times."""
+    groups = _resolution_groups(incidents, as_of)
+    counts = _count_fields(groups[0][1])
+    count_rows = [[name, *(fmt.count(row[c]) for c in counts)] for name, row in groups]
+    count_headers = ["scope", *(_RESOLUTION_COUNTS[c] for c in counts)]
+    time_rows = []
     for name, row in groups:
-        interval = f"{fmt.duration(row['km_median_low'])} - {fmt.duration(row['km_median_high'])}"
-        rows.append(
-            [
-                name,
-                fmt.count(row["count"]),
-                fmt.count(row["resolved"]),
-                fmt.count(row["open"]),
-                fmt.duration(row["km_median"]),
-                interval,
-                fmt.duration(row["km_p90"]),
-                fmt.duration(row["naive_median"]),
-            ]
+        median, low, high, p90, naive = _times(row, list(_RESOLUTION_TIMES))
+        ci = (
+            median
+            if median in (fmt.NO_INCIDENTS, "no end times")
+            else fmt.interval(row["km_median_low"], row["km_median_high"])
         )
-    headers = ["scope", "incidents", "resolved", "open", "median", "median 95% CI",
-               "90th pct", "naive median"]  # fmt: skip
+        time_rows.append([name, median, ci, p90, naive])
+    time_headers = ["scope", "median", "median 95% CI", "90th pct", "naive median"]
+    legend = _RESOLUTION_LEGEND + (f"; {_WITHOUT_TIME_LEGEND}." if _WITHOUT_TIME in counts else ".")
     notes = [
-        "",
-        "median, 95% CI and 90th pct: Kaplan-Meier estimates that count open incidents;",
-        "naive median: resolved incidents only (biased short, shown for contrast).",
+        "median, 95% CI and 90th pct: Kaplan-Meier estimates that count unresolved "
+        "incidents; naive median: resolved incidents only (biased short, for contrast)."
     ]
-    return _text_table(headers, rows, right=range(1, len(headers))) + notes
+    return [
+        *_text_table(count_headers, count_rows, right=range(1, len(count_headers))),
+        "",
+        *_wrap(legend),
+        "",
+        *_text_table(time_headers, time_rows, right=range(1, len(time_headers))),
+        "",
+        *_wrap(notes[0]),
+    ]
 
 
 def _severity_lines(threats: pd.DataFrame) -> list[str]:
@@ -513,14 +754,13 @@ def _sites_lines(frames: IncidentFrames, as_of: pd.Timestamp) -> list[str]:
     exposure = sites.asset_exposure(frames, as_of=as_of)
     headers = ["site", "incidents", "open", "worst open", "critical", "median"]
     rows = _exposure_rows(exposure, _short_name)
-    notes = [
-        "",
-        "open: incidents whose status is open; worst open: their highest linked",
-        "severity; critical: open incidents with a critical threat; median: Kaplan-Meier",
-        "median time to resolve, open incidents counted. An incident shared by sites",
-        "counts at each.",
-    ]
-    return _text_table(headers, rows, right=range(1, len(headers))) + notes
+    note = (
+        "open: incidents whose status is open; worst open: their highest linked "
+        "severity; critical: open incidents with a critical threat; median: Kaplan-Meier "
+        "median time to resolve, unresolved incidents counted. An incident shared by "
+        "sites counts at each."
+    )
+    return [*_text_table(headers, rows, right=range(1, len(headers))), "", *_wrap(note)]
 
 
 def _provenance_line(metadata: Mapping[str, Any]) -> str:

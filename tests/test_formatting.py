@@ -131,3 +131,21 @@ def test_cell_dispatches_on_type() -> None:
     assert fmt.cell({"status": "open", "asset_id": ["a", "b"], "n": 2000}) == (
         "status=open; asset_id=a, b; n=2,000"
     )
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (pd.Timedelta(hours=40), pd.Timedelta(hours=46), "1 d 16 h to 1 d 22 h"),
+        (pd.Timedelta(hours=40), pd.NaT, "1 d 16 h to not reached"),
+        (pd.NaT, pd.NaT, "not reached"),  # never "not reached - not reached"
+        (None, None, "not reached"),
+    ],
+)
+def test_interval(low: object, high: object, expected: str) -> None:
+    assert fmt.interval(low, high) == expected
+
+
+def test_no_incidents_is_not_not_reached() -> None:
+    assert fmt.NO_INCIDENTS == "no incidents"
+    assert fmt.NO_INCIDENTS != fmt.NOT_REACHED

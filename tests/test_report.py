@@ -16,7 +16,16 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from intrace_analytics import IncidentFrames, analysis, frames_from_pages, maps, sites, survival
+from intrace_analytics import (
+    IncidentFrames,
+    analysis,
+    clock,
+    frames_from_pages,
+    maps,
+    sites,
+    survival,
+)
+from intrace_analytics._version import __version__
 from intrace_analytics.formatting import count, duration, seconds, timestamp
 from intrace_analytics.report import SECTIONS, TOP_OPEN, build_report
 from intrace_analytics.sandbox.data import ASSETS
@@ -44,6 +53,13 @@ class _Document(HTMLParser):
         self._dt: str | None = None
         self._in_dt = self._in_dd = False
         self.headline: dict[str, str] = {}
+        # section id -> its tables, each a list of rows of cell texts (header row first)
+        self.tables: dict[str, list[list[list[str]]]] = {}
+        self.captions: dict[str, list[str]] = {}  # section id -> figure captions
+        self._cell: list[str] | None = None
+        self._caption: list[str] | None = None
+        self.visible: list[str] = []  # text a reader sees (not <title>, not <style>)
+        self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
@@ -53,14 +69,40 @@ class _Document(HTMLParser):
         self._in_h2 = tag == "h2"
         self._in_dt = tag == "dt"
         self._in_dd = tag == "dd"
+        section = self._section or ""
+        if tag in ("title", "style"):
+            self._hidden += 1
+        elif tag == "table":
+            self.tables.setdefault(section, []).append([])
+        elif tag == "tr":
+            self.tables[section][-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "figcaption":
+            self._caption = []
 
     def handle_endtag(self, tag: str) -> None:
+        section = self._section or ""
+        if tag in ("title", "style"):
+            self._hidden -= 1
+        elif tag in ("td", "th") and self._cell is not None:
+            self.tables[section][-1][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "figcaption" and self._caption is not None:
+            self.captions.setdefault(section, []).append(" ".join("".join(self._caption).split()))
+            self._caption = None
         if tag == "section":
             self._section = None
         self._in_h2 = self._in_dt = self._in_dd = False
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if not self._hidden:
+            self.visible.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._caption is not None:
+            self._caption.append(data)
         if self._section is not None:
             self.section_text[self._section].append(data)
             if self._in_h2 and self._section not in self.headings:
@@ -72,6 +114,17 @@ class _Document(HTMLParser):
 
     def all(self, tag: str) -> list[dict[str, str | None]]:
         return [attrs for name, attrs in self.tags if name == tag]
+
+    def table(self, section: str, index: int = 0) -> list[dict[str, str]]:
+        """A section's table as records: header cell -> cell."""
+        header, *rows = self.tables[section][index]
+        if len(rows) == 1 and len(rows[0]) == 1 < len(header):  # the "no rows" line
+            return [{"": rows[0][0]}]
+        return [dict(zip(header, row, strict=True)) for row in rows]
+
+    def prose(self, section: str) -> str:
+        """A section's text, whitespace collapsed."""
+        return " ".join(" ".join(self.section_text[section]).split())
 
 
 def _parse(path: Path) -> _Document:
@@ -152,14 +205,14 @@ def test_headline_numbers_match_independent_counts(
     status = frames.incidents["status"].astype(object).tolist()
     headline = document.headline
     assert headline["Incidents"] == f"{len(status):,}"
-    assert headline["Open"] == f"{status.count('open'):,}"
-    assert headline["Resolved"] == f"{status.count('resolved'):,}"
-    assert headline["Closed"] == f"{status.count('closed'):,}"
+    assert headline["Open (status)"] == f"{status.count('open'):,}"
+    assert headline["Resolved (status)"] == f"{status.count('resolved'):,}"
+    assert headline["Closed (status)"] == f"{status.count('closed'):,}"
     overall = survival.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
     median = overall["km_median"]
     assert pd.notna(median)
     # The one duration format, the same as the text summary's.
-    assert headline["Median time to resolve (open counted)"] == duration(median)
+    assert headline["Median time to resolve"] == duration(median)
     assert re.fullmatch(r"\d+ d \d+ h|\d+ h \d+ min", duration(median))
     naive = f"would be {duration(overall['naive_median'])}."
     assert naive in " ".join(" ".join(document.section_text["headline"]).split())
@@ -173,7 +226,7 @@ def test_tables_use_the_one_formatter(frames: IncidentFrames, document: _Documen
             assert duration(value) in resolution
     assert not [cell for cell in resolution if re.fullmatch(r"[\d.]+ (h|days)", cell)]
     status = document.section_text["status"]
-    shares = analysis.status_breakdown(frames.incidents, by="scope")["share"]
+    shares = analysis.status_breakdown(frames.incidents)["share"]
     assert all(f"{100 * share:.1f} %" in status for share in shares)
     provenance = document.section_text["provenance"]
     assert timestamp("2026-10-01T00:34:56Z") == "2026-10-01 00:34 UTC"
@@ -207,7 +260,7 @@ def test_api_key_never_appears(report: Path, document: _Document) -> None:
     assert "api_key" not in html
     assert "apiKey" not in html
     provenance = document.section_text["provenance"]
-    assert "status=open" in provenance
+    assert "status: open" in provenance
     assert "complete: every matching incident exactly once" in provenance
 
 
@@ -221,9 +274,17 @@ def test_empty_frames_still_build(tmp_path: Path) -> None:
     document = _parse(path)
     assert [attrs.get("id") for attrs in document.all("section")] == [s for s, _ in WITHOUT_SITES]
     assert document.headline["Incidents"] == "0"
-    assert document.headline["Median time to resolve (open counted)"] == "not reached"
-    for section in ("top-open", "data-quality"):
-        assert "none" in document.section_text[section]
+    assert document.headline["Median time to resolve"] == "no incidents"
+    assert document.table("top-open") == [{"": "no open incidents"}]
+    assert document.table("data-quality") == [{"": "no findings"}]
+    assert document.table("status") == [{"": "no incidents"}]
+    # Nothing to estimate, and the page says so: never "not reached - not reached".
+    cells = [cell for tables in document.tables.values() for t in tables for r in t for cell in r]
+    assert not [cell for cell in cells if "not reached" in cell]
+    (resolution,) = document.table("resolution")
+    assert resolution["scope"] == "all"
+    assert resolution["incidents"] == "0"
+    assert resolution["median"] == resolution["90th percentile"] == "no incidents"
     assert "unknown (no load report)" in document.section_text["provenance"]
     assert len(document.all("img")) == 6
 
@@ -284,7 +345,7 @@ def test_sites_table_is_the_exposure_formatted(
             count(row.open),
             str(row.max_open_severity) if row.open else "none",
             count(row.open_critical),
-            duration(row.km_median),
+            duration(row.km_median) if row.incidents else "no incidents",
         ]
     # Most exposed first, as asset_exposure orders them.
     positions = [text.index(name) for name in exposure["name"]]
@@ -338,3 +399,178 @@ def test_a_report_of_other_data_names_no_sandbox_site(
         assert asset.name not in html
         assert not any(asset.name in text for text in texts)
     assert not any(maps.SITE_LABEL in text for text in texts)
+
+
+# -- one meaning per number --------------------------------------------------------------
+
+WITHOUT_TIME = "resolved_without_time"
+#: A label that uses "open" or "resolved" for something other than a status says so.
+QUALIFIED = ("(status)", "as-of", "resolved only", "no end time")
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def _check_figures_agree(frames: IncidentFrames, document: _Document) -> None:
+    """Headline, status table, resolution table and backlog: one count each, or labelled."""
+    headline = document.headline
+    status = {row["status"]: row for row in document.table("status")}
+    # Headline status counts are the status table's "all scopes" column.
+    for name in ("open", "closed", "resolved"):
+        assert headline[f"{name.capitalize()} (status)"] == status[name]["all scopes"]
+        is_status = (frames.incidents["status"] == name).fillna(False)
+        assert _number(headline[f"{name.capitalize()} (status)"]) == int(is_status.sum())
+    assert headline["Incidents"] == status["total"]["all scopes"]
+    # The resolution table: its "all" row is the headline's incidents and median.
+    resolution = {row["scope"]: row for row in document.table("resolution")}
+    overall = resolution["all"]
+    assert overall["incidents"] == headline["Incidents"]
+    assert overall["median"] == headline["Median time to resolve"]
+    summary = survival.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
+    assert _number(overall["resolved by as-of"]) == summary["resolved"]
+    assert _number(overall["unresolved at as-of"]) == summary["open"]
+    parts = ["resolved by as-of", "unresolved at as-of"]
+    if WITHOUT_TIME in summary.index:
+        parts.append("closed or resolved, no end time")
+        assert _number(overall[parts[-1]]) == summary[WITHOUT_TIME]
+    assert sum(_number(overall[p]) for p in parts) == len(frames.incidents)
+    # Where a word counts something other than the status, its label says so.
+    labels = [*headline, *document.tables["resolution"][0][0], *document.tables["status"][0][0]]
+    for label in labels:
+        if re.search(r"\b(open|resolved)\b", label, re.IGNORECASE):
+            assert any(q in label for q in QUALIFIED), label
+    note = document.prose("headline")
+    assert f"{overall['resolved by as-of']} resolved by as-of" in note
+    assert f"{overall['unresolved at as-of']} unresolved at as-of" in note
+    assert "whatever the status" in note
+    # The backlog's last point: stated with what it counts, and tied to the table.
+    (caption,) = document.captions["backlog"]
+    last = int(analysis.open_backlog(frames.incidents, as_of=AS_OF)["open"].iloc[-1])
+    assert "not yet resolved" in caption
+    assert f": {count(last)} at the end" in caption
+    if last == summary["open"]:
+        assert "unresolved at as-of" in caption
+    else:
+        assert WITHOUT_TIME in summary.index
+        assert last == summary["open"] + summary[WITHOUT_TIME]
+        assert f"{count(summary[WITHOUT_TIME])} closed or resolved without" in caption
+
+
+def test_headline_status_resolution_and_backlog_agree_or_are_labelled_apart(
+    frames: IncidentFrames, document: _Document
+) -> None:
+    _check_figures_agree(frames, document)
+
+
+def test_incidents_without_an_end_time_get_their_own_column(
+    frames: IncidentFrames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_summary import _spec_resolution_summary
+
+    monkeypatch.setattr(
+        survival, "resolution_summary", _spec_resolution_summary(survival.resolution_summary)
+    )
+    document = _parse(build_report(frames, tmp_path / "spec.html", as_of=AS_OF))
+    header = document.tables["resolution"][0][0]
+    assert header[:5] == ["scope", "incidents", "resolved by as-of", "unresolved at as-of",
+                          "closed or resolved, no end time"]  # fmt: skip
+    without = document.table("resolution")[0]["closed or resolved, no end time"]
+    assert _number(without) > 0
+    assert f"{without} closed or resolved without a resolved_at" in document.prose("headline")
+    _check_figures_agree(frames, document)
+
+
+def test_headers_and_labels_are_words(document: _Document) -> None:
+    for section, tables in document.tables.items():
+        for table in tables:
+            assert not [h for h in table[0] if "_" in h], (section, table[0])
+    for section in ("data-quality", "provenance"):
+        labels = [row[0] for row in document.tables[section][0][1:]]
+        assert labels
+        assert not [label for label in labels if "_" in label], (section, labels)
+    assert not [label for label in document.headline if "_" in label]
+    # The resolution table names its columns as the brief's reader would.
+    assert document.tables["resolution"][0][0][-5:] == [
+        "median", "median, 95 % CI low", "median, 95 % CI high", "90th percentile",
+        "median of resolved only",
+    ]  # fmt: skip
+
+
+def test_data_quality_is_listed_once(frames: IncidentFrames, document: _Document) -> None:
+    findings = analysis.data_quality(frames)
+    findings = findings[findings["count"] > 0]
+    rows = document.table("data-quality")
+    assert [row["count"] for row in rows] == [count(n) for n in findings["count"]]
+    assert rows[0]["finding"].startswith("closed or resolved without a resolution time")
+    visible = " ".join(document.visible)
+    assert "data_quality" not in visible
+    assert "data quality" not in " ".join(document.prose("provenance").split()).lower()
+
+
+def test_version_once_filters_all_and_load_findings(tmp_path: Path) -> None:
+    frames = frames_from_pages(
+        [page([incident("i1", "2026-01-02T00:00:00Z", status="resolved",
+                        resolved_at="2026-01-01T20:00:00Z")])]
+    )  # fmt: skip
+    frames.metadata.update(
+        {
+            "fetched_at": "2026-01-03T00:00:00Z",
+            "complete": True,
+            "filters": {"status": None, "scope": None, "asset_id": None},
+            "package_version": __version__,
+            "data_quality": {"created_at:unparseable": 2},
+        }
+    )
+    document = _parse(build_report(frames, tmp_path / "one.html"))
+    visible = " ".join(document.visible)
+    assert visible.count(__version__) == 1
+    provenance = {row["field"]: row["value"] for row in document.table("provenance")}
+    assert provenance["package version"] == __version__
+    assert provenance["filters"] == "status: all; scope: all; sites: all"
+    assert "(missing)" not in document.prose("provenance")
+    assert document.table("data-quality") == [
+        {"finding": "while loading: created_at:unparseable", "count": "2",
+         "examples (ids)": "\u2014"}
+    ]  # fmt: skip
+    # An export written by another version: both said, in one row.
+    frames.metadata["package_version"] = "0.0.1"
+    document = _parse(build_report(frames, tmp_path / "two.html"))
+    provenance = {row["field"]: row["value"] for row in document.table("provenance")}
+    assert provenance["package version"] == (
+        f"{__version__} (this report); the export was written by 0.0.1"
+    )
+    assert " ".join(document.visible).count(__version__) == 1
+
+
+FETCHED = pd.Timestamp("2026-10-01T12:34:56Z")
+
+
+def test_default_as_of_is_the_fetch_and_is_stated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The report is built a week after the fetch.
+    monkeypatch.setattr(clock, "utc_now", lambda: (FETCHED + pd.Timedelta(days=7)).to_pydatetime())
+    frames = frames_from_pages(
+        [page([incident("i1", "2026-09-30T00:00:00Z", status="open",
+                        created_at="2026-09-30T12:34:56Z")])]
+    )  # fmt: skip
+    frames.metadata["fetched_at"] = FETCHED.isoformat()
+    document = _parse(build_report(frames, tmp_path / "default.html"))
+    said = " ".join(" ".join(document.visible).split())
+    assert (
+        "Open incidents counted as unresolved up to 2026-10-01 12:34 UTC (the time of the fetch)."
+        in said
+    )
+    # The open incident has been open one day at the fetch, not eight.
+    (row,) = document.table("top-open")
+    assert row["open for (to as-of)"] == "1 d 0 h"
+    given = _parse(build_report(frames, tmp_path / "given.html", as_of=FETCHED))
+    assert given.table("top-open") == document.table("top-open")
+    assert "(as requested)" in " ".join(given.visible)
+    del frames.metadata["fetched_at"]
+    now = _parse(build_report(frames, tmp_path / "now.html"))
+    assert now.table("top-open")[0]["open for (to as-of)"] == "8 d 0 h"
+    assert "up to 2026-10-08 12:34 UTC (now: the export records no fetch time)." in " ".join(
+        " ".join(now.visible).split()
+    )

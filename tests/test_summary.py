@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from intrace_analytics import clock, survival
 from intrace_analytics.formatting import count, duration
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.report import summary_text
@@ -16,6 +18,7 @@ from intrace_analytics.sites import asset_exposure
 
 AS_OF = "2026-10-01T00:00:00Z"
 HEADINGS = ("Incidents by status", "Time to resolution", "Threats by severity")
+WITHOUT_TIME = "resolved_without_time"
 
 
 @pytest.fixture
@@ -64,20 +67,102 @@ def test_sections_and_status_counts(frames: IncidentFrames) -> None:
     assert _row(text, HEADINGS[0], "total")[-2] == count(len(incidents))
 
 
+def _rows(text: str, heading: str, first: str) -> list[list[str]]:
+    """Every row starting with ``first`` in the section under ``heading`` (one per table)."""
+    section = text.split(heading, 1)[1].split(f"\n\n{HEADINGS[-1]}", 1)[0]
+    section = section.split("\n\nSource:", 1)[0]
+    return [
+        cells
+        for line in section.splitlines()
+        if (cells := re.split(r"\s{2,}", line.strip()))[0] == first
+    ]
+
+
+def _fits(text: str) -> None:
+    too_wide = [line for line in text.splitlines() if len(line) > 80]
+    assert too_wide == []
+
+
 def test_resolution_and_severity_counts(frames: IncidentFrames) -> None:
     text = summary_text(frames, as_of=AS_OF)
-    incidents = frames.incidents
-    resolved_at = incidents["resolved_at"]
-    done = resolved_at.notna() & (resolved_at <= pd.Timestamp(AS_OF))
-    cells = _row(text, HEADINGS[1], "all")
-    assert cells[1:4] == [count(len(incidents)), count(done.sum()), count((~done).sum())]
-    assert re.fullmatch(r"\d+ (d \d+ h|h \d+ min)", cells[4])
+    summary = survival.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
+    counts, times = _rows(text, HEADINGS[1], "all")
+    # The counts table: incidents, resolved by as-of, unresolved at as-of (and the
+    # incidents without an end time, when resolution_summary reports them).
+    header = _rows(text, HEADINGS[1], "scope")[0]
+    assert header[1:4] == ["incidents", "resolved by as-of", "unresolved at as-of"]
+    assert counts[1:4] == [count(summary["count"]), count(summary["resolved"]),
+                           count(summary["open"])]  # fmt: skip
+    # "resolved" there is not the status: it counts resolved_at, whatever the status.
+    resolved_at = frames.incidents["resolved_at"]
+    assert counts[2] == count((resolved_at.notna() & (resolved_at <= pd.Timestamp(AS_OF))).sum())
+    assert "whatever the status" in " ".join(text.split())
+    # The times table: median, its interval, 90th percentile, naive median.
+    assert _rows(text, HEADINGS[1], "scope")[1] == [
+        "scope", "median", "median 95% CI", "90th pct", "naive median"
+    ]  # fmt: skip
+    assert times[1] == duration(summary["km_median"])
+    assert re.fullmatch(r"\d+ (d \d+ h|h \d+ min)", times[1])
+    assert times[2] == (
+        f"{duration(summary['km_median_low'])} to {duration(summary['km_median_high'])}"
+    )
     for scope in ("investigation", "aggregate"):
-        in_scope = incidents["scope"].astype(str) == scope
-        assert _row(text, HEADINGS[1], scope)[1] == count(in_scope.sum())
+        in_scope = frames.incidents["scope"].astype(str) == scope
+        assert _rows(text, HEADINGS[1], scope)[0][1] == count(in_scope.sum())
     for severity in ("low", "medium", "high", "critical"):
         n = int((frames.threats["severity"].astype(str) == severity).sum())
         assert _row(text, HEADINGS[2], severity)[1] == f"{n:,}"
+
+
+def _spec_resolution_summary(original: Any) -> Any:
+    """``resolution_summary`` as the revised SPEC has it, for a package that predates
+    it: closed or resolved incidents without ``resolved_at`` left out of the estimates
+    and counted in ``resolved_without_time``."""
+
+    def summary(incidents: pd.DataFrame, by: Any = None, **kwargs: Any) -> pd.DataFrame:
+        out = original(incidents, by, **kwargs)
+        if WITHOUT_TIME in out:
+            return out
+        no_time = (
+            incidents["status"].isin(["closed", "resolved"]) & incidents["resolved_at"].isna()
+        ).to_numpy(dtype=bool)
+        kept = original(incidents[~no_time], by, **kwargs)
+        if by is None:
+            kept[WITHOUT_TIME] = int(no_time.sum())
+        else:
+            per_group = incidents[no_time].groupby(by, observed=True).size()
+            kept[WITHOUT_TIME] = [int(per_group.get(key, 0)) for key in kept[by]]
+        kept["count"] += kept[WITHOUT_TIME]
+        return kept
+
+    return summary
+
+
+@pytest.fixture
+def spec_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        survival, "resolution_summary", _spec_resolution_summary(survival.resolution_summary)
+    )
+
+
+@pytest.mark.usefixtures("spec_summary")
+def test_incidents_without_an_end_time_are_shown_apart(frames: IncidentFrames) -> None:
+    text = summary_text(frames, as_of=AS_OF)
+    _clean(text)
+    _fits(text)
+    incidents = frames.incidents
+    no_time = incidents["status"].isin(["closed", "resolved"]) & incidents["resolved_at"].isna()
+    assert no_time.sum() > 0  # the sandbox has some
+    header = _rows(text, HEADINGS[1], "scope")[0]
+    assert header[-1] == "no end time"
+    counts = _rows(text, HEADINGS[1], "all")[0]
+    assert counts[-1] == count(no_time.sum())
+    n, resolved, unresolved, without = (int(c.replace(",", "")) for c in counts[1:])
+    assert n == resolved + unresolved + without == len(incidents)
+    legend = " ".join(text.split())
+    assert "no end time: closed or resolved without a resolved_at" in legend
+    # Each status-open incident is unresolved at as-of (none has a resolved_at here).
+    assert unresolved == int((incidents["status"] == "open").sum())
 
 
 def test_not_reached_when_fewer_than_half_resolved(frames: IncidentFrames) -> None:
@@ -93,26 +178,42 @@ def test_not_reached_when_fewer_than_half_resolved(frames: IncidentFrames) -> No
     mixed = pd.concat([incidents[~aggregate], rows], ignore_index=True)
     text = summary_text(IncidentFrames(mixed, frames.links, frames.threats), as_of=AS_OF)
     _clean(text)
-    cells = _row(text, HEADINGS[1], "aggregate")
-    assert cells[2:4] == ["1", count(len(rows) - 1)]
-    assert cells[4] == "not reached"
-    assert _row(text, HEADINGS[1], "investigation")[4] != "not reached"
+    counts, times = _rows(text, HEADINGS[1], "aggregate")
+    assert counts[2:4] == ["1", count(len(rows) - 1)]
+    assert times[1:4] == ["not reached", "not reached", "not reached"]  # never "x to x"
+    assert _rows(text, HEADINGS[1], "investigation")[1][1] != "not reached"
+
+
+def _one_incident(start: str, *, resolved_after: pd.Timedelta | None) -> pd.DataFrame:
+    """Incident rows ``i0, i1, ...`` started at ``start``: resolved after each duration,
+    or open (``None``)."""
+    return _incidents([(start, resolved_after)])
+
+
+def _incidents(rows: list[tuple[str, pd.Timedelta | None]]) -> pd.DataFrame:
+    incidents = empty_frame("incidents").reindex(range(len(rows)))
+    starts = pd.Series([pd.Timestamp(start) for start, _ in rows]).astype("datetime64[us, UTC]")
+    ends = [pd.Timestamp(start) + after if after is not None else pd.NaT for start, after in rows]
+    incidents["incident_id"] = pd.array([f"i{i}" for i in range(len(rows))], dtype="string")
+    incidents["status"] = pd.Categorical(
+        ["open" if after is None else "resolved" for _, after in rows], categories=list(STATUSES)
+    )
+    incidents["scope"] = pd.Categorical(
+        ["aggregate"] * len(rows), categories=["investigation", "aggregate"]
+    )
+    incidents["created_at"] = starts
+    incidents["started_at"] = starts
+    incidents["resolved_at"] = pd.Series(ends, dtype="datetime64[us, UTC]")
+    incidents["threat_count"] = incidents["threat_count"].fillna(0).astype("int64")
+    return incidents
 
 
 def test_durations_are_readable() -> None:
-    start = pd.Timestamp("2026-09-01T00:00:00Z")
-    incidents = empty_frame("incidents").reindex(range(1))
-    incidents["incident_id"] = pd.array(["i1"], dtype="string")
-    incidents["status"] = pd.Categorical(["resolved"], categories=list(STATUSES))
-    incidents["scope"] = pd.Categorical(["aggregate"], categories=["investigation", "aggregate"])
-    incidents["created_at"] = pd.Series([start]).astype("datetime64[us, UTC]")
-    incidents["started_at"] = incidents["created_at"]
-    incidents["resolved_at"] = incidents["created_at"] + pd.Timedelta(days=1, hours=18)
-    incidents["threat_count"] = incidents["threat_count"].fillna(0).astype("int64")
+    incidents = _one_incident("2026-09-01T00:00:00Z", resolved_after=pd.Timedelta(days=1, hours=18))
     frames = IncidentFrames(incidents, empty_frame("links"), empty_frame("threats"))
     text = summary_text(frames, as_of=AS_OF)
     _clean(text)
-    assert _row(text, HEADINGS[1], "all")[4] == "1 d 18 h"
+    assert _rows(text, HEADINGS[1], "all")[1][1] == "1 d 18 h"
 
 
 def test_provenance_line_and_no_key(frames: IncidentFrames) -> None:
@@ -137,16 +238,77 @@ def test_empty_frames_and_bad_as_of() -> None:
     empty = IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats")))
     text = summary_text(empty, as_of=AS_OF)
     _clean(text)
+    _fits(text)
     assert all(h in text for h in HEADINGS)
     assert "unknown" in text.splitlines()[-1]
+    # No incident: nothing to estimate, and it says so (not "not reached - not reached").
+    assert "not reached" not in text
+    counts, times = _rows(text, HEADINGS[1], "all")
+    assert counts[1:4] == ["0", "0", "0"]
+    assert times[1:] == ["no incidents"] * 4
+    assert _row(text, HEADINGS[0], "total")[-2:] == ["0", "0.0 %"]
     with pytest.raises(ValueError, match="as_of"):
         summary_text(empty, as_of="not a time")
 
 
-def test_default_as_of_is_now(frames: IncidentFrames) -> None:
+@pytest.mark.usefixtures("spec_summary")
+def test_every_line_fits_80_columns(sites_frames: IncidentFrames) -> None:
+    # The sandbox export with sites, and incidents without an end time shown apart.
+    text = summary_text(sites_frames, as_of=AS_OF)
+    _clean(text)
+    _fits(text)
+    long = copy.deepcopy(sites_frames)
+    long.metadata["rows"] = 1_234_567_890
+    long.metadata["fetched_at"] = "2026-10-01T00:00:00Z"
+    _fits(summary_text(long))
+
+
+FETCHED = pd.Timestamp("2026-10-01T12:34:56Z")
+WEEK = pd.Timedelta(days=7)
+
+
+def _a_week_old_export(metadata: dict[str, Any]) -> IncidentFrames:
+    """Two resolved incidents (3 and 5 days) and one open a day at the fetch: counted up to
+    the fetch, the median is 3 days; counted up to a week later, 5 days."""
+    start = str(FETCHED - pd.Timedelta(days=30))
+    incidents = _incidents(
+        [(start, pd.Timedelta(days=3)), (start, pd.Timedelta(days=5)),
+         (str(FETCHED - pd.Timedelta(days=1)), None)]
+    )  # fmt: skip
+    return IncidentFrames(incidents, empty_frame("links"), empty_frame("threats"), metadata)
+
+
+def test_default_as_of_is_the_fetch_not_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The command runs a week after the fetch.
+    monkeypatch.setattr(clock, "utc_now", lambda: (FETCHED + WEEK).to_pydatetime())
+    frames = _a_week_old_export({"fetched_at": FETCHED.isoformat(), "rows": 3})
     text = summary_text(frames)
     _clean(text)
-    assert str(pd.Timestamp.now(tz="UTC").year) in text
+    _fits(text)
+    explicit = " ".join(summary_text(frames, as_of=FETCHED).split())
+    assert " ".join(text.split()).replace("the time of the fetch", "as requested") == explicit
+    assert _rows(text, HEADINGS[1], "all")[1][1] == "3 d 0 h"
+    assert summary_text(frames, as_of=FETCHED + WEEK) != text
+    assert _rows(summary_text(frames, as_of=FETCHED + WEEK), HEADINGS[1], "all")[1][1] == (
+        "5 d 0 h"
+    )
+    said = " ".join(text.split())
+    assert (
+        "Open incidents counted as unresolved up to 2026-10-01 12:34 UTC (the time of the fetch)."
+        in said
+    )
+    given = " ".join(summary_text(frames, as_of="2026-10-05").split())
+    assert "unresolved up to 2026-10-05 00:00 UTC (as requested)." in given
+
+
+@pytest.mark.parametrize("fetched", [None, "", "not a time"])
+def test_without_a_fetch_time_now_and_it_says_so(
+    fetched: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clock, "utc_now", lambda: (FETCHED + WEEK).to_pydatetime())
+    frames = _a_week_old_export({} if fetched is None else {"fetched_at": fetched})
+    text = " ".join(summary_text(frames).split())
+    assert "unresolved up to 2026-10-08 12:34 UTC (now: the export records no fetch time)." in text
 
 
 # -- sites -------------------------------------------------------------------------------
@@ -173,7 +335,7 @@ def test_site_table_only_when_sites_were_loaded(
             count(row.open),
             str(row.max_open_severity) if row.open else "none",
             count(row.open_critical),
-            duration(row.km_median),
+            duration(row.km_median) if row.incidents else "no incidents",
         ]
     rows = _sites_section(text)[4 : 4 + len(exposure)]
     names = [line.split("  ")[0] for line in rows]
