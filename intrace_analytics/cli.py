@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from intrace_analytics.report import summary_text
+    from intrace_analytics.summary import summary_text
 
     print(summary_text(read_parquet(args.data_dir)))
     return 0
@@ -288,7 +288,8 @@ def _demo(args: argparse.Namespace) -> int:
         code, frames = _fetch_into(client, args)
     if code:
         return code
-    from intrace_analytics.report import build_report, summary_text
+    from intrace_analytics.report import build_report
+    from intrace_analytics.summary import summary_text
 
     report = build_report(frames, args.out_dir / "report.html", title="Intrace sandbox demo")
     print()

@@ -1,21 +1,20 @@
-"""The report of a load, as HTML (:func:`build_report`) and as plain text (:func:`summary_text`).
+"""The report of a load as one self-contained HTML file (:func:`build_report`).
 
-Both compose :mod:`~intrace_analytics.analysis` (and, for the HTML figures,
-:mod:`~intrace_analytics.plotting`) and compute nothing of their own beyond layout;
-every number, duration and time goes through :mod:`~intrace_analytics.formatting`, so a
+It lays out the tables of :mod:`~intrace_analytics.tables` (shared with the text summary,
+:mod:`~intrace_analytics.summary`) and the figures of :mod:`~intrace_analytics.plotting`
+and :mod:`~intrace_analytics.maps`, and computes nothing of its own beyond layout; every
+number, duration and time goes through :mod:`~intrace_analytics.formatting`, so a
 quantity reads the same in the HTML report, the text summary and the command line.
 
 The HTML report is rendered from the Jinja2 template ``templates/report.html.j2``
 shipped with the package, with autoescaping on, so any text taken from the data
 (titles, threat types, ids) is shown as text and never interpreted as markup. CSS is
 inline and every figure is a base64 PNG ``data:`` URI: the file makes no request when
-opened, and opens offline. The text summary prints nothing: the command line (or a
-notebook) decides where it goes.
+opened, and opens offline.
 
->>> from intrace_analytics.report import build_report, summary_text
+>>> from intrace_analytics.report import build_report
 >>> build_report(frames, "report.html", as_of="2026-10-01")  # doctest: +SKIP
 PosixPath('report.html')
->>> print(summary_text(frames, as_of="2026-10-01"))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ import base64
 import io
 import os
 import re
-import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from intrace_analytics import analysis, clock, sites, survival
+from intrace_analytics import analysis, sites, tables
 from intrace_analytics import formatting as fmt
 from intrace_analytics._version import __version__
 from intrace_analytics.fileio import write_text_atomic
@@ -44,7 +42,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["DEFAULT_TITLE", "SECTIONS", "TOP_OPEN", "build_report", "summary_text"]
+__all__ = ["DEFAULT_TITLE", "SECTIONS", "TOP_OPEN", "build_report"]
 
 #: The report's title when none is given.
 DEFAULT_TITLE = "Intrace incidents report"
@@ -66,49 +64,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 #: How many open incidents the "highest linked severity" table lists.
 TOP_OPEN = 20
 
-_STATUS_HEADING = "Incidents by status"
-_RESOLUTION_HEADING = "Time to resolution"
-_SEVERITY_HEADING = "Threats by severity"
-_SITES_HEADING = "Exposure by site"
-#: A site name longer than this is cut in the text summary, so the table fits 80 columns.
-_SITE_NAME_WIDTH = 24
-#: The text summary's width: an 80-column terminal.
-_WIDTH = 80
-_ALL = "all"
-#: The column ``resolution_summary`` adds for incidents closed or resolved without a
-#: ``resolved_at`` (neither resolved at a known time nor open); read when present.
-_WITHOUT_TIME = "resolved_without_time"
-
-# One meaning per word: "open", "closed", "resolved" alone are statuses (what the
-# incident says); the resolution figures, which count by resolved_at, say so in their
-# labels ("resolved by as-of", "unresolved at as-of").
-_RESOLUTION_COUNTS = {
-    "count": "incidents",
-    "resolved": "resolved by as-of",
-    "open": "unresolved at as-of",
-    _WITHOUT_TIME: "no end time",
-}
-_RESOLUTION_TIMES = {
-    "km_median": "median",
-    "km_median_low": "median, 95 % CI low",
-    "km_median_high": "median, 95 % CI high",
-    "km_p90": "90th percentile",
-    "naive_median": "median of resolved only",
-}
-_RESOLUTION_LEGEND = (
-    "resolved by as-of: a resolved_at by the as-of time, whatever the status (the status "
-    "table counts statuses); unresolved at as-of: no resolved_at by then, counted as "
-    "unresolved up to it"
-)
-_WITHOUT_TIME_LEGEND = (
-    "no end time: closed or resolved without a resolved_at, so neither resolved at a "
-    "known time nor unresolved; left out of the times"
-)
-
 #: The checks of :func:`~intrace_analytics.analysis.data_quality`, in words.
 _CHECK_WORDS = {
     "resolved_or_closed_without_resolved_at": "closed or resolved without a resolution "
-    "time (left out of the resolution times)",
+    "time (left out of the resolution tables.times)",
     "resolved_before_start": "resolved before it started",
     "updated_before_created": "updated before it was created",
     "open_with_resolved_at": "status open, yet with a resolution time",
@@ -160,7 +119,7 @@ def build_report(
     title : str, optional
         The report's title; ``None`` gives :data:`DEFAULT_TITLE`.
     as_of : timestamp, optional
-        The time open incidents are counted as unresolved up to (resolution times,
+        The time open incidents are counted as unresolved up to (resolution tables.times,
         backlog, how long the top open incidents have been open). ``None`` is the
         export's ``fetched_at`` (``frames.metadata``), so a stored export reads the same
         whenever the report is built; only without a ``fetched_at`` is it the current
@@ -181,7 +140,7 @@ def build_report(
     -----
     Sections (each a ``<section id=...>``, see :data:`SECTIONS`): headline figures
     (status counts, labelled as such, and the Kaplan-Meier median time to resolve),
-    status by scope, open backlog, resolution times (Kaplan-Meier vs naive), threat
+    status by scope, open backlog, resolution tables.times (Kaplan-Meier vs naive), threat
     severity and types, sites (only when ``metadata["assets_loaded"]``: the table of
     :func:`~intrace_analytics.sites.asset_exposure` and one map per site,
     :func:`~intrace_analytics.maps.plot_site_maps`), the threat map (site markers only
@@ -202,8 +161,8 @@ def build_report(
     >>> build_report(frames, "out/report.html", title="Week 40")  # doctest: +SKIP
     PosixPath('out/report.html')
     """
-    cutoff, source = _cutoff(frames, as_of)
-    context = _context(frames, title or DEFAULT_TITLE, cutoff, source)
+    stamp, source = tables.cutoff(frames, as_of)
+    context = _context(frames, title or DEFAULT_TITLE, stamp, source)
     env = Environment(
         loader=PackageLoader("intrace_analytics", "templates"),
         autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
@@ -212,160 +171,6 @@ def build_report(
     )
     html = env.get_template("report.html.j2").render(**context)
     return write_text_atomic(Path(path), html)
-
-
-def summary_text(
-    frames: IncidentFrames, *, as_of: pd.Timestamp | datetime | str | None = None
-) -> str:
-    """The status, resolution, severity and (when loaded) site tables as plain text.
-
-    Parameters
-    ----------
-    frames : IncidentFrames
-        The incidents, links and threats, with their load report as ``metadata``.
-    as_of : timestamp, optional
-        The time open incidents are counted as unresolved up to. ``None`` is the
-        export's ``fetched_at`` (``frames.metadata``); only without one is it the
-        current UTC time, and the text says so. Naive values are taken as UTC.
-
-    Returns
-    -------
-    str
-        Every line at most 80 characters. Sections, each a heading and aligned tables:
-
-        - *Incidents by status*: count of each status per scope and overall, with
-          the overall share;
-        - *Time to resolution*: per group (all, then each scope) two tables. The
-          counts: incidents, resolved by the as-of time (a ``resolved_at`` by then,
-          whatever the status), unresolved at the as-of time and, when
-          :func:`~intrace_analytics.survival.resolution_summary` reports it, those
-          closed or resolved without a ``resolved_at`` ("no end time"). The times:
-          the Kaplan-Meier median with its 95 % confidence interval, the 90th
-          percentile and, for contrast, the naive median over resolved incidents
-          only. Durations read like ``1 d 18 h`` (as in the HTML report); a time the
-          estimate never reaches is ``not reached``, a group without incidents ``no
-          incidents``. Then the line saying up to when open incidents are counted
-          as unresolved, and why that time;
-        - *Threats by severity*: count and share of the distinct threats per
-          severity;
-        - *Exposure by site*, only when the load read sites
-          (``metadata["assets_loaded"]``): per site, most exposed first, the columns
-          of :func:`~intrace_analytics.sites.asset_exposure` (names longer than 24
-          characters cut).
-
-        Then one provenance line: rows, ``fetched_at`` and whether the load is
-        complete, from ``frames.metadata`` (nothing else of it, so never a key).
-        The text ends with a newline.
-
-    Raises
-    ------
-    ValueError
-        ``as_of`` is not a timestamp, or a frame lacks a column the tables need.
-
-    See Also
-    --------
-    intrace_analytics.analysis.status_breakdown
-    intrace_analytics.survival.resolution_summary
-    intrace_analytics.analysis.severity_breakdown
-    intrace_analytics.sites.asset_exposure
-
-    Examples
-    --------
-    >>> from intrace_analytics.schema import empty_frame
-    >>> frames = IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats")))
-    >>> print(summary_text(frames, as_of="2026-10-01").splitlines()[0])
-    Incidents by status
-    """
-    stamp, source = _cutoff(frames, as_of)
-    incidents = frames.incidents
-    sections = [
-        _section(_STATUS_HEADING, _status_lines(incidents)),
-        _section(
-            _RESOLUTION_HEADING,
-            [*_resolution_lines(incidents, stamp), "", *_wrap(_as_of_sentence(stamp, source))],
-        ),
-        _section(_SEVERITY_HEADING, _severity_lines(frames.threats)),
-        *([_section(_SITES_HEADING, _sites_lines(frames, stamp))] if _sites_loaded(frames) else []),
-        "\n".join(_wrap(_provenance_line(frames.metadata))),
-    ]
-    return "\n\n".join(sections) + "\n"
-
-
-# -- as-of ---------------------------------------------------------------------------
-
-
-def _cutoff(frames: IncidentFrames, as_of: Any) -> tuple[pd.Timestamp, str]:
-    """The as-of time and where it comes from, in words.
-
-    A stored export is read as of its fetch: counting open incidents up to the moment
-    a command runs would give a week-old export a week more of resolution time.
-    """
-    if as_of is not None:
-        return clock.as_of(as_of), "as requested"
-    fetched = frames.metadata.get("fetched_at")
-    if fetched:
-        try:
-            return clock.as_of(fetched), "the time of the fetch"
-        except ValueError:
-            pass  # an unreadable fetched_at: the fallback below says so
-    return clock.as_of(None), "now: the export records no fetch time"
-
-
-def _as_of_sentence(stamp: pd.Timestamp, source: str) -> str:
-    return f"Open incidents counted as unresolved up to {fmt.timestamp(stamp)} ({source})."
-
-
-def _wrap(text: str) -> list[str]:
-    return textwrap.wrap(text, _WIDTH, break_on_hyphens=False)
-
-
-# -- shared tables -------------------------------------------------------------------
-
-
-def _sites_loaded(frames: IncidentFrames) -> bool:
-    return bool(frames.metadata.get("assets_loaded"))
-
-
-def _status_grid(incidents: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Statuses (rows) by scope (columns), then all scopes and the share of all."""
-    by_scope = analysis.status_breakdown(incidents, by="scope")
-    overall = analysis.status_breakdown(incidents)
-    scopes = [fmt.label(s) for s in by_scope["scope"].drop_duplicates()]
-    statuses = [fmt.label(s) for s in overall["status"]]
-    counts: dict[tuple[str, str], int] = {
-        (fmt.label(scope), fmt.label(status)): int(n)
-        for scope, status, n in by_scope[["scope", "status", "count"]].itertuples(index=False)
-    }
-    total = int(overall["count"].sum())
-    rows = []
-    for status, n in zip(statuses, overall["count"], strict=True):
-        per_scope = [fmt.count(counts.get((scope, status), 0)) for scope in scopes]
-        rows.append([status, *per_scope, fmt.count(n), fmt.share(n / total if total else 0.0)])
-    totals = [fmt.count(sum(counts.get((scope, s), 0) for s in statuses)) for scope in scopes]
-    rows.append(["total", *totals, fmt.count(total), fmt.share(1.0 if total else 0.0)])
-    return ["status", *scopes, _ALL, "share"], rows
-
-
-def _resolution_groups(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[tuple[str, Any]]:
-    """(name, row of resolution_summary): all incidents, then each scope that has any."""
-    overall = survival.resolution_summary(incidents, as_of=as_of)
-    by_scope = survival.resolution_summary(incidents, by="scope", as_of=as_of)
-    groups: list[tuple[str, Any]] = [(_ALL, overall.iloc[0])]
-    groups += [(fmt.label(row["scope"]), row) for _, row in by_scope.iterrows() if row["count"]]
-    return groups
-
-
-def _count_fields(row: Any) -> list[str]:
-    return [name for name in _RESOLUTION_COUNTS if name in row.index]
-
-
-def _times(row: Any, columns: Sequence[str]) -> list[str]:
-    """The durations of one group; a group with nothing to estimate says why."""
-    estimated = int(row["resolved"]) + int(row["open"])
-    if not estimated:
-        empty = fmt.NO_INCIDENTS if not row["count"] else "no end times"
-        return [empty] * len(columns)
-    return [fmt.duration(row[name]) for name in columns]
 
 
 # -- HTML: context -------------------------------------------------------------------
@@ -377,13 +182,13 @@ def _context(
     from intrace_analytics import maps, plotting  # matplotlib only when a report is drawn
 
     incidents, threats = frames.incidents, frames.threats
-    loaded = _sites_loaded(frames)
+    loaded = tables.sites_loaded(frames)
     # Site markers only for the sites this load read: never example data.
     map_assets = frames.assets if loaded else None
     status = incidents["status"]
-    groups = _resolution_groups(incidents, as_of)
+    groups = tables.resolution_groups(incidents, as_of)
     overall = groups[0][1]
-    median = _times(overall, ["km_median", "naive_median"])
+    median = tables.times(overall, ["km_median", "naive_median"])
     headline = [
         ("Incidents", fmt.count(len(incidents))),
         *(
@@ -392,11 +197,13 @@ def _context(
         ),
         ("Median time to resolve", median[0]),
     ]
-    without_time = int(overall[_WITHOUT_TIME]) if _WITHOUT_TIME in overall.index else None
+    without_time = (
+        int(overall[tables.WITHOUT_TIME]) if tables.WITHOUT_TIME in overall.index else None
+    )
     return {
         "title": title,
         "as_of": fmt.timestamp(as_of),
-        "as_of_sentence": _as_of_sentence(as_of, source),
+        "as_of_sentence": tables.as_of_sentence(as_of, source),
         "version": __version__,
         "sections": dict(SECTIONS),
         "section_order": [(id_, h) for id_, h in SECTIONS if loaded or id_ != "sites"],
@@ -463,7 +270,7 @@ def _rows(
 
 
 def _status_table(incidents: pd.DataFrame) -> dict[str, Any]:
-    headers, rows = _status_grid(incidents)
+    headers, rows = tables.status_grid(incidents)
     headers[-2:] = ["all scopes", "share of all"]
     return _table(headers, rows if len(incidents) else [], fmt.NO_INCIDENTS)
 
@@ -479,7 +286,7 @@ def _backlog_note(incidents: pd.DataFrame, as_of: pd.Timestamp, overall: Any) ->
     unresolved = int(overall["open"])
     if last == unresolved:
         return f"{text}, the resolution table's \u201cunresolved at as-of\u201d."
-    without = int(overall[_WITHOUT_TIME]) if _WITHOUT_TIME in overall.index else 0
+    without = int(overall[tables.WITHOUT_TIME]) if tables.WITHOUT_TIME in overall.index else 0
     if without and last == unresolved + without:
         return (
             f"{text}: the {fmt.count(unresolved)} unresolved at as-of and the "
@@ -489,13 +296,18 @@ def _backlog_note(incidents: pd.DataFrame, as_of: pd.Timestamp, overall: Any) ->
 
 
 def _resolution_table(groups: list[tuple[str, Any]]) -> dict[str, Any]:
-    counts = _count_fields(groups[0][1])
-    times = list(_RESOLUTION_TIMES)
-    columns = ["scope", *(_RESOLUTION_COUNTS[c] for c in counts), *_RESOLUTION_TIMES.values()]
-    if _WITHOUT_TIME in counts:
-        columns[counts.index(_WITHOUT_TIME) + 1] = "closed or resolved, no end time"
+    counts = tables.count_fields(groups[0][1])
+    durations = list(tables.RESOLUTION_TIMES)
+    columns = [
+        "scope",
+        *(tables.RESOLUTION_COUNTS[c] for c in counts),
+        *tables.RESOLUTION_TIMES.values(),
+    ]
+    if tables.WITHOUT_TIME in counts:
+        columns[counts.index(tables.WITHOUT_TIME) + 1] = "closed or resolved, no end time"
     rows = [
-        [name, *(fmt.count(row[c]) for c in counts), *_times(row, times)] for name, row in groups
+        [name, *(fmt.count(row[c]) for c in counts), *tables.times(row, durations)]
+        for name, row in groups
     ]
     return _table(columns, rows)
 
@@ -546,28 +358,11 @@ def _top_open(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     return _table(headers, rows, "no open incidents", css="ids")
 
 
-def _exposure_rows(exposure: pd.DataFrame, name: Callable[[Any], str]) -> list[list[str]]:
-    """The exposure table's cells, through the one formatter. A site with no open
-    incident has no worst open severity: "none", not "(missing)"; a site with no
-    incident has no median: "no incidents", not "not reached"."""
-    return [
-        [
-            name(row.name),
-            fmt.count(row.incidents),
-            fmt.count(row.open),
-            fmt.label(row.max_open_severity) if row.open else fmt.NONE,
-            fmt.count(row.open_critical),
-            fmt.duration(row.km_median) if row.incidents else fmt.NO_INCIDENTS,
-        ]
-        for row in exposure.itertuples(index=False)
-    ]
-
-
 def _exposure_table(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     exposure = sites.asset_exposure(frames, as_of=as_of)
     columns = ["site", "incidents", "open (status)", "worst open severity",
                "open with a critical threat", "median time to resolve"]  # fmt: skip
-    return _table(columns, _exposure_rows(exposure, fmt.label), "no sites")
+    return _table(columns, tables.exposure_rows(exposure, fmt.label), "no sites")
 
 
 def _site_maps_figure(frames: IncidentFrames) -> str:
@@ -607,7 +402,7 @@ def _filters_text(filters: Any) -> str:
         return fmt.cell(filters)
     parts = [
         f"{_FILTER_WORDS.get(str(name), str(name))}: "
-        f"{_ALL if value is None or value in ('', [], ()) else fmt.cell(value)}"
+        f"{tables.ALL if value is None or value in ('', [], ()) else fmt.cell(value)}"
         for name, value in filters.items()
     ]
     return "; ".join(parts) or "none: all incidents"
@@ -692,111 +487,3 @@ def _png(figure: Figure) -> str:
         figure.clear()
     encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f"data:image/png;base64,{encoded}"
-
-
-# -- text: sections ------------------------------------------------------------------
-
-
-def _status_lines(incidents: pd.DataFrame) -> list[str]:
-    headers, rows = _status_grid(incidents)
-    return _text_table(headers, rows, right=range(1, len(headers)))
-
-
-def _resolution_lines(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
-    """Two tables, so each fits 80 columns: the counts, then the times."""
-    groups = _resolution_groups(incidents, as_of)
-    counts = _count_fields(groups[0][1])
-    count_rows = [[name, *(fmt.count(row[c]) for c in counts)] for name, row in groups]
-    count_headers = ["scope", *(_RESOLUTION_COUNTS[c] for c in counts)]
-    time_rows = []
-    for name, row in groups:
-        median, low, high, p90, naive = _times(row, list(_RESOLUTION_TIMES))
-        ci = (
-            median
-            if median in (fmt.NO_INCIDENTS, "no end times")
-            else fmt.interval(row["km_median_low"], row["km_median_high"])
-        )
-        time_rows.append([name, median, ci, p90, naive])
-    time_headers = ["scope", "median", "median 95% CI", "90th pct", "naive median"]
-    legend = _RESOLUTION_LEGEND + (f"; {_WITHOUT_TIME_LEGEND}." if _WITHOUT_TIME in counts else ".")
-    notes = [
-        "median, 95% CI and 90th pct: Kaplan-Meier estimates that count unresolved "
-        "incidents; naive median: resolved incidents only (biased short, for contrast)."
-    ]
-    return [
-        *_text_table(count_headers, count_rows, right=range(1, len(count_headers))),
-        "",
-        *_wrap(legend),
-        "",
-        *_text_table(time_headers, time_rows, right=range(1, len(time_headers))),
-        "",
-        *_wrap(notes[0]),
-    ]
-
-
-def _severity_lines(threats: pd.DataFrame) -> list[str]:
-    breakdown = analysis.severity_breakdown(threats)
-    rows = [
-        [fmt.label(severity), fmt.count(n), fmt.share(share)]
-        for severity, n, share in breakdown[["severity", "count", "share"]].itertuples(index=False)
-    ]
-    total = int(breakdown["count"].sum())
-    rows.append(["total", fmt.count(total), fmt.share(1.0 if total else 0.0)])
-    return _text_table(["severity", "threats", "share"], rows, right=(1, 2))
-
-
-def _short_name(name: Any) -> str:
-    text = fmt.label(name)
-    return text if len(text) <= _SITE_NAME_WIDTH else text[: _SITE_NAME_WIDTH - 3] + "..."
-
-
-def _sites_lines(frames: IncidentFrames, as_of: pd.Timestamp) -> list[str]:
-    exposure = sites.asset_exposure(frames, as_of=as_of)
-    headers = ["site", "incidents", "open", "worst open", "critical", "median"]
-    rows = _exposure_rows(exposure, _short_name)
-    note = (
-        "open: incidents whose status is open; worst open: their highest linked "
-        "severity; critical: open incidents with a critical threat; median: Kaplan-Meier "
-        "median time to resolve, unresolved incidents counted. An incident shared by "
-        "sites counts at each."
-    )
-    return [*_text_table(headers, rows, right=range(1, len(headers))), "", *_wrap(note)]
-
-
-def _provenance_line(metadata: Mapping[str, Any]) -> str:
-    # Three named entries only, so nothing else of the load report (never a key).
-    rows = metadata.get("rows")
-    fetched = metadata.get("fetched_at")
-    complete = metadata.get("complete")
-    rows_text = fmt.count(rows) if isinstance(rows, int) and not isinstance(rows, bool) else None
-    fetched_text = fmt.timestamp(fetched) if fetched else None
-    complete_text = ("yes" if complete else "NO") if isinstance(complete, bool) else None
-    return (
-        f"Source: {rows_text or 'unknown'} rows, fetched at {fetched_text or 'unknown'}, "
-        f"complete: {complete_text or 'unknown'}"
-    )
-
-
-# -- text: layout --------------------------------------------------------------------
-
-
-def _section(heading: str, lines: list[str]) -> str:
-    return "\n".join([heading, "=" * len(heading), *lines])
-
-
-def _text_table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int]
-) -> list[str]:
-    """Rows of cells as aligned lines: a header, a rule, the rows; ``right`` columns
-    are right-aligned, the others left-aligned."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    aligned = set(right)
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if i in aligned else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]

@@ -12,9 +12,9 @@ import pytest
 from intrace_analytics import clock, survival
 from intrace_analytics.formatting import count, duration
 from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.report import summary_text
 from intrace_analytics.schema import STATUSES, empty_frame
 from intrace_analytics.sites import asset_exposure
+from intrace_analytics.summary import summary_text
 
 AS_OF = "2026-10-01T00:00:00Z"
 HEADINGS = ("Incidents by status", "Time to resolution", "Threats by severity")
