@@ -28,7 +28,13 @@ import pyarrow.compute as pc
 from intrace_analytics import arrays, clock, schema
 from intrace_analytics.checks import fail
 from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.survival import _by_list, _group_ids, _require, _start_times
+from intrace_analytics.survival import (
+    _by_list,
+    _ended_without_time,
+    _group_ids,
+    _require,
+    _start_times,
+)
 
 __all__ = [
     "data_quality",
@@ -111,6 +117,12 @@ def status_breakdown(
         present) appears in every group, with 0 where absent, in category order; a
         row with a missing status is added when some incident has none. ``share`` is
         the fraction within the group (0.0 for an empty group).
+
+        The counts are of the status *field* as the API reports it: ``open`` here is
+        "status says open", which is not the resolution tables' ``open`` (not
+        resolved by ``as_of``, :func:`~intrace_analytics.survival.resolution_summary`),
+        and ``closed``/``resolved`` include the incidents without ``resolved_at``
+        (there counted as ``resolved_without_time``).
 
     Examples
     --------
@@ -198,8 +210,17 @@ def open_backlog(
 
     An incident is open at time ``T`` when it had started by then (``started_at``,
     else ``created_at``; ``start <= T``) and was not yet resolved (``resolved_at``
-    missing or ``resolved_at > T``). A ``resolved_at`` before the start (a data error,
-    see :func:`data_quality`) is treated as resolved at the start: never open.
+    missing or ``resolved_at > T``): "open" as in
+    :func:`~intrace_analytics.survival.resolution_summary` (not resolved, censored),
+    so at ``T = as_of`` the count is that summary's ``open`` among the incidents
+    started by ``as_of``. A ``resolved_at`` before the start (a data error, see
+    :func:`data_quality`) is treated as resolved at the start: never open.
+
+    Incidents *resolved without time* (status ``closed`` or ``resolved``, no
+    ``resolved_at``) are left out of the whole series: they ended at an unknown
+    time, so counting them open until ``as_of`` would inflate every later period.
+    While they were still open, the series undercounts by at most their number
+    (``resolution_summary(...)["resolved_without_time"]``); once they ended, it is exact.
 
     Parameters
     ----------
@@ -214,7 +235,8 @@ def open_backlog(
     Returns
     -------
     DataFrame
-        Columns ``time, open``. ``time`` is the end of each period (the instant the
+        Columns ``time, open``. ``open`` counts the incidents open at ``time`` as
+        defined above. ``time`` is the end of each period (the instant the
         next one starts) from the period of the earliest start on, the last one
         capped at ``as_of``; empty when no incident started by ``as_of``.
 
@@ -225,11 +247,11 @@ def open_backlog(
     ['time', 'open']
     """
     _check_freq(freq)
-    _require("incidents", incidents, ["created_at", "started_at", "resolved_at"])
+    _require("incidents", incidents, ["status", "created_at", "started_at", "resolved_at"])
     cutoff = clock.as_of(as_of)
     start = _start_times(incidents).to_numpy(dtype=f"datetime64[{_UNIT}]")
     resolved = incidents["resolved_at"].to_numpy(dtype=f"datetime64[{_UNIT}]")
-    has_start = ~np.isnat(start)
+    has_start = ~np.isnat(start) & ~_ended_without_time(incidents)
     start, resolved = start[has_start], resolved[has_start]
     cutoff64 = cutoff.tz_localize(None).as_unit(_UNIT).to_datetime64()
     if len(start) == 0 or start.min() > cutoff64:

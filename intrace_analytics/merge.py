@@ -239,8 +239,8 @@ def _chain(
     buffers become the frames' without a copy."""
     chained = {}
     for column in table:
-        if column.name == skip:
-            continue
+        if column.name == skip or column.kind is schema.Kind.SEVERITY_RANK:
+            continue  # the rank is computed from the severity while typing
         chunks = [getattr(part, table.name)[column.name] for part in parts]
         # The parse fixes each column's type; an empty load falls back to the plain one.
         kind = chunks[0].type if chunks else _PARSED[column.kind]
@@ -413,8 +413,13 @@ def _typed(table: str, arrays: dict[str, pa.Array], issues: Counter[str]) -> pd.
     """
     data: dict[str, Any] = {}
     for column in schema.TABLES[table]:
-        values = arrays.pop(column.name)
         kind = column.kind
+        if kind is schema.Kind.SEVERITY_RANK:
+            # From the severity's codes (typed just before: it comes first in the table).
+            ranked = data[schema.ranked_column(schema.TABLES[table])]
+            data[column.name] = schema.severity_rank(ranked).array
+            continue
+        values = arrays.pop(column.name)
         if kind is schema.Kind.STRING:
             data[column.name] = pd.array(values, dtype=pd.StringDtype())
         elif kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):

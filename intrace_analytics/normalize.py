@@ -236,7 +236,9 @@ def parse_page(
     # Fields are picked from the whole column of links (zero-copy), then only the embedded
     # rows are kept, field by field: never a copy of the whole struct with unused spellings.
     threat_columns = {
-        column.name: pick(threats, column).filter(embedded) for column in schema.THREATS
+        column.name: pick(threats, column).filter(embedded)
+        for column in schema.THREATS
+        if column.kind is not schema.Kind.SEVERITY_RANK  # computed while typing
     }
     threat_columns["threat_id"] = pc.coalesce(
         threat_columns["threat_id"], link_columns["threat_id"].filter(embedded)

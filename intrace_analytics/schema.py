@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import overload
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -45,10 +46,14 @@ __all__ = [
     "empty_frame",
     "find_column",
     "pandas_dtype",
+    "ranked_column",
+    "severity_rank",
 ]
 
 #: Bumped whenever a column, type or meaning changes; written into every Parquet file.
-SCHEMA_VERSION = 1
+#: 2: ``threats.severity_rank`` added; the Parquet metadata holds the load report's keys at
+#: its top level (version 1 nested them under ``load_report``).
+SCHEMA_VERSION = 2
 
 STATUSES = ("open", "closed", "resolved")
 SCOPES = ("investigation", "aggregate")
@@ -66,6 +71,9 @@ class Kind(StrEnum):
     TIMESTAMP = "timestamp"  #: datetime64[us, UTC], missing is NaT
     CATEGORY = "category"  #: unordered categorical, known values first
     SEVERITY = "severity"  #: ordered categorical, unknown values below the known ones
+    #: Int8, the place of the table's ``severity`` for readers without ordered categories
+    #: (SQL engines, Polars, Arrow): computed from it while typing, never parsed
+    SEVERITY_RANK = "severity_rank"
     FLOAT = "float"  #: float64, missing is NaN
     INT = "int"  #: int64, never missing
 
@@ -210,6 +218,7 @@ THREATS = Table(
         Column("threat_id", Kind.STRING, api=("id",)),
         Column("title", Kind.STRING, api=("title",)),
         Column("severity", Kind.SEVERITY, SEVERITIES, api=("severity",)),
+        Column("severity_rank", Kind.SEVERITY_RANK),  # derived from severity
         Column("threat_type", Kind.CATEGORY, api=_snake_camel("threat_type")),
         Column("location", Kind.STRING, api=("location",)),
         Column("observed_at", Kind.TIMESTAMP, api=_snake_camel("observed_at")),
@@ -295,10 +304,41 @@ def categories_for(column: Column, observed: Iterable[object] = ()) -> list[str]
     return extra + known if column.kind is Kind.SEVERITY else known + extra
 
 
+def severity_rank(severity: pd.Series | pd.Categorical) -> pd.Series:
+    """Each severity's place, as ``threats.severity_rank``: 1 ``low``, 2 ``medium``,
+    3 ``high``, 4 ``critical``, 0 a label outside that set, ``NA`` when missing.
+
+    Vectorised over the categorical's codes (one lookup per category, not per row);
+    labels are compared case-folded and stripped, as normalization compares them.
+
+    >>> severity_rank(pd.Series(["high", "severe", None, "low"])).tolist()
+    [3, 0, <NA>, 1]
+    """
+    values = severity if isinstance(severity, pd.Categorical) else pd.Series(severity).array
+    if not isinstance(values, pd.Categorical):
+        values = pd.Categorical(values)
+    places = {label: place for place, label in enumerate(SEVERITIES, start=1)}
+    lookup = np.array(
+        [places.get(str(c).strip().casefold(), 0) for c in values.categories] + [0],
+        dtype=np.int8,
+    )
+    codes = np.asarray(values.codes)
+    ranks = pd.arrays.IntegerArray(lookup[codes], mask=codes < 0)
+    index = severity.index if isinstance(severity, pd.Series) else None
+    return pd.Series(ranks, index=index, name="severity_rank", dtype=pd.Int8Dtype())
+
+
+def ranked_column(table: Table) -> str:
+    """The name of the severity column that a table's ``SEVERITY_RANK`` column ranks."""
+    return next(c.name for c in table if c.kind is Kind.SEVERITY)
+
+
 def pandas_dtype(column: Column, categories: Iterable[str] | None = None) -> object:
     """The pandas dtype of a column (categoricals need their categories)."""
     if column.kind is Kind.STRING:
         return pd.StringDtype()
+    if column.kind is Kind.SEVERITY_RANK:
+        return pd.Int8Dtype()
     if column.kind is Kind.TIMESTAMP:
         return pd.DatetimeTZDtype(unit=TIMESTAMP_UNIT, tz="UTC")
     if column.kind is Kind.FLOAT:
@@ -319,6 +359,8 @@ def arrow_type(column: Column) -> pa.DataType:
         return pa.float64()
     if column.kind is Kind.INT:
         return pa.int64()
+    if column.kind is Kind.SEVERITY_RANK:
+        return pa.int8()
     return pa.dictionary(pa.int32(), pa.string(), ordered=column.kind is Kind.SEVERITY)
 
 

@@ -154,15 +154,17 @@ def asset_exposure(
 
         - ``asset_id``, ``name``: the site;
         - ``incidents``: the loaded incidents that touch it;
-        - ``open``: those whose status is open (the status tables' "open");
+        - ``open``: those whose status says ``open`` (the status field, as in
+          :func:`~intrace_analytics.analysis.status_breakdown`; not the resolution
+          tables' ``open``, which counts every incident not resolved by ``as_of``);
         - ``max_open_severity``: the highest known linked severity among the open
           ones (:func:`~intrace_analytics.analysis.incident_severity`; an ordered
           categorical, NA when no open incident has a known severity);
         - ``open_critical``: open incidents with a critical linked threat;
         - ``km_median``: the Kaplan-Meier median time to resolution of the site's
-          incidents, open ones censored at ``as_of``
-          (:func:`~intrace_analytics.survival.resolution_summary`); ``NaT`` when
-          not reached (fewer than half resolved, or no incidents).
+          incidents, those not resolved by ``as_of`` censored there, those resolved
+          without time left out (:func:`~intrace_analytics.survival.resolution_summary`);
+          ``NaT`` when not reached (fewer than half resolved, or no incidents).
 
         A site without incidents has zeros. The most exposed come first: highest
         ``max_open_severity`` (NA last), then most ``open``, then most

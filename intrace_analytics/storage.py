@@ -4,15 +4,24 @@ An export is a directory holding ``incidents.parquet``, ``links.parquet`` and
 ``threats.parquet``, and ``assets.parquet`` and ``incident_assets.parquet`` when the load
 read sites. Every file is written with :func:`intrace_analytics.schema.arrow_schema`
 (never inferred types) and carries, under the schema-metadata key ``intrace_analytics``,
-the JSON of::
+the JSON of the load report itself, its keys at the top level, beside which sit a few
+keys of the file's own::
 
-    {"schema_version": 1, "package_version": "0.1.0", "table": "incidents",
-     "export_id": "9f0c...", "load_report": {...}, "categories": {"status": [...], ...}}
+    {"base_url": "...", "filters": {...}, "fetched_at": "...", ..., "complete": true,
+     "schema_version": 2, "package_version": "0.1.0", "export_id": "9f0c...",
+     "table": "incidents", "categories": {"status": [...], ...}}
 
-``categories`` exists because a Parquet dictionary keeps neither unused categories nor
-their order; :func:`read_tables` re-applies them so dtypes round-trip exactly.
-``export_id`` is shared by the files of one write, so a reader can tell a
-consistent export from a mix of two.
+so ``json.loads(meta[b"intrace_analytics"])["complete"]`` answers "is this export
+complete?" in any Parquet reader. ``schema_version`` and ``package_version`` are the
+writer's (for a fresh load, the load report's own). ``categories`` exists because a
+Parquet dictionary keeps neither unused categories nor their order; :func:`read_tables`
+re-applies them so dtypes round-trip exactly. ``export_id`` is shared by the files of one
+write, so a reader can tell a consistent export from a mix of two. Reading back gives the
+load report without ``export_id``, ``table`` and ``categories``.
+
+Exports of schema version 1 (nested ``load_report``, no ``threats.severity_rank``) are
+still read: their load report is un-nested and ``severity_rank`` derived from
+``severity``.
 
 >>> write_parquet(frames, "exports/open")  # doctest: +SKIP
 PosixPath('exports/open')
@@ -49,8 +58,12 @@ __all__ = ["read_tables", "write_parquet"]
 METADATA_KEY = b"intrace_analytics"
 
 #: Schema versions this reader understands. A file from a newer package is refused
-#: rather than read into frames whose columns may now mean something else.
-READABLE_SCHEMA_VERSIONS = frozenset({schema.SCHEMA_VERSION})
+#: rather than read into frames whose columns may now mean something else. Version 1
+#: (before ``severity_rank`` and the flat metadata) is upgraded as it is read.
+READABLE_SCHEMA_VERSIONS = frozenset({1, schema.SCHEMA_VERSION})
+
+#: The keys of a file's metadata record that are the file's own, not the load report's.
+FILE_KEYS = ("export_id", "table", "categories")
 
 _COMPRESSION = "zstd"
 
@@ -94,6 +107,8 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
         A frame lacks a column of its table or has one the table does not define.
         (A column that cannot be converted to its Arrow type raises Arrow's error,
         with a note naming the table.)
+        The load report uses a key that the file's metadata keeps for itself
+        (``export_id``, ``table``, ``categories``).
     TypeError
         The load report holds a value JSON cannot represent (the type is named).
 
@@ -108,6 +123,12 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     # costs nothing and leaves nothing.
     export_id = uuid.uuid4().hex
     load_report = scrub(dict(frames.metadata))
+    reserved = [key for key in FILE_KEYS if key in load_report]
+    if reserved:
+        raise ValueError(
+            f"the load report (frames.metadata) must not use the keys {list(FILE_KEYS)}, "
+            f"which each file's metadata keeps for itself; it has {reserved}"
+        )
     tables = {
         name: _to_arrow(name, frame, load_report, export_id)
         for name, frame in frames.tables().items()
@@ -157,7 +178,10 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     Returns
     -------
     tables, load_report
-        ``{table name: frame}`` and the load report.
+        ``{table name: frame}`` and the load report: the ``incidents`` file's metadata
+        record without its own keys (``export_id``, ``table``, ``categories``). A
+        version-1 export's nested ``load_report`` is returned as it was written (its
+        ``schema_version`` says 1), and its threats gain ``severity_rank``.
 
     Raises
     ------
@@ -195,8 +219,7 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
             f"the files in {directory} come from different exports (export_id differs: "
             f"{listing}); an earlier write was interrupted while publishing, write again"
         )
-    load_report = records["incidents"].get("load_report")
-    report = dict(load_report) if isinstance(load_report, Mapping) else {}
+    report = _load_report(records["incidents"])
     for name, table in schema.TABLES.items():
         if name not in read and table.loaded(report):
             missing = directory / f"{name}.parquet"
@@ -253,11 +276,11 @@ def _to_arrow(
         exc.add_note(f"while converting the {name!r} frame to its Arrow schema:\n{target}")
         raise
     record = {
+        **load_report,
         "schema_version": schema.SCHEMA_VERSION,
         "package_version": __version__,
-        "table": name,
         "export_id": export_id,
-        "load_report": load_report,
+        "table": name,
         "categories": {
             column.name: _categories(column, ordered[column.name])
             for column in schema.TABLES[name]
@@ -316,7 +339,7 @@ def _read_table(name: str, path: Path) -> tuple[dict[str, Any], pa.Table]:
             )
         if record.get("table") != name:
             raise ValueError(f"{path} holds table {record.get('table')!r}, expected {name!r}")
-        expected = [column.name for column in schema.TABLES[name]]
+        expected = [column.name for column in _stored_columns(name, version)]
         present = list(arrow_schema.names)
         if sorted(present) != sorted(expected):
             missing = [c for c in expected if c not in present]
@@ -329,6 +352,22 @@ def _read_table(name: str, path: Path) -> tuple[dict[str, Any], pa.Table]:
     return record, table
 
 
+def _load_report(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The load report of a file's metadata record (flat since schema version 2)."""
+    if record.get("schema_version") == 1:
+        nested = record.get("load_report")
+        return dict(nested) if isinstance(nested, Mapping) else {}
+    return {key: value for key, value in record.items() if key not in FILE_KEYS}
+
+
+def _stored_columns(name: str, version: object) -> list[schema.Column]:
+    """The columns a file of this schema version holds: version 1 had no rank."""
+    columns = list(schema.TABLES[name])
+    if version == 1:
+        columns = [c for c in columns if c.kind is not schema.Kind.SEVERITY_RANK]
+    return columns
+
+
 def _string_type_mapper(arrow: pa.DataType) -> pd.StringDtype | None:
     # Straight into pd.StringDtype() (missing is NA), not pandas' default "str" (NaN).
     if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
@@ -338,7 +377,8 @@ def _string_type_mapper(arrow: pa.DataType) -> pd.StringDtype | None:
 
 def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -> pd.DataFrame:
     """The table as a frame of exactly the schema's dtypes."""
-    target = schema.arrow_schema(name)
+    stored = _stored_columns(name, record.get("schema_version"))
+    target = pa.schema([schema.arrow_schema(name).field(c.name) for c in stored])
     # Without pandas' metadata, so the result never depends on what another writer
     # (or another pandas version) put there.
     table = table.replace_schema_metadata(None)
@@ -351,6 +391,8 @@ def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -
     recorded = recorded if isinstance(recorded, Mapping) else {}
     frame = table.to_pandas(types_mapper=_string_type_mapper)
     for column in schema.TABLES[name]:
+        if column.name not in frame:  # a version-1 file: derive the rank
+            continue
         values = frame[column.name]
         if column.kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
             categories = recorded.get(column.name)
@@ -364,6 +406,10 @@ def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -
             if values.dtype != dtype:
                 frame[column.name] = values.astype(dtype)
     frame.index = pd.RangeIndex(len(frame))
+    for position, column in enumerate(schema.TABLES[name]):
+        if column.name not in frame:
+            ranked = frame[schema.ranked_column(schema.TABLES[name])]
+            frame.insert(position, column.name, schema.severity_rank(ranked))
     return frame
 
 

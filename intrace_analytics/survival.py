@@ -7,6 +7,18 @@ Time is always explicit: open incidents are right-censored at an ``as_of`` time 
 at call time (``None`` means the current UTC time, read from
 :func:`intrace_analytics.clock.as_of` when the function is called, never at import).
 
+Every incident falls in exactly one of three classes, and the words mean these classes
+wherever this module (and :func:`~intrace_analytics.analysis.open_backlog`) uses them:
+
+- *resolved*: ``resolved_at`` is present and not after ``as_of`` (whatever the status
+  says; an ``open`` status with a ``resolved_at`` is a data-quality finding);
+- *resolved without time*: the status says ``closed`` or ``resolved`` but there is no
+  ``resolved_at``. It ended, at an unknown time: it is neither open nor censored, and
+  it is left out of every estimate (and counted apart);
+- *open*: every other incident: not resolved by ``as_of``, so right-censored there.
+  This is not the status field's ``open``: an incident resolved after ``as_of``, or
+  with a status outside the documented set, is open here too.
+
 Survival estimates come from :func:`km_curve`, a vectorised Kaplan-Meier estimator of
 our own. lifelines, the usual choice, pins ``pandas < 3``, so it cannot be a
 dependency; statsmodels' ``SurvfuncRight`` works but is not a runtime dependency either
@@ -37,6 +49,8 @@ __all__ = ["km_curve", "resolution_summary", "resolution_times"]
 #: Two-sided 95 % normal quantile, ``scipy.stats.norm.ppf(0.975)``.
 _Z95 = 1.959963984540054
 _STARTS = ("started_at", "created_at")
+#: Statuses that say an incident has ended.
+_ENDED = ("closed", "resolved")
 _UNIT = schema.TIMESTAMP_UNIT
 _NAT = np.timedelta64("NaT", "us")
 
@@ -64,6 +78,13 @@ def _start_times(incidents: pd.DataFrame, start: str = "started_at") -> pd.Serie
     return incidents["started_at"].fillna(incidents["created_at"])
 
 
+def _ended_without_time(incidents: pd.DataFrame) -> np.ndarray:
+    """True where the status says closed or resolved but ``resolved_at`` is missing:
+    incidents that ended at an unknown time (neither open nor censored)."""
+    ended = incidents["status"].isin(_ENDED) & incidents["resolved_at"].isna()
+    return ended.fillna(False).to_numpy(dtype=bool)
+
+
 def _group_ids(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """Per row the group number (groups sorted), and the key columns of each group."""
     if not by:
@@ -74,6 +95,23 @@ def _group_ids(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataF
     np.minimum.at(first, gid, np.arange(len(gid), dtype=np.intp))
     keys = frame[by].iloc[first].reset_index(drop=True)
     return gid, keys
+
+
+def _times(
+    incidents: pd.DataFrame, start: str, as_of: Any
+) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray]:
+    """Every incident's start, end (``resolved_at`` or ``as_of``), whether it was resolved
+    by ``as_of``, and whether it ended without a time; one entry per row."""
+    check_choice("start", start, _STARTS)
+    _require(
+        "incidents", incidents, ["incident_id", "status", "created_at", "started_at", "resolved_at"]
+    )
+    cutoff = clock.as_of(as_of)
+    begin = _start_times(incidents, start)
+    resolved_at = incidents["resolved_at"]
+    resolved = (resolved_at.notna() & (resolved_at <= cutoff)).to_numpy(dtype=bool)
+    end = resolved_at.where(resolved, cutoff).astype(resolved_at.dtype)
+    return begin, end, resolved, _ended_without_time(incidents)
 
 
 def resolution_times(
@@ -99,13 +137,19 @@ def resolution_times(
     Returns
     -------
     DataFrame
-        Columns ``incident_id, start, end, duration, resolved``, one row per incident.
-        ``resolved`` is true when ``resolved_at`` is present and not after ``as_of``;
-        then ``end`` is ``resolved_at``, otherwise the incident is censored and
+        Columns ``incident_id, start, end, duration, resolved``, one row per incident
+        whose end is known or censored, in the incidents' order. ``resolved`` is true
+        when ``resolved_at`` is present and not after ``as_of``; then ``end`` is
+        ``resolved_at``. Otherwise the incident is open at ``as_of``: censored there,
         ``end`` is ``as_of``. Durations are ``Timedelta``. They are not clipped: a
         ``resolved_at`` before the start (a data error reported by
         :func:`~intrace_analytics.analysis.data_quality`) gives a negative duration,
         kept as is so it stays visible; so does an incident that started after ``as_of``.
+
+        Incidents *resolved without time* (status ``closed`` or ``resolved``, no
+        ``resolved_at``) have no row: they ended at an unknown time, so they have
+        neither a duration nor a censoring time. :func:`resolution_summary` counts
+        them in ``resolved_without_time``; ``data_quality`` lists them.
 
     Examples
     --------
@@ -113,23 +157,18 @@ def resolution_times(
     >>> resolution_times(empty_frame("incidents"), as_of="2026-10-01").columns.tolist()
     ['incident_id', 'start', 'end', 'duration', 'resolved']
     """
-    check_choice("start", start, _STARTS)
-    _require("incidents", incidents, ["incident_id", "created_at", "started_at", "resolved_at"])
-    cutoff = clock.as_of(as_of)
-    begin = _start_times(incidents, start)
-    resolved_at = incidents["resolved_at"]
-    resolved = (resolved_at.notna() & (resolved_at <= cutoff)).to_numpy(dtype=bool)
-    end = resolved_at.where(resolved, cutoff).astype(resolved_at.dtype)
+    begin, end, resolved, unknown = _times(incidents, start, as_of)
+    keep = ~unknown
     return pd.DataFrame(
         {
-            "incident_id": incidents["incident_id"].reset_index(drop=True),
-            "start": begin.reset_index(drop=True),
-            "end": end.reset_index(drop=True),
-            "duration": (end - begin).reset_index(drop=True),
-            "resolved": resolved,
+            "incident_id": incidents["incident_id"][keep].reset_index(drop=True),
+            "start": begin[keep].reset_index(drop=True),
+            "end": end[keep].reset_index(drop=True),
+            "duration": (end - begin)[keep].reset_index(drop=True),
+            "resolved": resolved[keep],
         }
     ).astype({"incident_id": incidents["incident_id"].dtype, "start": begin.dtype,
-              "end": resolved_at.dtype})  # fmt: skip
+              "end": end.dtype})  # fmt: skip
 
 
 def _as_numbers(values: Any, name: str) -> tuple[np.ndarray, np.dtype[Any] | None]:
@@ -283,7 +322,18 @@ def resolution_summary(
     -------
     DataFrame
         One row per group: ``[*by], count, resolved, open, km_median, km_median_low,
-        km_median_high, km_p90, naive_median``; times are ``Timedelta``.
+        km_median_high, km_p90, naive_median, resolved_without_time``; times are
+        ``Timedelta``. The counts (int64) split every incident of the group:
+        ``count = resolved + open + resolved_without_time``, where
+
+        - ``resolved``: ``resolved_at`` present and not after ``as_of`` (the events);
+        - ``open``: not resolved by ``as_of``, so censored at ``as_of``: status open, a
+          ``resolved_at`` after ``as_of``, or a status outside the documented set
+          without ``resolved_at``. Not the status field's ``open``
+          (:func:`~intrace_analytics.analysis.status_breakdown`);
+        - ``resolved_without_time``: status ``closed`` or ``resolved`` but no
+          ``resolved_at``: ended at an unknown time, neither open nor censored, and
+          left out of every estimate below.
 
     Notes
     -----
@@ -296,8 +346,9 @@ def resolution_summary(
     (fewer than half resolved, or a group with no incident) is ``NaT``: "not
     reached", never infinity. ``naive_median`` is the median over resolved
     incidents only, which ignores the open ones and so is biased short; it is shown
-    for contrast. Incidents without any start time are counted but left out of the
-    estimates. The estimator is our own, vectorised (lifelines pins pandas < 3).
+    for contrast. Incidents without any start time are counted (as resolved or open)
+    but left out of the estimates; so are those resolved without time. The estimator
+    is our own, vectorised (lifelines pins pandas < 3).
 
     Examples
     --------
@@ -307,15 +358,14 @@ def resolution_summary(
     (0, NaT)
     """
     columns = _by_list(by, incidents)
-    check_choice("start", start, _STARTS)
-    times = resolution_times(incidents, start=start, as_of=as_of)
+    begin, end, resolved, unknown = _times(incidents, start, as_of)
     gid, keys = _group_ids(incidents, columns)
     n_groups = len(keys)
-    resolved = times["resolved"].to_numpy()
-    duration = times["duration"].to_numpy(dtype=f"timedelta64[{_UNIT}]")
-    usable = ~np.isnat(duration)
+    duration = (end - begin).to_numpy(dtype=f"timedelta64[{_UNIT}]")
+    usable = ~np.isnat(duration) & ~unknown
     count = np.bincount(gid, minlength=n_groups)
     n_resolved = np.bincount(gid, weights=resolved, minlength=n_groups).astype(np.int64)
+    n_unknown = np.bincount(gid, weights=unknown, minlength=n_groups).astype(np.int64)
     # Sort once by group, then slice: the loop runs over groups, never rows.
     order = np.argsort(gid, kind="stable")
     bounds = np.searchsorted(gid[order], np.arange(n_groups + 1))
@@ -335,10 +385,11 @@ def resolution_summary(
     out = keys.copy()
     out["count"] = count.astype(np.int64)
     out["resolved"] = n_resolved
-    out["open"] = out["count"] - n_resolved
+    out["open"] = out["count"] - n_resolved - n_unknown
     names = ["km_median", "km_median_low", "km_median_high", "km_p90", "naive_median"]
     for i, name in enumerate(names):
         out[name] = pd.to_timedelta(results[:, i])
+    out["resolved_without_time"] = n_unknown
     return out
 
 

@@ -64,6 +64,7 @@ NAMES = ("incidents", "links", "threats")
 STATUSES = ["open", "closed", "resolved"]
 SCOPES = ["investigation", "aggregate"]
 SEVERITIES = ["low", "medium", "high", "critical"]
+_RANKS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 STRING = pd.StringDtype()
 UTC_US = "datetime64[us, UTC]"
 
@@ -91,6 +92,7 @@ SPEC_COLUMNS: dict[str, dict[str, object]] = {
         "threat_id": STRING,
         "title": STRING,
         "severity": pd.CategoricalDtype(SEVERITIES, ordered=True),
+        "severity_rank": pd.Int8Dtype(),
         "threat_type": "category",
         "location": STRING,
         "observed_at": UTC_US,
@@ -178,6 +180,14 @@ def reference(incidents: Iterable[dict[str, Any]]) -> dict[str, pd.DataFrame]:
                     [t.get("severity") for t in rows], categories=SEVERITIES, ordered=True
                 )
             ),
+            # SPEC: 1 low .. 4 critical, 0 another label, NA when missing; by hand.
+            "severity_rank": pd.Series(
+                [
+                    _RANKS.get(t["severity"], 0) if t.get("severity") is not None else None
+                    for t in rows
+                ],
+                dtype=pd.Int8Dtype(),
+            ),
             "threat_type": pd.Series(
                 pd.Categorical(types, categories=sorted({t for t in types if t is not None}))
             ),
@@ -244,6 +254,9 @@ def typed(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
             dtype = schema.pandas_dtype(column)
         if column.kind is schema.Kind.INT:
             values = [v or 0 for v in values]
+        if column.kind is schema.Kind.SEVERITY_RANK:  # derived, as normalization does
+            data[column.name] = schema.severity_rank(data["severity"])
+            continue
         data[column.name] = pd.Series(values, dtype=dtype)
     return pd.DataFrame(data)
 

@@ -25,6 +25,7 @@ from intrace_analytics.analysis import (
     status_over_time,
 )
 from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.survival import resolution_summary, resolution_times
 from tests.helpers import stamp, typed
 
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
@@ -185,12 +186,15 @@ def test_incident_severity_on_sandbox(sandbox_frames: IncidentFrames) -> None:
 
 def brute_force_open(incidents: pd.DataFrame, at: pd.Timestamp) -> int:
     count = 0
-    for started, created, resolved in zip(
-        incidents["started_at"], incidents["created_at"], incidents["resolved_at"], strict=True
-    ):
+    for status, started, created, resolved in zip(
+        incidents["status"], incidents["started_at"], incidents["created_at"],
+        incidents["resolved_at"], strict=True,
+    ):  # fmt: skip
         start = created if pd.isna(started) else started
         if pd.isna(start) or start > at:
             continue
+        if status in ("closed", "resolved") and pd.isna(resolved):
+            continue  # ended at an unknown time: never counted open
         if pd.isna(resolved) or (resolved > at and resolved >= start):
             count += 1
     return count
@@ -209,6 +213,8 @@ def test_open_backlog_equals_a_brute_force_count_per_day() -> None:
             {"incident_id": "d", "created_at": stamp("2026-01-04T08:00"),
              "resolved_at": stamp("2026-01-02T08:00")},  # resolved before start
             {"incident_id": "e", "created_at": stamp("2026-01-05T00:00")},
+            {"incident_id": "f", "status": "closed", "created_at": stamp("2026-01-01T00:00")},
+            {"incident_id": "g", "status": "resolved", "created_at": stamp("2026-01-03T00:00")},
         ],
     )  # fmt: skip
     as_of = pd.Timestamp("2026-01-06T12:00Z")
@@ -216,7 +222,23 @@ def test_open_backlog_equals_a_brute_force_count_per_day() -> None:
     expected_times = [*pd.date_range("2026-01-02", periods=5, freq="D", tz="UTC"), as_of]
     assert result["time"].tolist() == expected_times
     assert result["open"].tolist() == [brute_force_open(incidents, t) for t in expected_times]
+    # f and g (closed or resolved, no resolved_at) are never open.
     assert result["open"].tolist() == [3, 1, 1, 2, 2, 2]
+
+
+def test_backlog_at_as_of_is_the_resolution_tables_open(sandbox_frames: IncidentFrames) -> None:
+    # One meaning of "open" across the backlog and the resolution table: at as_of the
+    # backlog counts the incidents the summary censors (all sandbox incidents started
+    # before AS_OF, none resolved before its start).
+    incidents = sandbox_frames.incidents
+    times = resolution_times(incidents, as_of=AS_OF)
+    assert (times["start"] <= AS_OF).all()
+    assert (times["duration"] >= pd.Timedelta(0)).all()
+    summary = resolution_summary(incidents, as_of=AS_OF).iloc[0]
+    assert summary["resolved_without_time"] > 0
+    backlog = open_backlog(incidents, as_of=AS_OF)
+    assert backlog["time"].iloc[-1] == AS_OF
+    assert backlog["open"].iloc[-1] == summary["open"]
 
 
 def test_open_backlog_on_sandbox_matches_brute_force(sandbox_frames: IncidentFrames) -> None:

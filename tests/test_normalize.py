@@ -118,6 +118,22 @@ def test_severity_is_ordered_and_unknown_labels_rank_below_low() -> None:
     assert (severity.iloc[[0, 6]] < "low").all()
     assert severity.max() == "critical"
     assert severity.sort_values().dropna().tolist()[:3] == ["severe", "severe", "low"]
+    # SPEC: severity_rank, 1 low .. 4 critical, 0 another label, NA when missing.
+    rank = frames.threats["severity_rank"]
+    assert rank.dtype == pd.Int8Dtype()
+    assert rank.tolist() == [0, 1, 4, pd.NA, 2, 3, 0]
+    assert frames.threats.columns.get_loc("severity_rank") == 3  # right after severity
+
+
+def test_severity_rank_agrees_with_severity_on_sandbox(dataset: list[dict[str, Any]]) -> None:
+    threats = frames_from_pages(bodies(dataset, 100)).threats
+    severity, rank = threats["severity"], threats["severity_rank"]
+    assert rank.isna().equals(severity.isna())
+    known = severity.notna().to_numpy()
+    # The rank orders threats exactly as the ordered categorical does.
+    expected = severity[known].map({level: k for k, level in enumerate(SEVERITIES, 1)})
+    assert rank[known].astype(int).tolist() == expected.fillna(0).astype(int).tolist()
+    assert set(rank.dropna()) <= {0, 1, 2, 3, 4}
 
 
 # -- against sandbox data -------------------------------------------------------------------

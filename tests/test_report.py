@@ -464,13 +464,8 @@ def test_headline_status_resolution_and_backlog_agree_or_are_labelled_apart(
 
 
 def test_incidents_without_an_end_time_get_their_own_column(
-    frames: IncidentFrames, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    frames: IncidentFrames, tmp_path: Path
 ) -> None:
-    from tests.test_summary import _spec_resolution_summary
-
-    monkeypatch.setattr(
-        survival, "resolution_summary", _spec_resolution_summary(survival.resolution_summary)
-    )
     document = _parse(build_report(frames, tmp_path / "spec.html", as_of=AS_OF))
     header = document.tables["resolution"][0][0]
     assert header[:5] == ["scope", "incidents", "resolved by as-of", "unresolved at as-of",

@@ -16,7 +16,8 @@ def test_columns_are_those_of_the_spec() -> None:
     ]  # fmt: skip
     assert [c.name for c in schema.LINKS] == ["link_id", "incident_id", "threat_id", "added_at"]
     assert [c.name for c in schema.THREATS] == [
-        "threat_id", "title", "severity", "threat_type", "location", "observed_at", "lat", "lng",
+        "threat_id", "title", "severity", "severity_rank", "threat_type", "location",
+        "observed_at", "lat", "lng",
     ]  # fmt: skip
     assert [c.name for c in schema.ASSETS] == [
         "asset_id", "name", "type", "role", "status", "country", "address", "lat", "lng",
@@ -72,6 +73,10 @@ def test_empty_frames_and_arrow_schemas_agree(table: str) -> None:
             assert isinstance(dtype, pd.CategoricalDtype)
             assert dtype.ordered == (column.kind is schema.Kind.SEVERITY)
             assert pa.types.is_dictionary(field.type)
+        elif column.kind is schema.Kind.SEVERITY_RANK:
+            assert dtype == pd.Int8Dtype()
+            assert field.type == pa.int8()
+            assert field.nullable
 
 
 def test_known_categories_first_and_unknown_after() -> None:
@@ -90,3 +95,29 @@ def test_unknown_severities_rank_below_low() -> None:
     assert values.max() == "critical"
     assert values.min() == "severe"
     assert (values < "low").tolist() == [True, False, False]
+
+
+def test_schema_version_is_2() -> None:
+    # 2: threats.severity_rank and the flat Parquet metadata (storage reads 1 too).
+    assert schema.SCHEMA_VERSION == 2
+
+
+def test_severity_rank_follows_the_documented_levels() -> None:
+    severity = schema.THREATS.column("severity")
+    categories = schema.categories_for(severity, ["severe", "high", "low", "critical", "medium"])
+    values = pd.Series(
+        ["medium", "severe", None, "critical", "low", "high", None],
+        dtype=schema.pandas_dtype(severity, categories),
+    )
+    ranks = schema.severity_rank(values)
+    assert ranks.dtype == pd.Int8Dtype()
+    assert ranks.name == "severity_rank"
+    assert ranks.tolist() == [2, 0, pd.NA, 4, 1, 3, pd.NA]
+    # Sorting by the rank sorts by the severity: the same order, NA last.
+    by_rank = values.iloc[ranks.sort_values(kind="stable").index].tolist()
+    assert by_rank == values.sort_values(kind="stable").tolist()
+    # Plain labels rank the same way, compared case-folded and stripped.
+    plain = schema.severity_rank(pd.Series(["High ", "LOW", "extreme", None], index=[5, 6, 7, 8]))
+    assert plain.tolist() == [3, 1, 0, pd.NA]
+    assert plain.index.tolist() == [5, 6, 7, 8]
+    assert schema.severity_rank(pd.Series([], dtype="object")).dtype == pd.Int8Dtype()

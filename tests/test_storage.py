@@ -15,10 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from intrace_analytics import __version__, schema
+from intrace_analytics import __version__, frames_from_pages, schema
+from intrace_analytics.exceptions import DataQualityWarning
 from intrace_analytics.frames import IncidentFrames, read_parquet
 from intrace_analytics.storage import write_parquet
-from tests.helpers import CANARY_KEY
+from tests import helpers
+from tests.helpers import CANARY_KEY, incident, link, page, threat
 
 NAMES = ("incidents", "links", "threats")  # the files of an export without sites
 
@@ -72,6 +74,7 @@ def make_frames(metadata: dict[str, Any] | None = None) -> IncidentFrames:
             "threat_id": _strings("t-1", "t-2", "t-3"),
             "title": _strings("Strike", None, "Storm"),
             "severity": _categorical("severity", "threats", "high", "severe", None),
+            "severity_rank": pd.Series([3, 0, None], dtype="Int8"),
             "threat_type": _categorical("threat_type", "threats", "Labor", None, "Weather"),
             "location": _strings("Rotterdam, NL", None, None),
             "observed_at": _times("2024-03-01T09:59:59.000123Z", None, "2024-03-02T00:00:00Z"),
@@ -79,7 +82,14 @@ def make_frames(metadata: dict[str, Any] | None = None) -> IncidentFrames:
             "lng": pd.Series([4.4777, np.nan, 151.2093], dtype="float64"),
         }
     )
-    report = {"complete": True, "rows": 4, "filters": {"status": "open"}, "pages": 1}
+    report = {
+        "complete": True,
+        "rows": 4,
+        "filters": {"status": "open"},
+        "pages": 1,
+        "package_version": __version__,
+        "schema_version": schema.SCHEMA_VERSION,
+    }
     return IncidentFrames(
         incidents, links, threats, metadata=report if metadata is None else metadata
     )
@@ -162,6 +172,8 @@ def test_ordinary_frames_round_trip_exactly(tmp_path: Path) -> None:
     ]
     assert back.threats["severity"].cat.ordered
     assert (back.threats["severity"] < "low").tolist() == [False, True, False]
+    assert back.threats["severity_rank"].dtype == pd.Int8Dtype()
+    assert back.threats["severity_rank"].tolist() == [3, 0, pd.NA]
     assert back.incidents["created_at"].iloc[0] == pd.Timestamp("2024-03-01T10:00:00.123456Z")
     assert back.incidents["title"].dtype == pd.StringDtype()
     assert back.incidents["title"].iloc[1] is pd.NA
@@ -243,10 +255,15 @@ def test_files_carry_schema_package_version_and_load_report(tmp_path: Path) -> N
     for name in NAMES:
         path = tmp_path / f"{name}.parquet"
         record = our_metadata(path)
-        assert record["schema_version"] == schema.SCHEMA_VERSION
+        assert record["schema_version"] == schema.SCHEMA_VERSION == 2
         assert record["package_version"] == __version__
         assert record["table"] == name
-        assert record["load_report"] == frames.metadata
+        # SPEC: the load report itself, its keys at the top level (meta["complete"]).
+        assert record["complete"] is True
+        assert "load_report" not in record
+        own = {"export_id", "table", "categories"}
+        assert set(record) == set(frames.metadata) | own
+        assert {k: v for k, v in record.items() if k not in own} == frames.metadata
         export_ids.add(record["export_id"])
         assert pq.read_schema(path).remove_metadata() == schema.arrow_schema(name)
         compression = pq.ParquetFile(path).metadata.row_group(0).column(0).compression
@@ -273,7 +290,10 @@ def test_metadata_values_are_made_json(tmp_path: Path) -> None:
         "nested": {"when": [pd.Timestamp("2024-01-01", tz="UTC")]},
     }
     back = read_parquet(write_parquet(make_frames(report), tmp_path))
+    # A hand-made report without them reads back with the writer's versions.
     assert back.metadata == {
+        "schema_version": schema.SCHEMA_VERSION,
+        "package_version": __version__,
         "fetched_at": "2024-03-01T12:00:00.000005+00:00",
         "as_of": "2024-03-01T12:00:00+00:00",
         "rows": 4,
@@ -304,6 +324,8 @@ def test_an_api_key_in_the_metadata_never_reaches_the_files(tmp_path: Path) -> N
         "rows": 4,
         "client": {"base_url": "http://127.0.0.1:1"},
         "attempts": [{"status": 200}, {}],
+        "schema_version": schema.SCHEMA_VERSION,
+        "package_version": __version__,
     }
     assert frames.metadata["api_key"] == CANARY_KEY  # the caller's report is left alone
     for name in NAMES:
@@ -424,6 +446,67 @@ def test_duckdb_reads_the_files_and_agrees(tmp_path: Path) -> None:
         connection.close()
 
 
+# SPEC: outside pandas, severity_rank sorts severity (1 low .. 4 critical, 0 another label).
+_LEVELS = ["critical", "low", "Severe", None, "high", "medium", "LOW"]
+
+
+def _levels_export(directory: Path) -> IncidentFrames:
+    """An export whose threats hold every level, an unknown label and a missing one,
+    normalized from payloads as a load would."""
+    threats = [
+        link(f"l{k}", f"t{k}", threat(f"t{k}", severity=level)) for k, level in enumerate(_LEVELS)
+    ]
+    with pytest.warns(DataQualityWarning, match="severity"):
+        frames = frames_from_pages([page([incident("i1", "2026-01-02T00:00:00Z", *threats)])])
+    write_parquet(frames, directory)
+    return frames
+
+
+def test_duckdb_sorts_severity_by_severity_rank(tmp_path: Path) -> None:
+    _levels_export(tmp_path)
+    path = (tmp_path / "threats.parquet").as_posix()
+    connection = duckdb.connect()
+    try:
+        rows = connection.execute(
+            "SELECT severity, severity_rank FROM read_parquet(?) "
+            "ORDER BY severity_rank NULLS LAST, threat_id",
+            [path],
+        ).fetchall()
+        assert rows == [
+            ("severe", 0), ("low", 1), ("low", 1), ("medium", 2), ("high", 3), ("critical", 4),
+            (None, None),
+        ]  # fmt: skip
+        # Text sorts alphabetically, which is why the rank exists.
+        by_text = connection.execute(
+            "SELECT DISTINCT severity FROM read_parquet(?) WHERE severity_rank > 0 "
+            "ORDER BY severity",
+            [path],
+        ).fetchall()
+        assert [s for (s,) in by_text] == ["critical", "high", "low", "medium"]
+        [(above_low,)] = connection.execute(
+            "SELECT count(*) FROM read_parquet(?) WHERE severity_rank > 1", [path]
+        ).fetchall()
+        assert above_low == 3
+        described = connection.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+        types = {column: type_ for column, type_, *_ in described}
+        assert types["severity_rank"] == "TINYINT"
+        assert [c for c, *_ in described] == list(helpers.SPEC_COLUMNS["threats"])
+    finally:
+        connection.close()
+
+
+def test_pandas_arrow_backend_sorts_by_severity_rank(tmp_path: Path) -> None:
+    _levels_export(tmp_path)
+    threats = pd.read_parquet(tmp_path / "threats.parquet", dtype_backend="pyarrow")
+    assert str(threats["severity_rank"].dtype) == "int8[pyarrow]"
+    ordered = threats.sort_values(["severity_rank", "threat_id"], na_position="last")
+    assert [None if pd.isna(v) else v for v in ordered["severity"]] == [
+        "severe", "low", "low", "medium", "high", "critical", None
+    ]  # fmt: skip
+    high_or_worse = threats.loc[threats["severity_rank"] >= 3, "severity"]
+    assert sorted(high_or_worse) == ["critical", "high"]
+
+
 # --- bad inputs --------------------------------------------------------------------------
 
 
@@ -467,8 +550,55 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     pq.write_table(
         table.replace_schema_metadata({b"intrace_analytics": json.dumps(record).encode()}), path
     )
-    with pytest.raises(ValueError, match=r"incidents\.parquet has schema_version 2"):
+    with pytest.raises(ValueError, match=r"incidents\.parquet has schema_version 3"):
         read_parquet(tmp_path)
+
+
+def test_a_load_report_using_a_file_key_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"must not use the keys.*\['table'\]"):
+        write_parquet(make_frames({"rows": 4, "table": "mine"}), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _as_version_1(directory: Path) -> None:
+    """Rewrite an export as intrace_analytics wrote schema version 1: the load report
+    nested under ``load_report``, no ``threats.severity_rank``."""
+    for name in NAMES:
+        path = directory / f"{name}.parquet"
+        table = pq.read_table(path)
+        record = json.loads(table.schema.metadata[b"intrace_analytics"])
+        own = ("export_id", "table", "categories")
+        report = {k: v for k, v in record.items() if k not in own}
+        old = {
+            "schema_version": 1,
+            "package_version": "0.1.0",
+            "table": record["table"],
+            "export_id": record["export_id"],
+            "load_report": {**report, "schema_version": 1, "package_version": "0.1.0"},
+            "categories": record["categories"],
+        }
+        if "severity_rank" in table.column_names:
+            table = table.drop_columns(["severity_rank"])
+        metadata = {b"intrace_analytics": json.dumps(old).encode()}
+        pq.write_table(table.replace_schema_metadata(metadata), path, compression="zstd")
+
+
+def test_a_version_1_export_is_read_and_upgraded(tmp_path: Path) -> None:
+    frames = make_frames()
+    write_parquet(frames, tmp_path)
+    _as_version_1(tmp_path)
+    assert "severity_rank" not in pq.read_schema(tmp_path / "threats.parquet").names
+    back = read_parquet(tmp_path)
+    # The frames of today's schema: severity_rank derived, in its place.
+    assert_frames_equal(back, frames)
+    assert back.threats.columns.tolist() == list(helpers.SPEC_COLUMNS["threats"])
+    # The load report un-nested, as written then.
+    assert back.metadata == {**frames.metadata, "schema_version": 1, "package_version": "0.1.0"}
+    assert back.metadata["complete"] is True
+    # Written again, it is a version-2 export.
+    write_parquet(back, tmp_path / "again")
+    assert our_metadata(tmp_path / "again" / "threats.parquet")["schema_version"] == 2
+    assert_frames_equal(read_parquet(tmp_path / "again"), frames)
 
 
 def test_a_label_outside_the_recorded_categories_is_refused(tmp_path: Path) -> None:

@@ -95,7 +95,11 @@ def test_resolution_and_severity_counts(frames: IncidentFrames) -> None:
                            count(summary["open"])]  # fmt: skip
     # "resolved" there is not the status: it counts resolved_at, whatever the status.
     resolved_at = frames.incidents["resolved_at"]
-    assert counts[2] == count((resolved_at.notna() & (resolved_at <= pd.Timestamp(AS_OF))).sum())
+    done = resolved_at.notna() & (resolved_at <= pd.Timestamp(AS_OF))
+    assert counts[2] == count(done.sum())
+    # Closed or resolved without resolved_at: neither resolved nor unresolved (survival.py).
+    unknown = frames.incidents["status"].isin(["closed", "resolved"]) & resolved_at.isna()
+    assert counts[3] == count((~done & ~unknown).sum())
     assert "whatever the status" in " ".join(text.split())
     # The times table: median, its interval, 90th percentile, naive median.
     assert _rows(text, HEADINGS[1], "scope")[1] == [
@@ -114,38 +118,6 @@ def test_resolution_and_severity_counts(frames: IncidentFrames) -> None:
         assert _row(text, HEADINGS[2], severity)[1] == f"{n:,}"
 
 
-def _spec_resolution_summary(original: Any) -> Any:
-    """``resolution_summary`` as the revised SPEC has it, for a package that predates
-    it: closed or resolved incidents without ``resolved_at`` left out of the estimates
-    and counted in ``resolved_without_time``."""
-
-    def summary(incidents: pd.DataFrame, by: Any = None, **kwargs: Any) -> pd.DataFrame:
-        out = original(incidents, by, **kwargs)
-        if WITHOUT_TIME in out:
-            return out
-        no_time = (
-            incidents["status"].isin(["closed", "resolved"]) & incidents["resolved_at"].isna()
-        ).to_numpy(dtype=bool)
-        kept = original(incidents[~no_time], by, **kwargs)
-        if by is None:
-            kept[WITHOUT_TIME] = int(no_time.sum())
-        else:
-            per_group = incidents[no_time].groupby(by, observed=True).size()
-            kept[WITHOUT_TIME] = [int(per_group.get(key, 0)) for key in kept[by]]
-        kept["count"] += kept[WITHOUT_TIME]
-        return kept
-
-    return summary
-
-
-@pytest.fixture
-def spec_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        survival, "resolution_summary", _spec_resolution_summary(survival.resolution_summary)
-    )
-
-
-@pytest.mark.usefixtures("spec_summary")
 def test_incidents_without_an_end_time_are_shown_apart(frames: IncidentFrames) -> None:
     text = summary_text(frames, as_of=AS_OF)
     _clean(text)
@@ -251,7 +223,6 @@ def test_empty_frames_and_bad_as_of() -> None:
         summary_text(empty, as_of="not a time")
 
 
-@pytest.mark.usefixtures("spec_summary")
 def test_every_line_fits_80_columns(sites_frames: IncidentFrames) -> None:
     # The sandbox export with sites, and incidents without an end time shown apart.
     text = summary_text(sites_frames, as_of=AS_OF)

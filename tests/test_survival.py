@@ -16,6 +16,7 @@ import pytest
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from intrace_analytics import schema
+from intrace_analytics.analysis import data_quality
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.survival import km_curve, resolution_summary, resolution_times
 from tests.helpers import stamp, typed
@@ -51,6 +52,86 @@ def test_resolution_times_censors_open_incidents_at_as_of() -> None:
     assert by_created["duration"].iloc[0] == pd.Timedelta(days=2)
     naive = resolution_times(incidents, as_of="2026-01-10")
     assert naive.equals(result)
+
+
+def _ended_apart() -> pd.DataFrame:
+    """One incident of each kind the counts tell apart."""
+    return typed(
+        "incidents",
+        [
+            {"incident_id": "done", "status": "resolved", "created_at": stamp("2026-01-01"),
+             "resolved_at": stamp("2026-01-03")},
+            {"incident_id": "open", "status": "open", "created_at": stamp("2026-01-02")},
+            {"incident_id": "closed-no-time", "status": "closed",
+             "created_at": stamp("2026-01-02")},
+            {"incident_id": "resolved-no-time", "status": "resolved",
+             "created_at": stamp("2026-01-03")},
+            {"incident_id": "open-with-time", "status": "open",
+             "created_at": stamp("2026-01-01"), "resolved_at": stamp("2026-01-05")},
+            {"incident_id": "closed-later", "status": "closed",
+             "created_at": stamp("2026-01-01"), "resolved_at": stamp("2026-03-01")},
+            {"incident_id": "odd-status", "status": "paused", "created_at": stamp("2026-01-04")},
+            {"incident_id": "no-status", "created_at": stamp("2026-01-04")},
+        ],
+    )  # fmt: skip
+
+
+def test_resolved_without_time_has_no_resolution_time() -> None:
+    incidents = _ended_apart()
+    result = resolution_times(incidents, as_of="2026-02-01T00:00Z")
+    assert result["incident_id"].tolist() == [
+        "done", "open", "open-with-time", "closed-later", "odd-status", "no-status"
+    ]  # fmt: skip
+    assert result["resolved"].tolist() == [True, False, True, False, False, False]
+    assert result["duration"].notna().all()
+    assert isinstance(result.index, pd.RangeIndex)
+    # Nothing left to estimate: still the documented columns and dtypes.
+    ended = incidents[incidents["status"].isin(["closed", "resolved"])]
+    only = resolution_times(ended[ended["resolved_at"].isna()], as_of="2026-02-01T00:00Z")
+    assert only.empty
+    assert only.dtypes.equals(result.dtypes)
+
+
+def test_counts_split_every_incident_once() -> None:
+    as_of = pd.Timestamp("2026-02-01T00:00Z")
+    incidents = _ended_apart()
+    summary = resolution_summary(incidents, as_of=as_of)
+    assert summary.columns.tolist()[-1] == "resolved_without_time"
+    row = summary.iloc[0]
+    counts = {k: int(row[k]) for k in ("count", "resolved", "open", "resolved_without_time")}
+    assert counts == {"count": 8, "resolved": 2, "open": 4, "resolved_without_time": 2}
+    assert row["count"] == row["resolved"] + row["open"] + row["resolved_without_time"]
+    # "open" is exactly the censored rows of resolution_times.
+    times = resolution_times(incidents, as_of=as_of)
+    assert row["open"] == (~times["resolved"]).sum()
+    assert row["resolved"] == times["resolved"].sum()
+    # Left out of the estimates: the same numbers as without those incidents.
+    known = incidents[~incidents["incident_id"].str.endswith("-no-time")]
+    without = resolution_summary(known, as_of=as_of).iloc[0]
+    estimates = ["km_median", "km_median_low", "km_median_high", "km_p90", "naive_median"]
+    pd.testing.assert_series_equal(row[estimates], without[estimates], check_names=False)
+    assert row["naive_median"] == pd.Timedelta(days=3)  # done (2 d), open-with-time (4 d)
+    assert without["resolved_without_time"] == 0
+
+
+def test_km_median_is_unchanged_by_incidents_resolved_without_time() -> None:
+    # Freireich's incidents plus ten closed ones without resolved_at: the same estimates.
+    as_of = pd.Timestamp("2026-10-01T00:00Z")
+    rows = []
+    for k, (t, e) in enumerate(zip(FREIREICH_TIMES, FREIREICH_EVENTS, strict=True)):
+        start = as_of - pd.Timedelta(weeks=40 if e else t)
+        resolved = start + pd.Timedelta(weeks=t) if e else None
+        rows.append({"incident_id": f"i{k}", "status": "resolved" if e else "open",
+                     "created_at": start, "resolved_at": resolved})  # fmt: skip
+    extra = [{"incident_id": f"x{k}", "status": "closed", "created_at": as_of - pd.Timedelta(
+        weeks=k + 1)} for k in range(10)]  # fmt: skip
+    plain = resolution_summary(typed("incidents", rows), as_of=as_of).iloc[0]
+    mixed = resolution_summary(typed("incidents", rows + extra), as_of=as_of).iloc[0]
+    assert (mixed["count"], mixed["resolved"], mixed["open"]) == (31, 9, 12)
+    assert mixed["resolved_without_time"] == 10
+    for column in ["km_median", "km_median_low", "naive_median"]:
+        assert mixed[column] == plain[column]
+    assert mixed["km_median"] == pd.Timedelta(weeks=23)
 
 
 # -- Kaplan-Meier ----------------------------------------------------------------------
@@ -110,6 +191,7 @@ def test_km_equals_statsmodels_on_random_censored_data_with_ties(seed: int) -> N
     incidents = pd.DataFrame(
         {
             "incident_id": pd.array([f"i{k}" for k in range(n)], dtype="string"),
+            "status": pd.Categorical(np.where(events, "resolved", "open")),
             "created_at": pd.Series([start] * n, dtype="datetime64[us, UTC]"),
             "started_at": pd.Series([pd.NaT] * n, dtype="datetime64[us, UTC]"),
             "resolved_at": pd.Series(
@@ -176,6 +258,16 @@ def test_resolution_summary_on_sandbox(sandbox_frames: IncidentFrames) -> None:
     times = resolution_times(sandbox_frames.incidents, as_of=AS_OF)
     assert summary["count"].sum() == len(sandbox_frames.incidents)
     assert summary["resolved"].sum() == times["resolved"].sum()
+    assert summary["open"].sum() == (~times["resolved"]).sum()
+    # The sandbox closes some incidents without resolved_at: counted apart, exactly the
+    # data-quality finding.
+    findings = data_quality(sandbox_frames).set_index("check")["count"]
+    unknown = int(findings["resolved_or_closed_without_resolved_at"])
+    assert unknown > 0
+    assert summary["resolved_without_time"].sum() == unknown
+    assert len(times) == len(sandbox_frames.incidents) - unknown
+    assert (summary["count"] == summary["resolved"] + summary["open"]
+            + summary["resolved_without_time"]).all()  # fmt: skip
     for row in summary.itertuples():
         assert row.km_median_low <= row.km_median
         assert pd.isna(row.km_median_high) or row.km_median <= row.km_median_high
