@@ -170,7 +170,7 @@ class RetryPolicy(Retry):
             load.stats.add(rate_limit_wait_s=time.monotonic() - started)
         else:
             backoff = self.get_backoff_time()
-            load.notify_wait(backoff, "retrying")
+            load.notify_wait(backoff, "retry after an error")
             time.sleep(backoff)
         load.start_attempt()
 
