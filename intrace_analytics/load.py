@@ -562,7 +562,7 @@ class _ProgressBar:
             self._wait = None
             self._activity = max(self._activity, until)  # the wait is over: a request left
         if now - self._activity >= self._slow:
-            return f"waiting for the server ({now - self._activity:.0f} s)"
+            return f"waiting for the server ({int(now - self._activity)} s)"
         return ""
 
     def _show(self, *, refresh: bool = True) -> None:
