@@ -6,37 +6,49 @@
 """
 
 import importlib
+import typing
 
 from intrace_analytics._version import __version__
-from intrace_analytics.analysis import (
-    data_quality,
-    incident_severity,
-    open_backlog,
-    severity_breakdown,
-    status_breakdown,
-    status_over_time,
-)
-from intrace_analytics.client import IntraceClient
-from intrace_analytics.config import Retries, Timeout
-from intrace_analytics.exceptions import (
-    ApiError,
-    AuthenticationError,
-    CompletenessWarning,
-    DataQualityWarning,
-    IntraceError,
-    IntraceWarning,
-    NetworkError,
-    RateLimitError,
-    ResponseFormatError,
-)
-from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.load import frames_from_pages, load_incidents
-from intrace_analytics.load_sites import load_assets
-from intrace_analytics.pages import Page, read_jsonl, write_jsonl
-from intrace_analytics.pagination import PageStream
-from intrace_analytics.retry import LoadStats
-from intrace_analytics.sites import asset_exposure, incidents_by_asset
-from intrace_analytics.survival import km_curve, resolution_summary, resolution_times
+
+if typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, _LAZY below
+    from intrace_analytics.analysis import (
+        data_quality,
+        incident_severity,
+        open_backlog,
+        severity_breakdown,
+        status_breakdown,
+        status_over_time,
+    )
+    from intrace_analytics.client import IntraceClient
+    from intrace_analytics.config import Retries, Timeout
+    from intrace_analytics.exceptions import (
+        ApiError,
+        AuthenticationError,
+        CompletenessWarning,
+        DataQualityWarning,
+        IntraceError,
+        IntraceWarning,
+        NetworkError,
+        RateLimitError,
+        ResponseFormatError,
+    )
+    from intrace_analytics.frames import IncidentFrames, read_parquet
+    from intrace_analytics.load import frames_from_pages, load_incidents
+    from intrace_analytics.load_sites import load_assets
+    from intrace_analytics.maps import plot_site_map, plot_site_maps, plot_threat_map
+    from intrace_analytics.pages import Page, read_jsonl, write_jsonl
+    from intrace_analytics.pagination import PageStream
+    from intrace_analytics.plotting import (
+        plot_open_backlog,
+        plot_resolution_times,
+        plot_severity,
+        plot_severity_by_type,
+        plot_status_breakdown,
+    )
+    from intrace_analytics.report import build_report
+    from intrace_analytics.retry import LoadStats
+    from intrace_analytics.sites import asset_exposure, incidents_by_asset
+    from intrace_analytics.survival import km_curve, resolution_summary, resolution_times
 
 __all__ = [
     "ApiError",
@@ -84,19 +96,60 @@ __all__ = [
     "write_jsonl",
 ]
 
-# Plot helpers and the report import matplotlib; load them on first use so that the
-# command line and plain data loads start without it. Name → the module that defines it.
-_MAPS = ("plot_site_map", "plot_site_maps", "plot_threat_map")
-_LAZY = {
-    **{
-        n: "intrace_analytics.plotting" for n in __all__ if n.startswith("plot_") and n not in _MAPS
-    },
-    **dict.fromkeys(_MAPS, "intrace_analytics.maps"),  # overrides the line above
-    "build_report": "intrace_analytics.report",
+# Every export but the version is loaded on first use: pandas, pyarrow, requests and
+# matplotlib take a second or more to import, and `intrace-analytics --help`, `--version`
+# or a script that only needs the client should not pay for all of them.
+# Name → the module that defines it (the TYPE_CHECKING imports above, once more).
+_MODULES = {
+    "intrace_analytics.analysis": (
+        "data_quality",
+        "incident_severity",
+        "open_backlog",
+        "severity_breakdown",
+        "status_breakdown",
+        "status_over_time",
+    ),
+    "intrace_analytics.client": ("IntraceClient",),
+    "intrace_analytics.config": ("Retries", "Timeout"),
+    "intrace_analytics.exceptions": (
+        "ApiError",
+        "AuthenticationError",
+        "CompletenessWarning",
+        "DataQualityWarning",
+        "IntraceError",
+        "IntraceWarning",
+        "NetworkError",
+        "RateLimitError",
+        "ResponseFormatError",
+    ),
+    "intrace_analytics.frames": ("IncidentFrames", "read_parquet"),
+    "intrace_analytics.load": ("frames_from_pages", "load_incidents"),
+    "intrace_analytics.load_sites": ("load_assets",),
+    "intrace_analytics.maps": ("plot_site_map", "plot_site_maps", "plot_threat_map"),
+    "intrace_analytics.pages": ("Page", "read_jsonl", "write_jsonl"),
+    "intrace_analytics.pagination": ("PageStream",),
+    "intrace_analytics.plotting": (
+        "plot_open_backlog",
+        "plot_resolution_times",
+        "plot_severity",
+        "plot_severity_by_type",
+        "plot_status_breakdown",
+    ),
+    "intrace_analytics.report": ("build_report",),
+    "intrace_analytics.retry": ("LoadStats",),
+    "intrace_analytics.sites": ("asset_exposure", "incidents_by_asset"),
+    "intrace_analytics.survival": ("km_curve", "resolution_summary", "resolution_times"),
 }
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> object:
+    # Not cached in the module's namespace: after the first call the import is a dict
+    # lookup, and the namespace keeps holding exactly the eager names.
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'intrace_analytics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -2,28 +2,45 @@
 
 Failures print one line to stderr, never a traceback and never the API key, and exit 1
 (2 for usage errors, 130 when interrupted).
+
+Only the standard library is imported here at first: pandas, pyarrow and requests cost
+more than a second to import, which ``--help``, ``--version`` and a usage error should
+not pay. Each command imports what it needs when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from intrace_analytics import formatting as fmt
 from intrace_analytics._version import __version__
-from intrace_analytics.client import IntraceClient
-from intrace_analytics.exceptions import IntraceError, IntraceWarning
-from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.load import load_incidents
-from intrace_analytics.schema import SCOPES, STATUSES
+from intrace_analytics.exceptions import AuthenticationError, IntraceError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from intrace_analytics.client import IntraceClient
+    from intrace_analytics.frames import IncidentFrames
 
 __all__ = ["main"]
+
+# The filter values of schema.STATUSES and schema.SCOPES, spelled here so that building
+# the parser does not import pandas; tests/test_cli.py checks they agree.
+STATUSES = ("open", "closed", "resolved")
+SCOPES = ("investigation", "aggregate")
+
+
+class CommandError(Exception):
+    """A failure already worded for the command line (one line, no Python names)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,6 +64,29 @@ def _page_size(text: str) -> int:
     if not 1 <= value <= 5000:
         raise argparse.ArgumentTypeError(f"expected 1..5000, got {text!r}")
     return value
+
+
+def _as_of(text: str) -> pd.Timestamp:
+    from intrace_analytics.clock import as_of
+
+    try:
+        return as_of(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a timestamp such as 2026-10-01 or 2026-10-01T12:00Z, got {text!r}"
+        ) from None
+
+
+def _base_url(text: str) -> str:
+    from intrace_analytics.config import check_base_url
+
+    try:
+        return check_base_url(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an http(s) URL such as https://api.intrace.ai, without a query or "
+            f"credentials, got {text!r}"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the monitored sites (GET /v1/assets) and which incidents touch each",
     )
     fetch.add_argument("--page-size", type=_page_size, default=1000, help="1..5000 (1000)")
-    fetch.add_argument("--base-url", help="default: $INTRACE_BASE_URL or the Intrace API")
+    fetch.add_argument(
+        "--base-url", type=_base_url, help="default: $INTRACE_BASE_URL or the Intrace API"
+    )
     fetch.add_argument(
         "--max-retries", type=_positive_int, default=5, help="retries per request (5)"
     )
@@ -104,12 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
         "summary", help="print the status, resolution and severity tables of an export"
     )
     summary.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    _as_of_option(summary)
 
     report = commands.add_parser("report", help="write the HTML report of an export")
     report.add_argument("data_dir", metavar="DATA_DIR", type=Path)
     report.add_argument(
         "-o", "--output", type=Path, default=None, help="default: DATA_DIR/report.html"
     )
+    _as_of_option(report)
 
     demo = commands.add_parser(
         "demo",
@@ -133,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency", type=float, default=0.0, help="seconds of delay per request (default: 0)"
     )
     return parser
+
+
+def _as_of_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as-of",
+        type=_as_of,
+        default=None,
+        metavar="T",
+        help="count open incidents as unresolved up to T (ISO date or time, UTC unless "
+        "it says otherwise; default: when the export was fetched)",
+    )
 
 
 def _progress_option(parser: argparse.ArgumentParser) -> None:
@@ -178,32 +233,130 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (IntraceError, ValueError, OSError) as exc:
-        print(f"intrace-analytics {args.command}: error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        # Ours, the file system's, or Arrow's (a damaged file): one line. Anything else
+        # is a bug, and its traceback is the useful report.
+        if not isinstance(exc, CommandError | IntraceError | ValueError | OSError) and not (
+            type(exc).__module__.startswith("pyarrow")
+        ):
+            raise
+        print(f"intrace-analytics {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
 
 
+# A temporary file of the atomic writer (fileio.temporary_beside): ".NAME.<hex>.tmp".
+_TEMPORARY = re.compile(r"(?<![^\s'\"/])\.([^\s'\"/]+)\.[0-9a-f]{12}\.tmp\b")
+_ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a failure prints: no ``[Errno N]``, no temporary file names, no
+    newlines, never the API key.
+
+    Examples
+    --------
+    >>> error_line(PermissionError(13, "Permission denied", "out/.links.parquet.0a1b2c3d4e5f.tmp"))
+    'out/links.parquet: permission denied'
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror[:1].lower() + exc.strerror[1:]
+        text = f"{exc.filename}: {reason}" if exc.filename is not None else reason
+        if exc.filename2 is not None:
+            text = f"{exc.filename} -> {exc.filename2}: {reason}"
+    else:
+        text = str(exc) or type(exc).__name__
+    text = _TEMPORARY.sub(r"\1", _ERRNO.sub("", text))
+    key = os.environ.get("INTRACE_API_KEY", "").strip()
+    if len(key) >= 4:  # a stray "k" must not turn every k in a message into ***
+        text = text.replace(key, "***")
+    return " ".join(text.split())
+
+
+def _writable_directory(path: Path, what: str) -> None:
+    """Fail (before any work) unless ``path`` is, or can be created as, a directory
+    this process may write into. Nothing is created."""
+    if path.exists() and not path.is_dir():
+        raise CommandError(f"{what} {path} is a file, not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CommandError(f"cannot create {what} {path}: {existing} is a file, not a directory")
+    try:
+        # Created and removed in one step (an unnamed file where the OS supports it):
+        # the one proof of writability that holds for root, ACLs and read-only mounts.
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        target = "" if existing == path else f" (to create {what} {path})"
+        raise CommandError(f"cannot write to {existing}{target}: {reason}") from None
+
+
+def _export(data_dir: Path) -> IncidentFrames:
+    """The export in ``data_dir``; a path that is not an export's directory is named
+    as what it is."""
+    from intrace_analytics.frames import read_parquet
+
+    if not data_dir.exists():
+        raise CommandError(f"no export at {data_dir}: no such directory")
+    if not data_dir.is_dir():
+        raise CommandError(
+            f"{data_dir} is a file; DATA_DIR is the export's directory, the one that holds "
+            "incidents.parquet"
+        )
+    if not (data_dir / "incidents.parquet").is_file():
+        raise CommandError(
+            f"no export in {data_dir}: it holds no incidents.parquet "
+            f"(write one with: intrace-analytics fetch {data_dir})"
+        )
+    return read_parquet(data_dir)
+
+
 def _summary(args: argparse.Namespace) -> int:
+    frames = _export(args.data_dir)
     from intrace_analytics.summary import summary_text
 
-    print(summary_text(read_parquet(args.data_dir)))
+    print(summary_text(frames, as_of=args.as_of))
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
+    output = args.output or args.data_dir / "report.html"
+    frames = _export(args.data_dir)
+    if output.is_dir():
+        raise CommandError(f"-o {output} is a directory; give the report's file name")
+    _writable_directory(output.parent, "the report's directory")
     from intrace_analytics.report import build_report
 
-    frames = read_parquet(args.data_dir)
-    path = build_report(frames, args.output or args.data_dir / "report.html")
+    path = build_report(frames, output, as_of=args.as_of)
     print(f"Report written to {path}")
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    client = IntraceClient(
-        base_url=args.base_url, page_size=args.page_size, max_retries=args.max_retries
-    )
+    _writable_directory(args.out_dir, "OUT_DIR")
+    client = _client(args)
     return _fetch_into(client, args, filters=(args.status, args.scope, args.asset_id))[0]
+
+
+def _client(args: argparse.Namespace) -> IntraceClient:
+    """The client from the options and the environment; its complaints in the
+    command line's words (environment variables and options, not keyword arguments)."""
+    from intrace_analytics.client import IntraceClient
+
+    try:
+        return IntraceClient(
+            base_url=args.base_url, page_size=args.page_size, max_retries=args.max_retries
+        )
+    except AuthenticationError:
+        raise CommandError("no API key: set the INTRACE_API_KEY environment variable") from None
+    except ValueError as exc:
+        text = str(exc)
+        for name, option in (("api_key", "INTRACE_API_KEY"), ("base_url", "INTRACE_BASE_URL")):
+            if text.startswith(name + " "):
+                text = option + text[len(name) :]
+        raise CommandError(text) from None
 
 
 def _fetch_into(
@@ -212,6 +365,10 @@ def _fetch_into(
     filters: tuple[str | None, str | None, list[str] | None] = (None, None, None),
 ) -> tuple[int, IncidentFrames]:
     """Load, report warnings as lines, write Parquet unless the load is incomplete."""
+    from intrace_analytics import formatting as fmt
+    from intrace_analytics.exceptions import IntraceWarning
+    from intrace_analytics.load import load_incidents
+
     status, scope, asset_id = filters
     started = time.monotonic()
     keep_raw = getattr(args, "keep_raw", False)
@@ -267,6 +424,11 @@ def _sandbox(args: argparse.Namespace) -> int:
         casing=args.casing,
         latency=args.latency,
     )
+    try:
+        server.start()
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise CommandError(f"cannot serve on 127.0.0.1:{args.port}: {reason}") from None
     with server:
         print(f"Sandbox API serving {args.incidents} incidents at {server.url}")
         print(f"  export INTRACE_BASE_URL={server.url}")
@@ -280,6 +442,8 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    _writable_directory(args.out_dir, "OUT_DIR")
+    from intrace_analytics.client import IntraceClient
     from intrace_analytics.sandbox import SandboxServer
 
     with SandboxServer(incidents=args.incidents, seed=args.seed) as server:

@@ -101,7 +101,10 @@ class IntraceClient:
         holds the deadline too).
     max_retries
         Retries per request (attempts = retries + 1) for connection errors, read timeouts,
-        bodies cut short and HTTP 408/429/500/502/503/504. 400/401/403/404/422 are never retried.
+        bodies cut short and HTTP 408/429/500/502/503/504. 400/401/403/404/422 are never
+        retried. A timeout is retried once (``Retries(timeout_retries=...)``): against a
+        server that accepts connections and never answers a request fails after two read
+        timeouts (60 s with the defaults), and the load with it.
     page_size
         ``limit`` per request, 1..5000.
     max_workers
@@ -432,7 +435,18 @@ class IntraceClient:
         ids_only: bool = False,
     ) -> Page:
         with load.slots:
-            body, url = self._get(session, path, params, offset, load)
+            if load.failed.is_set():
+                # Not sent: the load is failing already, and this request would only
+                # wait out its own timeouts before the error is raised.
+                raise NetworkError(
+                    f"GET {origin(self.base_url)}{path} (offset {offset}) not sent: an "
+                    "earlier request of this load failed"
+                )
+            try:
+                body, url = self._get(session, path, params, offset, load)
+            except NetworkError:
+                load.failed.set()
+                raise
         page = Page.from_body(
             body,
             offset=offset,

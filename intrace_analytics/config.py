@@ -89,6 +89,12 @@ class Retries:
         :class:`~intrace_analytics.exceptions.RateLimitError` at once.
     budget
         Retries allowed per load across all workers (each success earns back 0.1).
+    timeout_retries
+        Of a request's retries, how many may follow a timeout (no connection within the
+        connect timeout, nothing read within the read timeout), 0..100; at most
+        ``max_retries``. Each costs a whole timeout: with the defaults a server that
+        accepts connections and never answers fails a request after 2 x 30 s, not
+        6 x 30 s plus backoff.
 
     Raises
     ------
@@ -110,9 +116,11 @@ class Retries:
     backoff_jitter: float = 0.5
     max_retry_after: float = 60.0
     budget: int = 20
+    timeout_retries: int = 1
 
     def __post_init__(self) -> None:
         check_int("max_retries", self.max_retries, 0, 100)
+        check_int("timeout_retries", self.timeout_retries, 0, 100)
         check_int("budget", self.budget, 0, 1_000_000)
         for name in ("backoff_factor", "backoff_max", "backoff_jitter", "max_retry_after"):
             # Stored as floats, as the client's keyword arguments always were.
@@ -141,6 +149,7 @@ class Retries:
             raise_on_redirect=False,
         )
         retry.load = load
+        retry.timeout_retries = self.timeout_retries
         return retry
 
 

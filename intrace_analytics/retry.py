@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Self
 
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+    ResponseError,
+)
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -29,6 +35,7 @@ __all__ = [
     "LoadStats",
     "RetryBudget",
     "RetryPolicy",
+    "is_timeout",
     "retry_after_seconds",
 ]
 
@@ -104,6 +111,9 @@ class LoadContext:
     slots: AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
     # When the current attempt of this thread's request began (for the deadline).
     local: threading.local = field(default_factory=threading.local)
+    # Set when a request of the load failed for good: the requests not yet sent are not
+    # sent, so a load fails within one request's time, not one per worker in turn.
+    failed: threading.Event = field(default_factory=threading.Event)
 
     def attempt_started(self) -> float:
         return getattr(self.local, "started", time.monotonic())
@@ -116,14 +126,28 @@ class LoadContext:
             self.on_wait(seconds, reason)
 
 
+def is_timeout(error: Exception | None) -> bool:
+    """Whether ``error`` is a wait that ran out: no connection within the connect timeout,
+    or nothing read within the read timeout (a refused connection is not one)."""
+    if isinstance(error, NewConnectionError):  # a subclass of ConnectTimeoutError
+        return False
+    return isinstance(error, ReadTimeoutError | ConnectTimeoutError)
+
+
 class RetryPolicy(Retry):
-    """urllib3's Retry, plus a retry budget, a cap on Retry-After and wait accounting."""
+    """urllib3's Retry, plus a retry budget, a cap on Retry-After, a smaller allowance
+    for timeouts, and wait accounting."""
 
     load: LoadContext | None = None
+    # Retries of a request that timed out, at most (None: as many as max_retries). Each
+    # costs a whole timeout: a server that accepts connections and never answers would
+    # otherwise hold a load for (max_retries + 1) read timeouts plus the backoffs.
+    timeout_retries: int | None = None
 
     def new(self, **kw: Any) -> Self:
         retry = super().new(**kw)
         retry.load = self.load
+        retry.timeout_retries = self.timeout_retries
         return retry
 
     def increment(
@@ -135,6 +159,10 @@ class RetryPolicy(Retry):
         _pool: Any = None,
         _stacktrace: TracebackType | None = None,
     ) -> Self:
+        if self.timeout_retries is not None and is_timeout(error):
+            timeouts = sum(1 for entry in self.history if is_timeout(entry.error))
+            if timeouts >= self.timeout_retries:
+                raise MaxRetryError(_pool, url, error)
         load = self.load
         if load is not None:
             if response is not None and response.status == 429:
@@ -170,7 +198,7 @@ class RetryPolicy(Retry):
             load.stats.add(rate_limit_wait_s=time.monotonic() - started)
         else:
             backoff = self.get_backoff_time()
-            load.notify_wait(backoff, "retrying")
+            load.notify_wait(backoff, "retry after an error")
             time.sleep(backoff)
         load.start_attempt()
 

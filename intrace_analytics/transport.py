@@ -122,19 +122,20 @@ def network_error(
     reason = exc.args[0] if exc.args else exc
     if isinstance(reason, MaxRetryError) and reason.reason is not None:
         reason = reason.reason
-    kind = type(reason).__name__
+    # Said in words, not exception class names: this line is what a user reads.
     if isinstance(reason, NewConnectionError):  # a subclass of ConnectTimeoutError in urllib3
-        what = "could not connect"
+        what = "could not connect (connection refused or host unreachable)"
+    elif isinstance(reason, ReadTimeoutError):
+        what = "timed out: the server accepted the connection but sent no answer in time"
     elif isinstance(exc, requests.exceptions.Timeout) or isinstance(reason, Urllib3Timeout):
-        what = "timed out"
+        what = "timed out: could not connect in time"
     elif isinstance(exc, requests.exceptions.RetryError):
         what = "kept failing"
-    else:
+    elif isinstance(exc, requests.exceptions.ConnectionError):
         what = "could not connect or the connection broke"
-    return NetworkError(
-        f"GET {origin(url)}{path} (offset {offset}) {what} after retries ({kind})",
-        url=url,
-    )
+    else:
+        what = f"failed ({type(reason).__name__})"
+    return NetworkError(f"GET {origin(url)}{path} (offset {offset}) {what}, after retries", url=url)
 
 
 def error_body(response: requests.Response) -> tuple[str | None, str | None]:

@@ -3,20 +3,28 @@ where one is needed (the ``python -m`` entry, a real run's exit code, a signal).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from intrace_analytics import __version__, frames_from_pages, read_jsonl, read_parquet
-from intrace_analytics.cli import main
+from intrace_analytics import (
+    IncidentFrames,
+    __version__,
+    frames_from_pages,
+    read_jsonl,
+    read_parquet,
+)
+from intrace_analytics.cli import error_line, main
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import CANARY_KEY, assert_no_key
 
@@ -235,3 +243,240 @@ def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str
     assert code == 1
     assert err.startswith("intrace-analytics sandbox: error:")
     assert err.count("\n") == 1
+
+
+# -- OUT_DIR is checked before anything is fetched -------------------------------------
+
+
+def _one_error(err: str, command: str) -> str:
+    """The one line a failure printed (after any progress bar, which ends in \\r)."""
+    line = err.rsplit("\r", 1)[-1]
+    assert line.count("\n") == 1, err
+    assert line.startswith(f"intrace-analytics {command}: error: "), err
+    assert "Traceback" not in err
+    assert "[Errno" not in line
+    assert ".tmp" not in line
+    return line.strip()
+
+
+@pytest.mark.parametrize("layout", ["out_is_a_file", "parent_is_a_file"])
+def test_fetch_refuses_an_out_dir_it_cannot_write_before_any_request(
+    in_process_env: SandboxServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    layout: str,
+) -> None:
+    file = tmp_path / "export"
+    file.write_text("not a directory")
+    out = file if layout == "out_is_a_file" else file / "sub" / "dir"
+    code = main(["fetch", str(out)])
+    line = _one_error(capsys.readouterr().err, "fetch")
+    assert code == 1
+    assert in_process_env.requests == []  # nothing was fetched
+    if layout == "out_is_a_file":
+        assert line.endswith(f"OUT_DIR {file} is a file, not a directory")
+    else:
+        assert line.endswith(f"cannot create OUT_DIR {out}: {file} is a file, not a directory")
+    assert file.read_text() == "not a directory"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_fetch_refuses_a_read_only_directory_before_any_request(
+    in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code = main(["fetch", str(locked / "export")])
+    finally:
+        locked.chmod(0o700)
+    line = _one_error(capsys.readouterr().err, "fetch")
+    assert code == 1
+    assert in_process_env.requests == []
+    assert f"cannot write to {locked} (to create OUT_DIR {locked / 'export'})" in line
+
+
+def test_an_unwritable_out_dir_is_one_plain_line(
+    in_process_env: SandboxServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same path as a read-only directory, for a root user too: the probe is refused.
+    def refused(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".probe.0a1b2c3d4e5f.tmp"))
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    code = main(["fetch", str(tmp_path)])
+    line = _one_error(capsys.readouterr().err, "fetch")
+    assert code == 1
+    assert in_process_env.requests == []
+    assert line.endswith(f"cannot write to {tmp_path}: permission denied")
+
+
+# -- failures are one plain line --------------------------------------------------------
+
+
+def test_a_missing_key_is_said_in_the_command_lines_words(
+    in_process_env: SandboxServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INTRACE_API_KEY", "")
+    code = main(["fetch", str(tmp_path / "x")])
+    line = _one_error(capsys.readouterr().err, "fetch")
+    assert code == 1
+    assert line.endswith("no API key: set the INTRACE_API_KEY environment variable")
+    assert "api_key" not in line
+    assert in_process_env.requests == []
+
+
+def test_a_bad_base_url_names_the_environment_variable_or_the_option(
+    in_process_env: SandboxServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("INTRACE_BASE_URL", "ftp://example.com")
+    assert main(["fetch", str(tmp_path / "x")]) == 1
+    line = _one_error(capsys.readouterr().err, "fetch")
+    assert "INTRACE_BASE_URL must be an http(s) URL" in line
+    assert "base_url" not in line
+    with pytest.raises(SystemExit) as exited:
+        main(["fetch", str(tmp_path / "x"), "--base-url", "ftp://example.com"])
+    assert exited.value.code == 2
+    assert "argument --base-url: expected an http(s) URL" in capsys.readouterr().err
+
+
+def test_a_failed_fetch_clears_the_bar_then_prints_one_line(
+    in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    in_process_env.fail(500, offset=0, times=100)
+    code = main(["fetch", str(tmp_path / "x"), "--progress", "--max-retries", "0"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "fetching" in err  # the bar was drawn, then blanked: the line stands alone
+    assert err.rsplit("\r", 2)[-2].strip() == ""
+    line = _one_error(err, "fetch")
+    assert "HTTP 500" in line
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("command", [["summary"], ["report"], ["report", "-o", "r.html"]])
+def test_a_file_where_an_export_directory_is_expected_is_named_as_such(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]
+) -> None:
+    file = tmp_path / "incidents.parquet"
+    file.write_bytes(b"PAR1")
+    code = main([command[0], str(file), *command[1:]])
+    line = _one_error(capsys.readouterr().err, command[0])
+    assert code == 1
+    assert line.endswith(
+        f"{file} is a file; DATA_DIR is the export's directory, the one that holds "
+        "incidents.parquet"
+    )
+    assert "incidents.parquet/incidents.parquet" not in line
+
+
+def test_a_directory_without_an_export_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["summary", str(tmp_path)]) == 1
+    line = _one_error(capsys.readouterr().err, "summary")
+    assert line.endswith(
+        f"no export in {tmp_path}: it holds no incidents.parquet "
+        f"(write one with: intrace-analytics fetch {tmp_path})"
+    )
+    assert main(["summary", str(tmp_path / "nowhere")]) == 1
+    line = _one_error(capsys.readouterr().err, "summary")
+    assert line.endswith(f"no export at {tmp_path / 'nowhere'}: no such directory")
+
+
+def test_a_damaged_export_is_one_line(
+    sandbox_frames: IncidentFrames, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sandbox_frames.to_parquet(tmp_path)
+    (tmp_path / "links.parquet").write_bytes(b"not parquet\nat all")
+    assert main(["summary", str(tmp_path)]) == 1
+    line = _one_error(capsys.readouterr().err, "summary")
+    assert "links.parquet" in line
+
+
+def test_error_lines_hide_errno_temporary_names_newlines_and_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    temporary = "/data/out/.threats.parquet.0123456789ab.tmp"
+    assert error_line(PermissionError(13, "Permission denied", temporary)) == (
+        "/data/out/threats.parquet: permission denied"
+    )
+    assert error_line(OSError(28, "No space left on device")) == "no space left on device"
+    assert error_line(ValueError(f"[Errno 2] gone: {temporary}")) == (
+        "gone: /data/out/threats.parquet"
+    )
+    monkeypatch.setenv("INTRACE_API_KEY", CANARY_KEY)
+    assert error_line(ValueError(f"bad\n  key {CANARY_KEY}")) == "bad key ***"
+
+
+# -- --as-of ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["summary", "report"])
+def test_as_of_defaults_to_the_fetch_and_the_option_overrides_it(
+    sandbox_frames: IncidentFrames,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: str,
+) -> None:
+    frames = copy.deepcopy(sandbox_frames)
+    frames.metadata = {**frames.metadata, "fetched_at": "2026-10-03T08:30:00+00:00"}
+    frames.to_parquet(tmp_path / "export")
+
+    def said() -> str:
+        if command == "summary":
+            text = capsys.readouterr().out
+        else:
+            capsys.readouterr()
+            text = (tmp_path / "export" / "report.html").read_text(encoding="utf-8")
+        return " ".join(text.split())
+
+    assert main([command, str(tmp_path / "export")]) == 0
+    assert "unresolved up to 2026-10-03 08:30 UTC (the time of the fetch)" in said()
+    assert main([command, str(tmp_path / "export"), "--as-of", "2026-10-01T12:00+02:00"]) == 0
+    assert "unresolved up to 2026-10-01 10:00 UTC (as requested)" in said()
+
+
+@pytest.mark.parametrize("command", ["summary", "report"])
+def test_a_bad_as_of_is_a_usage_error_naming_the_option(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "export", "--as-of", "last tuesday"])
+    assert exited.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert errors == [
+        f"intrace-analytics {command}: error: argument --as-of: expected a timestamp such "
+        "as 2026-10-01 or 2026-10-01T12:00Z, got 'last tuesday'"
+    ]
+
+
+def test_the_parsers_filter_choices_are_the_schemas() -> None:
+    from intrace_analytics import cli, schema
+
+    assert (cli.STATUSES, cli.SCOPES) == (schema.STATUSES, schema.SCOPES)
+
+
+def test_help_and_version_do_not_import_pandas() -> None:
+    code = (
+        "import sys\nfrom intrace_analytics.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['fetch', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "print(sorted({'pandas', 'pyarrow', 'requests'} & set(sys.modules)), file=sys.stderr)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stderr.strip() == "[]"
+    assert "--as-of" not in done.stdout  # fetch has none
+    assert "--no-assets" in done.stdout

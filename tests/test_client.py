@@ -20,6 +20,7 @@ from intrace_analytics import (
     NetworkError,
     RateLimitError,
     ResponseFormatError,
+    load_incidents,
 )
 from intrace_analytics.client import Retries, Timeout
 from intrace_analytics.sandbox import SandboxServer
@@ -592,3 +593,89 @@ def test_a_host_that_comes_up_during_the_retries_is_reached() -> None:
     finally:
         timer.join()
         server.stop()
+
+
+class _SilentServer:
+    """127.0.0.1: accepts every connection, reads nothing, never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.held.append(connection)
+
+    def __enter__(self) -> _SilentServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        self.thread.join(timeout=5)
+        for connection in self.held:
+            connection.close()
+
+
+def test_a_server_that_never_answers_fails_after_two_read_timeouts() -> None:
+    # The README's bound: 2 x the read timeout (60 s with the defaults), whatever
+    # max_retries says; before, (max_retries + 1) read timeouts plus every backoff.
+    read = 0.4
+    with _SilentServer() as server:
+        client = IntraceClient(CANARY_KEY, base_url=server.url, timeout=(1, read))
+        assert client.max_retries == 5
+        started = time.monotonic()
+        with pytest.raises(NetworkError, match="sent no answer in time") as info:
+            list(client.iter_incident_pages())
+        elapsed = time.monotonic() - started
+    assert len(server.held) == 2  # one attempt and one retry
+    assert 2 * read <= elapsed < 2 * read + 0.5  # the one backoff after a first error is 0
+    assert "Error" not in str(info.value)  # words, not exception class names
+    assert_no_key(info.value)
+
+
+def test_a_whole_load_against_a_silent_server_fails_within_the_bound() -> None:
+    read = 0.3
+    with _SilentServer() as server:
+        client = IntraceClient(CANARY_KEY, base_url=server.url, timeout=(1, read))
+        started = time.monotonic()
+        with pytest.raises(NetworkError):
+            load_incidents(client, assets=True, progress=False)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2 * read + 0.5
+    assert len(server.held) == 2
+
+
+def test_timeout_retries_are_configurable() -> None:
+    read = 0.2
+    with _SilentServer() as server:
+        client = IntraceClient(
+            CANARY_KEY,
+            base_url=server.url,
+            timeout=(1, read),
+            retries=Retries(timeout_retries=3, backoff_factor=0.01, backoff_jitter=0),
+        )
+        with pytest.raises(NetworkError, match="timed out"):
+            list(client.iter_incident_pages())
+    assert len(server.held) == 4
+    with pytest.raises(ValueError, match="timeout_retries"):
+        Retries(timeout_retries=-1)
+
+
+def test_a_refused_connection_still_gets_every_retry() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        port = sock.getsockname()[1]
+        client = IntraceClient(
+            CANARY_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=4, backoff_factor=0.001
+        )
+        stream = client.iter_incident_pages()
+        with pytest.raises(NetworkError, match="could not connect"):
+            list(stream)
+    assert stream.stats.retries == 4

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
+import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +16,7 @@ from typing import Any
 import pytest
 
 from intrace_analytics import (
+    ApiError,
     CompletenessWarning,
     IntraceClient,
     __version__,
@@ -205,3 +210,79 @@ def test_raw_pages_are_kept_as_json_lines_and_replay_to_the_same_frames(
     assert frames.metadata["drift_detected"] is (change is not None)
     assert frames.metadata["complete"] is True
     assert_frames_match(frames, reference(_current(api)), any_order=True)
+
+
+# -- the progress bar ----------------------------------------------------------------
+
+_SEGMENT = re.compile(r"\[(\d\d):(\d\d)[<,]")
+
+
+def _drawn(output: str, note: str) -> list[tuple[int, str]]:
+    """Each redraw of the bar (tqdm separates them with \\r) that shows ``note``, with
+    the elapsed seconds its clock showed."""
+    frames = []
+    for segment in output.split("\r"):
+        clock = _SEGMENT.search(segment)
+        if note in segment and clock:
+            frames.append((int(clock[1]) * 60 + int(clock[2]), segment))
+    return frames
+
+
+def test_the_bar_shows_a_rate_limit_wait_for_the_whole_wait_and_its_clock_runs(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    api.rate_limit(3, offset=100)
+    started = time.monotonic()
+    frames = load_incidents(make_client(), progress=True)
+    assert frames.metadata["complete"] is True
+    assert time.monotonic() - started >= 3
+    waits = _drawn(stream.getvalue(), "(rate limited)")
+    # Redrawn while it waits (every 0.5 s), counting down, not overwritten at once.
+    shown = [re.search(r"waiting (\d) s \(rate limited\)", text) for _, text in waits]
+    assert [m is not None for m in shown] == [True] * len(waits)
+    assert len(waits) >= 4, stream.getvalue()
+    assert {m[1] for m in shown if m} >= {"3", "2", "1"}
+    # The clock kept running through the wait.
+    assert waits[-1][0] - waits[0][0] >= 2
+    assert "pages" in waits[0][1]
+
+
+def test_the_bar_says_it_waits_to_retry_after_an_error(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    api.fail(503, offset=0, times=2)  # urllib3 retries the first at once, backs off 1.5 s
+    client = make_client(page_size=5000, backoff_factor=1.5, backoff_max=1.5, backoff_jitter=0)
+    load_incidents(client, progress=True)
+    output = stream.getvalue()
+    assert len(_drawn(output, "waiting 2 s (retry after an error)")) >= 2, output
+
+
+def test_the_bar_says_it_waits_for_a_slow_server(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    api.latency = 2.8
+    load_incidents(make_client(page_size=5000), progress=True)
+    slow = _drawn(stream.getvalue(), "waiting for the server")
+    assert slow, stream.getvalue()
+    assert re.search(r"0 pages, waiting for the server \(2 s\)", slow[-1][1])
+    assert "::" not in stream.getvalue()
+    assert ": :" not in stream.getvalue()
+
+
+def test_a_failed_load_clears_its_bar(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    api.fail(500, offset=0, times=100)
+    with pytest.raises(ApiError):
+        load_incidents(make_client(max_retries=1), progress=True)
+    # tqdm blanks the line and returns to its start: what is printed next stands alone.
+    assert stream.getvalue().endswith("\r")
+    assert stream.getvalue().rsplit("\r", 2)[-2].strip() == ""

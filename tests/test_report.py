@@ -28,7 +28,7 @@ from intrace_analytics import (
 from intrace_analytics._version import __version__
 from intrace_analytics.formatting import count, duration, seconds, timestamp
 from intrace_analytics.report import SECTIONS, TOP_OPEN, build_report
-from intrace_analytics.sandbox.data import ASSETS
+from intrace_analytics.sandbox import SITES
 from intrace_analytics.schema import empty_frame
 from tests.helpers import incident, link, page, threat
 
@@ -395,7 +395,7 @@ def test_a_report_of_other_data_names_no_sandbox_site(
     path = build_report(frames, tmp_path / "other.html", as_of=AS_OF)
     html = path.read_text(encoding="utf-8")
     assert texts  # the map was drawn and read back
-    for asset in ASSETS:
+    for asset in SITES:
         assert asset.name not in html
         assert not any(asset.name in text for text in texts)
     assert not any(maps.SITE_LABEL in text for text in texts)
