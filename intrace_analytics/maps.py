@@ -33,18 +33,9 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from intrace_analytics import formatting as fmt
+from intrace_analytics import style
 from intrace_analytics.checks import check_choice, check_int, fail
 from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.plotting import (
-    SEVERITY_COLORS,
-    SEVERITY_ORDER,
-    UNKNOWN_COLOR,
-    _axes,
-    _label,
-    _labels,
-    _literal,
-    _ordered,
-)
 
 __all__ = [
     "EARTH_RADIUS_KM",
@@ -89,10 +80,12 @@ def _scatter_severities(
     of points per label drawn.
     """
     located = _located(threats)
-    labels = pd.Series(_labels(located["severity"]), index=located.index, dtype=object)
-    known = _ordered(list(labels.unique()), SEVERITY_ORDER)
+    labels = pd.Series(style.labels(located["severity"]), index=located.index, dtype=object)
+    known = style.ordered(list(labels.unique()), style.SEVERITY_ORDER)
     # Draw order: unknown and missing below, then the known levels low → critical.
-    order = [label for label in known if label not in SEVERITY_ORDER] + list(SEVERITY_ORDER)
+    order = [label for label in known if label not in style.SEVERITY_ORDER] + list(
+        style.SEVERITY_ORDER
+    )
     drawn: dict[str, int] = {}
     for z, label in enumerate(order):
         rows = located.loc[(labels == label).to_numpy(dtype=bool)]
@@ -109,8 +102,8 @@ def _scatter_severities(
         ax.scatter(
             rows["lng"].to_numpy(dtype="float64"),
             rows["lat"].to_numpy(dtype="float64"),
-            color=SEVERITY_COLORS.get(label, UNKNOWN_COLOR),
-            label=_literal(label),
+            color=style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR),
+            label=style.literal(label),
             **options,
         )
         drawn[label] = len(rows)
@@ -134,7 +127,7 @@ def _site_markers(ax: Axes, lng: np.ndarray, lat: np.ndarray, *, size: float = 7
 def _legend_order(labels: list[str]) -> list[str]:
     """Known severities in the palette's order, then other labels as drawn, then the
     site marker and the radius."""
-    levels = [_literal(level) for level in SEVERITY_ORDER]
+    levels = [style.literal(level) for level in style.SEVERITY_ORDER]
 
     def key(label: str) -> tuple[int, int]:
         if label in levels:
@@ -260,7 +253,7 @@ def plot_threat_map(
     --------
     >>> ax = plot_threat_map(frames.threats, assets=frames.assets)  # doctest: +SKIP
     """
-    ax = _axes(ax)
+    ax = style.axes(ax)
     _scatter_severities(ax, threats, world=True, **kwargs)
     located = _located(threats)
     sites = _located(assets) if assets is not None else None
@@ -278,7 +271,7 @@ def plot_threat_map(
         ax.set_ylim(ys.min() - pad_y, ys.max() + pad_y)
     ax.set_aspect("equal", adjustable="box")
     if sites is not None and len(sites):
-        names = [_literal(_label(name)) for name in sites["name"]]
+        names = [style.literal(style.label(name)) for name in sites["name"]]
         for name, x, y, (dx, dy, ha, va) in zip(
             names, lng, lat, _label_places(ax, names, lng, lat), strict=True
         ):
@@ -404,9 +397,9 @@ def plot_site_map(
     """
     assets = _require_sites(frames)
     check_choice("asset_id", asset_id, tuple(assets["asset_id"].dropna()))
-    ax = _axes(ax)
+    ax = style.axes(ax)
     site = assets.loc[(assets["asset_id"] == asset_id).fillna(False)].iloc[0]
-    ax.set_title(_literal(_label(site["name"])), fontsize="medium")
+    ax.set_title(style.literal(style.label(site["name"])), fontsize="medium")
     threats, n_incidents = _site_threats(frames, asset_id)
     lat, lng, radius = site["lat"], site["lng"], site.get("monitoring_radius_km")
     counts = f"{fmt.count(n_incidents)} incidents, {fmt.count(len(threats))} threats"

@@ -6,14 +6,11 @@ gives an empty, labelled plot. Text taken from the data (threat types, group nam
 unknown severity labels) is shown literally: every ``$`` is escaped, so a label like
 ``$5k`` or ``$$`` never reaches matplotlib's math parser.
 
-One severity order and one colour-blind-safe palette (Okabe & Ito, 2008) serve the
-whole package: :data:`SEVERITY_ORDER`, :data:`SEVERITY_COLORS`, :data:`STATUS_COLORS`
-and :data:`UNKNOWN_COLOR` for unknown or missing values. The maps (world threat map,
-site maps) are in :mod:`intrace_analytics.maps`, which draws with this palette.
+One severity order and one colour-blind-safe palette serve the whole package
+(:mod:`intrace_analytics.style`). The maps (world threat map, site maps) are in
+:mod:`intrace_analytics.maps`, drawn with the same palette.
 
->>> from intrace_analytics.plotting import SEVERITY_ORDER, plot_severity
->>> SEVERITY_ORDER
-('low', 'medium', 'high', 'critical')
+>>> from intrace_analytics.plotting import plot_severity
 >>> fig, ax = plt.subplots()  # doctest: +SKIP
 >>> plot_severity(frames.threats, ax=ax) is ax  # doctest: +SKIP
 True
@@ -25,220 +22,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from intrace_analytics import clock
+from intrace_analytics import clock, style
 from intrace_analytics.analysis import open_backlog, severity_breakdown, status_breakdown
 from intrace_analytics.checks import check_choice
-from intrace_analytics.schema import SEVERITIES, STATUSES
+from intrace_analytics.schema import STATUSES
 from intrace_analytics.survival import km_curve, resolution_times
 
 __all__ = [
-    "GROUP_COLORS",
-    "KM_LABEL",
-    "MAX_BANDS",
-    "MAX_GROUPS",
-    "NAIVE_LABEL",
-    "OTHER_COLOR",
-    "SEVERITY_COLORS",
-    "SEVERITY_ORDER",
-    "STATUS_COLORS",
-    "UNKNOWN_COLOR",
     "plot_open_backlog",
     "plot_resolution_times",
     "plot_severity",
     "plot_severity_by_type",
     "plot_status_breakdown",
 ]
-
-#: Severity levels, lowest first: the order of every bar, stack and legend.
-SEVERITY_ORDER: tuple[str, ...] = SEVERITIES
-
-#: Okabe-Ito colours, ordered light to dark so the order survives colour blindness
-#: and greyscale printing.
-SEVERITY_COLORS: dict[str, str] = {
-    "low": "#56B4E9",  # sky blue
-    "medium": "#E69F00",  # orange
-    "high": "#D55E00",  # vermillion
-    "critical": "#000000",  # black
-}
-
-#: Okabe-Ito colours per incident status.
-STATUS_COLORS: dict[str, str] = {
-    "open": "#E69F00",  # orange
-    "closed": "#0072B2",  # blue
-    "resolved": "#009E73",  # bluish green
-}
-
-#: Unknown labels and missing values, everywhere.
-UNKNOWN_COLOR = "#999999"
-
-#: Okabe-Ito colours for groups (``by=``), in turn.
-GROUP_COLORS: tuple[str, ...] = (
-    "#0072B2",
-    "#D55E00",
-    "#009E73",
-    "#CC79A7",
-    "#E69F00",
-    "#56B4E9",
-    "#F0E442",
-    "#000000",
-)
-
-#: A group that pools the smallest groups when there are more than :data:`MAX_GROUPS`.
-OTHER_COLOR = "#555555"
-
-#: The most groups a ``by=`` plot shows one by one: beyond it the largest
-#: ``MAX_GROUPS - 1`` (by incidents) stay and the rest are pooled into one "other (N
-#: groups)" (missing stays a group of its own, last). Enough for every severity, status
-#: or scope; a legend or axis of more entries stops being readable.
-MAX_GROUPS = 8
-
-#: :func:`plot_resolution_times` shades each curve's confidence band only up to this
-#: many groups: more bands overlap into an unreadable mush.
-MAX_BANDS = 3
-
-#: Legend entries of :func:`plot_resolution_times` (with an en dash, as in print).
-KM_LABEL = "Kaplan\u2013Meier (open counted)"
-NAIVE_LABEL = "naive (resolved only)"
-
-#: The label of a missing value (NaN / NA) in ticks and legends.
-_MISSING = "missing"
-
-assert set(SEVERITY_COLORS) == set(SEVERITY_ORDER)
-assert set(STATUS_COLORS) == set(STATUSES)
-
-
-def _literal(text: object) -> str:
-    """``text`` escaped so matplotlib shows it as written, never as mathtext."""
-    return str(text).replace("$", r"\$")
-
-
-def _label(value: object) -> str:
-    """A data value as a label: missing values (None, NaN, NA, NaT) become ``"missing"``."""
-    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
-        return _MISSING
-    return str(value)
-
-
-def _labels(values: Any) -> list[str]:
-    return [_label(v) for v in pd.Series(values).astype(object)]
-
-
-def _as_list(by: str | Sequence[str] | None) -> list[str]:
-    if by is None:
-        return []
-    if isinstance(by, str):
-        return [by]
-    return list(by)
-
-
-def _group_labels(frame: pd.DataFrame, by: list[str]) -> list[str]:
-    """One label per row: the values of the ``by`` columns, joined with " / "."""
-    if not by:
-        return [""] * len(frame)
-    columns = [_labels(frame[name]) for name in by]
-    return [" / ".join(values) for values in zip(*columns, strict=True)]
-
-
-def _is_severity(frame: pd.DataFrame, by: list[str]) -> bool:
-    """Whether ``by`` is one severity column (``severity``, ``max_severity``, or any
-    categorical whose categories hold every severity level)."""
-    if len(by) != 1 or by[0] not in frame.columns:
-        return False
-    dtype = frame[by[0]].dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return set(SEVERITY_ORDER) <= {str(c) for c in dtype.categories}
-    return str(by[0]).endswith("severity")
-
-
-def _column_order(values: pd.Series, *, severity: bool) -> dict[str, int]:
-    """Each label of one column's values and its place: a categorical's categories in
-    their order (severity: low to critical, then labels outside the scale, as in
-    :func:`plot_severity`), other values sorted, missing last."""
-    observed = list(dict.fromkeys(_labels(values)))
-    if severity:
-        known: Sequence[str] = SEVERITY_ORDER
-    elif isinstance(values.dtype, pd.CategoricalDtype):
-        known = [str(c) for c in values.dtype.categories]
-    else:
-        known = []
-    present = set(observed)
-    shown = [label for label in _ordered(observed, known) if label in present]
-    return {label: i for i, label in enumerate(shown)}
-
-
-def _group_order(frame: pd.DataFrame, by: list[str]) -> list[str]:
-    """The groups of ``by`` present in ``frame`` (labels as :func:`_group_labels`), in
-    category order: by the first column's order, then the next's."""
-    if not by or not len(frame):
-        return []
-    severity = _is_severity(frame, by)
-    places = [_column_order(frame[name], severity=severity) for name in by]
-    columns = [_labels(frame[name]) for name in by]
-    combos = dict.fromkeys(zip(*columns, strict=True))
-    ranked = sorted(combos, key=lambda combo: [p[v] for p, v in zip(places, combo, strict=True)])
-    return [" / ".join(combo) for combo in ranked]
-
-
-def _cap_groups(order: list[str], sizes: pd.Series) -> tuple[list[str], dict[str, str]]:
-    """At most :data:`MAX_GROUPS` groups: the largest kept in ``order``, the rest pooled.
-
-    Returns the groups to show, in order ("other (N groups)" after the kept ones, then
-    missing), and each group's shown label.
-    """
-    if len(order) <= MAX_GROUPS:
-        return order, {g: g for g in order}
-    named = [g for g in order if g != _MISSING]
-    keep_n = MAX_GROUPS - 1 - (len(named) < len(order))
-    # Largest first; ties in category order, so the choice never depends on the input's.
-    largest = sorted(named, key=lambda g: (-int(sizes.get(g, 0)), order.index(g)))
-    keep = set(largest[:keep_n])
-    other = f"other ({len(named) - keep_n} groups)"
-    shown = [g for g in order if g in keep] + [other]
-    shown += [_MISSING] if _MISSING in order else []
-    return shown, {g: g if g in keep or g == _MISSING else other for g in order}
-
-
-def _group_colors(groups: list[str], *, severity: bool, pooled: str | None) -> dict[str, str]:
-    """One colour per shown group: the severity palette for severity groups, else the
-    qualitative :data:`GROUP_COLORS` in category order; grey for unknown, missing and
-    pooled groups."""
-    colors: dict[str, str] = {}
-    plain = 0
-    for group in groups:
-        if group == _MISSING:
-            colors[group] = UNKNOWN_COLOR
-        elif group == pooled:
-            colors[group] = OTHER_COLOR
-        elif severity:
-            colors[group] = SEVERITY_COLORS.get(group, UNKNOWN_COLOR)
-        else:
-            colors[group] = GROUP_COLORS[plain % len(GROUP_COLORS)]
-            plain += 1
-    return colors
-
-
-def _ordered(observed: Sequence[str], known: Sequence[str]) -> list[str]:
-    """The known labels in their order, then other labels sorted, then missing."""
-    seen = set(observed)
-    extra = sorted(seen - set(known) - {_MISSING})
-    return [*known, *extra, *([_MISSING] if _MISSING in seen else [])]
-
-
-def _axes(ax: Axes | None) -> Axes:
-    return plt.gca() if ax is None else ax
-
-
-def _legend(ax: Axes, **kwargs: Any) -> None:
-    """A legend, only when something carries a label (an empty legend warns)."""
-    handles, _ = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(**kwargs)
 
 
 def _wide_counts(
@@ -254,20 +55,20 @@ def _wide_counts(
     the rows; without it groups keep their order of first appearance. Label columns
     follow ``known``, then unknown labels sorted, then missing.
     """
-    labels = _group_labels(frame, by)
+    labels = style.group_labels(frame, by)
     if groups is not None:
         labels = [groups[1].get(label, label) for label in labels]
     tidy = pd.DataFrame(
         {
             "group": labels,
-            "label": _labels(frame[column]),
+            "label": style.labels(frame[column]),
             "count": pd.to_numeric(frame["count"]).to_numpy(),
         }
     )
     wide = tidy.pivot_table(
         index="group", columns="label", values="count", aggfunc="sum", sort=False
     )
-    wide = wide.reindex(columns=_ordered(list(wide.columns), known))
+    wide = wide.reindex(columns=style.ordered(list(wide.columns), known))
     if groups is not None:
         wide = wide.reindex(index=groups[0])
     wide = wide.fillna(0).astype("int64")
@@ -308,7 +109,7 @@ def plot_status_breakdown(
         bars per group, groups top to bottom in category order (a categorical column's
         categories, e.g. severity low to critical, then other labels, then missing);
         group names of any length stay readable on the y axis. More than
-        :data:`MAX_GROUPS` groups: the largest stay, the rest are pooled into one
+        :data:`style.MAX_GROUPS` groups: the largest stay, the rest are pooled into one
         "other (N groups)" row.
     ax : Axes, optional
         Where to draw; ``plt.gca()`` by default.
@@ -326,29 +127,29 @@ def plot_status_breakdown(
     --------
     >>> ax = plot_status_breakdown(frames.incidents, by="scope")  # doctest: +SKIP
     """
-    ax = _axes(ax)
-    columns = _as_list(by)
+    ax = style.axes(ax)
+    columns = style.as_list(by)
     breakdown = status_breakdown(incidents, by=by)
     groups = None
     if columns:
         sizes = (
             pd.Series(
                 pd.to_numeric(breakdown["count"]).to_numpy(),
-                index=_group_labels(breakdown, columns),
+                index=style.group_labels(breakdown, columns),
             )
             .groupby(level=0)
             .sum()
         )
-        groups = _cap_groups(_group_order(incidents, columns), sizes)
+        groups = style.cap_groups(style.group_order(incidents, columns), sizes)
     wide = _wide_counts(breakdown, columns, "status", STATUSES, groups)
     if wide.empty and not columns:
         wide = pd.DataFrame(columns=list(STATUSES), dtype="int64")
     statuses = list(wide.columns) or list(STATUSES)
     if not columns:
         for i, status in enumerate(statuses):
-            color = STATUS_COLORS.get(status, UNKNOWN_COLOR)
+            color = style.STATUS_COLORS.get(status, style.UNKNOWN_COLOR)
             ax.bar(i, int(wide[status].sum()), 0.8, color=color, **kwargs)
-        ax.set_xticks(np.arange(len(statuses)), [_literal(s) for s in statuses])
+        ax.set_xticks(np.arange(len(statuses)), [style.literal(s) for s in statuses])
         ax.set_xlabel("Status")
         ax.set_ylabel("Incidents")
         ax.set_title("Incidents by status")
@@ -362,17 +163,17 @@ def plot_status_breakdown(
             y + (i - (len(statuses) - 1) / 2) * height,  # first status on top in each group
             heights,
             height,
-            color=STATUS_COLORS.get(status, UNKNOWN_COLOR),
-            label=_literal(status),
+            color=style.STATUS_COLORS.get(status, style.UNKNOWN_COLOR),
+            label=style.literal(status),
             **kwargs,
         )
-    ax.set_yticks(y, [_literal(g) for g in wide.index])
+    ax.set_yticks(y, [style.literal(g) for g in wide.index])
     if len(wide):
         ax.set_ylim(len(wide) - 0.5, -0.5)  # first group on top
-    ax.set_ylabel(_literal(" / ".join(columns)))
+    ax.set_ylabel(style.literal(" / ".join(columns)))
     ax.set_xlabel("Incidents")
     ax.set_title("Incidents by status")
-    _legend(ax, title="Status", loc="best")
+    style.legend(ax, title="Status", loc="best")
     return ax
 
 
@@ -425,7 +226,7 @@ def plot_open_backlog(
     Returns
     -------
     Axes
-        ``ax``, with one line (``time`` against ``open``) labelled "open incidents", and
+        ``ax``, with one line (``time`` against ``open``) labelled "unresolved incidents", and
         concise date ticks (:class:`~matplotlib.dates.ConciseDateFormatter`: "Apr",
         "May", ..., the year once) few enough for the axis' width, so labels never
         overlap.
@@ -434,14 +235,14 @@ def plot_open_backlog(
     --------
     >>> ax = plot_open_backlog(frames.incidents, freq="W")  # doctest: +SKIP
     """
-    ax = _axes(ax)
+    ax = style.axes(ax)
     backlog = open_backlog(incidents, freq=freq, as_of=as_of)
     if len(backlog):
-        kwargs.setdefault("color", STATUS_COLORS["open"])
+        kwargs.setdefault("color", style.STATUS_COLORS["open"])
         ax.plot(
             _naive_time(backlog["time"]),
             backlog["open"].to_numpy(dtype="float64"),
-            label="open incidents",
+            label="unresolved incidents",
             **kwargs,
         )
         ax.set_ylim(bottom=0)
@@ -451,7 +252,7 @@ def plot_open_backlog(
     ax.set_xlabel("Date (UTC)")
     ax.set_ylabel("Open incidents")
     ax.set_title("Open incidents over time")
-    _legend(ax)
+    style.legend(ax)
     return ax
 
 
@@ -500,11 +301,11 @@ def plot_resolution_times(
     by : str or sequence of str, optional
         Column(s) to group by: one pair of curves per group, each in its own colour, in
         category order (a categorical column's categories, then other labels, then
-        missing); severity groups take :data:`SEVERITY_COLORS`, other groups
-        :data:`GROUP_COLORS` in turn. The legend (upper right) names each group once
+        missing); severity groups take :data:`style.SEVERITY_COLORS`, other groups
+        :data:`style.GROUP_COLORS` in turn. The legend (upper right) names each group once
         and each line style once. Confidence bands are shaded only for
-        up to :data:`MAX_BANDS` groups (more overlap into mush); more than
-        :data:`MAX_GROUPS` groups: the largest stay and the rest are pooled into one
+        up to :data:`style.MAX_BANDS` groups (more overlap into mush); more than
+        :data:`style.MAX_GROUPS` groups: the largest stay and the rest are pooled into one
         "other (N groups)" curve.
     start : {"started_at", "created_at"}, default "started_at"
         Where a duration starts, as for
@@ -530,17 +331,21 @@ def plot_resolution_times(
     >>> ax = plot_resolution_times(frames.incidents, by="scope")  # doctest: +SKIP
     """
     check_choice("unit", unit, ("auto", *_UNITS))
-    ax = _axes(ax)
+    ax = style.axes(ax)
     as_of = clock.as_of(as_of)  # read once, so every group is censored at the same time
-    columns = _as_list(by)
-    colors: dict[str, str] = {"": GROUP_COLORS[0]}
+    columns = style.as_list(by)
+    colors: dict[str, str] = {"": style.GROUP_COLORS[0]}
     if columns and len(incidents):
-        labels = pd.Series(_group_labels(incidents, columns), index=incidents.index)
-        shown, pooled_as = _cap_groups(_group_order(incidents, columns), labels.value_counts())
+        labels = pd.Series(style.group_labels(incidents, columns), index=incidents.index)
+        shown, pooled_as = style.cap_groups(
+            style.group_order(incidents, columns), labels.value_counts()
+        )
         labels = labels.map(pooled_as)
         groups = [(name, incidents.loc[(labels == name).to_numpy(dtype=bool)]) for name in shown]
         pooled = next((g for g in shown if g not in pooled_as), None)
-        colors = _group_colors(shown, severity=_is_severity(incidents, columns), pooled=pooled)
+        colors = style.group_colors(
+            shown, severity=style.is_severity(incidents, columns), pooled=pooled
+        )
     else:
         groups = [("", incidents)]
     times = [(name, resolution_times(frame, start=start, as_of=as_of)) for name, frame in groups]
@@ -552,10 +357,10 @@ def plot_resolution_times(
         unit = "days" if longest_hours > 72 else "hours"
     step = _UNITS[unit]
 
-    bands = len(times) <= MAX_BANDS
+    bands = len(times) <= style.MAX_BANDS
     for name, rt in times:
         color = colors[name]
-        prefix = f"{_literal(name)}: " if columns else ""
+        prefix = f"{style.literal(name)}: " if columns else ""
         resolved = rt["resolved"].to_numpy(dtype=bool)
         km = km_curve(rt["duration"], rt["resolved"])
         x, survival, low, high = _km_steps(km, step)
@@ -566,7 +371,7 @@ def plot_resolution_times(
             survival,
             where="post",
             color=color,
-            label=f"{prefix}{KM_LABEL}",
+            label=f"{prefix}{style.KM_LABEL}",
             **kwargs,
         )
         if resolved.any():
@@ -578,7 +383,7 @@ def plot_resolution_times(
                 color=color,
                 linestyle="--",
                 linewidth=1.0 if columns else None,
-                label=f"{prefix}{NAIVE_LABEL}",
+                label=f"{prefix}{style.NAIVE_LABEL}",
             )
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
@@ -588,7 +393,7 @@ def plot_resolution_times(
     if columns and times:
         _group_legend(ax, [(name, colors[name]) for name, _ in times], " / ".join(columns))
     else:
-        _legend(ax)
+        style.legend(ax)
     return ax
 
 
@@ -597,16 +402,16 @@ def _group_legend(ax: Axes, groups: list[tuple[str, str]], title: str) -> None:
     instead of 2N, small enough for the upper right, which survival curves leave empty
     (they fall from 1 at the left)."""
     handles = [Line2D([], [], color=color, linewidth=2) for _, color in groups]
-    labels = [_literal(name) for name, _ in groups]
+    labels = [style.literal(name) for name, _ in groups]
     handles += [
         Line2D([], [], color="#333333", linestyle="-"),
         Line2D([], [], color="#333333", linestyle="--", linewidth=1.0),
     ]
-    labels += [KM_LABEL, NAIVE_LABEL]
+    labels += [style.KM_LABEL, style.NAIVE_LABEL]
     ax.legend(
         handles,
         labels,
-        title=_literal(title),
+        title=style.literal(title),
         loc="upper right",
         fontsize="small",
         title_fontsize="small",
@@ -628,25 +433,25 @@ def plot_severity(threats: pd.DataFrame, *, ax: Axes | None = None, **kwargs: An
     Returns
     -------
     Axes
-        ``ax``, with one bar per level of :data:`SEVERITY_ORDER` (also when 0) coloured
-        by :data:`SEVERITY_COLORS`, then grey bars for unknown labels (sorted) and for
+        ``ax``, with one bar per level of :data:`style.SEVERITY_ORDER` (also when 0) coloured
+        by :data:`style.SEVERITY_COLORS`, then grey bars for unknown labels (sorted) and for
         missing severities.
 
     Examples
     --------
     >>> ax = plot_severity(frames.threats)  # doctest: +SKIP
     """
-    ax = _axes(ax)
-    wide = _wide_counts(severity_breakdown(threats), [], "severity", SEVERITY_ORDER)
+    ax = style.axes(ax)
+    wide = _wide_counts(severity_breakdown(threats), [], "severity", style.SEVERITY_ORDER)
     labels = list(wide.columns)
     counts = wide.sum(axis=0).reindex(labels, fill_value=0)
     ax.bar(
         np.arange(len(labels)),
         counts.to_numpy(),
-        color=[SEVERITY_COLORS.get(label, UNKNOWN_COLOR) for label in labels],
+        color=[style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR) for label in labels],
         **kwargs,
     )
-    ax.set_xticks(np.arange(len(labels)), [_literal(label) for label in labels])
+    ax.set_xticks(np.arange(len(labels)), [style.literal(label) for label in labels])
     ax.set_xlabel("Severity")
     ax.set_ylabel("Threats")
     ax.set_title("Threats by severity")
@@ -679,9 +484,12 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
     --------
     >>> ax = plot_severity_by_type(frames.threats)  # doctest: +SKIP
     """
-    ax = _axes(ax)
+    ax = style.axes(ax)
     wide = _wide_counts(
-        severity_breakdown(threats, by="threat_type"), ["threat_type"], "severity", SEVERITY_ORDER
+        severity_breakdown(threats, by="threat_type"),
+        ["threat_type"],
+        "severity",
+        style.SEVERITY_ORDER,
     )
     wide = wide.loc[wide.sum(axis=1) > 0]
     # Most threats first; ties by name, so the order never depends on the input's.
@@ -696,15 +504,15 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
                 y,
                 widths,
                 left=left,
-                color=SEVERITY_COLORS.get(label, UNKNOWN_COLOR),
-                label=_literal(label),
+                color=style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR),
+                label=style.literal(label),
                 **kwargs,
             )
             left = left + widths
         ax.set_ylim(len(wide) - 0.5, -0.5)  # most threats on top
-    ax.set_yticks(y, [_literal(name) for name in wide.index])
+    ax.set_yticks(y, [style.literal(name) for name in wide.index])
     ax.set_ylabel("Threat type")
     ax.set_xlabel("Threats")
     ax.set_title("Threats by type and severity")
-    _legend(ax, title="Severity", loc="lower right")
+    style.legend(ax, title="Severity", loc="lower right")
     return ax

@@ -37,9 +37,9 @@ from intrace_analytics.maps import (
     plot_site_maps,
     plot_threat_map,
 )
-from intrace_analytics.plotting import SEVERITY_COLORS, SEVERITY_ORDER, UNKNOWN_COLOR
 from intrace_analytics.sandbox import SITES
 from intrace_analytics.schema import SEVERITIES, empty_frame
+from intrace_analytics.style import SEVERITY_COLORS, SEVERITY_ORDER, UNKNOWN_COLOR
 from tests.helpers import SITE_RADIUS_KM, typed
 
 KM_PER_DEGREE = math.radians(1) * EARTH_RADIUS_KM  # along a meridian

@@ -30,6 +30,14 @@ from intrace_analytics import IncidentFrames
 from intrace_analytics.analysis import open_backlog
 from intrace_analytics.maps import SITE_LABEL, plot_threat_map
 from intrace_analytics.plotting import (
+    plot_open_backlog,
+    plot_resolution_times,
+    plot_severity,
+    plot_severity_by_type,
+    plot_status_breakdown,
+)
+from intrace_analytics.schema import SEVERITIES, STATUSES, empty_frame
+from intrace_analytics.style import (
     GROUP_COLORS,
     KM_LABEL,
     MAX_BANDS,
@@ -40,13 +48,7 @@ from intrace_analytics.plotting import (
     SEVERITY_ORDER,
     STATUS_COLORS,
     UNKNOWN_COLOR,
-    plot_open_backlog,
-    plot_resolution_times,
-    plot_severity,
-    plot_severity_by_type,
-    plot_status_breakdown,
 )
-from intrace_analytics.schema import SEVERITIES, STATUSES, empty_frame
 from intrace_analytics.survival import km_curve, resolution_times
 
 # The sandbox's history ends at this fixed instant; censoring there keeps results stable.
@@ -240,7 +242,7 @@ def test_open_backlog_line_is_the_backlog(sandbox_frames: IncidentFrames, ax: Ax
     np.testing.assert_array_equal(line.get_ydata(), expected["open"].to_numpy(dtype=float))
     x = pd.to_datetime(np.asarray(line.get_xdata())).tz_localize("UTC")
     assert list(x) == list(pd.to_datetime(expected["time"], utc=True))
-    assert _legend_texts(ax) == ["open incidents"]
+    assert _legend_texts(ax) == ["unresolved incidents"]
     assert ax.get_xlabel() == "Date (UTC)"
     assert ax.get_ylabel() == "Open incidents"
 
@@ -288,7 +290,7 @@ def test_resolution_times_km_curve_band_and_naive(sandbox_frames: IncidentFrames
     times = resolution_times(sandbox_frames.incidents, as_of=AS_OF)
     km = km_curve(times["duration"], times["resolved"])
     km_line, naive_line = ax.get_lines()
-    assert _legend_texts(ax) == ["Kaplan\u2013Meier (open counted)", "naive (resolved only)"]
+    assert _legend_texts(ax) == ["Kaplan\u2013Meier (unresolved counted)", "naive (resolved only)"]
     assert km_line.get_drawstyle() == naive_line.get_drawstyle() == "steps-post"
     assert naive_line.get_linestyle() == "--"
 
