@@ -16,6 +16,7 @@ seconds        :func:`seconds`             ``0.3 s`` (an elapsed or waited time)
 timestamp      :func:`timestamp`           ``2026-10-01 00:00 UTC``
 label          :func:`label`               ``(missing)`` for a missing value
 any cell       :func:`cell`                the above chosen by the value's type
+a whole table  :func:`readable`            a result frame as text, for a notebook
 =============  ==========================  ==========================================
 
 >>> duration(pd.Timedelta(hours=30))
@@ -42,6 +43,7 @@ __all__ = [
     "duration",
     "interval",
     "label",
+    "readable",
     "seconds",
     "share",
     "timestamp",
@@ -292,3 +294,46 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     return str(value)
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of an analysis result with every cell as the report and summary print it.
+
+    For a notebook's displayed table: durations (``Timedelta`` columns) through
+    :func:`duration`, a column named ``share`` through :func:`share`, whole numbers
+    through :func:`count`, timestamps through :func:`timestamp`, everything else through
+    :func:`label`. The frame's values are untouched (this is text for reading, not for
+    computing); column names and the index stay.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A tidy result (``resolution_summary``, ``status_breakdown``, ``asset_exposure``...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same shape, every column of text.
+
+    Examples
+    --------
+    >>> readable(pd.DataFrame({"status": ["open"], "count": [1234], "share": [0.125],
+    ...                        "km_median": [pd.Timedelta(hours=30)]}))
+      status  count   share km_median
+    0   open  1,234  12.5 %   1 d 6 h
+    """
+    out = {}
+    for name, values in frame.items():
+        dtype = values.dtype
+        if pd.api.types.is_timedelta64_dtype(dtype):
+            show = duration
+        elif name == "share":
+            show = share
+        elif pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            show = count
+        elif isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+            show = timestamp
+        else:
+            show = label
+        out[name] = [show(value) for value in values.astype(object)]
+    return pd.DataFrame(out, index=frame.index, columns=frame.columns)

@@ -8,7 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from intrace_analytics import IncidentFrames, resolution_summary, status_breakdown
 from intrace_analytics import formatting as fmt
+from intrace_analytics.formatting import count, duration, label, readable
+
+AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
 
 
 @pytest.mark.parametrize(
@@ -149,3 +153,18 @@ def test_interval(low: object, high: object, expected: str) -> None:
 def test_no_incidents_is_not_not_reached() -> None:
     assert fmt.NO_INCIDENTS == "no incidents"
     assert fmt.NO_INCIDENTS != fmt.NOT_REACHED
+
+
+def test_readable_formats_a_result_by_meaning(sandbox_frames: IncidentFrames) -> None:
+    summary = resolution_summary(sandbox_frames.incidents, by="scope", as_of=AS_OF)
+    shown = readable(summary)
+    assert list(shown.columns) == list(summary.columns)
+    assert shown.index.equals(summary.index)
+    for i in range(len(summary)):
+        assert shown["count"].iloc[i] == count(summary["count"].iloc[i])
+        assert shown["km_median"].iloc[i] == duration(summary["km_median"].iloc[i])
+        assert shown["scope"].iloc[i] == label(summary["scope"].iloc[i])
+    breakdown = readable(status_breakdown(sandbox_frames.incidents))
+    assert all(text.endswith(" %") for text in breakdown["share"])
+    # Not a copy with new values: the result it was given is untouched.
+    assert pd.api.types.is_timedelta64_dtype(summary["km_median"])
