@@ -250,8 +250,8 @@ def plot_open_backlog(
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel("Date (UTC)")
-    ax.set_ylabel("Open incidents")
-    ax.set_title("Open incidents over time")
+    ax.set_ylabel("Unresolved incidents")
+    ax.set_title("Unresolved incidents over time")
     style.legend(ax)
     return ax
 

@@ -67,7 +67,7 @@ TOP_OPEN = 20
 #: The checks of :func:`~intrace_analytics.analysis.data_quality`, in words.
 _CHECK_WORDS = {
     "resolved_or_closed_without_resolved_at": "closed or resolved without a resolution "
-    "time (left out of the resolution tables.times)",
+    "time (left out of the resolution times)",
     "resolved_before_start": "resolved before it started",
     "updated_before_created": "updated before it was created",
     "open_with_resolved_at": "status open, yet with a resolution time",
@@ -119,7 +119,7 @@ def build_report(
     title : str, optional
         The report's title; ``None`` gives :data:`DEFAULT_TITLE`.
     as_of : timestamp, optional
-        The time open incidents are counted as unresolved up to (resolution tables.times,
+        The time open incidents are counted as unresolved up to (resolution times,
         backlog, how long the top open incidents have been open). ``None`` is the
         export's ``fetched_at`` (``frames.metadata``), so a stored export reads the same
         whenever the report is built; only without a ``fetched_at`` is it the current
@@ -140,7 +140,7 @@ def build_report(
     -----
     Sections (each a ``<section id=...>``, see :data:`SECTIONS`): headline figures
     (status counts, labelled as such, and the Kaplan-Meier median time to resolve),
-    status by scope, open backlog, resolution tables.times (Kaplan-Meier vs naive), threat
+    status by scope, open backlog, resolution times (Kaplan-Meier vs naive), threat
     severity and types, sites (only when ``metadata["assets_loaded"]``: the table of
     :func:`~intrace_analytics.sites.asset_exposure` and one map per site,
     :func:`~intrace_analytics.maps.plot_site_maps`), the threat map (site markers only

@@ -244,7 +244,7 @@ def test_open_backlog_line_is_the_backlog(sandbox_frames: IncidentFrames, ax: Ax
     assert list(x) == list(pd.to_datetime(expected["time"], utc=True))
     assert _legend_texts(ax) == ["unresolved incidents"]
     assert ax.get_xlabel() == "Date (UTC)"
-    assert ax.get_ylabel() == "Open incidents"
+    assert ax.get_ylabel() == "Unresolved incidents"
 
 
 def _backlog(days: int) -> pd.DataFrame:
