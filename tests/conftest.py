@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -101,3 +102,21 @@ def sites_frames(sandbox_frames: IncidentFrames, sites_dataset: Any) -> Incident
     )
     frames.metadata = {**frames.metadata, "assets_loaded": True}
     return frames
+
+
+@pytest.fixture(autouse=True)
+def _close_figures() -> Iterator[None]:
+    """Every figure a test opened is closed after it (only where pyplot was imported)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+
+
+@pytest.fixture
+def ax() -> Any:
+    """A fresh matplotlib Axes."""
+    import matplotlib.pyplot as plt
+
+    _, axes = plt.subplots()
+    return axes

@@ -13,11 +13,12 @@ import random
 import re
 import traceback
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from intrace_analytics import IncidentFrames, frames_from_pages, schema
 from intrace_analytics.sandbox import SandboxServer
@@ -330,3 +331,15 @@ def site_ids(
         for asset in api.assets
         if (status is None or asset["status"] == status) and (type is None or asset["type"] == type)
     ]
+
+
+def assert_value_error_names(call: Callable[[], object], words: Iterable[str]) -> None:
+    """``call()`` raises ValueError in the one message shape of ``intrace_analytics.checks``
+    (``{name} must be {expected}; got {value!r}``), naming each of ``words``."""
+    with pytest.raises(ValueError) as info:  # noqa: PT011 -- words checked below
+        call()
+    message = str(info.value)
+    for word in words:
+        assert word in message
+    assert " must be " in message
+    assert "; got " in message

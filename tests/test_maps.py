@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import copy
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +42,6 @@ from intrace_analytics.style import SEVERITY_COLORS, SEVERITY_ORDER, UNKNOWN_COL
 from tests.helpers import SITE_RADIUS_KM, typed
 
 KM_PER_DEGREE = math.radians(1) * EARTH_RADIUS_KM  # along a meridian
-
-
-@pytest.fixture(autouse=True)
-def _close_figures() -> Iterator[None]:
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def ax() -> Axes:
-    _, ax = plt.subplots()
-    return ax
 
 
 def _points(ax: Axes) -> dict[str, PathCollection]:

@@ -11,7 +11,7 @@ from the plotting code.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib
@@ -53,18 +53,6 @@ from intrace_analytics.survival import km_curve, resolution_times
 
 # The sandbox's history ends at this fixed instant; censoring there keeps results stable.
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
-
-
-@pytest.fixture(autouse=True)
-def _close_figures() -> Iterator[None]:
-    yield
-    plt.close("all")
-
-
-@pytest.fixture
-def ax() -> Axes:
-    _, ax = plt.subplots()
-    return ax
 
 
 def _bars(ax: Axes) -> list[Any]:
