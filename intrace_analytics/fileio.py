@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = [
@@ -20,17 +21,22 @@ __all__ = [
     "discard",
     "fsync_directory",
     "publish",
+    "publish_all",
     "temporary_beside",
     "write_text_atomic",
 ]
 
 TEMPORARY_SUFFIX = ".tmp"
 
+#: The random part of a temporary's name: ``secrets.token_hex(6)``, 12 hex digits.
+_TOKEN_BYTES = 6
+
 
 def temporary_beside(target: Path) -> Path:
     """Create an empty, uniquely named hidden file beside ``target``."""
     while True:
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
+        token = secrets.token_hex(_TOKEN_BYTES)
+        temporary = target.with_name(f".{target.name}.{token}{TEMPORARY_SUFFIX}")
         try:
             # O_EXCL: never reuse someone else's file; 0o666 so the umask, not us,
             # decides the published file's permissions (mkstemp would force 0o600).
@@ -43,14 +49,23 @@ def temporary_beside(target: Path) -> Path:
 
 def publish(temporary: Path, target: Path) -> None:
     """Flush ``temporary`` to disk and rename it onto ``target`` (one atomic step)."""
-    # Writers (pyarrow among them) use their own handles; reopen to flush the data to
-    # disk before the rename makes it visible.
-    descriptor = os.open(temporary, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.replace(temporary, target)
+    # Writers (pyarrow among them) use their own handles; publish_all reopens each file
+    # to flush its data to disk before the rename makes it visible.
+    publish_all({temporary: target})
+
+
+def publish_all(staged: Mapping[Path, Path]) -> None:
+    """Publish several temporaries (``{temporary: target}``) together: flush them all to
+    disk first, then rename them back to back, so that the window in which only some
+    targets are new is a few renames long, not a few disk flushes."""
+    for temporary in staged:
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    for temporary, target in staged.items():
+        os.replace(temporary, target)
 
 
 def discard(*temporaries: Path) -> None:
