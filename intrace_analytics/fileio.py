@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "fsync_directory",
     "publish",
     "publish_all",
+    "sweep_temporaries",
     "temporary_beside",
     "write_text_atomic",
 ]
@@ -45,6 +47,35 @@ def temporary_beside(target: Path) -> Path:
             continue
         os.close(descriptor)
         return temporary
+
+
+def sweep_temporaries(directory: Path, names: Iterable[str]) -> list[Path]:
+    """Remove the temporaries that :func:`temporary_beside` made for the targets
+    ``directory/NAME`` (``.NAME.<12 hex digits>.tmp``); return those removed.
+
+    Only files of exactly that pattern, for exactly those names, are touched. The caller
+    must know that no live writer owns them (it holds the lock every writer of these
+    targets takes), since a live writer's temporary is indistinguishable from a dead
+    one's. A file that vanishes meanwhile, or cannot be removed, is skipped.
+    """
+    names = list(names)
+    if not names:
+        return []
+    hex_digits = 2 * _TOKEN_BYTES
+    pattern = re.compile(
+        rf"\.(?:{'|'.join(re.escape(name) for name in names)})"
+        rf"\.[0-9a-f]{{{hex_digits}}}{re.escape(TEMPORARY_SUFFIX)}"
+    )
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    continue
+                removed.append(Path(entry.path))
+    return removed
 
 
 def publish(temporary: Path, target: Path) -> None:

@@ -52,6 +52,7 @@ from intrace_analytics.fileio import (
     discard,
     fsync_directory,
     publish_all,
+    sweep_temporaries,
     temporary_beside,
 )
 from intrace_analytics.redact import scrub
@@ -82,6 +83,10 @@ LOCK_NAME = ".intrace-export.lock"
 
 #: How long a writer waits for another writer of the same directory, in seconds.
 DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def _file_names() -> list[str]:
+    return [f"{name}.parquet" for name in schema.TABLES]
 
 
 def _export_lock(directory: Path, timeout: float) -> FileLock:
@@ -122,13 +127,16 @@ def write_parquet(
     step, so a crash or signal in the microseconds between them can leave new and old
     files side by side; each file is still whole, and :func:`read_tables` detects
     the mix (the files' ``export_id`` differ) and refuses it. A process killed outright
-    (``SIGKILL``, power loss) before publication can leave hidden ``.tmp`` files.
+    (``SIGKILL``, power loss) before publication can leave hidden ``.tmp`` files; the
+    next write into the directory removes them (only ours: ``.TABLE.parquet.<12 hex
+    digits>.tmp``).
 
     Concurrency: a writer holds the directory's lock file, ``.intrace-export.lock``
     (:mod:`filelock`, an OS lock released by the kernel when a process dies), from before
     its first temporary until after its last rename. A second writer into the same
     directory waits for it, up to ``lock_timeout`` seconds, then writes its own whole
-    export; so two writers never leave a mix of their files. The lock file stays (empty,
+    export; so two writers never leave a mix of their files, and every leftover
+    temporary found under the lock is a dead writer's. The lock file stays (empty,
     hidden, not ``*.parquet``), so readers and other tools ignore it.
 
     Parameters
@@ -193,6 +201,9 @@ def write_parquet(
     lock = _export_lock(directory, lock_timeout)
     _acquire(lock, directory, lock_timeout)
     try:
+        # Under the lock no live writer owns a temporary here: all are leftovers of
+        # writers that were killed.
+        sweep_temporaries(directory, _file_names())
         _write_and_publish(directory, tables, stale)
     finally:
         lock.release()

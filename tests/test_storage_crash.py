@@ -127,8 +127,32 @@ def test_a_writer_killed_at_random_moments_leaves_old_or_new_and_is_swept(
             if message:
                 assert "come from different exports" in message
                 assert str(directory) in message
+        # The next write sweeps whatever the killed writer left behind.
         write_parquet(variants[0], directory)
+        assert _temporaries(directory) == []
         assert _which(directory, variants) == 0
+
+
+def test_the_next_write_sweeps_only_our_temporaries(
+    tmp_path: Path, sandbox_frames: IncidentFrames
+) -> None:
+    write_parquet(sandbox_frames, tmp_path)
+    ours = [
+        ".incidents.parquet.0123456789ab.tmp",
+        ".links.parquet.ba9876543210.tmp",
+        ".assets.parquet.00000000ffff.tmp",
+    ]
+    theirs = [
+        ".notes.txt.0123456789ab.tmp",  # another file's temporary: not ours to remove
+        ".incidents.parquet.tmp",  # not our pattern
+        ".incidents.parquet.0123456789AB.tmp",  # upper-case hex: not ours
+        "incidents.parquet.0123456789ab.tmp",  # not hidden
+    ]
+    for name in ours + theirs:
+        (tmp_path / name).write_bytes(b"PAR1 half written")
+    write_parquet(sandbox_frames, tmp_path)
+    assert _temporaries(tmp_path) == sorted(theirs)
+    assert_same_frames(read_parquet(tmp_path), sandbox_frames)
 
 
 def test_two_writer_processes_end_with_one_whole_export(
