@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 __all__ = [
@@ -20,17 +22,23 @@ __all__ = [
     "discard",
     "fsync_directory",
     "publish",
+    "publish_all",
+    "sweep_temporaries",
     "temporary_beside",
     "write_text_atomic",
 ]
 
 TEMPORARY_SUFFIX = ".tmp"
 
+#: The random part of a temporary's name: ``secrets.token_hex(6)``, 12 hex digits.
+_TOKEN_BYTES = 6
+
 
 def temporary_beside(target: Path) -> Path:
     """Create an empty, uniquely named hidden file beside ``target``."""
     while True:
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
+        token = secrets.token_hex(_TOKEN_BYTES)
+        temporary = target.with_name(f".{target.name}.{token}{TEMPORARY_SUFFIX}")
         try:
             # O_EXCL: never reuse someone else's file; 0o666 so the umask, not us,
             # decides the published file's permissions (mkstemp would force 0o600).
@@ -41,16 +49,54 @@ def temporary_beside(target: Path) -> Path:
         return temporary
 
 
+def sweep_temporaries(directory: Path, names: Iterable[str]) -> list[Path]:
+    """Remove the temporaries that :func:`temporary_beside` made for the targets
+    ``directory/NAME`` (``.NAME.<12 hex digits>.tmp``); return those removed.
+
+    Only files of exactly that pattern, for exactly those names, are touched. The caller
+    must know that no live writer owns them (it holds the lock every writer of these
+    targets takes), since a live writer's temporary is indistinguishable from a dead
+    one's. A file that vanishes meanwhile, or cannot be removed, is skipped.
+    """
+    names = list(names)
+    if not names:
+        return []
+    hex_digits = 2 * _TOKEN_BYTES
+    pattern = re.compile(
+        rf"\.(?:{'|'.join(re.escape(name) for name in names)})"
+        rf"\.[0-9a-f]{{{hex_digits}}}{re.escape(TEMPORARY_SUFFIX)}"
+    )
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    continue
+                removed.append(Path(entry.path))
+    return removed
+
+
 def publish(temporary: Path, target: Path) -> None:
     """Flush ``temporary`` to disk and rename it onto ``target`` (one atomic step)."""
-    # Writers (pyarrow among them) use their own handles; reopen to flush the data to
-    # disk before the rename makes it visible.
-    descriptor = os.open(temporary, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.replace(temporary, target)
+    # Writers (pyarrow among them) use their own handles; publish_all reopens each file
+    # to flush its data to disk before the rename makes it visible.
+    publish_all({temporary: target})
+
+
+def publish_all(staged: Mapping[Path, Path]) -> None:
+    """Publish several temporaries (``{temporary: target}``) together: flush them all to
+    disk first, then rename them back to back, so that the window in which only some
+    targets are new is a few renames long, not a few disk flushes."""
+    for temporary in staged:
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    for temporary, target in staged.items():
+        os.replace(temporary, target)
 
 
 def discard(*temporaries: Path) -> None:

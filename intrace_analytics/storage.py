@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time
@@ -43,10 +44,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
 from intrace_analytics import schema
 from intrace_analytics._version import __version__
-from intrace_analytics.fileio import discard, fsync_directory, publish, temporary_beside
+from intrace_analytics.fileio import (
+    discard,
+    fsync_directory,
+    publish_all,
+    sweep_temporaries,
+    temporary_beside,
+)
 from intrace_analytics.redact import scrub
 
 if TYPE_CHECKING:
@@ -67,8 +75,44 @@ FILE_KEYS = ("export_id", "table", "categories")
 
 _COMPRESSION = "zstd"
 
+#: The lock file every writer of an export directory holds while it writes. Hidden (a
+#: leading dot), so Spark and Hive skip it, and not ``*.parquet``, so DuckDB's and
+#: Polars' globs and :func:`read_tables` never see it. It stays after the write: it is
+#: empty, and removing it would let two writers lock two different files.
+LOCK_NAME = ".intrace-export.lock"
 
-def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
+#: How long a writer waits for another writer of the same directory, in seconds.
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def _file_names() -> list[str]:
+    return [f"{name}.parquet" for name in schema.TABLES]
+
+
+def _export_lock(directory: Path, timeout: float) -> FileLock:
+    # A new lock object per write, not thread-local: two threads of one process that
+    # write into one directory exclude each other as two processes do.
+    return FileLock(directory / LOCK_NAME, timeout=timeout, thread_local=False)
+
+
+def _acquire(lock: FileLock, directory: Path, timeout: float) -> None:
+    """Take the export lock, or raise a :class:`TimeoutError` naming the directory."""
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TimeoutError(
+            f"another writer is writing the export in {directory} (it holds "
+            f"{directory / LOCK_NAME}); gave up after waiting {timeout:g} s. Wait for it "
+            "to finish, or write to another directory"
+        ) from None
+
+
+def write_parquet(
+    frames: IncidentFrames,
+    directory: str | Path,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> Path:
     """Write one Parquet file per table of ``frames`` to ``directory``, atomically.
 
     Each frame must have exactly its table's columns (in any order; they are written in
@@ -83,8 +127,17 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     step, so a crash or signal in the microseconds between them can leave new and old
     files side by side; each file is still whole, and :func:`read_tables` detects
     the mix (the files' ``export_id`` differ) and refuses it. A process killed outright
-    (``SIGKILL``, power loss) before publication can leave a hidden ``.tmp`` file,
-    which the next write does not sweep, since it may belong to another writer.
+    (``SIGKILL``, power loss) before publication can leave hidden ``.tmp`` files; the
+    next write into the directory removes them (only ours: ``.TABLE.parquet.<12 hex
+    digits>.tmp``).
+
+    Concurrency: a writer holds the directory's lock file, ``.intrace-export.lock``
+    (:mod:`filelock`, an OS lock released by the kernel when a process dies), from before
+    its first temporary until after its last rename. A second writer into the same
+    directory waits for it, up to ``lock_timeout`` seconds, then writes its own whole
+    export; so two writers never leave a mix of their files, and every leftover
+    temporary found under the lock is a dead writer's. The lock file stays (empty,
+    hidden, not ``*.parquet``), so readers and other tools ignore it.
 
     Parameters
     ----------
@@ -95,6 +148,9 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
         dropped defensively.
     directory
         The export directory.
+    lock_timeout
+        Seconds to wait for another writer of ``directory`` to finish (``0``: do not
+        wait; a negative value: wait for ever).
 
     Returns
     -------
@@ -111,6 +167,9 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
         (``export_id``, ``table``, ``categories``).
     TypeError
         The load report holds a value JSON cannot represent (the type is named).
+    TimeoutError
+        Another writer held the directory's lock for longer than ``lock_timeout``; the
+        message names the directory. Nothing was written.
 
     Examples
     --------
@@ -139,6 +198,20 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
     stale = [directory / f"{name}.parquet" for name in schema.TABLES if name not in tables]
     directory.mkdir(parents=True, exist_ok=True)
 
+    lock = _export_lock(directory, lock_timeout)
+    _acquire(lock, directory, lock_timeout)
+    try:
+        # Under the lock no live writer owns a temporary here: all are leftovers of
+        # writers that were killed.
+        sweep_temporaries(directory, _file_names())
+        _write_and_publish(directory, tables, stale)
+    finally:
+        lock.release()
+    return directory
+
+
+def _write_and_publish(directory: Path, tables: dict[str, pa.Table], stale: list[Path]) -> None:
+    """Write every table to a temporary, then publish them all (the caller holds the lock)."""
     staged: dict[Path, Path] = {}  # temporary -> target
     try:
         for name, table in tables.items():
@@ -146,9 +219,9 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
             temporary = temporary_beside(target)
             staged[temporary] = target
             pq.write_table(table, temporary, compression=_COMPRESSION)
-        # Back to back, so the window in which only some files are new stays minimal.
-        for temporary, target in staged.items():
-            publish(temporary, target)
+        # All flushed first, then renamed back to back: the window in which only some
+        # files are new stays a few renames long.
+        publish_all(staged)
         for path in stale:
             path.unlink(missing_ok=True)
     except BaseException:
@@ -156,7 +229,6 @@ def write_parquet(frames: IncidentFrames, directory: str | Path) -> Path:
         discard(*staged)
         raise
     fsync_directory(directory)
-    return directory
 
 
 def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -199,26 +271,26 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     True
     """
     directory = Path(directory)
-    paths = {name: directory / f"{name}.parquet" for name in schema.TABLES}
-    for name, path in list(paths.items()):
-        # Check every file first: a half export should fail before any large read.
-        if not path.exists():
-            if schema.TABLES[name].loaded_flag is None:
-                raise FileNotFoundError(errno.ENOENT, "export file not found", str(path))
-            del paths[name]  # a table the load did not fill: read as empty
-    records: dict[str, dict[str, Any]] = {}
-    read: dict[str, pd.DataFrame] = {}
-    for name, path in paths.items():
-        record, table = _read_table(name, path)
-        records[name] = record
-        read[name] = _to_pandas(name, path, table, record)
-    export_ids = {name: record.get("export_id") for name, record in records.items()}
-    if len(set(export_ids.values())) > 1:
-        listing = ", ".join(f"{paths[n]} ({export_ids[n]})" for n in export_ids)
-        raise ValueError(
-            f"the files in {directory} come from different exports (export_id differs: "
-            f"{listing}); an earlier write was interrupted while publishing, write again"
-        )
+    try:
+        records, read = _read_files(directory)
+    except _MixedExport as mixed:
+        # Files of two exports: either a writer is publishing right now (we read some
+        # files before its renames and some after), or one was killed between its
+        # renames. Wait for any writer by taking its lock, then read again: a second mix
+        # is a killed writer's. No lock to take (a read-only copy): report the mix.
+        if not os.access(directory, os.W_OK):
+            raise ValueError(str(mixed)) from None
+        lock = _export_lock(directory, DEFAULT_LOCK_TIMEOUT)
+        try:
+            lock.acquire()
+        except (Timeout, OSError):
+            raise ValueError(str(mixed)) from None
+        try:
+            records, read = _read_files(directory)
+        except _MixedExport as again:
+            raise ValueError(str(again)) from None
+        finally:
+            lock.release()
     report = _load_report(records["incidents"])
     for name, table in schema.TABLES.items():
         if name not in read and table.loaded(report):
@@ -308,6 +380,38 @@ def _json_default(value: object) -> object:
 
 
 # --- reading ---------------------------------------------------------------------------
+
+
+class _MixedExport(ValueError):
+    """The files of a directory come from two exports (reported as a ValueError)."""
+
+
+def _read_files(
+    directory: Path,
+) -> tuple[dict[str, dict[str, Any]], dict[str, pd.DataFrame]]:
+    """Every file of the export in ``directory``: metadata records and frames,
+    after checking that they come from one export (else :class:`_MixedExport`)."""
+    paths = {name: directory / f"{name}.parquet" for name in schema.TABLES}
+    for name, path in list(paths.items()):
+        # Check every file first: a half export should fail before any large read.
+        if not path.exists():
+            if schema.TABLES[name].loaded_flag is None:
+                raise FileNotFoundError(errno.ENOENT, "export file not found", str(path))
+            del paths[name]  # a table the load did not fill: read as empty
+    records: dict[str, dict[str, Any]] = {}
+    read: dict[str, pd.DataFrame] = {}
+    for name, path in paths.items():
+        record, table = _read_table(name, path)
+        records[name] = record
+        read[name] = _to_pandas(name, path, table, record)
+    export_ids = {name: record.get("export_id") for name, record in records.items()}
+    if len(set(export_ids.values())) > 1:
+        listing = ", ".join(f"{paths[n]} ({export_ids[n]})" for n in export_ids)
+        raise _MixedExport(
+            f"the files in {directory} come from different exports (export_id differs: "
+            f"{listing}); an earlier write was interrupted while publishing, write again"
+        )
+    return records, read
 
 
 def _read_table(name: str, path: Path) -> tuple[dict[str, Any], pa.Table]:

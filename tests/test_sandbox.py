@@ -678,3 +678,54 @@ def test_key_never_echoed(sandbox: SandboxServer, caplog: pytest.LogCaptureFixtu
     # leaves it out; the query string is reported as sent, hence the last, clean one.
     assert sandbox.requests[-1].api_key == KEY
     assert KEY not in repr(sandbox.requests[-1])
+
+
+def _raw_exchange(server: SandboxServer, request_line: bytes) -> bytes:
+    """Send one raw request and return everything the server answers until it closes."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server.url)
+    assert url.hostname is not None
+    with socket.create_connection((url.hostname, url.port or 80), timeout=5) as connection:
+        connection.sendall(
+            request_line + b"\r\nHost: x\r\nX-API-Key: " + KEY.encode() + b"\r\n\r\n"
+        )
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"http://[::1/v1/incidents",  # unbalanced IPv6 bracket
+        b"http://::1]/v1/incidents",
+        b"http://[::1]]/v1/incidents",
+        b"http://localhost:99999/v1/incidents",  # port out of range
+        b"http://localhost:port/v1/incidents",  # port not a number
+        b"ftp://localhost/v1/incidents",  # not http
+        b"http:///v1/incidents",  # no host
+        "/v1/incidents/\u00e9".encode(),  # not ASCII (UTF-8 bytes)
+        b"/v1/incidents?\xff\xfe",  # not ASCII, not UTF-8
+        b"v1/incidents",  # not a path
+        b"*",
+        b"",  # empty target
+        b"/" + b"a" * 70_000,  # overlong
+    ],
+    ids=repr,
+)
+def test_a_malformed_request_target_gets_a_4xx_envelope(
+    sandbox: SandboxServer, target: bytes
+) -> None:
+    answer = _raw_exchange(sandbox, b"GET " + target + b" HTTP/1.1")
+    assert answer, "no answer at all"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert 400 <= status < 500, head
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message", "retryable"}
+    assert error["retryable"] is False
+    # The server survives: the next ordinary request is answered.
+    assert get(sandbox, "/v1/incidents").status_code == 200

@@ -18,7 +18,7 @@ import pytest
 from intrace_analytics import __version__, frames_from_pages, schema
 from intrace_analytics.exceptions import DataQualityWarning
 from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.storage import write_parquet
+from intrace_analytics.storage import LOCK_NAME, write_parquet
 from tests import helpers
 from tests.helpers import CANARY_KEY, incident, link, page, threat
 
@@ -137,6 +137,11 @@ def assert_frames_equal(actual: IncidentFrames, expected: IncidentFrames) -> Non
         assert left.index.equals(pd.RangeIndex(len(right)))
 
 
+def files(directory: Path) -> list[str]:
+    """The names in ``directory``, sorted, without the writers' (empty) lock file."""
+    return sorted(path.name for path in directory.iterdir() if path.name != LOCK_NAME)
+
+
 def snapshot(directory: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
@@ -250,7 +255,7 @@ def test_sandbox_frames_round_trip(tmp_path: Path, sandbox_frames: IncidentFrame
 def test_files_carry_schema_package_version_and_load_report(tmp_path: Path) -> None:
     frames = make_frames()
     write_parquet(frames, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.parquet" for n in NAMES]
+    assert files(tmp_path) == [f"{n}.parquet" for n in NAMES]
     export_ids = set()
     for name in NAMES:
         path = tmp_path / f"{name}.parquet"
@@ -307,7 +312,7 @@ def test_metadata_values_are_made_json(tmp_path: Path) -> None:
 def test_an_unserialisable_load_report_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="object"):
         write_parquet(make_frames({"bad": object()}), tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 def test_an_api_key_in_the_metadata_never_reaches_the_files(tmp_path: Path) -> None:
@@ -377,7 +382,7 @@ def test_a_failed_first_write_leaves_no_files(
     _failing_write_table(monkeypatch, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         write_parquet(make_frames(), tmp_path / "new")
-    assert list((tmp_path / "new").iterdir()) == []
+    assert files(tmp_path / "new") == []
 
 
 def test_a_failed_publication_of_the_first_file_changes_nothing(
@@ -400,7 +405,7 @@ def test_a_second_write_replaces_the_export(tmp_path: Path) -> None:
     newer = make_frames({"rows": 2})
     newer.incidents = newer.incidents.iloc[2:].reset_index(drop=True)
     write_parquet(newer, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.parquet" for n in NAMES]
+    assert files(tmp_path) == [f"{n}.parquet" for n in NAMES]
     assert_frames_equal(read_parquet(tmp_path), newer)
 
 
@@ -515,7 +520,7 @@ def test_a_frame_missing_a_column_is_refused_by_name(tmp_path: Path) -> None:
     frames.threats = frames.threats.drop(columns=["lat"])
     with pytest.raises(ValueError, match=r"'threats'.*missing \['lat'\]"):
         write_parquet(frames, tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 def test_a_frame_with_an_extra_column_is_refused_by_name(tmp_path: Path) -> None:
@@ -557,7 +562,7 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
 def test_a_load_report_using_a_file_key_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"must not use the keys.*\['table'\]"):
         write_parquet(make_frames({"rows": 4, "table": "mine"}), tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 def _as_version_1(directory: Path) -> None:
@@ -636,8 +641,8 @@ def test_a_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
 def test_sites_are_written_and_read_back_when_loaded(tmp_path: Path) -> None:
     frames = with_sites(make_frames())
     write_parquet(frames, tmp_path)
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == sorted(f"{n}.parquet" for n in schema.TABLES)
+    names = files(tmp_path)
+    assert names == sorted(f"{n}.parquet" for n in schema.TABLES)
     assert_frames_equal(read_parquet(tmp_path), frames)
 
 
@@ -649,7 +654,7 @@ def test_an_export_without_sites_has_three_files_and_typed_empty_site_frames(
     # sites from before stay beside it.
     frames = make_frames()
     write_parquet(frames, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.parquet" for n in NAMES)
+    assert files(tmp_path) == sorted(f"{n}.parquet" for n in NAMES)
     back = read_parquet(tmp_path)
     assert_frames_equal(back, frames)
     assert back.assets.empty

@@ -10,19 +10,52 @@ JSON error envelope, and nothing is written to stderr.
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from intrace_analytics.sandbox.payload import error_body
 
 if TYPE_CHECKING:
     from intrace_analytics.sandbox.server import SandboxServer
 
-__all__ = ["Handler", "Server"]
+__all__ = ["Handler", "Server", "split_target"]
 
 logger = logging.getLogger("intrace_analytics.sandbox")
+
+
+#: An authority with an IPv6 literal: optional userinfo, one bracketed address, a port.
+_BRACKETED = re.compile(r"(?:[^@\[\]]*@)?\[[0-9A-Za-z:.%]+\](?::[0-9]*)?")
+
+
+def split_target(target: str) -> SplitResult:
+    """The request target split into its parts, or :class:`ValueError` saying why it is
+    malformed: not ASCII, neither a path (``/...``) nor an absolute ``http(s)`` URI, or
+    an absolute URI with a bad authority (an unbalanced IPv6 bracket, a bad port)."""
+    if not target.isascii() or not target.isprintable():
+        raise ValueError("the request target must be printable ASCII")
+    split = urlsplit(target)  # ValueError on an unbalanced IPv6 bracket
+    if split.scheme or split.netloc:
+        if split.scheme not in ("http", "https") or not split.hostname:
+            raise ValueError("an absolute request target must be an http(s) URI with a host")
+        _ = split.port  # ValueError on a port that is not a number in 0..65535
+        if ("[" in split.netloc or "]" in split.netloc) and not _BRACKETED.fullmatch(split.netloc):
+            raise ValueError("the request target's host has unbalanced IPv6 brackets")
+        if split.path and not split.path.startswith("/"):
+            raise ValueError("the request target's path must start with '/'")
+    elif not split.path.startswith("/"):
+        raise ValueError("the request target must be a path starting with '/'")
+    return split
+
+
+def _split_or_empty(target: str) -> SplitResult:
+    """The target's parts for the request log; a malformed target is logged as ''."""
+    try:
+        return split_target(target)
+    except ValueError:
+        return urlsplit("")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -55,9 +88,13 @@ class Handler(BaseHTTPRequestHandler):
             error_code = HTTPStatus(code).phrase.lower().replace(" ", "_")
             message = message or HTTPStatus(code).phrase
         body = error_body(error_code, message, retryable=False)
+        # A request line of two words reads as HTTP/0.9, which gets a bare body; this
+        # server speaks HTTP/1.1 only, so the answer carries its status line and headers.
+        if getattr(self, "request_version", None) == "HTTP/0.9":
+            self.request_version = self.protocol_version
         # Recorded before answering, so a client that has its answer sees the record.
         # Malformed requests may fail before the path or the headers are parsed.
-        split = urlsplit(getattr(self, "path", None) or "")
+        split = _split_or_empty(getattr(self, "path", None) or "")
         headers = getattr(self, "headers", None)
         self.server.sandbox._record(
             self.command or "",

@@ -33,9 +33,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from intrace_analytics.checks import check_choice, fail
 from intrace_analytics.redact import redact
@@ -51,7 +52,7 @@ from intrace_analytics.sandbox.faults import (
     take,
     write_body,
 )
-from intrace_analytics.sandbox.httpd import Handler, Server
+from intrace_analytics.sandbox.httpd import Handler, Server, split_target
 from intrace_analytics.sandbox.payload import CASINGS, assets_body, error_body, page_body
 
 __all__ = ["RequestRecord", "SandboxServer"]
@@ -551,7 +552,12 @@ class SandboxServer(FaultSwitches):
         if self.latency > 0 and self._stopping.wait(self.latency):
             handler.close_connection = True  # shutting down: answer nothing
             return
-        split = urlsplit(handler.path)
+        try:
+            split = split_target(handler.path)
+        except ValueError as exc:
+            # Every malformed target gets a 400 in the error envelope, never silence.
+            handler.send_error(HTTPStatus.BAD_REQUEST, f"malformed request target: {exc}")
+            return
         query = parse_qs(split.query, keep_blank_values=True)
         key = handler.headers.get("X-API-Key")
         response, names = self._respond(handler.command, split.path, split.query, query, key)
