@@ -576,15 +576,17 @@ class IntraceClient:
                 error_code=error_code,
                 url=url,
             )
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if status in RETRY_STATUSES and wait is not None and wait > load.max_retry_after:
+            # Whatever the status (a 503 asks to wait as much as a 429 does): a wait longer
+            # than the client's cap is a rate limit, raised at once (RetryPolicy.increment).
+            text = (
+                f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "
+                f"{load.max_retry_after:g} s this client waits; try again later ({detail})"
+            )
+            return RateLimitError(text, retry_after=wait, status_code=status, url=url)
         if status == 429:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
-            if wait is not None and wait > load.max_retry_after:
-                text = (
-                    f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "
-                    f"{load.max_retry_after:g} s this client waits; try again later ({detail})"
-                )
-            else:
-                text = f"Still rate limited after {retries} retries ({detail})"
+            text = f"Still rate limited after {retries} retries ({detail})"
             return RateLimitError(text, retry_after=wait, url=url)
         after = f" after {retries} retries" if retries else ""
         return ApiError(

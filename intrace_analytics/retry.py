@@ -165,11 +165,15 @@ class RetryPolicy(Retry):
                 raise MaxRetryError(_pool, url, error)
         load = self.load
         if load is not None:
-            if response is not None and response.status == 429:
+            if response is not None:
+                # Every status that sends Retry-After is waited out by sleep() (urllib3
+                # honours it for any retried status, 503 as much as 429), so the cap applies
+                # to every one.
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait is not None and wait > load.max_retry_after:
                     # Waiting an hour inside a notebook is worse than failing now: give the
-                    # 429 back (raise_on_status is off) and let the client raise RateLimitError.
+                    # response back (raise_on_status is off) and let the client raise
+                    # RateLimitError, whatever its status.
                     raise MaxRetryError(_pool, url, ResponseError("Retry-After too long"))
             if not load.budget.take():
                 raise MaxRetryError(_pool, url, error or ResponseError("retry budget exhausted"))
