@@ -313,27 +313,17 @@ def _build(
     updated = np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)])
     conflicted = np.concatenate([p.threat_conflicted for p in parts] or [np.zeros(0, bool)])
     if duplicates or stale:
-        # A copy embedded by a dropped incident (stale, or an older read) does not compete
-        # where a kept incident embeds the same threat.
+        # Only copies embedded by a kept incident's kept copy compete, and only threats
+        # that one embeds are kept: the frames then equal a clean read of the result set.
+        # A threat only a dropped copy embedded goes, even where a kept link still names
+        # it (a link without an embedded threat describes nothing).
         source = np.concatenate(
             [p.threat_source + s for p, s in zip(parts, starts, strict=False)]
         ).astype(np.int64)
-        alive = rank[source] >= 0
-        codes = arrays.codes(threats["threat_id"])[0]
-        has_alive = np.bincount(codes, weights=alive, minlength=codes.max(initial=-1) + 1) > 0
-        candidates = np.flatnonzero(alive | ~has_alive[codes])
-        threats = take(threats, candidates)
-        updated, conflicted = updated[candidates], conflicted[candidates]
+        alive = np.flatnonzero(rank[source] >= 0)
+        threats = take(threats, alive)
+        updated, conflicted = updated[alive], conflicted[alive]
     winners, conflicted = threat_winners(threats, updated, conflicted)
-    if duplicates or stale:
-        # Only threats that a kept link still points to: a dropped copy's threats go too.
-        linked = pa.concat_arrays(links["threat_id"].chunks) if links["threat_id"].chunks else None
-        referenced = pc.is_in(
-            threats["threat_id"].take(pa.array(winners)),
-            value_set=linked if linked is not None else pa.array([], _STR),
-        )
-        mask = referenced.to_numpy(zero_copy_only=False)
-        winners, conflicted = winners[mask], conflicted[mask]
     threats = {name: _take_streaming(threats, name, winners) for name in list(threats)}
     disagreeing = int(conflicted.sum())
     if disagreeing:

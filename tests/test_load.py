@@ -286,3 +286,25 @@ def test_a_failed_load_clears_its_bar(
     # tqdm blanks the line and returns to its start: what is printed next stands alone.
     assert stream.getvalue().endswith("\r")
     assert stream.getvalue().rsplit("\r", 2)[-2].strip() == ""
+
+
+def test_a_threat_only_a_deleted_incident_embedded_goes_with_it(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    # Pass 0 holds D (the newest, embedding T) and K (linking T without embedding it);
+    # D is deleted after the first page, so the load re-reads. No live incident embeds T:
+    # the frames must equal a clean read of the final data, which has no T.
+    from intrace_analytics.sandbox.data import page_body
+    from tests.helpers import link, threat
+
+    data = api.dataset.incidents
+    data[0]["threat_links"] = [link("l-d", "t-stale", threat("t-stale"))]
+    data[120]["threat_links"] = [*data[120]["threat_links"], link("l-k", "t-stale")]
+    api.delete_between_pages(1, after_offset=0)
+    frames = load_incidents(make_client(), progress=False)
+    report = frames.metadata
+    assert (report["complete"], report["reconciled"]) == (True, True)
+    assert "t-stale" not in set(frames.threats["threat_id"])
+    assert "l-k" in set(frames.links["link_id"])  # K's link stays, its threat undescribed
+    clean = frames_from_pages([page_body(api.dataset.incidents, len(api.dataset.incidents))])
+    assert_same_frames(frames, clean)
