@@ -308,3 +308,17 @@ def test_a_threat_only_a_deleted_incident_embedded_goes_with_it(
     assert "l-k" in set(frames.links["link_id"])  # K's link stays, its threat undescribed
     clean = frames_from_pages([page_body(api.dataset.incidents, len(api.dataset.incidents))])
     assert_same_frames(frames, clean)
+
+
+def test_exactly_one_page_inserted_between_pages_is_re_read(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    api.insert_between_pages(50, after_offset=0)
+    frames = load_incidents(make_client(page_size=50), progress=False)
+    report = frames.metadata
+    assert (report["complete"], report["drift_detected"], report["reconciled"]) == (
+        True,
+        True,
+        True,
+    )
+    assert_frames_match(frames, reference(_current(api)))
