@@ -135,13 +135,24 @@ class Normalizer:
         )
         if not first.clean:
             report["drift"] = first.reasons
+        # An incomplete load keeps every incident any read returned; those its last read
+        # no longer returned were deleted meanwhile (or skipped by that read's shifting).
+        stale_kept = _unseen(frames.incidents, checks[-1].ids) if clean is None and checks else 0
+        report["stale_kept"] = stale_kept
         report.update(metadata or {})
         frames.metadata = report
         if clean is None:
-            reasons = "; ".join(checks[-1].reasons)
+            reasons = "; ".join(checks[-1].reasons) if checks else "no pages at all"
+            kept = (
+                f"; {stale_kept} incidents an earlier read returned and the last did not "
+                "(deleted during the load, or skipped by it) are kept "
+                "(frames.metadata['stale_kept'])"
+                if stale_kept
+                else ""
+            )
             warnings.warn(
                 "The pages do not prove they hold every matching incident exactly once: "
-                f"{reasons} (after {len(checks)} reads). See frames.metadata.",
+                f"{reasons} (after {len(checks)} reads){kept}. See frames.metadata.",
                 CompletenessWarning,
                 stacklevel=3,
             )
@@ -156,6 +167,13 @@ class PassCheck:
     ids: pa.ChunkedArray
     reasons: list[str] = field(default_factory=list)
     repeats: int = 0
+
+
+def _unseen(incidents: pd.DataFrame, last: pa.ChunkedArray) -> int:
+    """How many of ``incidents`` the read ``last`` did not return."""
+    seen = pa.concat_arrays(last.chunks) if last.num_chunks else pa.array([], _STR)
+    held = pa.array(incidents["incident_id"], type=_STR)
+    return len(held) - pc.sum(pc.is_in(held, value_set=seen)).as_py() if len(held) else 0
 
 
 def _result_set(params: Mapping[str, Any]) -> str:

@@ -708,3 +708,28 @@ def test_the_retry_after_cap_applies_to_every_status(
     assert "20 s" in str(info.value)
     assert len(incident_requests(api)) == 1
     assert_no_key(info.value)
+
+
+def test_a_spent_retry_budget_is_named_in_the_error(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    # The first page spends the whole budget of 2; the next page's 503 gets no retry.
+    api.fail(503, times=2, offset=0)
+    api.fail(503, times=100, offset=50)
+    with pytest.raises(ApiError) as info:
+        list(make_client(max_workers=1, retry_budget=2).iter_incident_pages())
+    message = str(info.value)
+    assert "after 0 retries" in message
+    assert "retry budget of 2 retries was spent" in message
+    assert_no_key(info.value)
+
+
+def test_a_spent_retry_budget_is_named_for_bodies_cut_short(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    api.truncate_body(times=100, offset=0)
+    with pytest.raises(NetworkError) as info:
+        list(make_client(max_retries=5, retry_budget=1).iter_incident_pages())
+    message = str(info.value)
+    assert "after 1 retry" in message
+    assert "retry budget of 1 retries was spent" in message

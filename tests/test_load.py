@@ -322,3 +322,24 @@ def test_exactly_one_page_inserted_between_pages_is_re_read(
         True,
     )
     assert_frames_match(frames, reference(_current(api)))
+
+
+def test_an_incomplete_load_counts_the_rows_its_last_read_no_longer_returned(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    before = {i["id"] for i in _current(api)}
+    api.delete_between_pages(3, times=50)
+    with pytest.warns(CompletenessWarning) as caught:
+        frames = load_incidents(make_client(), progress=False)
+    report = frames.metadata
+    assert report["complete"] is False
+    held = set(frames.incidents["incident_id"])
+    gone = held - {i["id"] for i in _current(api)}
+    # Three reads, each deleting the 3 newest after its first page: the first two reads'
+    # deletions are rows the last read never returned.
+    assert held <= before
+    assert report["stale_kept"] >= 6
+    assert report["stale_kept"] >= len(gone) - 3
+    message = " ".join(str(w.message) for w in caught)
+    assert f"{report['stale_kept']} incidents an earlier read returned" in message
+    assert "kept" in message
