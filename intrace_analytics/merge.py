@@ -138,7 +138,8 @@ class Normalizer:
         # An incomplete load keeps every incident any read returned; those its last read
         # no longer returned were deleted meanwhile (or skipped by that read's shifting).
         stale_kept = _unseen(frames.incidents, checks[-1].ids) if clean is None and checks else 0
-        report["stale_kept"] = stale_kept
+        if stale_kept:
+            report["stale_kept"] = stale_kept
         report.update(metadata or {})
         frames.metadata = report
         if clean is None:
