@@ -408,6 +408,11 @@ def _fetch_into(
         return 1, frames
     frames.to_parquet(args.out_dir)
     state = "complete" if report["complete"] else "INCOMPLETE"
+    if report.get("stale_kept"):
+        state += (
+            f" ({fmt.count(report['stale_kept'])} incidents kept that the last read no longer "
+            "returned: deleted during the load, or skipped)"
+        )
     if report.get("drift_detected"):
         state += " (re-read after drift)"
     print(f"Fetched {summary}; {state}; Parquet in {args.out_dir}")

@@ -45,7 +45,9 @@ from intrace_analytics.retry import (
     LoadContext,
     LoadStats,
     RetryBudget,
+    RetryBudgetSpent,
     RetryPolicy,
+    after_retries,
     retry_after_seconds,
 )
 from intrace_analytics.schema import SCOPES, STATUSES
@@ -486,7 +488,7 @@ class IntraceClient:
             try:
                 response = session.get(url, params=query, stream=True, allow_redirects=False)
             except requests.exceptions.RequestException as exc:
-                raise network_error(exc, url, path, offset) from exc
+                raise network_error(exc, url, path, offset, load.budget) from exc
             try:
                 # urllib3 hands back the Retry it ended with: this request's history so far.
                 retry = cast(RetryPolicy, response.raw.retries or retry)
@@ -511,11 +513,12 @@ class IntraceClient:
                     # urllib3 cannot retry this: the headers had arrived, the body broke.
                     try:
                         retry = retry.increment("GET", response.url, error=as_protocol(exc))
-                    except MaxRetryError:
+                    except MaxRetryError as stop:
+                        spent = isinstance(stop, RetryBudgetSpent)
                         raise NetworkError(
-                            f"GET {response.url} (offset {offset}) failed after "
-                            f"{len(retry.history)} retries: the response body was cut short "
-                            f"({type(exc).__name__})",
+                            f"GET {response.url} (offset {offset}) failed "
+                            f"{after_retries(len(retry.history), load.budget, spent)}: the "
+                            f"response body was cut short ({type(exc).__name__})",
                             url=response.url,
                         ) from exc
                     logger.warning(
@@ -568,7 +571,10 @@ class IntraceClient:
         detail = f"HTTP {status}" + (f" {error_code}" if error_code else "")
         detail += f": {message}" if message else ""
         url = response.url
-        retries = len(response.raw.retries.history) if response.raw.retries else 0
+        retry = response.raw.retries
+        retries = len(retry.history) if retry else 0
+        spent = bool(getattr(retry, "budget_spent", False))
+        after = after_retries(retries, load.budget, spent)
         if status in (401, 403):
             return AuthenticationError(
                 f"The API rejected the key ({detail}). Check INTRACE_API_KEY.",
@@ -576,19 +582,20 @@ class IntraceClient:
                 error_code=error_code,
                 url=url,
             )
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        if status in RETRY_STATUSES and wait is not None and wait > load.max_retry_after:
+            # Whatever the status (a 503 asks to wait as much as a 429 does): a wait longer
+            # than the client's cap is a rate limit, raised at once (RetryPolicy.increment).
+            text = (
+                f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "
+                f"{load.max_retry_after:g} s this client waits; try again later ({detail})"
+            )
+            return RateLimitError(text, retry_after=wait, status_code=status, url=url)
         if status == 429:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
-            if wait is not None and wait > load.max_retry_after:
-                text = (
-                    f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "
-                    f"{load.max_retry_after:g} s this client waits; try again later ({detail})"
-                )
-            else:
-                text = f"Still rate limited after {retries} retries ({detail})"
+            text = f"Still rate limited {after} ({detail})"
             return RateLimitError(text, retry_after=wait, url=url)
-        after = f" after {retries} retries" if retries else ""
         return ApiError(
-            f"GET {url} failed{after} with {detail}",
+            f"GET {url} failed{' ' + after if retries or spent else ''} with {detail}",
             status_code=status,
             error_code=error_code,
             url=url,

@@ -135,13 +135,25 @@ class Normalizer:
         )
         if not first.clean:
             report["drift"] = first.reasons
+        # An incomplete load keeps every incident any read returned; those its last read
+        # no longer returned were deleted meanwhile (or skipped by that read's shifting).
+        stale_kept = _unseen(frames.incidents, checks[-1].ids) if clean is None and checks else 0
+        if stale_kept:
+            report["stale_kept"] = stale_kept
         report.update(metadata or {})
         frames.metadata = report
         if clean is None:
-            reasons = "; ".join(checks[-1].reasons)
+            reasons = "; ".join(checks[-1].reasons) if checks else "no pages at all"
+            kept = (
+                f"; {stale_kept} incidents an earlier read returned and the last did not "
+                "(deleted during the load, or skipped by it) are kept "
+                "(frames.metadata['stale_kept'])"
+                if stale_kept
+                else ""
+            )
             warnings.warn(
                 "The pages do not prove they hold every matching incident exactly once: "
-                f"{reasons} (after {len(checks)} reads). See frames.metadata.",
+                f"{reasons} (after {len(checks)} reads){kept}. See frames.metadata.",
                 CompletenessWarning,
                 stacklevel=3,
             )
@@ -156,6 +168,13 @@ class PassCheck:
     ids: pa.ChunkedArray
     reasons: list[str] = field(default_factory=list)
     repeats: int = 0
+
+
+def _unseen(incidents: pd.DataFrame, last: pa.ChunkedArray) -> int:
+    """How many of ``incidents`` the read ``last`` did not return."""
+    seen = pa.concat_arrays(last.chunks) if last.num_chunks else pa.array([], _STR)
+    held = pa.array(incidents["incident_id"], type=_STR)
+    return len(held) - pc.sum(pc.is_in(held, value_set=seen)).as_py() if len(held) else 0
 
 
 def _result_set(params: Mapping[str, Any]) -> str:
@@ -313,27 +332,17 @@ def _build(
     updated = np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)])
     conflicted = np.concatenate([p.threat_conflicted for p in parts] or [np.zeros(0, bool)])
     if duplicates or stale:
-        # A copy embedded by a dropped incident (stale, or an older read) does not compete
-        # where a kept incident embeds the same threat.
+        # Only copies embedded by a kept incident's kept copy compete, and only threats
+        # that one embeds are kept: the frames then equal a clean read of the result set.
+        # A threat only a dropped copy embedded goes, even where a kept link still names
+        # it (a link without an embedded threat describes nothing).
         source = np.concatenate(
             [p.threat_source + s for p, s in zip(parts, starts, strict=False)]
         ).astype(np.int64)
-        alive = rank[source] >= 0
-        codes = arrays.codes(threats["threat_id"])[0]
-        has_alive = np.bincount(codes, weights=alive, minlength=codes.max(initial=-1) + 1) > 0
-        candidates = np.flatnonzero(alive | ~has_alive[codes])
-        threats = take(threats, candidates)
-        updated, conflicted = updated[candidates], conflicted[candidates]
+        alive = np.flatnonzero(rank[source] >= 0)
+        threats = take(threats, alive)
+        updated, conflicted = updated[alive], conflicted[alive]
     winners, conflicted = threat_winners(threats, updated, conflicted)
-    if duplicates or stale:
-        # Only threats that a kept link still points to: a dropped copy's threats go too.
-        linked = pa.concat_arrays(links["threat_id"].chunks) if links["threat_id"].chunks else None
-        referenced = pc.is_in(
-            threats["threat_id"].take(pa.array(winners)),
-            value_set=linked if linked is not None else pa.array([], _STR),
-        )
-        mask = referenced.to_numpy(zero_copy_only=False)
-        winners, conflicted = winners[mask], conflicted[mask]
     threats = {name: _take_streaming(threats, name, winners) for name in list(threats)}
     disagreeing = int(conflicted.sum())
     if disagreeing:

@@ -5,8 +5,9 @@ The paginator never talks HTTP: it is given a callable that fetches the page at 
 in what order pages come back, and when to stop:
 
 - **stop rule** (:func:`_is_last`): the ``total`` is reached, or a page is empty or short;
-- **loop guards** (:func:`_check_progress`): a page that repeats the previous one, or more
-  pages than the first ``total`` allows, raises instead of looping;
+- **loop guards** (:func:`_check_progress`): a page that repeats the previous one (unless
+  ``total`` grew by a page meanwhile: drift), or more pages than the first ``total``
+  allows, raises instead of looping;
 - **the concurrency window**: once the first page has told the total, the next offsets
   are fetched by ``max_workers`` threads, at most ``2 * max_workers`` in flight, and
   yielded in offset order;
@@ -212,9 +213,16 @@ def _is_last(page: Page, limit: int) -> bool:
 def _check_progress(
     page: Page, previous: Page, pages_so_far: int, first_total: int, limit: int
 ) -> None:
-    """Guard against a server that would make pagination loop."""
+    """Guard against a server that would make pagination loop.
+
+    A page that repeats the previous one is a server ignoring ``offset``, unless the
+    ``total`` grew by at least a page meanwhile: then rows inserted at the front shifted
+    the previous page's rows here (drift, for the load's pass check and re-read to
+    handle; the page-count guard below still stops a total that keeps running ahead).
+    """
     ids = [inc.get("id") for inc in page.incidents]
-    if ids and ids == [inc.get("id") for inc in previous.incidents]:
+    shifted = page.total - previous.total >= limit
+    if ids and not shifted and ids == [inc.get("id") for inc in previous.incidents]:
         raise ResponseFormatError(
             f"page at offset {page.offset} repeats the page at offset {previous.offset}: "
             "the server seems to ignore 'offset'; stopping instead of looping",

@@ -34,7 +34,9 @@ __all__ = [
     "LoadContext",
     "LoadStats",
     "RetryBudget",
+    "RetryBudgetSpent",
     "RetryPolicy",
+    "after_retries",
     "is_timeout",
     "retry_after_seconds",
 ]
@@ -82,6 +84,7 @@ class RetryBudget:
 
     # Counted in tenths of a retry, as integers, so ten successes make exactly one retry.
     def __init__(self, initial: int) -> None:
+        self.initial = initial
         self._tenths = 10 * initial
         self._cap = 10 * initial
         self._lock = threading.Lock()
@@ -134,6 +137,22 @@ def is_timeout(error: Exception | None) -> bool:
     return isinstance(error, ReadTimeoutError | ConnectTimeoutError)
 
 
+class RetryBudgetSpent(MaxRetryError):
+    """A request would have been retried, but the load's retry budget was spent."""
+
+
+def after_retries(retries: int, budget: RetryBudget | None = None, spent: bool = False) -> str:
+    """``"after N retries"``, and when the load's retry budget stopped them, that it did:
+    "after 0 retries" alone reads as if retries were off."""
+    text = f"after {retries} retr{'y' if retries == 1 else 'ies'}"
+    if spent and budget is not None:
+        text += (
+            f" (the load's retry budget of {budget.initial} retries was spent, "
+            "by this request or others of the load)"
+        )
+    return text
+
+
 class RetryPolicy(Retry):
     """urllib3's Retry, plus a retry budget, a cap on Retry-After, a smaller allowance
     for timeouts, and wait accounting."""
@@ -143,6 +162,9 @@ class RetryPolicy(Retry):
     # costs a whole timeout: a server that accepts connections and never answers would
     # otherwise hold a load for (max_retries + 1) read timeouts plus the backoffs.
     timeout_retries: int | None = None
+    # Set on the Retry whose increment found the load's budget spent: the response it hands
+    # back (raise_on_status is off) carries this Retry, so the error can say why.
+    budget_spent: bool = False
 
     def new(self, **kw: Any) -> Self:
         retry = super().new(**kw)
@@ -165,14 +187,19 @@ class RetryPolicy(Retry):
                 raise MaxRetryError(_pool, url, error)
         load = self.load
         if load is not None:
-            if response is not None and response.status == 429:
+            if response is not None:
+                # Every status that sends Retry-After is waited out by sleep() (urllib3
+                # honours it for any retried status, 503 as much as 429), so the cap applies
+                # to every one.
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if wait is not None and wait > load.max_retry_after:
                     # Waiting an hour inside a notebook is worse than failing now: give the
-                    # 429 back (raise_on_status is off) and let the client raise RateLimitError.
+                    # response back (raise_on_status is off) and let the client raise
+                    # RateLimitError, whatever its status.
                     raise MaxRetryError(_pool, url, ResponseError("Retry-After too long"))
             if not load.budget.take():
-                raise MaxRetryError(_pool, url, error or ResponseError("retry budget exhausted"))
+                self.budget_spent = True
+                raise RetryBudgetSpent(_pool, url, error or ResponseError("retry budget exhausted"))
         retry = super().increment(method, url, response, error, _pool, _stacktrace)
         if load is not None:
             load.stats.add(retries=1, requests=1)

@@ -19,6 +19,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError,
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from intrace_analytics.exceptions import NetworkError
+from intrace_analytics.retry import RetryBudget, RetryBudgetSpent
 
 __all__ = [
     "BODY_ERRORS",
@@ -117,9 +118,20 @@ def as_protocol(exc: BaseException) -> Exception:
 
 
 def network_error(
-    exc: requests.exceptions.RequestException, url: str, path: str, offset: int
+    exc: requests.exceptions.RequestException,
+    url: str,
+    path: str,
+    offset: int,
+    budget: RetryBudget | None = None,
 ) -> Exception:
     reason = exc.args[0] if exc.args else exc
+    after = "after retries"
+    if isinstance(reason, RetryBudgetSpent) and budget is not None:
+        # "after retries" alone would hide that the load's shared budget stopped them.
+        after = (
+            f"and was not retried again: the load's retry budget of {budget.initial} "
+            "retries was spent"
+        )
     if isinstance(reason, MaxRetryError) and reason.reason is not None:
         reason = reason.reason
     # Said in words, not exception class names: this line is what a user reads.
@@ -135,7 +147,7 @@ def network_error(
         what = "could not connect or the connection broke"
     else:
         what = f"failed ({type(reason).__name__})"
-    return NetworkError(f"GET {origin(url)}{path} (offset {offset}) {what}, after retries", url=url)
+    return NetworkError(f"GET {origin(url)}{path} (offset {offset}) {what}, {after}", url=url)
 
 
 def error_body(response: requests.Response) -> tuple[str | None, str | None]:

@@ -679,3 +679,57 @@ def test_a_refused_connection_still_gets_every_retry() -> None:
         with pytest.raises(NetworkError, match="could not connect"):
             list(stream)
     assert stream.stats.retries == 4
+
+
+@pytest.mark.parametrize("status", [503, 502])
+def test_the_retry_after_cap_applies_to_every_status(
+    api: SandboxServer, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    # The sandbox's fail() sends no Retry-After: add one to its error answers, as a
+    # proxy in front of a busy service would.
+    from intrace_analytics.sandbox import server as sandbox_server
+
+    real = sandbox_server.fault_response
+
+    def with_retry_after(*args: Any, **kwargs: Any) -> Any:
+        response = real(*args, **kwargs)
+        if response.status >= 500:
+            response.headers.append(("Retry-After", "20"))
+        return response
+
+    monkeypatch.setattr(sandbox_server, "fault_response", with_retry_after)
+    api.fail(status, offset=0)
+    started = time.monotonic()
+    with pytest.raises(RateLimitError) as info:
+        list(make_client(max_retry_after=2).iter_incident_pages())
+    assert time.monotonic() - started < 2
+    assert info.value.retry_after == 20
+    assert info.value.status_code == status
+    assert "20 s" in str(info.value)
+    assert len(incident_requests(api)) == 1
+    assert_no_key(info.value)
+
+
+def test_a_spent_retry_budget_is_named_in_the_error(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    # The first page spends the whole budget of 2; the next page's 503 gets no retry.
+    api.fail(503, times=2, offset=0)
+    api.fail(503, times=100, offset=50)
+    with pytest.raises(ApiError) as info:
+        list(make_client(max_workers=1, retry_budget=2).iter_incident_pages())
+    message = str(info.value)
+    assert "after 0 retries" in message
+    assert "retry budget of 2 retries was spent" in message
+    assert_no_key(info.value)
+
+
+def test_a_spent_retry_budget_is_named_for_bodies_cut_short(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    api.truncate_body(times=100, offset=0)
+    with pytest.raises(NetworkError) as info:
+        list(make_client(max_retries=5, retry_budget=1).iter_incident_pages())
+    message = str(info.value)
+    assert "after 1 retry" in message
+    assert "retry budget of 1 retries was spent" in message

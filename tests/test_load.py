@@ -286,3 +286,60 @@ def test_a_failed_load_clears_its_bar(
     # tqdm blanks the line and returns to its start: what is printed next stands alone.
     assert stream.getvalue().endswith("\r")
     assert stream.getvalue().rsplit("\r", 2)[-2].strip() == ""
+
+
+def test_a_threat_only_a_deleted_incident_embedded_goes_with_it(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    # Pass 0 holds D (the newest, embedding T) and K (linking T without embedding it);
+    # D is deleted after the first page, so the load re-reads. No live incident embeds T:
+    # the frames must equal a clean read of the final data, which has no T.
+    from intrace_analytics.sandbox.data import page_body
+    from tests.helpers import link, threat
+
+    data = api.dataset.incidents
+    data[0]["threat_links"] = [link("l-d", "t-stale", threat("t-stale"))]
+    data[120]["threat_links"] = [*data[120]["threat_links"], link("l-k", "t-stale")]
+    api.delete_between_pages(1, after_offset=0)
+    frames = load_incidents(make_client(), progress=False)
+    report = frames.metadata
+    assert (report["complete"], report["reconciled"]) == (True, True)
+    assert "t-stale" not in set(frames.threats["threat_id"])
+    assert "l-k" in set(frames.links["link_id"])  # K's link stays, its threat undescribed
+    clean = frames_from_pages([page_body(api.dataset.incidents, len(api.dataset.incidents))])
+    assert_same_frames(frames, clean)
+
+
+def test_exactly_one_page_inserted_between_pages_is_re_read(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    api.insert_between_pages(50, after_offset=0)
+    frames = load_incidents(make_client(page_size=50), progress=False)
+    report = frames.metadata
+    assert (report["complete"], report["drift_detected"], report["reconciled"]) == (
+        True,
+        True,
+        True,
+    )
+    assert_frames_match(frames, reference(_current(api)))
+
+
+def test_an_incomplete_load_counts_the_rows_its_last_read_no_longer_returned(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    before = {i["id"] for i in _current(api)}
+    api.delete_between_pages(3, times=50)
+    with pytest.warns(CompletenessWarning) as caught:
+        frames = load_incidents(make_client(), progress=False)
+    report = frames.metadata
+    assert report["complete"] is False
+    held = set(frames.incidents["incident_id"])
+    gone = held - {i["id"] for i in _current(api)}
+    # Three reads, each deleting the 3 newest after its first page: the first two reads'
+    # deletions are rows the last read never returned.
+    assert held <= before
+    assert report["stale_kept"] >= 6
+    assert report["stale_kept"] >= len(gone) - 3
+    message = " ".join(str(w.message) for w in caught)
+    assert f"{report['stale_kept']} incidents an earlier read returned" in message
+    assert "kept" in message

@@ -228,6 +228,21 @@ def test_bad_paginator_arguments_name_parameter_and_value(kwargs: dict, words: l
         assert word in str(info.value)
 
 
+@pytest.mark.parametrize("workers", [1, 4])
+def test_exactly_one_page_inserted_between_pages_is_drift_not_a_broken_server(
+    api: SandboxServer, make_client: MakeClient, workers: int
+) -> None:
+    # The page at offset 50 then repeats the page at offset 0 with a total one page
+    # larger: rows shifted, the server does honour offset.
+    before = served_ids(api)
+    api.insert_between_pages(50, after_offset=0)
+    pages = list(make_client(page_size=50, max_workers=workers).iter_incident_pages())
+    got = ids_of(pages)
+    assert [i["id"] for i in pages[1].incidents] == [i["id"] for i in pages[0].incidents]
+    assert set(before) <= set(got)
+    assert pages[-1].total == len(before) + 50
+
+
 # -- a server that would make a naive paginator loop ----------------------------------------
 
 
