@@ -81,6 +81,7 @@ _FIELD_WORDS = {
     "links": "links",
     "threats": "threats",
     "stale_dropped": "stale copies dropped",
+    "stale_kept": "rows an earlier read returned and the last did not (kept)",
     "threat_conflicts": "conflicting threat copies",
     "duplicates_dropped": "duplicates dropped",
     "pages": "pages",

@@ -31,6 +31,7 @@ from tests.helpers import (  # shared reconstruction helpers
     assert_frames_match,
     assert_same_frames,
     reference,
+    utc,
 )
 
 # -- a whole load over HTTP ---------------------------------------------------------------
@@ -306,6 +307,30 @@ def test_a_threat_only_a_deleted_incident_embedded_goes_with_it(
     assert (report["complete"], report["reconciled"]) == (True, True)
     assert "t-stale" not in set(frames.threats["threat_id"])
     assert "l-k" in set(frames.links["link_id"])  # K's link stays, its threat undescribed
+    clean = frames_from_pages([page_body(api.dataset.incidents, len(api.dataset.incidents))])
+    assert_same_frames(frames, clean)
+
+
+def test_a_threat_a_kept_incident_embeds_stays_when_the_winning_copy_goes(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    # D (the newest) and K, on the same page, both embed T; D's copy wins that page. D
+    # is deleted after the first page: K still embeds T, so a clean read of the final
+    # data describes T, and so must the reconciled load.
+    from intrace_analytics.sandbox.data import page_body
+    from tests.helpers import link, threat
+
+    data = api.dataset.incidents
+    shared = threat("t-shared", severity="high")
+    data[0]["threat_links"] = [link("l-d", "t-shared", dict(shared))]
+    data[1]["threat_links"] = [*data[1]["threat_links"], link("l-k", "t-shared", dict(shared))]
+    data[1]["updated_at"] = data[1]["created_at"]  # K's copy loses to D's on that page
+    assert utc(data[0]["updated_at"]) > utc(data[1]["updated_at"])
+    api.delete_between_pages(1, after_offset=0)
+    frames = load_incidents(make_client(), progress=False)
+    report = frames.metadata
+    assert (report["complete"], report["reconciled"]) == (True, True)
+    assert "t-shared" in set(frames.threats["threat_id"])
     clean = frames_from_pages([page_body(api.dataset.incidents, len(api.dataset.incidents))])
     assert_same_frames(frames, clean)
 
