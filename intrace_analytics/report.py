@@ -96,6 +96,9 @@ _FIELD_WORDS = {
     "rate_limit_wait_s": "waited for rate limits",
     "assets_loaded": "sites loaded",
     "asset_reads": "site reads",
+    "asset_drift": "data changed between the main and the site reads",
+    "drift": "what changed",
+    "raw_file": "raw pages kept in",
 }
 _FILTER_WORDS = {"status": "status", "scope": "scope", "asset_id": "sites"}
 
