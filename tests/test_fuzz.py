@@ -19,6 +19,7 @@ sets how many examples to run (default 200; run 5000 before changing the parser)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -112,7 +113,8 @@ class Worker:
             process.stdin.write(struct.pack(">I", len(data)) + data)
             process.stdin.flush()
             head = self._read(4)
-            return tuple(pickle.loads(self._read(struct.unpack(">I", head)[0])))
+            answer = self._read(struct.unpack(">I", head)[0])
+            return tuple(pickle.loads(answer))  # noqa: S301  # our own child's answer
         except (BrokenPipeError, EOFError):
             self._stop()
             return ("crash", process.returncode)
@@ -121,8 +123,9 @@ class Worker:
             return ("hang", EXAMPLE_TIMEOUT_S)
 
     def _read(self, n: int) -> bytes:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
         stdout = self.process.stdout
+        assert stdout is not None
         chunks, left = [], n
         while left:
             ready, _, _ = select.select([stdout], [], [], EXAMPLE_TIMEOUT_S)
@@ -142,10 +145,8 @@ class Worker:
             process.wait()
             for pipe in (process.stdin, process.stdout):
                 if pipe is not None:
-                    try:
+                    with contextlib.suppress(BrokenPipeError):
                         pipe.close()
-                    except BrokenPipeError:
-                        pass
 
     def close(self) -> None:
         self._stop()
