@@ -57,7 +57,7 @@ def expand(value):
     if isinstance(value, Page):
         return replace(value, incidents=expand(value.incidents))
     if isinstance(value, dict):
-        if set(value) == {"__deep__"}:
+        if set(value) == {"__deep__"} and type(value["__deep__"]) is int:
             deep = []
             for _ in range(value["__deep__"]):
                 deep = [deep]
@@ -225,6 +225,10 @@ def _nest(levels: int) -> Any:
     return {"__deep__": levels}
 
 
+def _deep_marker(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"__deep__"}
+
+
 @st.composite
 def mutated_bytes(draw: st.DrawFn) -> bytes:
     body = bytearray(draw(st.sampled_from(REAL_PAGES)))
@@ -256,7 +260,9 @@ def mutated_dicts(draw: st.DrawFn) -> Any:
         node: Any = page
         for _ in range(draw(st.integers(0, 6))):
             children = list(node.values()) if isinstance(node, dict) else node
-            children = [c for c in children if isinstance(c, dict | list) and c]
+            children = [
+                c for c in children if isinstance(c, dict | list) and c and not _deep_marker(c)
+            ]
             if not children:
                 break
             node = draw(st.sampled_from(children))
