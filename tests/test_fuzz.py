@@ -20,6 +20,7 @@ sets how many examples to run (default 200; run 5000 before changing the parser)
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import pickle
@@ -268,7 +269,7 @@ def mutated_dicts(draw: st.DrawFn) -> Any:
             node = draw(st.sampled_from(children))
         value = draw(
             st.one_of(
-                st.sampled_from(HOSTILE_VALUES),
+                st.sampled_from(HOSTILE_VALUES).map(copy.deepcopy),  # never a shared list
                 st.integers(0, 3000).map(_nest),
                 st.text(max_size=5),
             )
