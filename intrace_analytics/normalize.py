@@ -32,7 +32,7 @@ import pyarrow.json as pajson
 
 from intrace_analytics import arrays, schema
 from intrace_analytics.exceptions import ResponseFormatError
-from intrace_analytics.pages import Page, decode_json
+from intrace_analytics.pages import Page, check_body, decode_json, encode_text
 
 __all__ = ["PageColumns", "page_source", "parse_assets", "parse_page", "threat_winners"]
 
@@ -101,26 +101,51 @@ class PageColumns:
 def page_source(
     page: Page | Mapping[str, Any] | bytes | str, position: int
 ) -> tuple[bytes, int, str]:
-    """The page's body, the offset named in errors, and how to name the page."""
+    """The page's body, the offset named in errors, and how to name the page.
+
+    Raises :class:`ResponseFormatError` for a page that cannot become a body: a str
+    with a lone surrogate, a decoded page that is not an object (``[]``, ``None``), a
+    dict that is not JSON or nests deeper than the encoder can go.
+    """
     if isinstance(page, Page):
-        body = page.body or json.dumps({"incidents": page.incidents, "total": page.total}).encode()
-        return body, page.offset, f"page at offset {page.offset}"
-    if isinstance(page, bytes | bytearray | memoryview):
-        return bytes(page), position, f"page {position}"
-    if isinstance(page, str):
-        return page.encode(), position, f"page {position}"
+        label, offset = f"page at offset {page.offset}", page.offset
+        if page.body:
+            return page.body, offset, label
+        return (
+            _dumps({"incidents": page.incidents, "total": page.total}, label, offset),
+            offset,
+            label,
+        )
+    label = f"page {position}"
+    if isinstance(page, bytes | bytearray | memoryview | str):
+        return encode_text(page, label=label, offset=position), position, label
     if isinstance(page, Mapping):
-        try:
-            body = json.dumps(page, default=str).encode()
-        except (TypeError, ValueError) as exc:
-            raise ResponseFormatError(
-                f"page {position}: cannot be read as JSON ({exc})", offset=position
-            ) from exc
-        return body, position, f"page {position}"
+        return _dumps(page, label, position), position, label
+    if page is None or isinstance(page, list | int | float):  # bool is an int
+        shown = json.dumps(page)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        got = "null" if page is None else f"{type(page).__name__} {shown}"
+        raise ResponseFormatError(
+            f"{label}: field '(body)' should be a JSON object, got {got}",
+            offset=position,
+            field="(body)",
+        )
     raise TypeError(
         f"pages must be Page objects, dicts, bytes or str; page {position} is "
         f"{type(page).__name__}"
     )
+
+
+def _dumps(page: Mapping[str, Any], label: str, offset: int) -> bytes:
+    """A decoded page as a UTF-8 body (non-ASCII kept as is, so a lone surrogate is
+    refused here instead of reaching Arrow as an escape)."""
+    try:
+        return json.dumps(page, default=str, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        problem = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ResponseFormatError(
+            f"{label}: cannot be read as JSON ({problem})", offset=offset, field="(body)"
+        ) from None
 
 
 class _Fields:
@@ -322,6 +347,7 @@ def parse_assets(body: bytes, offset: int = 0, label: str = "assets") -> PageCol
 
 def _read(body: bytes, label: str, offset: int, options: pajson.ParseOptions) -> pa.Table:
     """The body parsed against the explicit schema of ``options``: one row."""
+    check_body(body, label=label, offset=offset)  # before Arrow sees untrusted bytes
     try:
         table = pajson.read_json(
             pa.BufferReader(body),  # zero-copy, unlike a Python file object

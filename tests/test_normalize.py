@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +30,7 @@ from intrace_analytics import (
     schema,
 )
 from intrace_analytics.normalize import threat_winners
+from intrace_analytics.pages import MAX_DEPTH, nesting_depth
 from intrace_analytics.sandbox.data import generate_dataset, to_camel
 from tests.helpers import (
     SCOPES,
@@ -708,3 +711,93 @@ def test_threat_winners_keep_the_newest_copy_in_order_of_first_appearance() -> N
     # t1's newer copy; t2's tie goes to the later read; in order of first appearance.
     assert winners.tolist() == [2, 4, 3]
     assert flags.tolist() == [True, False, False]  # only t1's copies disagree (the title)
+
+
+# -- hostile bodies (issue 11): ResponseFormatError naming the page, nothing else ----------
+
+
+def _deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"null",
+        b"\xef\xbb\xbfnull",
+        b" \n\tnull",
+        "null",
+        "\ufeff null",
+        b"null {}",
+        b"[]",
+    ],
+    ids=["null", "bom-null", "space-null", "str-null", "str-bom-null", "null-then", "list"],
+)
+def test_a_body_that_is_not_an_object_never_reaches_arrow(page: bytes | str) -> None:
+    # b"null" used to kill the interpreter inside Arrow's JSON reader; run in a child.
+    code = (
+        "import sys\n"
+        "from intrace_analytics import frames_from_pages\n"
+        "from intrace_analytics.exceptions import ResponseFormatError\n"
+        f"pages = [{{'incidents': [], 'total': 0}}, {page!r}]\n"
+        "try:\n"
+        "    frames_from_pages(pages)\n"
+        "except ResponseFormatError as exc:\n"
+        "    print(exc.offset, exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1 page 1: "), done.stdout  # offset and label: page 1
+
+
+@pytest.mark.parametrize("page", [[], None, 5, [{"id": "a"}]])
+def test_a_decoded_page_that_is_not_an_object_is_a_format_error(page: Any) -> None:
+    with pytest.raises(ResponseFormatError, match=r"page 0: field '\(body\)' should be a JSON"):
+        frames_from_pages([page])
+
+
+def test_deep_nesting_is_a_format_error_never_a_recursion_error() -> None:
+    deep: Any = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ResponseFormatError, match="page 0: .*nests too deeply") as info:
+        frames_from_pages([{"incidents": [], "total": 0, "extra": deep}])
+    assert info.value.offset == 0
+    # A bytes page nested that deep where the diagnosis decodes it (a known field).
+    body = b'{"incidents": ' + _deep(5000) + b', "total": 0}'
+    with pytest.raises(ResponseFormatError, match="page 0: the body nests 5001 levels") as info:
+        frames_from_pages([body])
+    # ... and a Page of the live path, deep in an unknown field.
+    body = b'{"incidents": [], "total": 0, "x": ' + _deep(1000) + b"}"
+    with pytest.raises(ResponseFormatError, match="page at offset 300: the body nests 1001"):
+        Page.from_body(body, offset=300, limit=100)
+
+
+def test_nesting_depth_counts_brackets_outside_strings_only() -> None:
+    assert nesting_depth(b'{"a": "[[[[{{", "b": [[1]], "c": "\\\\", "d": "\\"[["}') == 3
+    assert nesting_depth(b"") == 0
+    assert nesting_depth(_deep(MAX_DEPTH + 1)) == MAX_DEPTH + 1
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b'{"incidents": [{"id": "a\xff"}], "total": 1}',
+        b'{"incidents": [{"id": "a", "created_at": "2026-01-01\xc3"}], "total": 1}',
+        b'{"incidents": [{"id": "a", "title": "\xed\xa0\x80"}], "total": 1}',  # surrogate
+    ],
+    ids=["id", "timestamp", "encoded-surrogate"],
+)
+def test_invalid_utf8_is_refused_before_arrow(page: bytes) -> None:
+    with pytest.raises(ResponseFormatError, match="page 1: the body is not UTF-8") as info:
+        frames_from_pages([{"incidents": [], "total": 1}, page])
+    assert info.value.offset == 1
+
+
+def test_a_lone_surrogate_is_a_format_error() -> None:
+    with pytest.raises(ResponseFormatError, match="page 0: the body is not valid Unicode"):
+        frames_from_pages(['{"incidents": [{"id": "a\ud800"}], "total": 1}'])
+    with pytest.raises(ResponseFormatError, match="page 0: cannot be read as JSON"):
+        frames_from_pages([{"incidents": [{"id": "a\ud800"}], "total": 1}])
