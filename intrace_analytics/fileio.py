@@ -21,6 +21,7 @@ __all__ = [
     "TEMPORARY_SUFFIX",
     "discard",
     "fsync_directory",
+    "fsync_files",
     "publish",
     "publish_all",
     "sweep_temporaries",
@@ -89,14 +90,19 @@ def publish_all(staged: Mapping[Path, Path]) -> None:
     """Publish several temporaries (``{temporary: target}``) together: flush them all to
     disk first, then rename them back to back, so that the window in which only some
     targets are new is a few renames long, not a few disk flushes."""
-    for temporary in staged:
-        descriptor = os.open(temporary, os.O_RDONLY)
+    fsync_files(staged)
+    for temporary, target in staged.items():
+        os.replace(temporary, target)
+
+
+def fsync_files(paths: Iterable[Path]) -> None:
+    """Flush each file's data to disk (reopening it: its writer used its own handle)."""
+    for path in paths:
+        descriptor = os.open(path, os.O_RDONLY)
         try:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-    for temporary, target in staged.items():
-        os.replace(temporary, target)
 
 
 def discard(*temporaries: Path) -> None:

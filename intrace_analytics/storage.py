@@ -31,9 +31,11 @@ datetime64[us, UTC]
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time
@@ -49,11 +51,13 @@ from filelock import FileLock, Timeout
 from intrace_analytics import schema
 from intrace_analytics._version import __version__
 from intrace_analytics.fileio import (
+    TEMPORARY_SUFFIX,
     discard,
     fsync_directory,
-    publish_all,
+    fsync_files,
     sweep_temporaries,
     temporary_beside,
+    write_text_atomic,
 )
 from intrace_analytics.redact import scrub
 
@@ -81,12 +85,27 @@ _COMPRESSION = "zstd"
 #: empty, and removing it would let two writers lock two different files.
 LOCK_NAME = ".intrace-export.lock"
 
+#: The roll-forward journal of a publication in progress: written (atomically, fsynced)
+#: once every new file is whole on disk and before the first rename, deleted after the
+#: last. Its JSON names the export_id, the renames ``[temporary, target]`` and the files
+#: to remove; whoever next takes the directory's lock completes what it records. Hidden
+#: and not ``*.parquet``, like the lock file.
+JOURNAL_NAME = ".intrace-export.journal"
+
+#: The journal's own format version (``"format"`` in its JSON).
+_JOURNAL_FORMAT = 1
+
 #: How long a writer waits for another writer of the same directory, in seconds.
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 
 def _file_names() -> list[str]:
     return [f"{name}.parquet" for name in schema.TABLES]
+
+
+def _swept_names() -> list[str]:
+    """The targets whose leftover temporaries a holder of the lock removes."""
+    return [*_file_names(), JOURNAL_NAME]
 
 
 def _export_lock(directory: Path, timeout: float) -> FileLock:
@@ -119,17 +138,27 @@ def write_parquet(
     the schema's order). The directory is created, parents included, if missing.
 
     Atomicity: every file is first written to a hidden temporary file beside its target
-    (``.incidents.parquet.<random>.tmp``) and fsynced. Only when all are complete
-    are they published, one ``os.replace`` each, and the directory is fsynced (best
-    effort). Any exception before publication, ``KeyboardInterrupt`` included, deletes the
-    temporaries and re-raises, so a previous export stays byte-identical and nothing
-    is left behind. Honest limits: the ``os.replace`` calls are not one atomic
-    step, so a crash or signal in the microseconds between them can leave new and old
-    files side by side; each file is still whole, and :func:`read_tables` detects
-    the mix (the files' ``export_id`` differ) and refuses it. A process killed outright
-    (``SIGKILL``, power loss) before publication can leave hidden ``.tmp`` files; the
-    next write into the directory removes them (only ours: ``.TABLE.parquet.<12 hex
-    digits>.tmp``).
+    (``.incidents.parquet.<random>.tmp``) and fsynced. Only when all are whole on disk
+    is the publication committed: a small journal, ``.intrace-export.journal`` (JSON:
+    the ``export_id``, the renames ``temporary -> target``, the stale files to remove),
+    is written beside them atomically and fsynced. Then the renames are done, one
+    ``os.replace`` each, the stale files removed, the directory fsynced (best effort) and
+    the journal deleted. Any exception before the journal exists, ``KeyboardInterrupt``
+    included, deletes the temporaries and re-raises, so a previous export stays
+    byte-identical and nothing is left behind; an exception after it is written first
+    completes the publication where it can (the new export is committed) and re-raises.
+
+    A process killed outright (``SIGKILL``, power loss) is recovered by the next process
+    that takes the directory's lock, a writer before it writes or a reader that finds
+    the journal (:func:`read_tables`): killed before the journal was whole, the previous
+    export is untouched and the hidden ``.tmp`` files are removed by the next write (only
+    ours: ``.TABLE.parquet.<12 hex digits>.tmp``); killed after, the renames the journal
+    records are completed (roll forward), so the new export appears whole. Either way,
+    read through this package, a killed writer leaves the previous export
+    byte-identical or the new one whole, never a mix. Honest limits: between the kill and
+    that recovery, a tool other than this package (DuckDB, Polars, Spark) reading the
+    directory may see files of two exports, each file whole; a journal that is not
+    ours, or cannot be completed, is an error naming it, never ignored.
 
     Concurrency: a writer holds the directory's lock file, ``.intrace-export.lock``
     (:mod:`filelock`, an OS lock released by the kernel when a process dies), from before
@@ -170,6 +199,9 @@ def write_parquet(
     TimeoutError
         Another writer held the directory's lock for longer than ``lock_timeout``; the
         message names the directory. Nothing was written.
+    ValueError
+        The directory holds a journal of an interrupted publication that is malformed or
+        cannot be completed (the message names it). Nothing was written.
 
     Examples
     --------
@@ -203,32 +235,141 @@ def write_parquet(
     try:
         # Under the lock no live writer owns a temporary here: all are leftovers of
         # writers that were killed.
-        sweep_temporaries(directory, _file_names())
-        _write_and_publish(directory, tables, stale)
+        _recover(directory)
+        sweep_temporaries(directory, _swept_names())
+        _write_and_publish(directory, tables, stale, export_id)
     finally:
         lock.release()
     return directory
 
 
-def _write_and_publish(directory: Path, tables: dict[str, pa.Table], stale: list[Path]) -> None:
-    """Write every table to a temporary, then publish them all (the caller holds the lock)."""
+def _write_and_publish(
+    directory: Path, tables: dict[str, pa.Table], stale: list[Path], export_id: str
+) -> None:
+    """Write every table to a temporary, commit them with the journal, then publish them
+    (the caller holds the lock)."""
     staged: dict[Path, Path] = {}  # temporary -> target
+    journal_path = directory / JOURNAL_NAME
     try:
         for name, table in tables.items():
             target = directory / f"{name}.parquet"
             temporary = temporary_beside(target)
             staged[temporary] = target
             pq.write_table(table, temporary, compression=_COMPRESSION)
-        # All flushed first, then renamed back to back: the window in which only some
-        # files are new stays a few renames long.
-        publish_all(staged)
-        for path in stale:
-            path.unlink(missing_ok=True)
+        # Every file whole on disk before the journal says to publish them.
+        fsync_files(staged)
+        journal = {
+            "format": _JOURNAL_FORMAT,
+            "export_id": export_id,
+            "renames": [[temporary.name, target.name] for temporary, target in staged.items()],
+            "remove": [path.name for path in stale],
+        }
+        # The commit point: the journal appears whole (temporary, fsync, rename, fsync
+        # of the directory) or not at all.
+        write_text_atomic(journal_path, json.dumps(journal))
+        _roll_forward(directory, journal_path, journal)
     except BaseException:
         # BaseException on purpose: a Ctrl-C mid-write must not leave temporaries.
-        discard(*staged)
+        # Under the lock no other journal exists (recovery ran first): one here is ours.
+        if not journal_path.exists():
+            discard(*staged)
+        else:
+            # Committed: finish the publication if we can; what we cannot, the next
+            # process that takes the lock does.
+            with contextlib.suppress(Exception):
+                _roll_forward(directory, journal_path, journal)
         raise
+
+
+def _recover(directory: Path) -> bool:
+    """Complete a publication a killed writer left half done (the caller holds the
+    lock); return whether there was one. Raises ValueError on a bad journal."""
+    journal_path = directory / JOURNAL_NAME
+    journal = _read_journal(journal_path)
+    if journal is None:
+        return False
+    _roll_forward(directory, journal_path, journal)
+    sweep_temporaries(directory, _swept_names())
+    return True
+
+
+def _read_journal(path: Path) -> dict[str, Any] | None:
+    """The journal at ``path``, checked; ``None`` if there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+    def malformed(why: str) -> ValueError:
+        return ValueError(
+            f"{path} is not a valid intrace_analytics export journal ({why}); it marks "
+            f"an interrupted publication in {path.parent}. Inspect it, remove it and "
+            "write the export again"
+        )
+
+    try:
+        journal = json.loads(text)
+    except ValueError:
+        raise malformed("not JSON") from None
+    if not isinstance(journal, dict) or journal.get("format") != _JOURNAL_FORMAT:
+        raise malformed(f"not an object of format {_JOURNAL_FORMAT}")
+    export_id, renames, remove = (journal.get(k) for k in ("export_id", "renames", "remove"))
+    if not isinstance(export_id, str) or not export_id:
+        raise malformed("no export_id")
+    names = _file_names()
+    if not isinstance(renames, list) or not renames:
+        raise malformed("no renames")
+    for entry in renames:
+        valid = (
+            isinstance(entry, list)
+            and len(entry) == 2
+            and all(isinstance(part, str) for part in entry)
+            and entry[1] in names
+            and re.fullmatch(
+                rf"\.{re.escape(entry[1])}\.[0-9a-f]{{12}}{re.escape(TEMPORARY_SUFFIX)}",
+                entry[0],
+            )
+        )
+        if not valid:
+            raise malformed(f"bad rename {entry!r}")
+    if not isinstance(remove, list) or not all(name in names for name in remove):
+        raise malformed(f"bad files to remove {remove!r}")
+    return journal
+
+
+def _roll_forward(directory: Path, journal_path: Path, journal: Mapping[str, Any]) -> None:
+    """Do the renames and removals ``journal`` records, then delete it."""
+    export_id = journal["export_id"]
+    pending = []
+    for temporary_name, target_name in journal["renames"]:
+        temporary, target = directory / temporary_name, directory / target_name
+        if temporary.exists():
+            pending.append((temporary, target))
+        elif _export_id_of(target) != export_id:
+            # Renamed already, then its target must be of this export; else the
+            # journal is not what this directory went through: refuse, change nothing.
+            raise ValueError(
+                f"{journal_path} cannot be completed: {temporary} is gone and {target} "
+                f"is not from export {export_id}. Inspect it, remove it and write the "
+                "export again"
+            )
+    for temporary, target in pending:
+        os.replace(temporary, target)
+    for name in journal["remove"]:
+        (directory / name).unlink(missing_ok=True)
     fsync_directory(directory)
+    journal_path.unlink(missing_ok=True)
+    fsync_directory(directory)
+
+
+def _export_id_of(path: Path) -> object:
+    """The export_id in a Parquet file's metadata, or ``None`` if it cannot be read."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        record = json.loads(metadata[METADATA_KEY])
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None
+    return record.get("export_id") if isinstance(record, dict) else None
 
 
 def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -263,6 +404,14 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
         A file is not Parquet, lacks our metadata, has a schema version this package
         cannot read, holds another table or other columns, or the files come
         from different exports. The message names the file.
+        Or the directory holds the journal of an interrupted publication that is
+        malformed, cannot be completed, or cannot be completed by this process (no write
+        access); the message names the journal or the directory. A journal that can be
+        completed is: the reader takes the directory's lock and rolls the publication
+        forward first, so it reads the new export whole.
+    TimeoutError
+        A writer held the directory's lock for longer than 60 s while this reader
+        waited to complete or read past its publication.
 
     Examples
     --------
@@ -271,6 +420,8 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     True
     """
     directory = Path(directory)
+    if (directory / JOURNAL_NAME).exists():
+        _recover_for_reader(directory)
     try:
         records, read = _read_files(directory)
     except _MixedExport as mixed:
@@ -286,6 +437,7 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
         except (Timeout, OSError):
             raise ValueError(str(mixed)) from None
         try:
+            _recover(directory)  # a writer killed since we looked for its journal
             records, read = _read_files(directory)
         except _MixedExport as again:
             raise ValueError(str(again)) from None
@@ -297,6 +449,33 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
             missing = directory / f"{name}.parquet"
             raise FileNotFoundError(errno.ENOENT, "export file not found", str(missing))
     return read, report
+
+
+def _recover_for_reader(directory: Path) -> None:
+    """A reader found a journal: wait for its writer, or complete a killed one's
+    publication, under the directory's lock."""
+    journal = directory / JOURNAL_NAME
+    if not os.access(directory, os.W_OK):
+        raise ValueError(
+            f"the export in {directory} was interrupted while publishing ({journal} "
+            f"records the renames left to do), and this process cannot write {directory} "
+            "to complete them. Read it once with write access (which completes it), or "
+            "write the export again"
+        )
+    lock = _export_lock(directory, DEFAULT_LOCK_TIMEOUT)
+    try:
+        _acquire(lock, directory, DEFAULT_LOCK_TIMEOUT)
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            raise
+        raise ValueError(
+            f"the export in {directory} was interrupted while publishing ({journal}), "
+            f"and its lock {directory / LOCK_NAME} cannot be taken to complete it: {exc}"
+        ) from exc
+    try:
+        _recover(directory)
+    finally:
+        lock.release()
 
 
 # --- writing ---------------------------------------------------------------------------

@@ -1,13 +1,16 @@
 """storage under kills and concurrent writers: real processes, real SIGKILLs.
 
-A writer killed at any moment leaves the previous export byte-identical or a new one
-whole, and the next write sweeps its temporaries; two writers into one directory end with
-one whole export; a writer that cannot get the directory's lock names the directory.
+A writer killed at any moment leaves, as read through this package, the previous export
+byte-identical or a new one whole (a kill between two renames is rolled forward from the
+export's journal), and the next write sweeps its temporaries; two writers into one
+directory end with one whole export; a writer that cannot get the directory's lock names
+the directory.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import pickle
 import random
@@ -18,11 +21,12 @@ import threading
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
 
 from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.storage import LOCK_NAME, read_tables, write_parquet
+from intrace_analytics.storage import JOURNAL_NAME, LOCK_NAME, read_tables, write_parquet
 from tests.helpers import assert_same_frames
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -73,6 +77,13 @@ def _temporaries(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
 
 
+def _leftovers(directory: Path) -> list[str]:
+    """Temporaries and the journal: what a finished or recovered write never leaves."""
+    return _temporaries(directory) + sorted(
+        p.name for p in directory.iterdir() if p.name == JOURNAL_NAME
+    )
+
+
 def _snapshot(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.glob("*.parquet"))}
 
@@ -114,23 +125,86 @@ def test_a_writer_killed_at_random_moments_leaves_old_or_new_and_is_swept(
             child.kill()
             child.communicate()
     for directory in directories:
-        if _snapshot(directory) != before[directory]:
-            # Not the previous export: then a new one, whole and of one export_id. The one
-            # exception is the documented limit: a kill between two renames of one
-            # publication (microseconds) leaves files of two exports, which the reader
-            # refuses by name and the next write replaces.
-            message = ""
-            try:
-                assert _which(directory, variants) in (1, 2)
-            except ValueError as mixed:
-                message = str(mixed)
-            if message:
-                assert "come from different exports" in message
-                assert str(directory) in message
+        # Only two outcomes, as read through the package (which rolls a committed
+        # publication forward): the previous export, byte-identical, or a new one whole.
+        # A mix of two exports would raise here and fail the test.
+        seen = _which(directory, variants)
+        if seen == 0:
+            assert _snapshot(directory) == before[directory]
+        else:
+            assert seen in (1, 2)
+        assert JOURNAL_NAME not in os.listdir(directory)
         # The next write sweeps whatever the killed writer left behind.
         write_parquet(variants[0], directory)
-        assert _temporaries(directory) == []
+        assert _leftovers(directory) == []
         assert _which(directory, variants) == 0
+
+
+# A child that writes the pickled frames once into DIR, SIGKILLing itself at the
+# ``kill_at``-th rename onto a ``.parquet`` target (before it happens): 1 is after the
+# journal is committed and before any table is published, 2 is between two renames.
+KILLED_MID_PUBLICATION = """
+import os, pickle, signal, sys
+from intrace_analytics.storage import write_parquet
+frames = pickle.load(open(sys.argv[1], "rb"))
+directory, kill_at = sys.argv[2], int(sys.argv[3])
+original, calls = os.replace, []
+def replace(source, target, *args, **kwargs):
+    if str(target).endswith(".parquet"):
+        calls.append(target)
+        if len(calls) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return original(source, target, *args, **kwargs)
+os.replace = replace
+write_parquet(frames, directory)
+"""
+
+
+def _killed_mid_publication(pickled: Path, directory: Path, kill_at: int) -> None:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_PUBLICATION, str(pickled), str(directory), str(kill_at)],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+
+
+@pytest.mark.parametrize("kill_at", [1, 2, 3], ids=lambda n: f"before-rename-{n}")
+def test_a_writer_killed_between_renames_is_rolled_forward_by_the_next_reader(
+    tmp_path: Path, sandbox_frames: IncidentFrames, kill_at: int
+) -> None:
+    variants = _variants(sandbox_frames)
+    pickled = tmp_path / "frames.pickle"
+    pickled.write_bytes(pickle.dumps(variants[1]))
+    directory = tmp_path / "export"
+    write_parquet(variants[0], directory)
+    _killed_mid_publication(pickled, directory, kill_at)
+    # Killed after the commit: the journal and the unpublished temporaries are there,
+    # and (past the first rename) the files on disk are of two exports.
+    assert JOURNAL_NAME in os.listdir(directory)
+    assert len(_temporaries(directory)) == len(_snapshot(directory)) - (kill_at - 1)
+    # The next reader rolls the publication forward: the new export, whole.
+    assert _which(directory, variants) == 1
+    assert _leftovers(directory) == []
+
+
+def test_the_next_writer_rolls_forward_before_it_writes(
+    tmp_path: Path, sandbox_frames: IncidentFrames
+) -> None:
+    variants = _variants(sandbox_frames)
+    pickled = tmp_path / "frames.pickle"
+    pickled.write_bytes(pickle.dumps(variants[1]))
+    directory = tmp_path / "export"
+    write_parquet(variants[0], directory)
+    _killed_mid_publication(pickled, directory, 2)
+    write_parquet(variants[2], directory)
+    assert _leftovers(directory) == []
+    assert _which(directory, variants) == 2
 
 
 def test_the_next_write_sweeps_only_our_temporaries(
@@ -250,3 +324,66 @@ def test_the_lock_file_is_hidden_from_readers(
         "links.parquet",
         "threats.parquet",
     ]
+
+
+def test_a_journal_whose_renames_are_all_done_is_simply_deleted(
+    tmp_path: Path, sandbox_frames: IncidentFrames
+) -> None:
+    write_parquet(sandbox_frames, tmp_path)
+    metadata = pq.read_schema(tmp_path / "incidents.parquet").metadata
+    export_id = json.loads(metadata[b"intrace_analytics"])["export_id"]
+    # Killed after its last rename, before deleting the journal.
+    journal = {
+        "format": 1,
+        "export_id": export_id,
+        "renames": [[f".{n}.parquet.0123456789ab.tmp", f"{n}.parquet"] for n in ("incidents",)],
+        "remove": [],
+    }
+    (tmp_path / JOURNAL_NAME).write_text(json.dumps(journal))
+    before = _snapshot(tmp_path)
+    read_tables(tmp_path)
+    assert _snapshot(tmp_path) == before
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        '{"format": 1, "export_id": "x", "renames": [["../../etc/passwd", "incidents.parquet"]],'
+        ' "remove": []}',
+        # Its temporary is gone and the target is of another export: cannot be completed.
+        '{"format": 1, "export_id": "x", "renames": [[".incidents.parquet.0123456789ab.tmp",'
+        ' "incidents.parquet"]], "remove": []}',
+    ],
+    ids=["not-json", "not-our-temporary", "not-completable"],
+)
+def test_a_bad_journal_is_an_error_naming_it_for_readers_and_writers(
+    tmp_path: Path, sandbox_frames: IncidentFrames, text: str
+) -> None:
+    write_parquet(sandbox_frames, tmp_path)
+    (tmp_path / JOURNAL_NAME).write_text(text)
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match="journal") as read_error:
+        read_tables(tmp_path)
+    with pytest.raises(ValueError, match="journal") as write_error:
+        write_parquet(sandbox_frames, tmp_path)
+    for error in (read_error, write_error):
+        assert str(tmp_path / JOURNAL_NAME) in str(error.value)
+    assert _snapshot(tmp_path) == before
+    assert (tmp_path / JOURNAL_NAME).read_text() == text
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_a_reader_that_cannot_complete_a_journal_names_the_directory(
+    tmp_path: Path, sandbox_frames: IncidentFrames
+) -> None:
+    write_parquet(sandbox_frames, tmp_path)
+    (tmp_path / JOURNAL_NAME).write_text("{}")
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(ValueError, match="interrupted while publishing") as info:
+            read_tables(tmp_path)
+    finally:
+        tmp_path.chmod(0o755)
+    assert str(tmp_path) in str(info.value)
