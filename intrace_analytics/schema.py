@@ -28,6 +28,7 @@ __all__ = [
     "INCIDENT_ASSETS",
     "KEYS",
     "LINKS",
+    "METADATA_KEY",
     "SCHEMA_VERSION",
     "SCOPES",
     "SEVERITIES",
@@ -49,6 +50,10 @@ __all__ = [
     "ranked_column",
     "severity_rank",
 ]
+
+#: The Parquet schema-metadata key under which each file of an export carries its JSON
+#: record (the load report and the file's own keys).
+METADATA_KEY = b"intrace_analytics"
 
 #: Bumped whenever a column, type or meaning changes; written into every Parquet file.
 #: 2: ``threats.severity_rank`` added; the Parquet metadata holds the load report's keys at

@@ -35,7 +35,6 @@ import contextlib
 import errno
 import json
 import os
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time
@@ -46,14 +45,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
-from intrace_analytics import schema
+from intrace_analytics import publish, schema
 from intrace_analytics._version import __version__
 from intrace_analytics.fileio import (
-    TEMPORARY_SUFFIX,
     discard,
-    fsync_directory,
     fsync_files,
     sweep_temporaries,
     temporary_beside,
@@ -67,7 +64,7 @@ if TYPE_CHECKING:
 __all__ = ["read_tables", "write_parquet"]
 
 #: The schema-metadata key under which each file carries our JSON record.
-METADATA_KEY = b"intrace_analytics"
+METADATA_KEY = schema.METADATA_KEY
 
 #: Schema versions this reader understands. A file from a newer package is refused
 #: rather than read into frames whose columns may now mean something else. Version 1
@@ -79,58 +76,12 @@ FILE_KEYS = ("export_id", "table", "categories")
 
 _COMPRESSION = "zstd"
 
-#: The lock file every writer of an export directory holds while it writes. Hidden (a
-#: leading dot), so Spark and Hive skip it, and not ``*.parquet``, so DuckDB's and
-#: Polars' globs and :func:`read_tables` never see it. It stays after the write: it is
-#: empty, and removing it would let two writers lock two different files.
-LOCK_NAME = ".intrace-export.lock"
-
-#: The roll-forward journal of a publication in progress: written (atomically, fsynced)
-#: once every new file is whole on disk and before the first rename, deleted after the
-#: last. Its JSON names the export_id, the renames ``[temporary, target]`` and the files
-#: to remove; whoever next takes the directory's lock completes what it records. Hidden
-#: and not ``*.parquet``, like the lock file.
-JOURNAL_NAME = ".intrace-export.journal"
-
-#: The journal's own format version (``"format"`` in its JSON).
-_JOURNAL_FORMAT = 1
-
-#: How long a writer waits for another writer of the same directory, in seconds.
-DEFAULT_LOCK_TIMEOUT = 60.0
-
-
-def _file_names() -> list[str]:
-    return [f"{name}.parquet" for name in schema.TABLES]
-
-
-def _swept_names() -> list[str]:
-    """The targets whose leftover temporaries a holder of the lock removes."""
-    return [*_file_names(), JOURNAL_NAME]
-
-
-def _export_lock(directory: Path, timeout: float) -> FileLock:
-    # A new lock object per write, not thread-local: two threads of one process that
-    # write into one directory exclude each other as two processes do.
-    return FileLock(directory / LOCK_NAME, timeout=timeout, thread_local=False)
-
-
-def _acquire(lock: FileLock, directory: Path, timeout: float) -> None:
-    """Take the export lock, or raise a :class:`TimeoutError` naming the directory."""
-    try:
-        lock.acquire()
-    except Timeout:
-        raise TimeoutError(
-            f"another writer is writing the export in {directory} (it holds "
-            f"{directory / LOCK_NAME}); gave up after waiting {timeout:g} s. Wait for it "
-            "to finish, or write to another directory"
-        ) from None
-
 
 def write_parquet(
     frames: IncidentFrames,
     directory: str | Path,
     *,
-    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    lock_timeout: float = publish.DEFAULT_LOCK_TIMEOUT,
 ) -> Path:
     """Write one Parquet file per table of ``frames`` to ``directory``, atomically.
 
@@ -230,13 +181,13 @@ def write_parquet(
     stale = [directory / f"{name}.parquet" for name in schema.TABLES if name not in tables]
     directory.mkdir(parents=True, exist_ok=True)
 
-    lock = _export_lock(directory, lock_timeout)
-    _acquire(lock, directory, lock_timeout)
+    lock = publish.export_lock(directory, lock_timeout)
+    publish.acquire(lock, directory, lock_timeout)
     try:
         # Under the lock no live writer owns a temporary here: all are leftovers of
         # writers that were killed.
-        _recover(directory)
-        sweep_temporaries(directory, _swept_names())
+        publish.recover(directory)
+        sweep_temporaries(directory, publish.swept_names())
         _write_and_publish(directory, tables, stale, export_id)
     finally:
         lock.release()
@@ -249,7 +200,7 @@ def _write_and_publish(
     """Write every table to a temporary, commit them with the journal, then publish them
     (the caller holds the lock)."""
     staged: dict[Path, Path] = {}  # temporary -> target
-    journal_path = directory / JOURNAL_NAME
+    journal_path = directory / publish.JOURNAL_NAME
     try:
         for name, table in tables.items():
             target = directory / f"{name}.parquet"
@@ -259,7 +210,7 @@ def _write_and_publish(
         # Every file whole on disk before the journal says to publish them.
         fsync_files(staged)
         journal = {
-            "format": _JOURNAL_FORMAT,
+            "format": publish.JOURNAL_FORMAT,
             "export_id": export_id,
             "renames": [[temporary.name, target.name] for temporary, target in staged.items()],
             "remove": [path.name for path in stale],
@@ -267,7 +218,7 @@ def _write_and_publish(
         # The commit point: the journal appears whole (temporary, fsync, rename, fsync
         # of the directory) or not at all.
         write_text_atomic(journal_path, json.dumps(journal))
-        _roll_forward(directory, journal_path, journal)
+        publish.roll_forward(directory, journal_path, journal)
     except BaseException:
         # BaseException on purpose: a Ctrl-C mid-write must not leave temporaries.
         # Under the lock no other journal exists (recovery ran first): one here is ours.
@@ -277,99 +228,8 @@ def _write_and_publish(
             # Committed: finish the publication if we can; what we cannot, the next
             # process that takes the lock does.
             with contextlib.suppress(Exception):
-                _roll_forward(directory, journal_path, journal)
+                publish.roll_forward(directory, journal_path, journal)
         raise
-
-
-def _recover(directory: Path) -> bool:
-    """Complete a publication a killed writer left half done (the caller holds the
-    lock); return whether there was one. Raises ValueError on a bad journal."""
-    journal_path = directory / JOURNAL_NAME
-    journal = _read_journal(journal_path)
-    if journal is None:
-        return False
-    _roll_forward(directory, journal_path, journal)
-    sweep_temporaries(directory, _swept_names())
-    return True
-
-
-def _read_journal(path: Path) -> dict[str, Any] | None:
-    """The journal at ``path``, checked; ``None`` if there is none."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-
-    def malformed(why: str) -> ValueError:
-        return ValueError(
-            f"{path} is not a valid intrace_analytics export journal ({why}); it marks "
-            f"an interrupted publication in {path.parent}. Inspect it, remove it and "
-            "write the export again"
-        )
-
-    try:
-        journal = json.loads(text)
-    except ValueError:
-        raise malformed("not JSON") from None
-    if not isinstance(journal, dict) or journal.get("format") != _JOURNAL_FORMAT:
-        raise malformed(f"not an object of format {_JOURNAL_FORMAT}")
-    export_id, renames, remove = (journal.get(k) for k in ("export_id", "renames", "remove"))
-    if not isinstance(export_id, str) or not export_id:
-        raise malformed("no export_id")
-    names = _file_names()
-    if not isinstance(renames, list) or not renames:
-        raise malformed("no renames")
-    for entry in renames:
-        valid = (
-            isinstance(entry, list)
-            and len(entry) == 2
-            and all(isinstance(part, str) for part in entry)
-            and entry[1] in names
-            and re.fullmatch(
-                rf"\.{re.escape(entry[1])}\.[0-9a-f]{{12}}{re.escape(TEMPORARY_SUFFIX)}",
-                entry[0],
-            )
-        )
-        if not valid:
-            raise malformed(f"bad rename {entry!r}")
-    if not isinstance(remove, list) or not all(name in names for name in remove):
-        raise malformed(f"bad files to remove {remove!r}")
-    return journal
-
-
-def _roll_forward(directory: Path, journal_path: Path, journal: Mapping[str, Any]) -> None:
-    """Do the renames and removals ``journal`` records, then delete it."""
-    export_id = journal["export_id"]
-    pending = []
-    for temporary_name, target_name in journal["renames"]:
-        temporary, target = directory / temporary_name, directory / target_name
-        if temporary.exists():
-            pending.append((temporary, target))
-        elif _export_id_of(target) != export_id:
-            # Renamed already, then its target must be of this export; else the
-            # journal is not what this directory went through: refuse, change nothing.
-            raise ValueError(
-                f"{journal_path} cannot be completed: {temporary} is gone and {target} "
-                f"is not from export {export_id}. Inspect it, remove it and write the "
-                "export again"
-            )
-    for temporary, target in pending:
-        os.replace(temporary, target)
-    for name in journal["remove"]:
-        (directory / name).unlink(missing_ok=True)
-    fsync_directory(directory)
-    journal_path.unlink(missing_ok=True)
-    fsync_directory(directory)
-
-
-def _export_id_of(path: Path) -> object:
-    """The export_id in a Parquet file's metadata, or ``None`` if it cannot be read."""
-    try:
-        metadata = pq.read_schema(path).metadata or {}
-        record = json.loads(metadata[METADATA_KEY])
-    except (OSError, ValueError, KeyError, pa.ArrowException):
-        return None
-    return record.get("export_id") if isinstance(record, dict) else None
 
 
 def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -420,8 +280,8 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     True
     """
     directory = Path(directory)
-    if (directory / JOURNAL_NAME).exists():
-        _recover_for_reader(directory)
+    if (directory / publish.JOURNAL_NAME).exists():
+        publish.recover_for_reader(directory)
     try:
         records, read = _read_files(directory)
     except _MixedExport as mixed:
@@ -431,13 +291,13 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
         # is a killed writer's. No lock to take (a read-only copy): report the mix.
         if not os.access(directory, os.W_OK):
             raise ValueError(str(mixed)) from None
-        lock = _export_lock(directory, DEFAULT_LOCK_TIMEOUT)
+        lock = publish.export_lock(directory, publish.DEFAULT_LOCK_TIMEOUT)
         try:
             lock.acquire()
         except (Timeout, OSError):
             raise ValueError(str(mixed)) from None
         try:
-            _recover(directory)  # a writer killed since we looked for its journal
+            publish.recover(directory)  # a writer killed since we looked for its journal
             records, read = _read_files(directory)
         except _MixedExport as again:
             raise ValueError(str(again)) from None
@@ -449,33 +309,6 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
             missing = directory / f"{name}.parquet"
             raise FileNotFoundError(errno.ENOENT, "export file not found", str(missing))
     return read, report
-
-
-def _recover_for_reader(directory: Path) -> None:
-    """A reader found a journal: wait for its writer, or complete a killed one's
-    publication, under the directory's lock."""
-    journal = directory / JOURNAL_NAME
-    if not os.access(directory, os.W_OK):
-        raise ValueError(
-            f"the export in {directory} was interrupted while publishing ({journal} "
-            f"records the renames left to do), and this process cannot write {directory} "
-            "to complete them. Read it once with write access (which completes it), or "
-            "write the export again"
-        )
-    lock = _export_lock(directory, DEFAULT_LOCK_TIMEOUT)
-    try:
-        _acquire(lock, directory, DEFAULT_LOCK_TIMEOUT)
-    except OSError as exc:
-        if isinstance(exc, TimeoutError):
-            raise
-        raise ValueError(
-            f"the export in {directory} was interrupted while publishing ({journal}), "
-            f"and its lock {directory / LOCK_NAME} cannot be taken to complete it: {exc}"
-        ) from exc
-    try:
-        _recover(directory)
-    finally:
-        lock.release()
 
 
 # --- writing ---------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import pytest
 from intrace_analytics import __version__, frames_from_pages, schema
 from intrace_analytics.exceptions import DataQualityWarning
 from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.storage import LOCK_NAME, write_parquet
+from intrace_analytics.publish import LOCK_NAME
+from intrace_analytics.storage import write_parquet
 from tests import helpers
 from tests.helpers import CANARY_KEY, incident, link, page, threat
 

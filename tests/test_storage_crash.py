@@ -26,7 +26,8 @@ import pytest
 from filelock import FileLock
 
 from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.storage import JOURNAL_NAME, LOCK_NAME, read_tables, write_parquet
+from intrace_analytics.publish import JOURNAL_NAME, LOCK_NAME
+from intrace_analytics.storage import read_tables, write_parquet
 from tests.helpers import assert_same_frames
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
