@@ -729,3 +729,19 @@ def test_a_malformed_request_target_gets_a_4xx_envelope(
     assert error["retryable"] is False
     # The server survives: the next ordinary request is answered.
     assert get(sandbox, "/v1/incidents").status_code == 200
+
+
+@pytest.mark.parametrize("casing", ["snake", "camel", "mixed"])
+def test_a_cached_page_body_is_the_same_bytes_as_a_fresh_one(casing: str) -> None:
+    # The server serializes each row once per casing and joins the fragments: the bodies
+    # must not change by a byte, on the first call (filling the cache) or later ones.
+    import random
+
+    from intrace_analytics.sandbox.payload import page_body
+
+    rows = generate_dataset(120, seed=4).incidents
+    fresh = page_body(rows, 500, casing=casing, rng=random.Random(9))
+    cache: dict[tuple[int, bool], bytes] = {}
+    for _ in range(2):
+        assert page_body(rows, 500, casing=casing, rng=random.Random(9), cache=cache) == fresh
+    assert len(cache) >= len(rows)

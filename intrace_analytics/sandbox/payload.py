@@ -158,19 +158,25 @@ def assets_body(
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _camel_rows(count: int, casing: str, rng: random.Random | None) -> list[bool]:
+    """Per row, whether it is sent in camelCase: the one place the casing is decided,
+    so a cached body and a fresh one draw the same choices in the same order."""
+    check_choice("casing", casing, CASINGS)
+    if casing != "mixed":
+        return [casing == "camel"] * count
+    rand = (rng or random.Random(0)).random
+    return [rand() < 0.5 for _ in range(count)]
+
+
 def _cased(
     rows: Sequence[dict[str, Any]], casing: str, rng: random.Random | None
 ) -> list[dict[str, Any]]:
-    check_choice("casing", casing, CASINGS)
     if casing == "snake":
         # list() because json cannot serialize an arbitrary Sequence, only lists and tuples.
         return rows if isinstance(rows, list) else list(rows)
-    if casing == "camel":
-        with gc_paused():  # tens of thousands of new dicts per page; see gc_paused
-            return [to_camel(row) for row in rows]
-    rand = (rng or random.Random(0)).random  # "mixed"
-    with gc_paused():
-        return [to_camel(row) if rand() < 0.5 else row for row in rows]
+    camel = _camel_rows(len(rows), casing, rng)
+    with gc_paused():  # tens of thousands of new dicts per page; see gc_paused
+        return [to_camel(row) if c else row for row, c in zip(rows, camel, strict=True)]
 
 
 def _cached_body(
@@ -181,11 +187,8 @@ def _cached_body(
     cache: dict[tuple[int, bool], bytes],
 ) -> bytes:
     """:func:`page_body` from per-row fragments: the same bytes, each row serialized once."""
-    check_choice("casing", casing, CASINGS)
-    rand = (rng or random.Random(0)).random  # drawn per row, in order, as _cased draws
     parts = []
-    for row in rows:
-        camel = casing == "camel" or (casing == "mixed" and rand() < 0.5)
+    for row, camel in zip(rows, _camel_rows(len(rows), casing, rng), strict=True):
         key = (id(row), camel)
         fragment = cache.get(key)
         if fragment is None:
