@@ -464,7 +464,9 @@ def _attach_sites(frames: IncidentFrames, sites: _Sites, outcome: _Membership) -
     report["reconciled"] = bool(report["drift_detected"] and report["complete"])
 
 
-def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -> IncidentFrames:
+def frames_from_pages(
+    pages: Iterable[Page | Mapping[str, Any] | bytes | str], *, workers: int | None = None
+) -> IncidentFrames:
     """Normalize pages of ``GET /v1/incidents`` into the three tidy frames.
 
     Parameters
@@ -473,6 +475,9 @@ def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -
         :class:`~intrace_analytics.pages.Page` objects (their raw ``body`` is used), decoded
         bodies (dicts), or raw bodies (bytes or str), in offset order. A generator is
         consumed one page at a time.
+    workers
+        How many threads parse pages (1 to 32); by default one per core this process
+        may use, at most 32 (:func:`~intrace_analytics.merge.parse_workers`).
 
     Returns
     -------
@@ -502,7 +507,7 @@ def frames_from_pages(pages: Iterable[Page | Mapping[str, Any] | bytes | str]) -
       incident_id status  threat_count
     0          i1   open             0
     """
-    normalizer = Normalizer()
+    normalizer = Normalizer(workers)
     for page in pages:
         normalizer.add(page)
     return normalizer.finish()

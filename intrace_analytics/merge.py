@@ -14,6 +14,7 @@ Ids are grouped with Arrow's dictionary encoding (:func:`intrace_analytics.array
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections import Counter
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 
 from intrace_analytics import arrays, schema
 from intrace_analytics._version import __version__
+from intrace_analytics.checks import check_int
 from intrace_analytics.exceptions import CompletenessWarning, DataQualityWarning
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.normalize import (
@@ -40,7 +42,12 @@ from intrace_analytics.normalize import (
 )
 from intrace_analytics.pages import Page
 
-__all__ = ["Normalizer", "PassCheck", "assets_frame", "check_read"]
+__all__ = ["MAX_WORKERS", "Normalizer", "PassCheck", "assets_frame", "check_read", "parse_workers"]
+
+#: The most parse threads a normalizer starts unless told otherwise: each page in flight
+#: holds its body and its parsed columns (about 5x the body), so memory, not only cores,
+#: bounds how many are worth running.
+MAX_WORKERS = 32
 
 _STR = pa.string()
 # The Arrow type of each kind of column after parsing, before typing.
@@ -66,9 +73,13 @@ class Normalizer:
     Use :func:`frames_from_pages` unless pages arrive over time, as in a load.
     """
 
-    def __init__(self, workers: int = 2, window: int = 2) -> None:
+    def __init__(self, workers: int | None = None) -> None:
+        workers = parse_workers(workers)
+        self.workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="intrace-normalize")
-        self._window = window
+        # Two pages per worker in flight: one parsing, one queued behind it, so no worker
+        # waits for the main thread to hand it the next body.
+        self._window = 2 * workers
         self._pending: list[Future[PageColumns]] = []
         self._parts: list[PageColumns] = []
         self._checks: dict[int, PassCheck] = {}
@@ -158,6 +169,18 @@ class Normalizer:
                 stacklevel=3,
             )
         return frames
+
+
+def parse_workers(workers: int | None = None) -> int:
+    """How many threads parse pages: ``workers`` if given (1 to :data:`MAX_WORKERS`),
+    else one per core this process may run on, at most :data:`MAX_WORKERS`."""
+    if workers is not None:
+        return check_int("workers", workers, 1, MAX_WORKERS)
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use (Linux)
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 @dataclass
