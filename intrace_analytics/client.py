@@ -38,7 +38,7 @@ from intrace_analytics.config import (
     resolve_timeout,
 )
 from intrace_analytics.exceptions import ApiError, AuthenticationError, NetworkError, RateLimitError
-from intrace_analytics.pages import Page
+from intrace_analytics.pages import BodyParser, Page
 from intrace_analytics.pagination import OffsetPaginator, PageStream
 from intrace_analytics.retry import (
     RETRY_STATUSES,
@@ -244,6 +244,7 @@ class IntraceClient:
         on_wait: Callable[[float, str], None] | None = None,
         load: LoadContext | None = None,
         ids_only: bool = False,
+        parse: BodyParser | None = None,
     ) -> PageStream:
         """Yield every page of matching incidents, in offset order.
 
@@ -272,6 +273,9 @@ class IntraceClient:
             load (see :meth:`new_load`); by default this read has its own.
         ids_only
             Pages keep only each incident's ``id`` (see :meth:`Page.from_body`).
+        parse
+            For a load: each body is parsed by it in the fetching thread, once, and
+            ``incidents`` decoded only when read (``Page.from_body(parse=...)``).
 
         Returns
         -------
@@ -294,7 +298,7 @@ class IntraceClient:
             # Runs in the caller's thread for the first page, in a worker for the rest.
             params = {"limit": self.page_size, "offset": offset, **params}
             return self._fetch_page(
-                sessions.get(), INCIDENTS_PATH, params, offset, load, ids_only=ids_only
+                sessions.get(), INCIDENTS_PATH, params, offset, load, ids_only=ids_only, parse=parse
             )
 
         paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
@@ -435,6 +439,7 @@ class IntraceClient:
         *,
         key: str = "incidents",
         ids_only: bool = False,
+        parse: BodyParser | None = None,
     ) -> Page:
         with load.slots:
             if load.failed.is_set():
@@ -458,6 +463,7 @@ class IntraceClient:
             url=url,
             key=key,
             ids_only=ids_only,
+            parse=parse,  # outside the request slot: parsing needs no connection
         )
         load.stats.add(pages=1)
         return page

@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from intrace_analytics.exceptions import (
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_assets, read_sites
 from intrace_analytics.merge import Normalizer
+from intrace_analytics.normalize import parse_page
 from intrace_analytics.pages import JsonlWriter, Page
 from intrace_analytics.retry import LoadContext
 
@@ -126,8 +127,10 @@ def load_incidents(
     check_int("reconcile_passes", reconcile_passes, 0, 100)
 
     def read(pass_load: LoadContext | None = None) -> PageStream:
+        # Each body is parsed once, by Arrow, in the thread that fetched it: the paginator's
+        # guards read that parse and the normalizer keeps it (no stdlib decode at all).
         return client.iter_incident_pages(
-            status=status, scope=scope, asset_id=asset_ids, load=pass_load
+            status=status, scope=scope, asset_id=asset_ids, load=pass_load, parse=parse_page
         )
 
     read().close()  # validates the filters (ValueError) before anything is sent or written
@@ -291,8 +294,7 @@ class _MainRead:
             stream = self.read(self.load)
             try:
                 for page in stream:
-                    if pass_index:
-                        page = replace(page, pass_index=pass_index)
+                    page = page._replace_pass(pass_index)  # stays undecoded
                     if self.writer is not None:
                         self.writer.write(page)
                     self.normalizer.add(page)
@@ -414,7 +416,8 @@ def _probe(
         stream.close()
     if first is None:
         return 0, None
-    return first.total, (first.incidents[0].get("id") if first.incidents else None)
+    ids = first._ids()
+    return first.total, (ids[0] if ids else None)
 
 
 def _moved(probe: tuple[int, str | None], main: _MainRead) -> bool:
@@ -566,7 +569,7 @@ class _ProgressBar:
             if self._bar.total != page.total:
                 self._bar.total = page.total
             self._show(refresh=False)
-            self._bar.update(len(page.incidents))
+            self._bar.update(page._count())
 
     def waiting(self, seconds: float, reason: str) -> None:
         """The load is about to sleep ``seconds`` (called from any worker thread)."""

@@ -19,7 +19,7 @@ import warnings
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -91,7 +91,24 @@ class Normalizer:
         self._position += 1
         params = page.params if isinstance(page, Page) else {}
         read = (page.pass_index if isinstance(page, Page) else 0, _result_set(params))
-        self._pending.append(self._pool.submit(parse_page, body, offset, label, *read))
+        parsed = page._parsed if isinstance(page, Page) else None
+        if isinstance(parsed, PageColumns):
+            # Parsed already, as it was fetched: not again. A copy of our own (the page
+            # may be shared, and finish() empties its parts), queued in arrival order.
+            ready: Future[PageColumns] = Future()
+            ready.set_result(
+                replace(
+                    parsed,
+                    pass_index=read[0],
+                    result_set=read[1],
+                    incidents=dict(parsed.incidents),
+                    links=dict(parsed.links),
+                    threats=dict(parsed.threats),
+                )
+            )
+            self._pending.append(ready)
+        else:
+            self._pending.append(self._pool.submit(parse_page, body, offset, label, *read))
         if len(self._pending) >= self._window:
             self._parts.append(self._pending.pop(0).result())
 

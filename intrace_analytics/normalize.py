@@ -97,6 +97,15 @@ class PageColumns:
     issues: Counter[str] = field(default_factory=Counter)
     conflicts: Counter[str] = field(default_factory=Counter)
 
+    def ids(self) -> list[Any]:
+        """The incidents' ids in the page's order (the paginator's loop guard reads them
+        from here, so a parsed page need not be decoded again)."""
+        return self.incidents["incident_id"].to_pylist()
+
+    def count(self) -> int:
+        """How many incidents the page lists (a page of incidents: see parse_page)."""
+        return len(self.threat_count)
+
 
 def page_source(
     page: Page | Mapping[str, Any] | bytes | str, position: int

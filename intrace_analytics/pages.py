@@ -14,13 +14,14 @@ replayed offline.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -30,10 +31,82 @@ import pyarrow.json as pajson
 from intrace_analytics.clock import utc_now
 from intrace_analytics.exceptions import ResponseFormatError
 
-__all__ = ["MAX_DEPTH", "JsonlWriter", "Page", "check_body", "read_jsonl", "write_jsonl"]
+__all__ = [
+    "MAX_DEPTH",
+    "BodyParser",
+    "JsonlWriter",
+    "Page",
+    "ParsedBody",
+    "check_body",
+    "read_jsonl",
+    "write_jsonl",
+]
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+class ParsedBody(Protocol):
+    """What a :data:`BodyParser` makes of a page body: at least its ``total`` and its
+    incidents' ids (:class:`intrace_analytics.normalize.PageColumns` is one), which is
+    all the paginator's stop rule and loop guards need."""
+
+    total: int
+
+    def ids(self) -> list[Any]:
+        """The incidents' ids, in the body's order."""
+        ...
+
+    def count(self) -> int:
+        """How many incidents the body lists."""
+        ...
+
+
+BodyParser = Callable[[bytes, int, str], ParsedBody]
+"""Parses a page body: ``parse(body, offset, label) -> ParsedBody``; raises
+:class:`ResponseFormatError` naming ``offset`` for a body it cannot read (``label`` names
+the page in the message). It is handed the bytes unchecked: it must refuse, before its
+parser sees them, bytes that are not a JSON object (:func:`check_body`)."""
+
+# Passed as ``incidents`` to make a lazy page (decoded from the body on first access).
+_UNDECODED: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Lazy:
+    """A lazy page's private state: never a field, so neither in ``==`` nor in ``repr``."""
+
+    url: str | None = None
+    parsed: ParsedBody | None = None
+
+
+class _Incidents:
+    """The descriptor behind :attr:`Page.incidents`: the list given to the constructor,
+    or, for a lazy page, the body decoded on first access and kept.
+
+    Two threads reading a lazy page at once may both decode it; they get equal lists,
+    and the page keeps one. A body that is not a page raises
+    :class:`ResponseFormatError` (naming the offset) on access.
+    """
+
+    def __get__(self, page: Page | None, owner: type | None = None) -> list[dict[str, Any]]:
+        if page is None:
+            # No default at class level: the dataclass field stays required
+            # (dataclasses' "descriptor-typed fields").
+            raise AttributeError("incidents")
+        state = page.__dict__
+        incidents: list[dict[str, Any]] | None = state.get("_incidents")
+        if incidents is None:
+            incidents = page._decode()
+            state["_incidents"] = incidents
+        return incidents
+
+    def __set__(self, page: Page, value: list[dict[str, Any]]) -> None:
+        # Reached from the dataclass __init__ only: a frozen Page refuses assignment first.
+        if value is _UNDECODED:
+            page.__dict__.pop("_incidents", None)
+        else:
+            page.__dict__["_incidents"] = value
+
+
+@dataclass(frozen=True, repr=False)
 class Page:
     """One page of incidents with its provenance.
 
@@ -66,7 +139,12 @@ class Page:
     (1, 1)
     """
 
-    incidents: list[dict[str, Any]]
+    # A descriptor-typed field (not slots: the class attribute must stay the descriptor),
+    # so a page can be built before its body is decoded. Type checkers see the list.
+    if TYPE_CHECKING:
+        incidents: list[dict[str, Any]]
+    else:
+        incidents: _Incidents = _Incidents()
     total: int
     offset: int
     limit: int
@@ -93,6 +171,7 @@ class Page:
         url: str | None = None,
         key: str = "incidents",
         ids_only: bool = False,
+        parse: BodyParser | None = None,
     ) -> Page:
         """Decode and check a page body.
 
@@ -115,6 +194,11 @@ class Page:
             Keep only each incident's ``id`` (``incidents`` holds ``{"id": ...}`` dicts),
             read by Arrow without decoding the rest: a membership read needs no more.
             A body Arrow cannot read this way is decoded in full, for the exact error.
+        parse
+            For a load (incidents only, not with ``ids_only``): parse the body with it
+            here instead of decoding it (see :data:`BodyParser`), and keep what it made
+            for the normalizer. ``total`` comes from that parse; ``incidents`` are
+            decoded only when first read.
 
         Returns
         -------
@@ -124,10 +208,29 @@ class Page:
         ------
         ResponseFormatError
             The body is not JSON, or not ``{"incidents": [object, ...], "total": int}``
-            (``{"assets": [object, ...]}`` for ``key="assets"``).
+            (``{"assets": [object, ...]}`` for ``key="assets"``); with ``parse``, any
+            body ``parse`` refuses.
         """
         label = f"page at offset {offset}"
         raw = encode_text(body, label=label, offset=offset, url=url)
+        if parse is not None:
+            if ids_only or key != "incidents":
+                raise ValueError("parse= reads whole pages of incidents only")
+            try:
+                parsed = parse(raw, offset, label)  # checks the body itself (BodyParser)
+            except ResponseFormatError as exc:
+                exc.url = exc.url or url
+                raise
+            return cls._lazy(
+                raw,
+                total=parsed.total,
+                offset=offset,
+                limit=limit,
+                params=params,
+                fetched_at=fetched_at,
+                url=url,
+                parsed=parsed,
+            )
         check_body(raw, label=label, offset=offset, url=url)
         quick = _ids_only(raw) if ids_only and key == "incidents" else None
         if quick is not None:
@@ -148,13 +251,76 @@ class Page:
             key=key,
         )
 
+    @classmethod
+    def _lazy(
+        cls,
+        raw: bytes,
+        *,
+        total: int,
+        offset: int,
+        limit: int,
+        params: Mapping[str, Any] | None,
+        fetched_at: datetime | None,
+        url: str | None = None,
+        parsed: ParsedBody | None = None,
+    ) -> Page:
+        """A page of incidents whose body is decoded only when ``incidents`` is read."""
+        page = cls(
+            incidents=_UNDECODED,
+            total=total,
+            offset=offset,
+            limit=limit,
+            params=dict(params or {}),
+            fetched_at=fetched_at or utc_now(),
+            body=raw,
+        )
+        page.__dict__["_lazy"] = _Lazy(url=url, parsed=parsed)
+        return page
+
+    @property
+    def _parsed(self) -> ParsedBody | None:
+        """What ``Page.from_body(parse=...)`` made of the body, if it was given one."""
+        lazy: _Lazy | None = self.__dict__.get("_lazy")
+        return lazy.parsed if lazy is not None else None
+
+    def _decode(self) -> list[dict[str, Any]]:
+        """A lazy page's incidents, decoded from its body (the first read of them)."""
+        lazy: _Lazy | None = self.__dict__.get("_lazy")
+        if lazy is None:  # pragma: no cover - only lazy pages are built without incidents
+            raise AttributeError("incidents")
+        label = f"page at offset {self.offset}"
+        decoded = decode_json(self.body, label=label, offset=self.offset, url=lazy.url)
+        return _check_shape(decoded, offset=self.offset, url=lazy.url, key=self.key)[0]
+
+    def _ids(self) -> list[Any]:
+        """The incidents' ids, in order: from the parse when there was one (no decode)."""
+        parsed = self._parsed
+        if parsed is not None:
+            return parsed.ids()
+        return [item.get("id") for item in self.incidents]
+
+    def _count(self) -> int:
+        """How many incidents the page holds: from the parse when there was one."""
+        parsed = self._parsed
+        return parsed.count() if parsed is not None else len(self.incidents)
+
     def _replace_pass(self, pass_index: int) -> Page:
-        return replace(self, pass_index=pass_index) if pass_index else self
+        """The page as read by pass ``pass_index``; a lazy page stays lazy (where
+        :func:`dataclasses.replace` would decode it) and keeps its parse."""
+        if pass_index == self.pass_index:
+            return self
+        page = copy.copy(self)
+        object.__setattr__(page, "pass_index", pass_index)
+        return page
 
     def __repr__(self) -> str:
         read = f", pass_index={self.pass_index}" if self.pass_index else ""
+        try:
+            count: int | str = self._count()
+        except ResponseFormatError:  # a lazy body that is not a page: repr must not raise
+            count = "?"
         return (
-            f"Page(offset={self.offset}, limit={self.limit}, incidents={len(self.incidents)}, "
+            f"Page(offset={self.offset}, limit={self.limit}, incidents={count}, "
             f"total={self.total}, fetched_at={self.fetched_at.isoformat()}{read})"
         )
 
@@ -230,12 +396,16 @@ def read_jsonl(path: str | Path) -> Iterator[Page]:
     Yields
     ------
     Page
-        With the original body, offset, limit, parameters, fetch time and pass.
+        With the original body, offset, limit, parameters, fetch time and pass. Its
+        ``incidents`` are decoded from the body when first read: replaying through
+        :func:`~intrace_analytics.load.frames_from_pages` parses each body once (Arrow).
 
     Raises
     ------
     ResponseFormatError
-        A line is not a page record (the error names the line number as ``offset``).
+        A line is not a page record (the error names the line number as ``offset``), or
+        a body is not a JSON object. A body that is not the documented page shape raises
+        (naming the page's offset) when it is parsed or its ``incidents`` are read.
     """
     with Path(path).open("rb") as lines:
         for number, line in enumerate(lines, start=1):
@@ -243,13 +413,21 @@ def read_jsonl(path: str | Path) -> Iterator[Page]:
                 continue
             head, body = _split_record(line, number, path)
             try:
-                yield Page.from_body(
-                    body,
-                    offset=int(head["offset"]),
-                    limit=int(head["limit"]),
-                    params=head.get("params") or {},
-                    fetched_at=datetime.fromisoformat(head["fetched_at"]),
-                )._replace_pass(int(head.get("pass_index", 0)))
+                offset = int(head["offset"])
+                options: dict[str, Any] = {
+                    "offset": offset,
+                    "limit": int(head["limit"]),
+                    "params": head.get("params") or {},
+                    "fetched_at": datetime.fromisoformat(head["fetched_at"]),
+                }
+                total = head.get("total")
+                if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+                    # The record says the total: the body need not be decoded to tell it.
+                    check_body(body, label=f"page at offset {offset}", offset=offset)
+                    page = Page._lazy(body, total=total, **options)
+                else:
+                    page = Page.from_body(body, **options)
+                yield page._replace_pass(int(head.get("pass_index", 0)))
             except (KeyError, TypeError, ValueError) as exc:
                 if isinstance(exc, ResponseFormatError):
                     raise

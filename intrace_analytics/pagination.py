@@ -206,7 +206,7 @@ def _closing(pages: Iterator[Page], on_close: Callable[[], None]) -> Generator[P
 
 def _is_last(page: Page, limit: int) -> bool:
     """Stop rule: total reached, an empty page or a short page."""
-    received = len(page.incidents)
+    received = page._count()  # from the page's parse when it has one: no decode
     return received == 0 or received < limit or page.offset + received >= page.total
 
 
@@ -220,9 +220,10 @@ def _check_progress(
     the previous page's rows here (drift, for the load's pass check and re-read to
     handle; the page-count guard below still stops a total that keeps running ahead).
     """
-    ids = [inc.get("id") for inc in page.incidents]
+    # Ids from the pages' parse when they have one: a load's pages are never decoded here.
+    ids = page._ids()
     shifted = page.total - previous.total >= limit
-    if ids and not shifted and ids == [inc.get("id") for inc in previous.incidents]:
+    if ids and not shifted and ids == previous._ids():
         raise ResponseFormatError(
             f"page at offset {page.offset} repeats the page at offset {previous.offset}: "
             "the server seems to ignore 'offset'; stopping instead of looping",
