@@ -31,8 +31,9 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from intrace_analytics import arrays, schema
+from intrace_analytics.bodies import check_body, decode_json, encode_text
 from intrace_analytics.exceptions import ResponseFormatError
-from intrace_analytics.pages import Page, check_body, decode_json, encode_text
+from intrace_analytics.pages import Page
 
 __all__ = ["PageColumns", "page_source", "parse_assets", "parse_page", "threat_winners"]
 

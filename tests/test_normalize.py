@@ -29,8 +29,8 @@ from intrace_analytics import (
     frames_from_pages,
     schema,
 )
+from intrace_analytics.bodies import MAX_DEPTH, nesting_depth
 from intrace_analytics.normalize import threat_winners
-from intrace_analytics.pages import MAX_DEPTH, nesting_depth
 from intrace_analytics.sandbox.data import generate_dataset, to_camel
 from tests.helpers import (
     SCOPES,
