@@ -122,7 +122,8 @@ class Page:
     Attributes
     ----------
     incidents
-        The incidents as received (dicts, keys as the API spelled them).
+        The incidents as received (dicts, keys as the API spelled them). A load's pages
+        and replayed pages decode them from ``body`` on first access, then keep them.
     total
         The ``total`` the API reported with this page: all matches at that moment.
     offset, limit

@@ -372,3 +372,85 @@ def test_an_incomplete_load_counts_the_rows_its_last_read_no_longer_returned(
     message = " ".join(str(w.message) for w in caught)
     assert f"{report['stale_kept']} incidents an earlier read returned" in message
     assert "kept" in message
+
+
+# -- one parse per body -------------------------------------------------------------------
+
+
+def test_a_live_load_parses_each_body_once_with_arrow_and_never_decodes_it(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.json as pajson
+
+    api.casing = "mixed"
+    arrow_reads: list[bytes] = []
+    stdlib_pages: list[str] = []
+    read_json, loads = pajson.read_json, json.loads
+
+    def counting_read_json(source: Any, *args: Any, **kwargs: Any) -> Any:
+        body = source.read()  # the whole body: a BufferReader over it
+        arrow_reads.append(body)
+        return read_json(pa.BufferReader(body), *args, **kwargs)
+
+    def counting_loads(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if '"incidents"' in (text if isinstance(text, str) else text.decode("utf-8", "replace")):
+            stdlib_pages.append(text)
+        return loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(pajson, "read_json", counting_read_json)
+    monkeypatch.setattr(json, "loads", counting_loads)
+    frames = load_incidents(make_client(page_size=40), progress=False)
+    monkeypatch.undo()
+
+    pages = list(make_client(page_size=40).iter_incident_pages())  # the same bodies, again
+    bodies = [page.body for page in pages]
+    assert len(bodies) == frames.metadata["pages"] == 6
+    assert stdlib_pages == []
+    assert sorted(arrow_reads) == sorted(bodies)  # each body parsed once, by Arrow
+    assert_same_frames(frames, frames_from_pages(bodies))
+    assert frames.metadata["complete"] is True
+
+
+def test_a_live_load_stops_a_server_that_ignores_offset() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    from intrace_analytics import ResponseFormatError
+
+    class IgnoresOffset(BaseHTTPRequestHandler):
+        served = 0
+
+        def do_GET(self) -> None:
+            limit = int(parse_qs(urlsplit(self.path).query)["limit"][0])
+            type(self).served += 1
+            incidents = [
+                {"id": f"i{n}", "title": "t", "status": "open", "scope": "aggregate",
+                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+                 "threat_links": []}
+                for n in range(limit)
+            ]  # fmt: skip
+            body = json.dumps({"incidents": incidents, "total": 10 * limit}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), IgnoresOffset)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        client = IntraceClient("k", base_url=url, page_size=10, max_workers=1)
+        with pytest.raises(ResponseFormatError, match="repeats the page at offset 0") as info:
+            load_incidents(client, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert info.value.offset == 10
+    assert IgnoresOffset.served < 10

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,7 @@ from intrace_analytics import (
     read_jsonl,
     write_jsonl,
 )
+from intrace_analytics.normalize import parse_page
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import assert_same_frames
 
@@ -100,3 +104,98 @@ def test_write_jsonl_appends_pages_that_read_jsonl_replays_byte_for_byte(
     ]
     assert [p.fetched_at for p in replayed] == [p.fetched_at for p in pages]
     assert_same_frames(frames_from_pages(replayed), frames_from_pages(pages))
+
+
+# -- lazy incidents ------------------------------------------------------------------------
+
+
+def _lazy(body: bytes, offset: int = 0) -> Page:
+    """A page as a load makes it: parsed by Arrow, its incidents not decoded."""
+    return Page.from_body(body, offset=offset, limit=50, parse=parse_page)
+
+
+def test_lazy_incidents_equal_the_eager_ones_and_are_decoded_once(
+    api: SandboxServer, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.casing = "mixed"
+    eager = list(make_client().iter_incident_pages())
+    decodes: list[int] = []
+    loads = json.loads
+
+    def counting(text: Any, *args: Any, **kwargs: Any) -> Any:
+        decodes.append(len(text))
+        return loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting)
+    lazy = [_lazy(page.body, page.offset) for page in eager]
+    assert decodes == []
+    # The guards' data comes from the parse, still without a decode.
+    assert [p._count() for p in lazy] == [len(p.incidents) for p in eager]
+    assert [p._ids() for p in lazy] == [[i["id"] for i in p.incidents] for p in eager]
+    assert [p.total for p in lazy] == [p.total for p in eager]
+    assert [repr(p).split(", fetched_at")[0] for p in lazy] == [
+        repr(p).split(", fetched_at")[0] for p in eager
+    ]
+    assert decodes == []
+    assert [p.incidents for p in lazy] == [p.incidents for p in eager]
+    assert len(decodes) == len(eager)
+    first = lazy[0].incidents
+    assert lazy[0].incidents is first  # kept, not decoded again
+    assert len(decodes) == len(eager)
+
+
+def test_a_lazy_page_behaves_as_a_dataclass() -> None:
+    body = b'{"incidents": [{"id": "a", "title": "x"}, {"id": "b"}], "total": 7}'
+    when = datetime(2026, 11, 1, tzinfo=UTC)
+    lazy = Page.from_body(body, offset=5, limit=2, fetched_at=when, parse=parse_page)
+    eager = Page.from_body(body, offset=5, limit=2, fetched_at=when)
+    assert (
+        repr(lazy)
+        == repr(eager)
+        == ("Page(offset=5, limit=2, incidents=2, total=7, fetched_at=2026-11-01T00:00:00+00:00)")
+    )
+    assert lazy == eager
+    names = [f.name for f in dataclasses.fields(Page)]
+    assert names[:4] == ["incidents", "total", "offset", "limit"]
+    moved = dataclasses.replace(lazy, pass_index=1)
+    assert moved.incidents == eager.incidents
+    assert (moved.pass_index, moved.body, moved.total) == (1, body, 7)
+    assert moved != eager  # pass_index differs
+    again = lazy._replace_pass(2)
+    assert again._parsed is lazy._parsed
+    assert (again.pass_index, lazy.pass_index) == (2, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lazy.incidents = []  # type: ignore[misc]
+    with pytest.raises(TypeError, match="incidents"):
+        Page(total=1, offset=0, limit=1)  # type: ignore[call-arg]
+    built = Page(incidents=[{"id": "z"}], total=1, offset=0, limit=1)
+    assert (built.incidents, built._ids(), built._count()) == ([{"id": "z"}], ["z"], 1)
+
+
+def test_a_lazy_body_that_is_not_a_page_names_the_offset_when_read(tmp_path: Path) -> None:
+    # A replayed body is only checked to be a JSON object when read; its shape is
+    # checked when its incidents are asked for, or when the normalizer parses it.
+    path = tmp_path / "pages.jsonl"
+    path.write_text(
+        '{"page": {"offset": 60, "limit": 20, "total": 1, "params": {}, '
+        '"fetched_at": "2026-11-01T00:00:00+00:00"}, "body": {"incidents": [1], "total": 1}}\n'
+    )
+    (page,) = read_jsonl(path)  # not decoded yet: replaying parses bodies once, later
+    assert page.total == 1
+    assert "incidents=?" in repr(page)
+    with pytest.raises(ResponseFormatError, match="offset 60") as info:
+        page.incidents  # noqa: B018 - the read is the point
+    assert (info.value.offset, info.value.field) == (60, "incidents[0]")
+    with pytest.raises(ResponseFormatError, match="offset 60"):
+        frames_from_pages(read_jsonl(path))
+
+
+def test_a_body_the_parse_refuses_raises_at_once_naming_the_offset() -> None:
+    with pytest.raises(ResponseFormatError, match="offset 300") as info:
+        _lazy(b'{"incidents": {"id": "a"}, "total": 1}', offset=300)
+    assert info.value.offset == 300
+    with pytest.raises(ResponseFormatError, match="offset 20"):
+        _lazy(b"<html>Bad gateway</html>", offset=20)
+    with pytest.raises(ValueError, match="parse"):
+        Page.from_body(b'{"incidents": [], "total": 0}', offset=0, limit=1, ids_only=True,
+                       parse=parse_page)  # fmt: skip

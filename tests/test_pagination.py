@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from intrace_analytics import IntraceClient, Page, PageStream, ResponseFormatError
+from intrace_analytics.normalize import parse_page
 from intrace_analytics.pagination import MAX_QUERY_LENGTH, OffsetPaginator, split_for_url
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import ids_of, incident_requests, served_ids
@@ -285,19 +286,26 @@ def broken_server() -> Iterator[tuple[str, type[_BrokenPaginator]]]:
         server.server_close()
 
 
-def test_a_page_that_repeats_the_previous_one_stops_the_load(broken_server) -> None:
+# The guards hold for pages decoded as they arrive and for a load's pages, parsed by Arrow
+# and never decoded (their ids read from the parse).
+PARSES = pytest.mark.parametrize("parse", [None, parse_page], ids=["decoded", "parsed"])
+
+
+@PARSES
+def test_a_page_that_repeats_the_previous_one_stops_the_load(broken_server, parse) -> None:
     url, handler = broken_server
     handler.mode = "repeat"
     client = IntraceClient("k", base_url=url, page_size=10, max_workers=1)
     with pytest.raises(ResponseFormatError, match="repeats the page at offset 0") as info:
-        list(client.iter_incident_pages())
+        list(client.iter_incident_pages(parse=parse))
     assert info.value.offset == 10
 
 
-def test_more_pages_than_total_allows_stops_the_load(broken_server) -> None:
+@PARSES
+def test_more_pages_than_total_allows_stops_the_load(broken_server, parse) -> None:
     url, handler = broken_server
     handler.mode = "grow"
     client = IntraceClient("k", base_url=url, page_size=10, max_workers=2)
     with pytest.raises(ResponseFormatError, match="pages"):
-        list(client.iter_incident_pages())
+        list(client.iter_incident_pages(parse=parse))
     assert handler.served < 100
