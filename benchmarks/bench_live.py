@@ -22,11 +22,15 @@ group go when the benchmark ends, fails or is interrupted.
 The measurement, as in ``bench_normalize.py``: each run of each method is a fresh
 interpreter (``--run-one``), so no method inherits another's heap, caches, imports or
 connections. Methods are interleaved in a rotating order, R runs each, and medians are
-reported with the min-max range, because the machine is noisy. Inside the child, *wall
-s* is ``time.perf_counter()`` around the work only, not the interpreter start or the
-imports; *peak RSS* is the child's ``VmHWM`` (see ``bench_normalize.py`` for why not
-``ru_maxrss``), imports included; *import RSS* is the same figure for an idle child that
-only imported the method's modules. nginx's own memory is not in any figure.
+reported with the min-max range, because the machine is noisy. Inside the child:
+
+- *wall s*: ``time.perf_counter()`` around the work only, not the interpreter start or
+  the imports.
+- *cpu s*: the child's user + system time over the same span, all its threads; steadier
+  than wall time when other work shares the cores. nginx's time is not in it.
+- *peak RSS*: the child's ``VmHWM`` (see ``bench_normalize.py`` for why not
+  ``ru_maxrss``), imports included; *import RSS* is the same figure for an idle child
+  that only imported the method's modules. nginx's memory is not in it.
 
 The methods, and why each is here:
 
@@ -347,12 +351,13 @@ def run_one(
     work = FACTORIES[method](manifest, url, max_workers)
     if idle:
         return {"method": method, "peak_rss_bytes": peak_rss_bytes()}
-    started_at = time.perf_counter()
+    started_at, cpu_before = time.perf_counter(), os.times()
     result = work(files)
-    seconds = time.perf_counter() - started_at
+    seconds, cpu_after = time.perf_counter() - started_at, os.times()
     return {
         "method": method,
         "seconds": seconds,
+        "cpu_seconds": sum(cpu_after[:2]) - sum(cpu_before[:2]),  # user + system, all threads
         "peak_rss_bytes": peak_rss_bytes(),
         "ru_maxrss_bytes": ru_maxrss_bytes(),
     } | result
@@ -398,11 +403,12 @@ def report(
 ) -> list[str]:
     """Print the table and the target; returns the target if it was not met (FAIL or n/a)."""
     wall = {m: median(runs[m], "seconds") for m in methods}
+    cpu = {m: median(runs[m], "cpu_seconds") for m in methods}
     peak = {m: median(runs[m], "peak_rss_bytes") for m in methods}
     base_wall, base_peak = wall.get("offline"), peak.get("offline")
 
     header = (
-        f"{'method':<10} {'wall s':>8} {'range s':>13} {'peak RSS GiB':>12} "
+        f"{'method':<10} {'wall s':>8} {'range s':>13} {'cpu s':>7} {'peak RSS GiB':>12} "
         f"{'import GiB':>10} {'wall/offline':>12} {'RSS/offline':>11}  "
         "rows (incidents / links / threats)"
     )
@@ -422,7 +428,7 @@ def report(
         if "requests" in done[0]:
             rows += f"  ({done[0]['requests']} requests, max_workers {done[0]['max_workers']})"
         print(
-            f"{method:<10} {wall[method] or 0.0:>8.2f} {spread:>13} "
+            f"{method:<10} {wall[method] or 0.0:>8.2f} {spread:>13} {cpu[method] or 0.0:>7.2f} "
             f"{(peak[method] or 0) / GIB:>12.3f} "
             f"{'-' if base is None else f'{base / GIB:.3f}':>10} "
             f"{times(ratio(wall[method], base_wall)):>12} "
@@ -437,6 +443,8 @@ def report(
     print(f"  {name:<28} {times(overhead):>8}  {verdict}")
     print("for information:")
     print(f"  {'live / download':<28} {times(ratio(wall.get('live'), wall.get('download'))):>8}")
+    cpu_overhead = times(ratio(cpu.get("live"), cpu.get("offline")))
+    print(f"  {'live / offline, cpu s':<28} {cpu_overhead:>8}")
     return [] if verdict == "PASS" else [name]
 
 
