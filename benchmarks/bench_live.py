@@ -208,8 +208,8 @@ def serve_pages(files: Sequence[Path], page_size: int = PAGE_SIZE) -> Iterator[N
 def started(binary: str, prefix: Path, port: int, first: Path) -> Iterator[Nginx | None]:
     """nginx with a config for ``port``, once it answers; None when the port was taken."""
     # Running as root, nginx's workers switch to an unprivileged user that cannot read
-    # the cache (mkdtemp makes it private): keep them root. As anyone else they stay
-    # that user, and a ``user`` line only draws a warning.
+    # the cache (mkdtemp makes it private): keep them root. Started by anyone else they
+    # run as that user, and a ``user`` line would only draw a warning, so none.
     user = "user root;\n" if os.geteuid() == 0 else ""
     conf = prefix / "nginx.conf"
     conf.write_text(NGINX_CONF.format(user=user, prefix=prefix, port=port))
