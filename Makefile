@@ -44,7 +44,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Every benchmark runs, even after one misses its target; make fails if any did.
-BENCHMARKS := bench_cli_startup bench_fetch bench_normalize bench_sites
+BENCHMARKS := bench_cli_startup bench_fetch bench_normalize bench_live bench_sites
 bench: $(STAMP)
 	@failed=""; \
 	for name in $(BENCHMARKS); do \
