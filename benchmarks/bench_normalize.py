@@ -689,18 +689,20 @@ def dtype_text(dtype: object) -> str:
 
 
 class Ratio(NamedTuple):
-    """median(a) / median(b), and the lowest and highest a / b within one round."""
+    """median(a) / median(b); the lowest, highest and median a / b within one round."""
 
     value: float | None
     low: float | None = None
     high: float | None = None
+    middle: float | None = None
 
     def text(self) -> str:
         if self.value is None:
             return "-"
         if self.low is None or self.high is None:
             return times(self.value)
-        return f"{times(self.value)} ({self.low:.2f}-{self.high:.2f}x per round)"
+        rounds = f"{self.low:.2f}-{self.high:.2f}x, median {self.middle or 0:.2f}x"
+        return f"{times(self.value)} (per round {rounds})"
 
 
 @dataclass
@@ -731,7 +733,7 @@ class SizeRun:
         rounds = [r[key] / by_round[r["round"]] for r in self.done(a) if by_round.get(r["round"])]
         if value is None or len(rounds) < 2:
             return Ratio(value)
-        return Ratio(value, min(rounds), max(rounds))
+        return Ratio(value, min(rounds), max(rounds), statistics.median(rounds))
 
 
 @dataclass
@@ -884,7 +886,7 @@ def print_verdicts(verdicts: Sequence[Verdict]) -> None:
     width = max(len(v.name) for v in verdicts)
     for verdict in verdicts:
         word = verdict.word if verdict.gates else f"({verdict.word}, information)"
-        print(f"  {verdict.name:<{width}}  {verdict.figure.text():>28}  {word}")
+        print(f"  {verdict.name:<{width}}  {verdict.figure.text():>44}  {word}")
 
 
 # --- the run -----------------------------------------------------------------------------
