@@ -865,6 +865,8 @@ def targets(runs: dict[int, SizeRun], cores: int) -> list[Verdict]:
         name = f"ours / arrow_parse at {target.incidents:,} <= {target.limit:g}x ({target.label})"
         run = runs.get(target.incidents)
         figure = run.versus("ours", "arrow_parse") if run else Ratio(None)
+        if run is None:
+            name += f"; {target.incidents:,} not run"
         met = None if figure.value is None else figure.value <= target.limit
         verdicts.append(Verdict(name, figure, met))
     if 1_000_000 in runs:
@@ -1026,9 +1028,8 @@ def main() -> int:
         parser.error(f"--baselines-at: {bad} not among the sizes run, {sizes}")
 
     chosen = list(dict.fromkeys(args.methods))
-    if args.casing != "snake" and (skipped := [m for m in chosen if m in SNAKE_ONLY]):
-        print(f"skipped, as they read snake_case only: {', '.join(skipped)}")
-        chosen = [m for m in chosen if m not in SNAKE_ONLY]
+    skipped = [m for m in chosen if m in SNAKE_ONLY] if args.casing != "snake" else []
+    chosen = [m for m in chosen if m not in skipped]
     swept = {int(s[1]) for m in chosen if (s := SWEPT.fullmatch(m))}
     if bad := sorted(k for k in swept if not 1 <= k <= most):
         parser.error(f"--methods: ours@K needs K from 1 to {most}, got {bad}")
@@ -1067,6 +1068,8 @@ def main() -> int:
         )
         + f"\neach run a fresh process; {args.repeat} interleaved rounds; medians"
     )
+    if skipped:
+        print(f"skipped, as they read snake_case only: {', '.join(skipped)}")
 
     failed: list[str] = []
     if args.verify:
