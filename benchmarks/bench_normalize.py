@@ -799,8 +799,8 @@ def print_sweep(run: SizeRun, default_workers: int) -> None:
         return
     base = 2 if 2 in timed else min(timed)
     arrow = run.done("arrow_parse")
-    floor = f"arrow_parse: {arrow[0]['threads']} threads" if arrow else "no arrow_parse"
-    print(f"\nworker sweep ({floor}; speed-up: median at {base} / at K)")
+    against = f"arrow_parse: {arrow[0]['threads']} threads" if arrow else "no arrow_parse"
+    print(f"\nworker sweep ({against}; speed-up: median at {base} / at K)")
     header = (
         f"{'workers':>7} {'median s':>9} {'range s':>12} {'/arrow_parse':>12} "
         f"{'per round':>12} {f'vs {base} workers':>12} {'peak RSS GiB':>12}"
