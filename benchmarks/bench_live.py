@@ -66,6 +66,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,7 +83,6 @@ from bench_normalize import (
     GIB,
     PAGE_SIZE,
     dataset,
-    median,
     page_files,
     peak_rss_bytes,
     ratio,
@@ -96,7 +96,15 @@ API_KEY = "bench-key"  # sent as X-API-Key; nginx ignores it
 TARGET = 1.2  # live / offline, issue 12, for a 2-core machine
 NGINX_PATHS = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 
-Work = Callable[[list[Path]], dict[str, Any]]  # the rows, and what else the method knows
+Work = Callable[[list[Path]], dict[str, Any]]
+
+
+def median(results: Sequence[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in results if key in r]
+    return statistics.median(values) if values else None
+
+
+# the rows, and what else the method knows
 
 
 # --- the server --------------------------------------------------------------------------
