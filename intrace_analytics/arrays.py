@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["codes", "run_starts", "sorted_runs"]
+__all__ = ["codes", "first_rows", "partition_rows", "run_starts", "sorted_runs"]
 
 
 def run_starts(ordered: np.ndarray) -> np.ndarray:
@@ -58,3 +58,51 @@ def codes(values: Any) -> tuple[np.ndarray, pa.Array]:
     encoded = pc.dictionary_encode(values)
     found = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     return found.astype(np.int64, copy=False), encoded.dictionary
+
+
+def first_rows(codes: np.ndarray) -> np.ndarray:
+    """Where each code first appears, for codes numbered by first appearance (as
+    :func:`codes` numbers them; no missing values): row of code 0, of code 1, ..."""
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    highest = np.maximum.accumulate(codes)
+    return np.flatnonzero(np.r_[True, highest[1:] > highest[:-1]])
+
+
+def partition_rows(values: pa.Array | pa.ChunkedArray, parts: int) -> list[np.ndarray]:
+    """Row numbers of ``values`` (strings) split into ``parts`` groups, each ascending,
+    such that equal strings always fall in the same group.
+
+    What lets one hash-based job (grouping ids, counting distinct ones) run as ``parts``
+    independent jobs on as many threads: Arrow's hash kernels are single-threaded. The
+    partition is a cheap hash of each string's length and its last 4 bytes, computed
+    with NumPy on Arrow's buffers (ids differ at their ends: UUIDs, counters, slugs); a
+    skewed set of ids makes the groups uneven, never wrong.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    n = len(values)
+    if parts <= 1 or n == 0:
+        return [np.arange(n)]
+    parts = min(parts, 1 << 14)
+    wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    offsets = np.frombuffer(values.buffers()[1], np.int64 if wide else np.int32)
+    offsets = offsets[values.offset : values.offset + n + 1].astype(np.int64)
+    held = values.buffers()[2]  # None or empty when every string is
+    data = (
+        np.frombuffer(held, np.uint8) if held is not None and held.size else np.zeros(1, np.uint8)
+    )
+    starts, ends = offsets[:-1], offsets[1:]
+    key = (ends - starts).astype(np.uint32)
+    last = len(data) - 1
+    for back in range(1, 5):
+        at = ends - back
+        byte = data[np.clip(at, 0, last)].astype(np.uint32)
+        byte[at < starts] = 0  # shorter than ``back`` bytes
+        key = key * np.uint32(16777619) + byte  # FNV-style mixing (wraps, as it should)
+    key ^= key >> np.uint32(15)
+    # int16 groups: NumPy's stable sort of 16-bit keys is a radix sort.
+    group = (key % np.uint32(parts)).astype(np.int16)
+    order = np.argsort(group, kind="stable")  # rows ascending within each group
+    bounds = np.searchsorted(group[order], np.arange(parts + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(parts)]

@@ -17,8 +17,8 @@ import json
 import os
 import warnings
 from collections import Counter
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -38,7 +38,7 @@ from intrace_analytics.normalize import (
     page_source,
     parse_page,
     take,
-    threat_winners,
+    winners_among,
 )
 from intrace_analytics.pages import Page
 
@@ -59,6 +59,11 @@ _PARSED = {
     schema.Kind.FLOAT: pa.float64(),
     schema.Kind.INT: pa.int64(),
 }
+
+
+# Below this many rows a hash job (grouping ids, counting distinct ones) runs as one:
+# splitting it costs more than it saves.
+PARALLEL_ROWS = 100_000
 
 
 class Normalizer:
@@ -120,7 +125,8 @@ class Normalizer:
     def check_pass(self, pass_index: int) -> PassCheck:
         """Whether the pages of one pass prove a complete, exactly-once read."""
         self.flush()
-        check = _check_pass([p for p in self._parts if p.pass_index == pass_index])
+        parts = [p for p in self._parts if p.pass_index == pass_index]
+        check = _check_pass(parts, self._pool, self.workers)
         self._checks[pass_index] = check
         return check
 
@@ -135,11 +141,17 @@ class Normalizer:
         """Build the frames from every page added; ``metadata`` extends the report."""
         try:
             self.flush()
+            return self._finish(metadata)
         finally:
             self.close()
+
+    def _finish(self, metadata: Mapping[str, Any] | None) -> IncidentFrames:
+        # The pool, idle once every page is parsed, runs the merge's partitioned jobs.
+        pool, workers = self._pool, self.workers
         parts, self._parts = self._parts, []
         checks = [
-            self._checks.get(k) or _check_pass([p for p in parts if p.pass_index == k])
+            self._checks.get(k)
+            or _check_pass([p for p in parts if p.pass_index == k], pool, workers)
             for k in sorted({p.pass_index for p in parts})
         ]
         clean = next((check for check in reversed(checks) if check.clean), None)
@@ -148,7 +160,7 @@ class Normalizer:
         # read (any pass) competes for the newest version of each.
         only = clean.ids if clean is not None and len(checks) > 1 else None
         distinct = len(checks) == 1 and checks[0].repeats == 0
-        frames, report = _build(parts, only, distinct_ids=distinct)
+        frames, report = _build(parts, only, distinct_ids=distinct, pool=pool, workers=workers)
         first = checks[0] if checks else PassCheck(clean=True, ids=pa.chunked_array([], _STR))
         report.update(
             # Copies of an id repeated within a read (a re-read's copies are not duplicates).
@@ -183,7 +195,7 @@ class Normalizer:
                 "The pages do not prove they hold every matching incident exactly once: "
                 f"{reasons} (after {len(checks)} reads){kept}. See frames.metadata.",
                 CompletenessWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return frames
 
@@ -223,7 +235,9 @@ def _result_set(params: Mapping[str, Any]) -> str:
     return json.dumps(rest, sort_keys=True, default=str)
 
 
-def _check_pass(parts: list[PageColumns]) -> PassCheck:
+def _check_pass(
+    parts: list[PageColumns], pool: Executor | None = None, workers: int = 1
+) -> PassCheck:
     reasons: list[str] = []
     ids_all: list[pa.Array] = []
     repeats = 0
@@ -231,22 +245,31 @@ def _check_pass(parts: list[PageColumns]) -> PassCheck:
         pages = [p for p in parts if p.result_set == key]
         ids = pa.chunked_array([p.incidents["incident_id"] for p in pages], type=_STR)
         ids_all.append(ids)
-        check = check_read(ids, [p.total for p in pages], where=f" ({key})" if key != "{}" else "")
+        where = f" ({key})" if key != "{}" else ""
+        check = check_read(ids, [p.total for p in pages], where=where, pool=pool, workers=workers)
         reasons += check.reasons
         repeats += check.repeats
     ids = pa.chunked_array([c for a in ids_all for c in a.chunks], type=_STR)
     return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
 
 
-def check_read(ids: pa.ChunkedArray, totals: list[int], *, where: str = "") -> PassCheck:
+def check_read(
+    ids: pa.ChunkedArray,
+    totals: list[int],
+    *,
+    where: str = "",
+    pool: Executor | None = None,
+    workers: int = 1,
+) -> PassCheck:
     """The pass check of one read of one result set, from its pages' ids (in order) and
     the ``total`` each page reported: exact when every page reported the same total, no
     id repeated and the distinct ids number exactly the total.
 
-    Used for a load's passes and for each site's membership read alike.
+    Used for a load's passes and for each site's membership read alike. With a ``pool``,
+    a large read's ids are counted in ``2 * workers`` partitions at once.
     """
     reasons: list[str] = []
-    distinct = pc.count_distinct(ids).as_py() if len(ids) else 0
+    distinct = _count_distinct(ids, pool, workers)
     changed = sorted(set(totals))
     if len(changed) > 1:
         reasons.append(f"total changed between pages{where}: {changed[0]} to {changed[-1]}")
@@ -257,6 +280,51 @@ def check_read(ids: pa.ChunkedArray, totals: list[int], *, where: str = "") -> P
     if distinct != last:
         reasons.append(f"{distinct} distinct ids but total is {last}{where}")
     return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
+
+
+def _count_distinct(ids: pa.ChunkedArray, pool: Executor | None, workers: int) -> int:
+    """How many distinct ids: one hash job, or one per partition on ``pool`` (a
+    partition holds every copy of its ids, so the counts add up)."""
+    if pool is None or workers < 2 or len(ids) < PARALLEL_ROWS:
+        return pc.count_distinct(ids).as_py() if len(ids) else 0
+    whole = ids.combine_chunks()
+
+    def count(rows: np.ndarray) -> int:
+        return pc.count_distinct(whole.take(pa.array(rows))).as_py() if len(rows) else 0
+
+    return sum(pool.map(count, arrays.partition_rows(whole, 2 * workers)))
+
+
+def _merge_threats(
+    threats: dict[str, pa.ChunkedArray],
+    updated: np.ndarray,
+    conflicted: np.ndarray,
+    pool: Executor | None,
+    workers: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~intrace_analytics.normalize.threat_winners` over every page's threat
+    copies: the winning row per id in order of first appearance, and whether its copies
+    disagreed. Large merges run as partitions of the ids on ``pool``, then are put back
+    in order of first appearance."""
+    n = len(threats["threat_id"])
+    if pool is None or workers < 2 or n < PARALLEL_ROWS:
+        winner, _, flagged = winners_among(threats, None, updated, conflicted)
+        return winner, flagged
+    work = dict(threats)
+    work["threat_id"] = threats["threat_id"].combine_chunks()  # partitioned and taken from
+
+    def merge(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return winners_among(work, rows, updated[rows], conflicted[rows])
+
+    found = list(pool.map(merge, arrays.partition_rows(work["threat_id"], 2 * workers)))
+    winner, first, flagged = (np.concatenate([f[i] for f in found]) for i in range(3))
+    order = np.argsort(first, kind="stable")
+    return winner[order], flagged[order]
+
+
+def _each(pool: Executor | None, job: Callable[[str], Any], names: Iterable[str]) -> list[Any]:
+    """``job`` over ``names``, on ``pool`` when there is one."""
+    return list(pool.map(job, names)) if pool is not None else [job(name) for name in names]
 
 
 def assets_frame(parts: list[PageColumns]) -> pd.DataFrame:
@@ -314,9 +382,12 @@ def _build(
     only: pa.ChunkedArray | None = None,
     *,
     distinct_ids: bool = False,
+    pool: Executor | None = None,
+    workers: int = 1,
 ) -> tuple[IncidentFrames, dict[str, Any]]:
     """Chain the pages' columns, deduplicate, type. ``only``: the ids to keep;
-    ``distinct_ids``: the caller already knows no incident id repeats."""
+    ``distinct_ids``: the caller already knows no incident id repeats; ``pool``: threads
+    (``workers`` of them) for the jobs that split: threat ids by partition, columns."""
     issues: Counter[str] = Counter()
     conflicts: Counter[str] = Counter()
     for part in parts:
@@ -382,8 +453,11 @@ def _build(
         alive = np.flatnonzero(rank[source] >= 0)
         threats = take(threats, alive)
         updated, conflicted = updated[alive], conflicted[alive]
-    winners, conflicted = threat_winners(threats, updated, conflicted)
-    threats = {name: _take_streaming(threats, name, winners) for name in list(threats)}
+    winners, conflicted = _merge_threats(threats, updated, conflicted, pool, workers)
+    # Each column on its own thread; each lets go of its source chunks as it goes.
+    source, names = threats, list(threats)
+    taken = _each(pool, lambda name: _take_streaming(source, name, winners), names)
+    threats = dict(zip(names, taken, strict=True))
     disagreeing = int(conflicted.sum())
     if disagreeing:
         conflicts["threat copies"] += disagreeing

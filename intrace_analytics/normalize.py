@@ -35,7 +35,14 @@ from intrace_analytics.bodies import check_body, decode_json, encode_text
 from intrace_analytics.exceptions import ResponseFormatError
 from intrace_analytics.pages import Page
 
-__all__ = ["PageColumns", "page_source", "parse_assets", "parse_page", "threat_winners"]
+__all__ = [
+    "PageColumns",
+    "page_source",
+    "parse_assets",
+    "parse_page",
+    "threat_winners",
+    "winners_among",
+]
 
 # -- the payload as Arrow reads it, built from the schema's field map ----------------
 
@@ -454,23 +461,46 @@ def threat_winners(
     latest read), in order of first appearance; and per winner, whether any copy of it
     disagreed (``conflicted`` flags copies already known to have disagreed).
 
-    Used per page (on the parse workers) and again across pages by the merge.
+    Used per page (on the parse workers); the merge runs :func:`winners_among` on
+    partitions of the rows.
     """
-    ids = threats["threat_id"]
+    winner, _, flagged = winners_among(threats, None, updated, conflicted)
+    return winner, flagged
+
+
+def winners_among(
+    threats: Mapping[str, pa.Array | pa.ChunkedArray],
+    rows: np.ndarray | None,
+    updated: np.ndarray,
+    conflicted: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`threat_winners` over ``rows`` of ``threats`` only (ascending row numbers;
+    None: every row), with ``updated`` and ``conflicted`` given for those rows alone.
+
+    Returns the winning row per id, the row where each id first appears (both row
+    numbers of ``threats``, in order of first appearance) and per id whether its copies
+    disagreed. Rows of one id must all be among ``rows``: so partitions of the rows by id
+    (:func:`intrace_analytics.arrays.partition_rows`) are independent jobs.
+    """
+    ids = threats["threat_id"] if rows is None else threats["threat_id"].take(pa.array(rows))
     n = len(ids)
     if n == 0:
-        return np.zeros(0, np.int64), conflicted
+        empty = np.zeros(0, np.int64)
+        return empty, empty, conflicted[:0]
     # Codes number the ids by first appearance, so the groups of one stable sort by
     # (code, updated_at, read order) come out in order of first appearance.
     group_of = arrays.codes(ids)[0]
+    del ids
     order, begin = arrays.sorted_runs(updated, group_of)
     size = np.diff(np.r_[begin, n])
     winner = order[begin + size - 1]  # the last of each group: newest, latest read
+    first = arrays.first_rows(group_of)
     flagged = np.logical_or.reduceat(conflicted[order], begin)
     group = group_of[order]
     shared = np.flatnonzero(size[group] > 1)  # sorted positions of ids seen more than once
+    at = (lambda local: local) if rows is None else (lambda local: rows[local])
     if len(shared):
-        copies, theirs = pa.array(order[shared]), pa.array(winner[group[shared]])
+        copies, theirs = pa.array(at(order[shared])), pa.array(at(winner[group[shared]]))
         # Compare each copy with its winner, null-aware, field by field.
         differs = np.zeros(len(shared), dtype=bool)
         for name, values in threats.items():
@@ -483,7 +513,7 @@ def threat_winners(
             )
             differs |= ~same.to_numpy(zero_copy_only=False)
         flagged[group[shared][differs]] = True
-    return winner, flagged
+    return at(winner), at(first), flagged
 
 
 def take(arrays: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from intrace_analytics import (
     IntraceWarning,
     frames_from_pages,
     load_incidents,
+    merge,
 )
 from intrace_analytics.sandbox import SandboxServer
 from intrace_analytics.sandbox.data import page_body
@@ -254,7 +255,11 @@ def _differs(
 
 @pytest.mark.parametrize("seed", range(FIRST, FIRST + SEEDS))
 def test_a_load_under_chaos_is_exact_or_says_so(
-    seed: int, caplog: pytest.LogCaptureFixture
+    seed: int, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    if seed % 2:
+        # Odd seeds merge with the jobs split by id partition, however few the rows (on
+        # a machine of 2 or more cores; large loads do so anyway).
+        monkeypatch.setattr(merge, "PARALLEL_ROWS", 1)
     check_seed(seed, caplog)

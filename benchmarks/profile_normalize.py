@@ -1,0 +1,100 @@
+"""Where normalization spends its time: the parse, and what is still serial after it.
+
+Run with::
+
+    .venv/bin/python benchmarks/profile_normalize.py [--incidents N] [--workers K]
+
+over the page bodies ``bench_normalize.py`` caches (generated on first use). One
+process, one run, so read it as a profile, not as a benchmark (``bench_normalize.py``
+gives the medians and ratios). It prints:
+
+- *parse phase*: from the first page handed to the normalizer until every page is
+  parsed (the parse workers run in parallel; the main thread reads the files and hands
+  the bodies over);
+- *merge*: ``finish()``, the work after the parse: the pass check, merging the pages'
+  threat copies, taking the winning rows, typing the pandas columns;
+- of the merge, how long the main thread *waited* on the pool's parallel jobs (id
+  partitions, one column per thread) and how long it worked *alone*: the serial share
+  that no core count shortens, with the functions it went to (cProfile of the main
+  thread, by own time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_normalize import dataset, page_files
+
+# Where the main thread blocks on the pool's futures (its parallel jobs).
+WAITS = ("acquire", "wait", "result")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=200_000, metavar="N")
+    parser.add_argument("--workers", type=int, default=None, metavar="K")
+    parser.add_argument("--top", type=int, default=12, help="functions listed")
+    args = parser.parse_args()
+
+    from intrace_analytics import merge
+
+    directory, manifest = dataset(args.incidents, "snake")
+    files = page_files(directory)
+    for path in files:  # warm the page cache
+        path.read_bytes()
+    try:
+        normalizer = merge.Normalizer(args.workers)
+    except TypeError:  # a checkout from before the workers were sized from the machine
+        normalizer = merge.Normalizer(args.workers or 2)
+    workers = getattr(normalizer, "workers", args.workers or 2)
+
+    started = time.perf_counter()
+    for path in files:
+        normalizer.add(path.read_bytes())
+    normalizer.flush()
+    parsed = time.perf_counter()
+    profile = cProfile.Profile()
+    profile.enable()
+    frames = normalizer.finish()
+    profile.disable()
+    done = time.perf_counter()
+
+    stats = pstats.Stats(profile)
+    entries = stats.stats  # type: ignore[attr-defined]
+    waited = sum(
+        own for (_, _, name), (_, _, own, _, _) in entries.items() if name.split(".")[-1] in WAITS
+    )
+    merge_s, total = done - parsed, done - started
+    alone = max(merge_s - waited, 0.0)
+    print(
+        f"{manifest['incidents']:,} incidents, {len(files)} pages, {workers} parse workers: "
+        f"{len(frames.incidents):,} incidents, {len(frames.links):,} links, "
+        f"{len(frames.threats):,} threats"
+    )
+    print(f"  total       {total:7.2f} s")
+    print(f"  parse phase {parsed - started:7.2f} s  ({(parsed - started) / total:.0%})")
+    print(f"  merge       {merge_s:7.2f} s  ({merge_s / total:.0%})")
+    print(f"    waiting on parallel jobs {waited:7.2f} s")
+    print(f"    main thread alone        {alone:7.2f} s  ({alone / total:.0%} of the total)")
+    print(f"  the main thread's merge work by own time (top {args.top}):")
+    rows = sorted(
+        (
+            (own, calls, f"{Path(file).name}:{line} {name}")
+            for (file, line, name), (calls, _, own, _, _) in entries.items()
+            if name.split(".")[-1] not in WAITS
+        ),
+        reverse=True,
+    )
+    for own, calls, where in rows[: args.top]:
+        print(f"    {own:7.3f} s  {calls:6d} calls  {where}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

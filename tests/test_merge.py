@@ -1,0 +1,151 @@
+"""The merge's parallel jobs: hash partitions of ids, and the merges and counts that run
+one partition per thread. Each is stated as a property over generated inputs against
+the one-job path it replaces, then end to end: frames built with the jobs split equal
+frames built without."""
+
+from __future__ import annotations
+
+import json
+import random
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from intrace_analytics import arrays, frames_from_pages, merge
+from intrace_analytics.normalize import winners_among
+from intrace_analytics.sandbox import generate_dataset
+from tests.helpers import assert_same_frames, bodies, incident, link, page, threat
+
+# Few distinct ids, so that most inputs repeat some; text of any kind, the empty string too.
+IDS = st.one_of(
+    st.sampled_from(["a", "b", "", "ab", "ba", "thr-0001", "thr-0002", "é", "日本"]),
+    st.text(max_size=12),
+)
+
+
+def as_arrow(values: list[str | None], kind: str, cut: int) -> pa.Array | pa.ChunkedArray:
+    """``values`` as Arrow strings in one of the shapes a merge meets."""
+    array = pa.array(values, pa.large_string() if kind == "large" else pa.string())
+    if kind == "sliced":  # an array that starts inside its buffers
+        return pa.array(["x"] * 3 + values, pa.string()).slice(3)
+    if kind == "chunked":
+        return pa.chunked_array([array[:cut], array[cut:]], type=array.type)
+    return array
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(IDS, st.none()), max_size=60),
+    parts=st.integers(1, 9),
+    kind=st.sampled_from(["plain", "large", "sliced", "chunked"]),
+    cut=st.integers(0, 60),
+)
+def test_partitions_cover_every_row_once_and_keep_equal_values_together(
+    values: list[str | None], parts: int, kind: str, cut: int
+) -> None:
+    groups = arrays.partition_rows(as_arrow(values, kind, min(cut, len(values))), parts)
+    assert len(groups) == (parts if values and parts > 1 else 1)
+    rows = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+    assert sorted(rows.tolist()) == list(range(len(values)))  # every row exactly once
+    where: dict[str | None, set[int]] = {}
+    for number, group in enumerate(groups):
+        assert np.all(np.diff(group) > 0)  # ascending: each group keeps the read order
+        for row in group:
+            where.setdefault(values[row], set()).add(number)
+    assert all(len(found) == 1 for found in where.values())
+
+
+def test_partitions_spread_uuid_and_counter_ids_evenly() -> None:
+    rng = random.Random(5)
+    uuids = pa.array([f"{rng.getrandbits(128):032x}" for _ in range(40_000)])
+    counters = pa.array([f"thr-{i:07d}" for i in range(40_000)])
+    for ids in (uuids, counters):
+        sizes = [len(group) for group in arrays.partition_rows(ids, 8)]
+        assert max(sizes) < 1.3 * min(sizes), sizes
+
+
+@st.composite
+def threat_copies(draw: st.DrawFn) -> tuple[dict[str, pa.Array], np.ndarray, np.ndarray]:
+    """Threat copies as the merge receives them: ids repeating, incidents' update times
+    with ties, copies already known to disagree, one field that may differ or be null."""
+    n = draw(st.integers(0, 80))
+    ids = draw(st.lists(IDS, min_size=n, max_size=n))
+    titles = draw(st.lists(st.sampled_from(["x", "y", None]), min_size=n, max_size=n))
+    updated = np.array(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)), np.int64)
+    conflicted = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
+    cut = draw(st.integers(0, n))
+    columns = {
+        "threat_id": pa.chunked_array([ids[:cut], ids[cut:]], type=pa.string()),
+        "title": pa.chunked_array([titles[:cut], titles[cut:]], type=pa.string()),
+    }
+    return columns, updated, conflicted
+
+
+@settings(max_examples=300, deadline=None)
+@given(copies=threat_copies(), workers=st.integers(2, 5))
+def test_merging_threats_by_partition_equals_merging_them_whole(
+    copies: tuple[dict[str, pa.Array], np.ndarray, np.ndarray],
+    workers: int,
+) -> None:
+    columns, updated, conflicted = copies
+    whole, _, whole_flags = winners_among(columns, None, updated, conflicted.copy())
+    with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(workers) as pool:
+        patch.setattr(merge, "PARALLEL_ROWS", 1)  # split however few the rows
+        split, split_flags = merge._merge_threats(
+            dict(columns), updated, conflicted.copy(), pool, workers
+        )
+    assert split.tolist() == whole.tolist()  # the same winners, in first appearance order
+    assert split_flags.tolist() == whole_flags.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(IDS, max_size=80), workers=st.integers(2, 5), cut=st.integers(0, 80))
+def test_counting_distinct_ids_by_partition_equals_counting_them_whole(
+    values: list[str], workers: int, cut: int
+) -> None:
+    ids = as_arrow(values, "chunked", min(cut, len(values)))
+    with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(workers) as pool:
+        patch.setattr(merge, "PARALLEL_ROWS", 1)
+        counted = merge._count_distinct(ids, pool, workers)
+    assert counted == (pc.count_distinct(ids).as_py() if values else 0) == len(set(values))
+
+
+def drifted_pages() -> list[bytes]:
+    """Sandbox pages, then a re-sent stretch of them in which some incidents were updated
+    and embed a changed copy of a threat that other incidents embed too."""
+    data = generate_dataset(600, seed=9)
+    pages = bodies(data.incidents, 100)
+    shared = threat("t-shared", severity="high")
+    later = [
+        incident(f"x{i}", "2026-03-01T00:00:00Z", link(f"lx{i}", "t-shared", shared))
+        for i in range(30)
+    ]
+    newer = dict(shared, severity="critical", title="Escalated")
+    again = [
+        incident(f"x{i}", "2026-03-02T00:00:00Z", link(f"ly{i}", "t-shared", newer))
+        for i in range(0, 30, 3)
+    ]
+    extra = [json.dumps(page(later, 630)).encode(), json.dumps(page(again, 630)).encode()]
+    return [*pages, *extra, pages[2]]  # and one page repeated whole
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_frames_with_the_merge_split_equal_frames_without(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = drifted_pages()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        whole = frames_from_pages(pages, workers=1)
+        monkeypatch.setattr(merge, "PARALLEL_ROWS", 1)
+        split = frames_from_pages(pages, workers=workers)
+    assert whole.metadata["duplicates_dropped"] > 0  # the pages do repeat incidents
+    assert whole.metadata["threat_conflicts"] > 0  # and disagree on a threat
+    assert_same_frames(split, whole)
+    assert split.metadata == whole.metadata
