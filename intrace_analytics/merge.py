@@ -455,8 +455,8 @@ def _build(
         updated, conflicted = updated[alive], conflicted[alive]
     winners, conflicted = _merge_threats(threats, updated, conflicted, pool, workers)
     # Each column on its own thread; each lets go of its source chunks as it goes.
-    source, names = threats, list(threats)
-    taken = _each(pool, lambda name: _take_streaming(source, name, winners), names)
+    copies, names = threats, list(threats)
+    taken = _each(pool, lambda name: _take_streaming(copies, name, winners), names)
     threats = dict(zip(names, taken, strict=True))
     disagreeing = int(conflicted.sum())
     if disagreeing:
