@@ -87,13 +87,13 @@ def partition_rows(values: pa.Array | pa.ChunkedArray, parts: int) -> list[np.nd
     parts = min(parts, 1 << 14)
     wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
     raw = np.frombuffer(values.buffers()[1], np.int64 if wide else np.int32)
-    offsets: np.ndarray[Any, np.dtype[np.int64]] = raw[values.offset : values.offset + n + 1]
-    offsets = offsets.astype(np.int64)
+    offsets = raw[values.offset : values.offset + n + 1].astype(np.int64)
     held = values.buffers()[2]  # None or empty when every string is
     data = (
         np.frombuffer(held, np.uint8) if held is not None and held.size else np.zeros(1, np.uint8)
     )
-    starts, ends = offsets[:-1], offsets[1:]
+    starts: np.ndarray[Any, np.dtype[np.int64]] = offsets[:-1]
+    ends: np.ndarray[Any, np.dtype[np.int64]] = offsets[1:]
     key = (ends - starts).astype(np.uint32)
     last = len(data) - 1
     for back in range(1, 5):
