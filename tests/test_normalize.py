@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intrace_analytics import (
     CompletenessWarning,
@@ -218,6 +220,63 @@ def test_spellings_mixed_per_field_inside_one_incident_give_the_same_frames() ->
     frames = frames_from_pages([page(mixed)])
     assert_same_frames(frames, frames_from_pages([page(snake)]))
     assert_frames_match(frames, reference(snake))
+
+
+def holder(incident: dict[str, Any], name: str, casing: str) -> dict[str, Any] | None:
+    """The object that holds the field ``name`` (spelled both ways) in ``incident``."""
+    if name in ("created_at", "resolved_at", "threat_links"):
+        return incident
+    links = incident.get("threatLinks" if casing == "camel" else "threat_links") or []
+    if not links:
+        return None
+    return links[0] if name in ("threat_id", "added_at") else links[0].get("threat")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kinds=st.lists(
+        st.sampled_from(["snake", "camel", "mixed", "snake+1", "camel+1", "snake+x", "camel+x"]),
+        min_size=1,
+        max_size=8,
+    ),
+    data=st.data(),
+)
+def test_pages_in_any_order_of_casings_lose_no_field(kinds: list[str], data: st.DataObject) -> None:
+    """Each page is first read in the casing of the page before. One field spelled the
+    other way anywhere in it (even once, deep in a link: "+1"), or a field outside the
+    schema whose type changes between rows ("+x"), makes it read with every spelling."""
+    incidents = generate_dataset(8 * len(kinds), seed=len(kinds)).incidents
+    pages = []
+    for number, kind in enumerate(kinds):
+        chunk = copy.deepcopy(incidents[8 * number : 8 * number + 8])
+        casing, _, twist = kind.partition("+")
+        if casing != "snake":
+            chunk = [to_camel(i) if casing == "camel" or n % 2 else i for n, i in enumerate(chunk)]
+        if twist == "1":
+            name = data.draw(
+                st.sampled_from(
+                    [
+                        "created_at",
+                        "resolved_at",
+                        "threat_links",
+                        "threat_id",
+                        "added_at",
+                        "threat_type",
+                        "observed_at",
+                    ]
+                )
+            )
+            head, *rest = name.split("_")
+            camel = head + "".join(part.capitalize() for part in rest)
+            mine, theirs = (camel, name) if casing == "camel" else (name, camel)
+            target = holder(chunk[data.draw(st.integers(0, len(chunk) - 1))], name, casing)
+            if target is not None and mine in target:
+                target[theirs] = target.pop(mine)
+        elif twist == "x":
+            for n, item in enumerate(chunk):
+                item["extra_field"] = n if n % 2 else f"text {n}"
+        pages.append(json.dumps({"incidents": chunk, "total": len(incidents)}).encode())
+    assert_frames_match(frames_from_pages(pages), reference(incidents))
 
 
 BOTH_SPELLINGS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str, object]] = {
