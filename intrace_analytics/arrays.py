@@ -14,13 +14,28 @@ array([ 0,  1,  0, -1])
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["codes", "first_rows", "partition_rows", "run_starts", "sorted_runs"]
+__all__ = [
+    "SCRATCH",
+    "codes",
+    "first_rows",
+    "partition_rows",
+    "release_memory",
+    "run_starts",
+    "sorted_runs",
+]
+
+#: Where memory that is freed soon after it is allocated comes from (a page's parse, a
+#: merge's temporary copies): the system allocator, which returns freed memory to the OS.
+#: Arrow's default pool (mimalloc, jemalloc) keeps it for reuse, resident meanwhile.
+SCRATCH = pa.system_memory_pool()
 
 
 def run_starts(ordered: np.ndarray) -> np.ndarray:
@@ -54,8 +69,8 @@ def codes(values: Any) -> tuple[np.ndarray, pa.Array]:
             return np.zeros(0, np.int64), pa.array([], values.type)
         # One array first: Arrow encodes a chunked array with one growing dictionary and
         # hands each chunk a copy of it so far, 4x slower over a few hundred pages.
-        values = values.combine_chunks()
-    encoded = pc.dictionary_encode(values)
+        values = values.combine_chunks(memory_pool=SCRATCH)
+    encoded = pc.dictionary_encode(values, memory_pool=SCRATCH)
     found = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     return found.astype(np.int64, copy=False), encoded.dictionary
 
@@ -80,7 +95,9 @@ def partition_rows(values: pa.Array | pa.ChunkedArray, parts: int) -> list[np.nd
     skewed set of ids makes the groups uneven, never wrong.
     """
     if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+        if not values.num_chunks:
+            return [np.zeros(0, np.int64)]
+        values = values.combine_chunks(memory_pool=SCRATCH)
     n = len(values)
     if parts <= 1 or n == 0:
         return [np.arange(n)]
@@ -107,3 +124,25 @@ def partition_rows(values: pa.Array | pa.ChunkedArray, parts: int) -> list[np.nd
     order = np.argsort(group, kind="stable")  # rows ascending within each group
     bounds = np.searchsorted(group[order], np.arange(parts + 1))
     return [order[bounds[i] : bounds[i + 1]] for i in range(parts)]
+
+
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None (macOS, Windows, musl)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand memory freed by now back to the OS: what glibc's arenas hold free (its
+    ``malloc_trim``, where there is one) and Arrow's default pool. A merge frees many
+    temporaries of a few MB from several threads; glibc keeps such chunks in per-thread
+    arenas, resident, after 8 MB page bodies raised its threshold for mapping memory
+    of its own. Dask's workers trim for the same reason."""
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)

@@ -148,12 +148,14 @@ class Normalizer:
     def _finish(self, metadata: Mapping[str, Any] | None) -> IncidentFrames:
         # The pool, idle once every page is parsed, runs the merge's partitioned jobs.
         pool, workers = self._pool, self.workers
+        arrays.release_memory()  # what the parses freed, before the merge allocates
         parts, self._parts = self._parts, []
         checks = [
             self._checks.get(k)
             or _check_pass([p for p in parts if p.pass_index == k], pool, workers)
             for k in sorted({p.pass_index for p in parts})
         ]
+        arrays.release_memory()  # the pass checks' temporaries
         clean = next((check for check in reversed(checks) if check.clean), None)
         # After drift, the last clean read says which incidents exist (a load stops at the
         # first clean one, unless its sites' reads asked for a later read); every copy
@@ -287,10 +289,12 @@ def _count_distinct(ids: pa.ChunkedArray, pool: Executor | None, workers: int) -
     partition holds every copy of its ids, so the counts add up)."""
     if pool is None or workers < 2 or len(ids) < PARALLEL_ROWS:
         return pc.count_distinct(ids).as_py() if len(ids) else 0
-    whole = ids.combine_chunks()
+    whole = ids.combine_chunks(memory_pool=arrays.SCRATCH)
 
     def count(rows: np.ndarray) -> int:
-        return pc.count_distinct(whole.take(pa.array(rows))).as_py() if len(rows) else 0
+        if not len(rows):
+            return 0
+        return pc.count_distinct(pc.take(whole, rows, memory_pool=arrays.SCRATCH)).as_py()
 
     return sum(pool.map(count, arrays.partition_rows(whole, 2 * workers)))
 
@@ -311,7 +315,8 @@ def _merge_threats(
         winner, _, flagged = winners_among(threats, None, updated, conflicted)
         return winner, flagged
     work = dict(threats)
-    work["threat_id"] = threats["threat_id"].combine_chunks()  # partitioned and taken from
+    # Partitioned and taken from: one array, a temporary copy.
+    work["threat_id"] = threats["threat_id"].combine_chunks(memory_pool=arrays.SCRATCH)
 
     def merge(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return winners_among(work, rows, updated[rows], conflicted[rows])
@@ -458,6 +463,7 @@ def _build(
     copies, names = threats, list(threats)
     taken = _each(pool, lambda name: _take_streaming(copies, name, winners), names)
     threats = dict(zip(names, taken, strict=True))
+    arrays.release_memory()  # the merge's temporaries, before typing allocates
     disagreeing = int(conflicted.sum())
     if disagreeing:
         conflicts["threat copies"] += disagreeing

@@ -463,6 +463,11 @@ def _parse(body: bytes, options: pajson.ParseOptions) -> pa.Table:
         pa.BufferReader(body),  # zero-copy, unlike a Python file object
         read_options=pajson.ReadOptions(use_threads=False, block_size=len(body) + 1024),
         parse_options=options,
+        # Most of what a parse allocates is dropped as soon as the page's columns are
+        # picked (the other casing's fields, the links' embedded threats): the system
+        # allocator hands it back to the OS, where Arrow's default pool (mimalloc) keeps
+        # it resident. Peak RSS at 1M incidents: 1.47 GiB against 1.60.
+        memory_pool=arrays.SCRATCH,
     )
 
 
@@ -582,7 +587,9 @@ def winners_among(
     disagreed. Rows of one id must all be among ``rows``: so partitions of the rows by id
     (:func:`intrace_analytics.arrays.partition_rows`) are independent jobs.
     """
-    ids = threats["threat_id"] if rows is None else threats["threat_id"].take(pa.array(rows))
+    ids = threats["threat_id"]
+    if rows is not None:  # a temporary copy of this partition's ids
+        ids = pc.take(ids, pa.array(rows), memory_pool=arrays.SCRATCH)
     n = len(ids)
     if n == 0:
         empty = np.zeros(0, np.int64)
