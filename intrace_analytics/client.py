@@ -37,7 +37,7 @@ from intrace_analytics.config import (
     resolve_retries,
     resolve_timeout,
 )
-from intrace_analytics.exceptions import ApiError, AuthenticationError, NetworkError, RateLimitError
+from intrace_analytics.exceptions import ApiError, AuthenticationError, NetworkError
 from intrace_analytics.pages import BodyParser, Page
 from intrace_analytics.pagination import OffsetPaginator, PageStream
 from intrace_analytics.retry import (
@@ -48,7 +48,6 @@ from intrace_analytics.retry import (
     RetryBudgetSpent,
     RetryPolicy,
     after_retries,
-    retry_after_seconds,
 )
 from intrace_analytics.schema import SCOPES, STATUSES
 from intrace_analytics.transport import (
@@ -57,7 +56,7 @@ from intrace_analytics.transport import (
     Session,
     SessionPool,
     as_protocol,
-    error_body,
+    http_error,
     network_error,
     origin,
     read_body,
@@ -504,7 +503,7 @@ class IntraceClient:
                     load.stats.add(requests=1)
                     continue
                 if response.status_code >= 400:
-                    raise self._http_error(response, load)
+                    raise http_error(response, load)
                 try:
                     body = read_body(
                         response, load.attempt_started() + self.deadline, self.timeout[1]
@@ -570,42 +569,6 @@ class IntraceClient:
                 url=response.url,
             )
         return target, None
-
-    def _http_error(self, response: requests.Response, load: LoadContext) -> Exception:
-        status = response.status_code
-        error_code, message = error_body(response)
-        detail = f"HTTP {status}" + (f" {error_code}" if error_code else "")
-        detail += f": {message}" if message else ""
-        url = response.url
-        retry = response.raw.retries
-        retries = len(retry.history) if retry else 0
-        spent = bool(getattr(retry, "budget_spent", False))
-        after = after_retries(retries, load.budget, spent)
-        if status in (401, 403):
-            return AuthenticationError(
-                f"The API rejected the key ({detail}). Check INTRACE_API_KEY.",
-                status_code=status,
-                error_code=error_code,
-                url=url,
-            )
-        wait = retry_after_seconds(response.headers.get("Retry-After"))
-        if status in RETRY_STATUSES and wait is not None and wait > load.max_retry_after:
-            # Whatever the status (a 503 asks to wait as much as a 429 does): a wait longer
-            # than the client's cap is a rate limit, raised at once (RetryPolicy.increment).
-            text = (
-                f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "
-                f"{load.max_retry_after:g} s this client waits; try again later ({detail})"
-            )
-            return RateLimitError(text, retry_after=wait, status_code=status, url=url)
-        if status == 429:
-            text = f"Still rate limited {after} ({detail})"
-            return RateLimitError(text, retry_after=wait, url=url)
-        return ApiError(
-            f"GET {url} failed{' ' + after if retries or spent else ''} with {detail}",
-            status_code=status,
-            error_code=error_code,
-            url=url,
-        )
 
 
 # -- helpers -------------------------------------------------------------------------

@@ -18,10 +18,6 @@ in the main read or the bound is reached (``complete: false`` and a warning).
 from __future__ import annotations
 
 import copy
-import math
-import sys
-import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +41,7 @@ from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_a
 from intrace_analytics.merge import Normalizer
 from intrace_analytics.normalize import parse_page
 from intrace_analytics.pages import JsonlWriter, Page
+from intrace_analytics.progress import ProgressBar, progress_bar
 from intrace_analytics.retry import LoadContext
 
 __all__ = ["frames_from_pages", "load_incidents"]
@@ -135,7 +132,7 @@ def load_incidents(
 
     read().close()  # validates the filters (ValueError) before anything is sent or written
     started = utc_now()
-    bar = _progress_bar(progress)
+    bar = progress_bar(progress)
     try:
         load = client.new_load(bar.waiting if bar is not None else None)
         sites = _site_list(client, load, asset_ids, wanted_sites)
@@ -270,7 +267,7 @@ class _MainRead:
     read: Callable[[LoadContext | None], PageStream]
     load: LoadContext
     normalizer: Normalizer
-    bar: _ProgressBar | None
+    bar: ProgressBar | None
     raw_dir: str | Path | None
     started: datetime
     passes: int = 0
@@ -514,118 +511,3 @@ def frames_from_pages(
     for page in pages:
         normalizer.add(page)
     return normalizer.finish()
-
-
-class _ProgressBar:
-    """A tqdm bar: rows of total, pages, and what the load waits for while it waits.
-
-    tqdm redraws only when the count moves, so during a wait (a rate limit, the backoff
-    before a retry, a server slow to answer) its clock would stop and a "waiting" note
-    would be overwritten by the next redraw. A small thread redraws the bar every
-    ``tick`` seconds instead, and the note is part of the state every redraw shows:
-    "waiting 3 s (rate limited)" counting down, "waiting 1 s (retry after an error)",
-    or "waiting for the server (12 s)" once no response has come for ``slow`` seconds.
-    """
-
-    def __init__(self, file: Any = None, *, tick: float = 0.5, slow: float = 2.0) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(
-            total=None, unit=" rows", desc="fetching", file=file or sys.stderr, leave=True
-        )
-        self._pages = 0
-        self._slow = slow
-        self._lock = threading.Lock()
-        self._activity = time.monotonic()  # the last response (or the start)
-        self._wait: tuple[float, str] | None = None  # (until, reason)
-        self._stop = threading.Event()
-        self._ticker = threading.Thread(
-            target=self._tick, args=(tick,), name="intrace-progress", daemon=True
-        )
-        self._ticker.start()
-
-    def reset(self, total: int | None, unit: str = " rows") -> None:
-        with self._lock:
-            self._bar.unit = unit
-            self._bar.reset(total=total)
-            self._pages = 0
-            self._activity = time.monotonic()
-            self._show()
-
-    def site(self, read: SiteRead) -> None:
-        with self._lock:
-            self._activity = time.monotonic()
-            self._bar.set_postfix_str(f"{read.asset_id}: {len(read.ids)} incidents", refresh=False)
-            self._bar.update(1)
-
-    def set_description(self, text: str) -> None:
-        with self._lock:
-            self._bar.set_description_str(text)
-
-    def page(self, page: Page) -> None:
-        with self._lock:
-            self._pages += 1
-            self._activity = time.monotonic()
-            if self._bar.total != page.total:
-                self._bar.total = page.total
-            self._show(refresh=False)
-            self._bar.update(page._count())
-
-    def waiting(self, seconds: float, reason: str) -> None:
-        """The load is about to sleep ``seconds`` (called from any worker thread)."""
-        until = time.monotonic() + seconds
-        with self._lock:
-            if self._wait is None or until > self._wait[0]:
-                self._wait = (until, reason)
-            self._show()
-
-    def close(self, *, clear: bool = False) -> None:
-        """Stop redrawing; ``clear`` removes the bar (a failure's message follows)."""
-        self._stop.set()
-        self._ticker.join()
-        with self._lock:
-            if clear:
-                self._bar.leave = False
-            else:
-                self._wait = None
-                self._activity = time.monotonic()
-                self._show(refresh=False)
-            self._bar.close()
-
-    def _note(self) -> str:
-        now = time.monotonic()
-        if self._wait is not None:
-            until, reason = self._wait
-            if now < until:
-                return f"waiting {math.ceil(until - now)} s ({reason})"
-            self._wait = None
-            self._activity = max(self._activity, until)  # the wait is over: a request left
-        if now - self._activity >= self._slow:
-            return f"waiting for the server ({int(now - self._activity)} s)"
-        return ""
-
-    def _show(self, *, refresh: bool = True) -> None:
-        note = self._note()
-        pages = f"{self._pages} pages" if self._bar.unit == " rows" else ""
-        text = ", ".join(part for part in (pages, note) if part)
-        if text or self._bar.unit == " rows":
-            self._bar.set_postfix_str(text, refresh=refresh)
-        elif refresh:
-            self._bar.refresh()
-
-    def _tick(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            with self._lock:
-                self._show()
-
-
-def _progress_bar(progress: bool | None) -> _ProgressBar | None:
-    if progress is None:
-        progress = sys.stderr.isatty() or _in_notebook()
-    return _ProgressBar() if progress else None
-
-
-def _in_notebook() -> bool:
-    shell = sys.modules.get("IPython")
-    get = getattr(shell, "get_ipython", None)
-    return get is not None and type(get()).__name__ == "ZMQInteractiveShell"

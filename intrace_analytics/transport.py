@@ -1,5 +1,5 @@
 """Reading one response off the wire: per-thread sessions, the body under a deadline,
-and the errors a broken connection or an error body turn into.
+and the errors a broken connection or an HTTP error status turn into.
 
 Used by :mod:`intrace_analytics.client` only; split out so the client keeps to its
 requests, retries and redirects.
@@ -18,8 +18,15 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from intrace_analytics.exceptions import NetworkError
-from intrace_analytics.retry import RetryBudget, RetryBudgetSpent
+from intrace_analytics.exceptions import ApiError, AuthenticationError, NetworkError, RateLimitError
+from intrace_analytics.retry import (
+    RETRY_STATUSES,
+    LoadContext,
+    RetryBudget,
+    RetryBudgetSpent,
+    after_retries,
+    retry_after_seconds,
+)
 
 __all__ = [
     "BODY_ERRORS",
@@ -28,6 +35,7 @@ __all__ = [
     "SessionPool",
     "as_protocol",
     "error_body",
+    "http_error",
     "network_error",
     "origin",
     "read_body",
@@ -170,6 +178,45 @@ def error_body(response: requests.Response) -> tuple[str | None, str | None]:
     return (
         code if isinstance(code, str) else None,
         message if isinstance(message, str) else None,
+    )
+
+
+def http_error(response: requests.Response, load: LoadContext) -> Exception:
+    """The error an HTTP error status stands for: the API's code and message, the retries
+    made (and whether the load's budget stopped them), a rate limit's wait."""
+    status = response.status_code
+    error_code, message = error_body(response)
+    detail = f"HTTP {status}" + (f" {error_code}" if error_code else "")
+    detail += f": {message}" if message else ""
+    url = response.url
+    retry = response.raw.retries
+    retries = len(retry.history) if retry else 0
+    spent = bool(getattr(retry, "budget_spent", False))
+    after = after_retries(retries, load.budget, spent)
+    if status in (401, 403):
+        return AuthenticationError(
+            f"The API rejected the key ({detail}). Check INTRACE_API_KEY.",
+            status_code=status,
+            error_code=error_code,
+            url=url,
+        )
+    wait = retry_after_seconds(response.headers.get("Retry-After"))
+    if status in RETRY_STATUSES and wait is not None and wait > load.max_retry_after:
+        # Whatever the status (a 503 asks to wait as much as a 429 does): a wait longer
+        # than the client's cap is a rate limit, raised at once (RetryPolicy.increment).
+        text = (
+            f"Rate limited: the API asks to wait {wait:.0f} s, longer than the "
+            f"{load.max_retry_after:g} s this client waits; try again later ({detail})"
+        )
+        return RateLimitError(text, retry_after=wait, status_code=status, url=url)
+    if status == 429:
+        text = f"Still rate limited {after} ({detail})"
+        return RateLimitError(text, retry_after=wait, url=url)
+    return ApiError(
+        f"GET {url} failed{' ' + after if retries or spent else ''} with {detail}",
+        status_code=status,
+        error_code=error_code,
+        url=url,
     )
 
 
