@@ -448,7 +448,19 @@ def report(
     verdict = "n/a" if overhead is None else "PASS" if overhead <= TARGET else "FAIL"
     print()
     print(f"target (issue 12, for a 2-core machine; this one has {usable_cores()} usable):")
-    print(f"  {name:<28} {times(overhead):>8}  {verdict}")
+    # Each round ran both: the spread of the ratio within a round.
+    rounds = [
+        a["seconds"] / b["seconds"]
+        for a, b in zip(runs.get("live", []), runs.get("offline", []), strict=False)
+        if "seconds" in a and "seconds" in b
+    ]
+    spread = (
+        f"  (per round {min(rounds):.2f}-{max(rounds):.2f}x, median "
+        f"{statistics.median(rounds):.2f}x)"
+        if len(rounds) > 1
+        else ""
+    )
+    print(f"  {name:<28} {times(overhead):>8}  {verdict}{spread}")
     print("for information:")
     print(f"  {'live / download':<28} {times(ratio(wall.get('live'), wall.get('download'))):>8}")
     cpu_overhead = times(ratio(cpu.get("live"), cpu.get("offline")))
