@@ -269,7 +269,7 @@ def check_read(
     id repeated and the distinct ids number exactly the total.
 
     Used for a load's passes and for each site's membership read alike. With a ``pool``,
-    a large read's ids are counted in ``2 * workers`` partitions at once.
+    a large read's ids are counted in ``4 * workers`` partitions at once.
     """
     reasons: list[str] = []
     distinct = _count_distinct(ids, pool, workers)
@@ -285,6 +285,12 @@ def check_read(
     return PassCheck(clean=not reasons, ids=ids, reasons=reasons, repeats=repeats)
 
 
+def _parts(workers: int) -> int:
+    """How many partitions a hash job is split into: several per worker, so that the
+    jobs' temporaries (a copy of their ids, their codes and sort orders) are small."""
+    return 4 * workers
+
+
 def _count_distinct(ids: pa.ChunkedArray, pool: Executor | None, workers: int) -> int:
     """How many distinct ids: one hash job, or one per partition on ``pool`` (a
     partition holds every copy of its ids, so the counts add up)."""
@@ -297,7 +303,7 @@ def _count_distinct(ids: pa.ChunkedArray, pool: Executor | None, workers: int) -
             return 0
         return pc.count_distinct(pc.take(whole, rows, memory_pool=arrays.SCRATCH)).as_py()
 
-    return sum(pool.map(count, arrays.partition_rows(whole, 2 * workers)))
+    return sum(pool.map(count, arrays.partition_rows(whole, _parts(workers))))
 
 
 def _merge_threats(
@@ -320,9 +326,11 @@ def _merge_threats(
     work["threat_id"] = threats["threat_id"].combine_chunks(memory_pool=arrays.SCRATCH)
 
     def merge(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return winners_among(work, rows, updated[rows], conflicted[rows])
+        found = winners_among(work, rows, updated[rows], conflicted[rows])
+        arrays.release_memory()  # this job's temporaries, before the next job's
+        return found
 
-    found = list(pool.map(merge, arrays.partition_rows(work["threat_id"], 2 * workers)))
+    found = list(pool.map(merge, arrays.partition_rows(work["threat_id"], _parts(workers))))
     winner, first, flagged = (np.concatenate([f[i] for f in found]) for i in range(3))
     order = np.argsort(first, kind="stable")
     return winner[order], flagged[order]
