@@ -1,9 +1,12 @@
 """Pages → typed tables: merge the pages' columns, deduplicate, keep the newest copy,
 prove each read complete, cast to the schema's dtypes (:mod:`intrace_analytics.dtypes`).
 
-:class:`Normalizer` takes pages as they arrive, parses them on a small thread pool
-(:func:`intrace_analytics.normalize.parse_page`) and keeps only their columns, so a load
-never holds every body at once. It also proves completeness: offset pagination over a
+:class:`Normalizer` takes pages as they arrive, parses them on a thread pool sized from
+the machine (:func:`parse_workers`; :func:`intrace_analytics.normalize.parse_page`), or
+takes the columns a live load parsed as each body arrived, and keeps only the columns, so
+a load never holds every body at once. After the last page the same pool runs the merge's
+jobs that split: grouping ids by hash partition (:func:`intrace_analytics.arrays.partition_rows`),
+one column per thread. It also proves completeness: offset pagination over a
 live result set can skip or repeat rows, and a read of the result set (a *pass*) is clean
 when every page reported the same ``total``, no id repeated, and the distinct ids number
 exactly ``total``.
@@ -76,7 +79,9 @@ class Normalizer:
     pass is not clean, a loader reads again (pages with a higher ``pass_index``) and the
     frames are restricted to the first clean pass's ids, each with its newest copy.
 
-    Use :func:`frames_from_pages` unless pages arrive over time, as in a load.
+    ``workers``: the parse threads (:func:`parse_workers`: one per usable core, at most
+    :data:`MAX_WORKERS`, unless given). Use :func:`frames_from_pages` unless pages arrive
+    over time, as in a load.
     """
 
     def __init__(self, workers: int | None = None) -> None:
