@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,7 +24,15 @@ from hypothesis import strategies as st
 from intrace_analytics import arrays, frames_from_pages, merge
 from intrace_analytics.normalize import winners_among
 from intrace_analytics.sandbox import generate_dataset
-from tests.helpers import assert_same_frames, bodies, incident, link, page, threat
+from tests.helpers import (
+    assert_same_frames,
+    assert_value_error_names,
+    bodies,
+    incident,
+    link,
+    page,
+    threat,
+)
 
 # Few distinct ids, so that most inputs repeat some; text of any kind, the empty string too.
 IDS = st.one_of(
@@ -149,3 +161,53 @@ def test_frames_with_the_merge_split_equal_frames_without(
     assert whole.metadata["threat_conflicts"] > 0  # and disagree on a threat
     assert_same_frames(split, whole)
     assert split.metadata == whole.metadata
+
+
+# -- how many parse workers ----------------------------------------------------------------
+
+
+def test_parse_workers_follow_the_cores_this_process_may_use() -> None:
+    """One worker per usable core, at most 32: checked in children pinned to one core
+    and to every core, so the count comes from the affinity, not the machine's size."""
+    code = (
+        "import os, sys; from intrace_analytics.merge import parse_workers; "
+        "os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}) if sys.argv[1] == 'one' "
+        "else None; print(parse_workers(), len(os.sched_getaffinity(0)))"
+    )
+    for pinned in ("one", "all"):
+        out = subprocess.run(
+            [sys.executable, "-c", code, pinned], capture_output=True, text=True, check=True
+        ).stdout.split()
+        workers, cores = int(out[0]), int(out[1])
+        assert workers == min(cores, merge.MAX_WORKERS)
+        if pinned == "one":
+            assert workers == 1
+
+
+@pytest.mark.parametrize("workers", [0, -1, 33, 2.0, "4", True])
+def test_a_bad_worker_count_is_refused_before_any_page_is_read(workers: object) -> None:
+    read: list[int] = []
+
+    def pages() -> Iterator[bytes]:
+        read.append(1)
+        yield json.dumps(page([incident("i1")])).encode()
+
+    assert_value_error_names(
+        lambda: frames_from_pages(pages(), workers=workers),  # type: ignore[arg-type]
+        ["workers", "from 1 to 32", repr(workers)],
+    )
+    assert read == []  # the generator was not touched
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_normalizer_parses_on_the_workers_it_is_given(workers: int) -> None:
+    normalizer = merge.Normalizer(workers)
+    try:
+        assert normalizer.workers == workers
+        for number in range(2 * workers + 1):
+            normalizer.add(json.dumps(page([incident(f"i{number}")], 2 * workers + 1)).encode())
+        threads = {t.name for t in threading.enumerate() if t.name.startswith("intrace-normalize")}
+        assert 1 <= len(threads) <= workers
+    finally:
+        frames = normalizer.finish()
+    assert len(frames.incidents) == 2 * workers + 1
