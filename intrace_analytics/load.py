@@ -18,6 +18,7 @@ in the main read or the bound is reached (``complete: false`` and a warning).
 from __future__ import annotations
 
 import copy
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from intrace_analytics.exceptions import (
     AuthenticationError,
     CompletenessWarning,
     DataQualityWarning,
+    NetworkError,
 )
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_assets, read_sites
@@ -135,36 +137,61 @@ def load_incidents(
     bar = progress_bar(progress)
     try:
         load = client.new_load(bar.waiting if bar is not None else None)
-        sites = _site_list(client, load, asset_ids, wanted_sites)
         main = _MainRead(read, load, Normalizer(), bar, raw_dir, started)
-        # The first read of every site runs beside the main read, in the same request
-        # slots: the server works on site pages while main pages wait on the network.
-        # Drift between the two is what the reconciliation below looks for anyway.
-        # What the result set looked like before the sites' first reads began.
-        before = _probe(client, load, status, scope, asset_ids) if sites is not None else None
-        with ThreadPoolExecutor(1, thread_name_prefix="intrace-sites") as beside:
-            early = (
-                beside.submit(
-                    read_sites, client, sites.ids, status=status, scope=scope, load=load,
-                    attempts=reconcile_passes + 1,
-                )
-                if sites is not None
-                else None
+
+        stop = threading.Event()  # the main read failed: the sites are not read
+
+        def beside_main() -> _Early:
+            # The site list and every site's first read run beside the main read, in the
+            # same request slots: the server works on them while main pages wait on the
+            # network. The sites are read once the main read has its first page, which
+            # says what the result set looked like before they began (no probe needed).
+            sites, notes = _site_list(client, load, asset_ids, wanted_sites)
+            if sites is None:
+                return _Early(notes=notes)
+            main.begun.wait()
+            if stop.is_set():
+                return _Early(sites, notes)  # the main read failed: its error is raised
+            reads = read_sites(
+                client, sites.ids, status=status, scope=scope, load=load,
+                attempts=reconcile_passes + 1,
             )  # fmt: skip
+            return _Early(sites, notes, main.first, reads)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="intrace-sites") as beside:
+            needed = wanted_sites is not False or bool(asset_ids)
+            early = beside.submit(beside_main) if needed else None
             try:
-                main.read_until_clean(reconcile_passes)
+                try:
+                    main.read_until_clean(reconcile_passes)
+                except BaseException:
+                    stop.set()
+                    raise
+                finally:
+                    main.begun.set()  # also when the read ended without a page
+                found = early.result() if early is not None else _Early()
+                for note in found.notes:
+                    warnings.warn(note, DataQualityWarning, stacklevel=2)
+                sites = found.sites
                 outcome = (
                     _read_memberships(
-                        client, main, sites, early.result(), asset_ids, reconcile_passes,
-                        status=status, scope=scope, before=before,
+                        client, main, sites, found.reads, asset_ids, reconcile_passes,
+                        status=status, scope=scope, before=found.before,
                     )
-                    if sites is not None and early is not None
+                    if sites is not None
                     else None
                 )  # fmt: skip
-            except BaseException:
-                if early is not None:
-                    early.cancel()
+            except BaseException as failure:
+                stop.set()
                 main.normalizer.close()
+                if early is not None and not isinstance(failure, Exception):
+                    early.cancel()
+                # A failed site list fails the load's later requests ("not sent"): say
+                # what failed first.
+                if early is not None and early.done() and early.exception() is not None:
+                    cause = early.exception()
+                    if cause is not failure and isinstance(failure, NetworkError):
+                        raise cause from None  # type: ignore[misc]
                 raise
             finally:
                 main.close()
@@ -222,11 +249,14 @@ def _site_list(
     load: LoadContext,
     asset_ids: list[str] | None,
     wanted: list[str] | None | bool,
-) -> _Sites | None:
+) -> tuple[_Sites | None, list[str]]:
     """Read ``GET /v1/assets`` when sites are wanted or an ``asset_id`` filter is to be
-    checked; warn about unknown ids. None when sites are not loaded."""
+    checked: the sites to read (None when sites are not loaded) and the warnings to give
+    about the list (unknown ids, a key that may not read it), for the caller's thread
+    to give."""
+    notes: list[str] = []
     if wanted is False and not asset_ids:
-        return None
+        return None, notes
     try:
         with client.iter_asset_pages(load=load) as pages:
             frame = read_assets(pages)
@@ -234,30 +264,36 @@ def _site_list(
         if exc.status_code != 403:
             raise
         if wanted is not False:
-            warnings.warn(
+            notes.append(
                 "The API key may not read GET /v1/assets (HTTP 403): incidents are loaded "
-                "without sites (frames.assets and frames.incident_assets stay empty)",
-                DataQualityWarning,
-                stacklevel=3,
+                "without sites (frames.assets and frames.incident_assets stay empty)"
             )
-        return None  # the filter cannot be checked: quietly, as documented
+        return None, notes  # the filter cannot be checked: quietly, as documented
     known = set(frame["asset_id"].dropna())
     for what, ids in (("asset_id filter value", asset_ids), ("site in assets=", wanted)):
         if isinstance(ids, list):
             unknown = [v for v in ids if v not in known]
             if unknown:
                 shown = ", ".join(repr(v) for v in unknown[:10])
-                warnings.warn(
+                notes.append(
                     f"{len(unknown)} {what} not among the {len(known)} sites GET /v1/assets "
-                    f"lists: {shown}; no incident can match it",
-                    DataQualityWarning,
-                    stacklevel=3,
+                    f"lists: {shown}; no incident can match it"
                 )
     if wanted is False:
-        return None
+        return None, notes
     if isinstance(wanted, list):
         frame = frame[frame["asset_id"].isin(wanted)].reset_index(drop=True)
-    return _Sites(frame, [str(v) for v in frame["asset_id"]])
+    return _Sites(frame, [str(v) for v in frame["asset_id"]]), notes
+
+
+@dataclass
+class _Early:
+    """What runs beside the main read: the site list, a probe, every site's first read."""
+
+    sites: _Sites | None = None
+    notes: list[str] = field(default_factory=list)
+    before: tuple[int, str | None] | None = None
+    reads: dict[str, SiteRead] = field(default_factory=dict)
 
 
 @dataclass
@@ -273,6 +309,12 @@ class _MainRead:
     passes: int = 0
     clean: bool = False
     writer: JsonlWriter | None = field(default=None, init=False)
+    # Set once the first page has arrived (or the read ended without one): what the
+    # sites' first reads wait for (see load_incidents).
+    begun: threading.Event = field(default_factory=threading.Event, init=False)
+    # The first page's total and first (newest) id: the result set when the sites'
+    # reads began, as a probe would have seen it.
+    first: tuple[int, str | None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.raw_dir is not None:
@@ -291,6 +333,10 @@ class _MainRead:
             stream = self.read(self.load)
             try:
                 for page in stream:
+                    if not self.begun.is_set():
+                        ids = page._ids()
+                        self.first = (page.total, ids[0] if ids else None)
+                        self.begun.set()
                     page = page._replace_pass(pass_index)  # stays undecoded
                     if self.writer is not None:
                         self.writer.write(page)

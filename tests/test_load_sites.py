@@ -258,3 +258,26 @@ def test_fetch_counts_sites_and_no_assets_skips_them(
     assert not (without / "assets.parquet").exists()
     assert read_parquet(without).incident_assets.empty
     assert_no_key(out, captured.out, captured.err, caplog.text)
+
+
+def test_the_site_list_runs_beside_the_main_read_and_site_reads_follow_its_first_page(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    """The main read does not wait for GET /v1/assets; the sites' reads wait for the main
+    read's first page (which says what the result set was before they began), so the
+    only one-incident probe is the one after the sites' reads."""
+    api.latency = 0.05
+    frames = load_incidents(make_client(), assets=True, progress=False)
+    assert frames.metadata["complete"] is True
+    log = list(api.requests)
+    first_main = next(
+        i for i, r in enumerate(log)
+        if r.path == "/v1/incidents" and "asset_id" not in r.query and r.query["limit"] != ["1"]
+    )  # fmt: skip
+    assets = next(i for i, r in enumerate(log) if r.path == "/v1/assets")
+    site_reads = [i for i, r in enumerate(log) if "asset_id" in r.query]
+    probes = [r for r in log if r.path == "/v1/incidents" and r.query.get("limit") == ["1"]]
+    assert first_main < min(site_reads)  # the sites wait for the main read's first page
+    assert assets < min(site_reads)
+    assert abs(first_main - assets) <= 1  # sent together, in whichever order they arrive
+    assert len(probes) == 1  # the closing probe; the main read's first page was the other
