@@ -288,7 +288,8 @@ def _site_list(
 
 @dataclass
 class _Early:
-    """What runs beside the main read: the site list, a probe, every site's first read."""
+    """What ran beside the main read: the site list (and the warnings it calls for), the
+    result set as the main read's first page saw it, every site's first read."""
 
     sites: _Sites | None = None
     notes: list[str] = field(default_factory=list)

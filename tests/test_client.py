@@ -649,7 +649,9 @@ def test_a_whole_load_against_a_silent_server_fails_within_the_bound() -> None:
             load_incidents(client, assets=True, progress=False)
         elapsed = time.monotonic() - started
     assert elapsed < 2 * read + 0.5
-    assert len(server.held) == 2
+    # The site list and the main read's first page are sent together: each an attempt
+    # and at most one retry (the second to fail may not get to its retry).
+    assert 2 <= len(server.held) <= 4
 
 
 def test_timeout_retries_are_configurable() -> None:
