@@ -40,8 +40,8 @@ from intrace_analytics.exceptions import (
 )
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.load_sites import SiteRead, incident_assets_frame, read_assets, read_sites
-from intrace_analytics.merge import Normalizer
-from intrace_analytics.normalize import parse_page
+from intrace_analytics.merge import Normalizer, parse_workers
+from intrace_analytics.normalize import PageColumns, parse_page
 from intrace_analytics.pages import JsonlWriter, Page
 from intrace_analytics.progress import ProgressBar, progress_bar
 from intrace_analytics.retry import LoadContext
@@ -125,11 +125,19 @@ def load_incidents(
     wanted_sites = _check_assets(assets)
     check_int("reconcile_passes", reconcile_passes, 0, 100)
 
+    # At most one parse per core at once: the fetch threads (max_workers of them) parse
+    # what they fetched, and more parses than cores only add memory and cache misses.
+    parsing = threading.BoundedSemaphore(parse_workers())
+
+    def parse(body: bytes, offset: int, label: str) -> PageColumns:
+        with parsing:
+            return parse_page(body, offset, label)
+
     def read(pass_load: LoadContext | None = None) -> PageStream:
         # Each body is parsed once, by Arrow, in the thread that fetched it: the paginator's
         # guards read that parse and the normalizer keeps it (no stdlib decode at all).
         return client.iter_incident_pages(
-            status=status, scope=scope, asset_id=asset_ids, load=pass_load, parse=parse_page
+            status=status, scope=scope, asset_id=asset_ids, load=pass_load, parse=parse
         )
 
     read().close()  # validates the filters (ValueError) before anything is sent or written
