@@ -89,6 +89,9 @@ from bench_normalize import (
     ru_maxrss_bytes,
     times,
 )
+from bench_normalize import (
+    in_child as run_child,
+)
 
 METHODS = ("live", "offline", "download")
 SERVED = ("live", "download")  # the methods that need nginx
@@ -372,15 +375,8 @@ def run_one(
 
 
 def in_child(*arguments: str) -> dict[str, Any]:
-    """Run this script with ``arguments`` in a fresh interpreter; its last stdout line."""
-    done = subprocess.run(
-        [sys.executable, __file__, *arguments], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0 or not done.stdout.strip():
-        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        return {"error": lines[-1]}
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    """This script with ``arguments`` in a fresh interpreter (bench_normalize's runner)."""
+    return run_child(*arguments, script=__file__)
 
 
 # --- the report --------------------------------------------------------------------------

@@ -544,10 +544,11 @@ def about() -> dict[str, Any]:
     }
 
 
-def in_child(*arguments: str) -> dict[str, Any]:
-    """Run this script with ``arguments`` in a fresh interpreter; its last stdout line."""
+def in_child(*arguments: str, script: str = __file__) -> dict[str, Any]:
+    """Run ``script`` (this one by default) with ``arguments`` in a fresh interpreter;
+    its last stdout line, as JSON."""
     done = subprocess.run(
-        [sys.executable, __file__, *arguments], capture_output=True, text=True, check=False
+        [sys.executable, script, *arguments], capture_output=True, text=True, check=False
     )
     if done.returncode != 0 or not done.stdout.strip():
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]

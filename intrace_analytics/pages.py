@@ -303,11 +303,14 @@ class Page:
         return _check_shape(decoded, offset=self.offset, url=lazy.url, key=self.key)[0]
 
     def _ids(self) -> list[Any]:
-        """The incidents' ids, in order: from the parse when there was one (no decode)."""
-        parsed = self._parsed
-        if parsed is not None:
-            return parsed.ids()
-        return [item.get("id") for item in self.incidents]
+        """The incidents' ids, in order: from the parse when there was one (no decode).
+        Kept: the loop guards ask each page twice (as the page, then as the previous)."""
+        ids: list[Any] | None = self.__dict__.get("_id_list")
+        if ids is None:
+            parsed = self._parsed
+            ids = parsed.ids() if parsed is not None else [i.get("id") for i in self.incidents]
+            self.__dict__["_id_list"] = ids
+        return ids
 
     def _count(self) -> int:
         """How many incidents the page holds: from the parse when there was one."""

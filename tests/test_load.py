@@ -416,45 +416,13 @@ def test_a_live_load_parses_each_body_once_with_arrow_and_never_decodes_it(
     assert frames.metadata["complete"] is True
 
 
-def test_a_live_load_stops_a_server_that_ignores_offset() -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import parse_qs, urlsplit
-
+def test_a_live_load_stops_a_server_that_ignores_offset(broken_server: Any) -> None:
     from intrace_analytics import ResponseFormatError
 
-    class IgnoresOffset(BaseHTTPRequestHandler):
-        served = 0
-
-        def do_GET(self) -> None:
-            limit = int(parse_qs(urlsplit(self.path).query)["limit"][0])
-            type(self).served += 1
-            incidents = [
-                {"id": f"i{n}", "title": "t", "status": "open", "scope": "aggregate",
-                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-                 "threat_links": []}
-                for n in range(limit)
-            ]  # fmt: skip
-            body = json.dumps({"incidents": incidents, "total": 10 * limit}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), IgnoresOffset)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        client = IntraceClient("k", base_url=url, page_size=10, max_workers=1)
-        with pytest.raises(ResponseFormatError, match="repeats the page at offset 0") as info:
-            load_incidents(client, progress=False)
-    finally:
-        server.shutdown()
-        server.server_close()
+    url, handler = broken_server
+    handler.mode = "repeat"
+    client = IntraceClient("k", base_url=url, page_size=10, max_workers=1)
+    with pytest.raises(ResponseFormatError, match="repeats the page at offset 0") as info:
+        load_incidents(client, progress=False)
     assert info.value.offset == 10
-    assert IgnoresOffset.served < 10
+    assert handler.served < 10

@@ -4,12 +4,9 @@ server, and the paginator driven by a fetch function that is not the client."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -242,48 +239,6 @@ def test_exactly_one_page_inserted_between_pages_is_drift_not_a_broken_server(
     assert [i["id"] for i in pages[1].incidents] == [i["id"] for i in pages[0].incidents]
     assert set(before) <= set(got)
     assert pages[-1].total == len(before) + 50
-
-
-# -- a server that would make a naive paginator loop ----------------------------------------
-
-
-class _BrokenPaginator(BaseHTTPRequestHandler):
-    """Ignores offset (mode 'repeat') or keeps raising total (mode 'grow')."""
-
-    mode = "repeat"
-    served = 0
-
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)
-        offset, limit = int(query["offset"][0]), int(query["limit"][0])
-        type(self).served += 1
-        if self.mode == "repeat":
-            start, total = 0, 10 * limit
-        else:
-            start, total = offset, offset + 2 * limit
-        rows = [{"id": f"i{n}"} for n in range(start, start + limit)]
-        body = json.dumps({"incidents": rows, "total": total}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def broken_server() -> Iterator[tuple[str, type[_BrokenPaginator]]]:
-    handler = type("Handler", (_BrokenPaginator,), {"served": 0})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # The guards hold for pages decoded as they arrive and for a load's pages, parsed by Arrow
