@@ -18,7 +18,15 @@ import pyarrow as pa
 
 from intrace_analytics.exceptions import ResponseFormatError
 
-__all__ = ["MAX_DEPTH", "check_body", "decode_json", "describe", "encode_text", "nesting_depth"]
+__all__ = [
+    "MAX_DEPTH",
+    "check_body",
+    "decode_json",
+    "describe",
+    "encode_text",
+    "nesting_depth",
+    "total_hint",
+]
 
 # How deeply a body may nest arrays and objects. A page nests 7 levels (page, incidents,
 # incident, links, link, threat, attributes); anything far deeper is hostile, and the
@@ -32,6 +40,35 @@ _LEADING = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*")
 _NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'[]{}"\\')
 _OPENS = np.zeros(256, bool)
 _OPENS[[ord("["), ord("{")]] = True
+
+
+# A top-level "total" that is the object's last member or its first: the only places a
+# member is certainly the page's own whatever the bytes between (see total_hint).
+_TOTAL_LAST = re.compile(rb'"total"[ \t\r\n]*:[ \t\r\n]*([0-9]{1,18})[ \t\r\n]*\}[ \t\r\n]*\Z')
+_TOTAL_FIRST = re.compile(
+    rb'(?:\xef\xbb\xbf)?[ \t\r\n]*\{[ \t\r\n]*"total"[ \t\r\n]*:[ \t\r\n]*([0-9]{1,18})[ \t\r\n]*,'
+)
+
+
+def total_hint(raw: bytes) -> int | None:
+    """The page's ``total``, read from the body's last (or first) 64 bytes without
+    parsing it, when it is the object's last (or first) member, as the API writes it;
+    else None.
+
+    A hint, to start reading the next pages while the first is parsed: the parse still
+    decides. A body whose last bytes are ``"total": N}`` has it as a member of the
+    outermost object whatever comes before (inside a string the quotes would be
+    escaped, and a nested object would end with two braces); one that is not JSON at
+    all fails its parse, so a wrong hint costs at most a few requests.
+
+    >>> total_hint(b'{"incidents": [{"total": 3}], "total": 120}')
+    120
+    >>> total_hint(b'{"incidents": [], "total": 120, "limit": 5}') is None
+    True
+    """
+    tail = _TOTAL_LAST.search(raw, max(0, len(raw) - 64))
+    found = tail or _TOTAL_FIRST.match(raw[:64])
+    return int(found.group(1)) if found else None
 
 
 def encode_text(

@@ -24,6 +24,7 @@ import requests
 from urllib3.exceptions import MaxRetryError
 
 from intrace_analytics._version import __version__
+from intrace_analytics.bodies import total_hint
 from intrace_analytics.checks import check_choice, check_int, fail
 from intrace_analytics.clock import utc_now
 from intrace_analytics.config import (
@@ -244,6 +245,7 @@ class IntraceClient:
         load: LoadContext | None = None,
         ids_only: bool = False,
         parse: BodyParser | None = None,
+        read_all: bool = False,
     ) -> PageStream:
         """Yield every page of matching incidents, in offset order.
 
@@ -275,6 +277,11 @@ class IntraceClient:
         parse
             For a load: each body is parsed by it in the fetching thread, once, and
             ``incidents`` decoded only when read (``Page.from_body(parse=...)``).
+        read_all
+            The caller reads every page (a load): the next pages are requested as soon
+            as the first body tells its ``total`` (as its last member), while that body
+            is parsed. Otherwise pages after the first are requested only once the
+            second is asked for, so a caller that reads one page sends one request.
 
         Returns
         -------
@@ -293,16 +300,22 @@ class IntraceClient:
         sessions = SessionPool(self._new_session)
         endpoint = self.base_url + INCIDENTS_PATH
 
-        def fetch(params: Mapping[str, Any], offset: int) -> Page:
+        def fetch(
+            params: Mapping[str, Any], offset: int, told: Callable[[int], None] | None = None
+        ) -> Page:
             # Runs in the caller's thread for the first page, in a worker for the rest.
             params = {"limit": self.page_size, "offset": offset, **params}
             return self._fetch_page(
-                sessions.get(), INCIDENTS_PATH, params, offset, load, ids_only=ids_only, parse=parse
-            )
+                sessions.get(), INCIDENTS_PATH, params, offset, load,
+                ids_only=ids_only, parse=parse, told=told,
+            )  # fmt: skip
 
         paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
         if asset_ids is None:
-            pages = paginator.pages(lambda offset: fetch(filters, offset))
+            pages = paginator.pages(
+                lambda offset: fetch(filters, offset),
+                first=(lambda told: fetch(filters, 0, told)) if read_all else None,
+            )
         else:
             pages = paginator.pages_any_of(fetch, filters, "asset_id", asset_ids, endpoint=endpoint)
         return PageStream(pages, load.stats, sessions.close)
@@ -439,6 +452,7 @@ class IntraceClient:
         key: str = "incidents",
         ids_only: bool = False,
         parse: BodyParser | None = None,
+        told: Callable[[int], None] | None = None,
     ) -> Page:
         with load.slots:
             if load.failed.is_set():
@@ -453,6 +467,8 @@ class IntraceClient:
             except NetworkError:
                 load.failed.set()
                 raise
+        if told is not None and (total := total_hint(body)) is not None:
+            told(total)  # before the parse: the next pages are fetched meanwhile
         page = Page.from_body(
             body,
             offset=offset,

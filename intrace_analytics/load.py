@@ -137,8 +137,9 @@ def load_incidents(
         # Each body is parsed once, by Arrow, in the thread that fetched it: the paginator's
         # guards read that parse and the normalizer keeps it (no stdlib decode at all).
         return client.iter_incident_pages(
-            status=status, scope=scope, asset_id=asset_ids, load=pass_load, parse=parse
-        )
+            status=status, scope=scope, asset_id=asset_ids, load=pass_load, parse=parse,
+            read_all=True,
+        )  # fmt: skip
 
     read().close()  # validates the filters (ValueError) before anything is sent or written
     started = utc_now()

@@ -16,6 +16,7 @@ Ids are grouped with Arrow's dictionary encoding (:func:`intrace_analytics.array
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import warnings
@@ -38,7 +39,9 @@ from intrace_analytics.exceptions import CompletenessWarning
 from intrace_analytics.frames import IncidentFrames
 from intrace_analytics.normalize import (
     PageColumns,
+    Winners,
     as_int,
+    flag_disagreeing,
     page_source,
     parse_page,
     take,
@@ -87,10 +90,13 @@ class Normalizer:
     def __init__(self, workers: int | None = None) -> None:
         workers = parse_workers(workers)
         self.workers = workers
+        # Until close(): Arrow's temporaries on many threads from the system allocator.
+        self._pool_hold = arrays.hold_system_pool()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="intrace-normalize")
-        # Two pages per worker in flight: one parsing, one queued behind it, so no worker
-        # waits for the main thread to hand it the next body.
-        self._window = 2 * workers
+        # A page parsing on each worker and two queued, so no worker waits for the main
+        # thread to hand it the next body; each page in flight holds its body (8 MB for
+        # 5,000 incidents), so no more than that.
+        self._window = workers + 2
         self._pending: list[Future[PageColumns]] = []
         self._parts: list[PageColumns] = []
         self._checks: dict[int, PassCheck] = {}
@@ -142,6 +148,7 @@ class Normalizer:
             future.cancel()
         self._pending = []
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool_hold.release()
 
     def finish(self, metadata: Mapping[str, Any] | None = None) -> IncidentFrames:
         """Build the frames from every page added; ``metadata`` extends the report."""
@@ -320,25 +327,29 @@ def _merge_threats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`~intrace_analytics.normalize.threat_winners` over every page's threat
     copies: the winning row per id in order of first appearance, and whether its copies
-    disagreed. Large merges run as partitions of the ids on ``pool``, then are put back
-    in order of first appearance."""
+    disagreed. Large merges find the winners as partitions of the ids on ``pool``, put
+    back in order of first appearance, and compare copies one field per thread."""
     n = len(threats["threat_id"])
     if pool is None or workers < 2 or n < PARALLEL_ROWS:
-        winner, _, flagged = winners_among(threats, None, updated, conflicted)
-        return winner, flagged
-    work = dict(threats)
+        found = winners_among(threats["threat_id"], None, updated, conflicted)
+        return found.winner, flag_disagreeing(threats, found)
     # Partitioned and taken from: one array, a temporary copy.
-    work["threat_id"] = threats["threat_id"].combine_chunks(memory_pool=arrays.SCRATCH)
+    ids = threats["threat_id"].combine_chunks(memory_pool=arrays.SCRATCH)
 
-    def merge(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        found = winners_among(work, rows, updated[rows], conflicted[rows])
+    def merge(rows: np.ndarray, ids: pa.Array) -> Winners:
+        found = winners_among(ids, rows, updated[rows], conflicted[rows])
         arrays.release_memory()  # this job's temporaries, before the next job's
         return found
 
-    found = list(pool.map(merge, arrays.partition_rows(work["threat_id"], _parts(workers))))
-    winner, first, flagged = (np.concatenate([f[i] for f in found]) for i in range(3))
+    partitions = arrays.partition_rows(ids, _parts(workers))
+    parts = list(pool.map(merge, partitions, itertools.repeat(ids, len(partitions))))
+    del ids  # before the comparison's temporaries
+    winner, first, flagged, copies, theirs = (
+        np.concatenate([part[i] for part in parts]) for i in range(5)
+    )
     order = np.argsort(first, kind="stable")
-    return winner[order], flagged[order]
+    found = Winners(winner[order], first[order], flagged[order], copies, theirs)
+    return found.winner, flag_disagreeing(threats, found, pool.map)
 
 
 def _each(pool: Executor | None, job: Callable[[str], Any], names: Iterable[str]) -> list[Any]:

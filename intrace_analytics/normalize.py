@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,8 @@ from intrace_analytics.payload import has_field, nested_field, read_assets, read
 
 __all__ = [
     "PageColumns",
+    "Winners",
+    "flag_disagreeing",
     "page_source",
     "parse_assets",
     "parse_page",
@@ -348,33 +350,42 @@ def threat_winners(
     disagreed (``conflicted`` flags copies already known to have disagreed).
 
     Used per page (on the parse workers); the merge runs :func:`winners_among` on
-    partitions of the rows.
+    partitions of the rows, then :func:`flag_disagreeing` on all of them.
     """
-    winner, _, flagged = winners_among(threats, None, updated, conflicted)
-    return winner, flagged
+    found = winners_among(threats["threat_id"], None, updated, conflicted)
+    return found.winner, flag_disagreeing(threats, found)
+
+
+class Winners(NamedTuple):
+    """What :func:`winners_among` finds: row numbers of the threat copies."""
+
+    winner: np.ndarray  # the winning row per id, in order of first appearance
+    first: np.ndarray  # the row where each id first appears
+    flagged: np.ndarray  # per id: one of its copies was already known to disagree
+    copies: np.ndarray  # every copy of an id seen more than once ...
+    theirs: np.ndarray  # ... and that id's winning row, to compare it with
 
 
 def winners_among(
-    threats: Mapping[str, pa.Array | pa.ChunkedArray],
+    ids: pa.Array | pa.ChunkedArray,
     rows: np.ndarray | None,
     updated: np.ndarray,
     conflicted: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`threat_winners` over ``rows`` of ``threats`` only (ascending row numbers;
-    None: every row), with ``updated`` and ``conflicted`` given for those rows alone.
+) -> Winners:
+    """The winning copy per threat id among ``rows`` of ``ids`` only (ascending row
+    numbers; None: every row), with ``updated`` and ``conflicted`` given for those rows
+    alone. Every row number returned is a row of ``ids``.
 
-    Returns the winning row per id, the row where each id first appears (both row
-    numbers of ``threats``, in order of first appearance) and per id whether its copies
-    disagreed. Rows of one id must all be among ``rows``: so partitions of the rows by id
-    (:func:`intrace_analytics.arrays.partition_rows`) are independent jobs.
+    Rows of one id must all be among ``rows``: so partitions of the rows by id
+    (:func:`intrace_analytics.arrays.partition_rows`) are independent jobs. The ids alone
+    are read; whether copies disagree is :func:`flag_disagreeing`'s to say, after.
     """
-    ids = threats["threat_id"]
     if rows is not None:  # a temporary copy of this partition's ids
         ids = pc.take(ids, pa.array(rows), memory_pool=arrays.SCRATCH)
     n = len(ids)
     if n == 0:
         empty = np.zeros(0, np.int64)
-        return empty, empty, conflicted[:0]
+        return Winners(empty, empty, conflicted[:0], empty, empty)
     # Codes number the ids by first appearance, so the groups of one stable sort by
     # (code, updated_at, read order) come out in order of first appearance.
     group_of = arrays.codes(ids)[0]
@@ -386,22 +397,55 @@ def winners_among(
     flagged = np.logical_or.reduceat(conflicted[order], begin)
     group = group_of[order]
     shared = np.flatnonzero(size[group] > 1)  # sorted positions of ids seen more than once
-    at = (lambda local: local) if rows is None else (lambda local: rows[local])
-    if len(shared):
-        copies, theirs = pa.array(at(order[shared])), pa.array(at(winner[group[shared]]))
-        # Compare each copy with its winner, null-aware, field by field.
-        differs = np.zeros(len(shared), dtype=bool)
-        for name, values in threats.items():
-            if name == "threat_id":
-                continue
-            mine, other = values.take(copies), values.take(theirs)
+    copies, theirs = order[shared], winner[group[shared]]
+    if rows is not None:
+        winner, first, copies, theirs = rows[winner], rows[first], rows[copies], rows[theirs]
+    return Winners(winner, first, flagged, copies, theirs)
+
+
+def flag_disagreeing(
+    threats: Mapping[str, pa.Array | pa.ChunkedArray],
+    found: Winners,
+    each: Callable[..., Iterable[np.ndarray]] = map,
+) -> np.ndarray:
+    """``found.flagged``, and flagged too: each id one of whose copies differs from its
+    winner in any field (null-aware: two missing values agree).
+
+    One field per job; ``each`` runs them (``map``, or a thread pool's ``map``). Rows are
+    taken chunk by chunk (:func:`~intrace_analytics.arrays.take_rows`) in slices of the
+    pairs, so a job's temporaries stay small whatever the size of the column.
+    """
+    copies, theirs = found.copies, found.theirs
+    if not len(copies):
+        return found.flagged
+    names = [name for name in threats if name != "threat_id"]
+
+    def differs(name: str) -> np.ndarray:
+        values = threats[name]
+        out = np.zeros(len(copies), dtype=bool)
+        for at in range(0, len(copies), _SLICE):
+            end = at + _SLICE
+            mine = arrays.take_rows(values, copies[at:end])
+            other = arrays.take_rows(values, theirs[at:end])
             same = pc.or_kleene(
                 pc.fill_null(pc.equal(mine, other), False),
                 pc.and_(pc.is_null(mine), pc.is_null(other)),
             )
-            differs |= ~same.to_numpy(zero_copy_only=False)
-        flagged[group[shared][differs]] = True
-    return at(winner), at(first), flagged
+            out[at:end] = ~same.to_numpy(zero_copy_only=False)
+        return out
+
+    differing = np.zeros(len(copies), dtype=bool)
+    for found_here in each(differs, names):
+        differing |= found_here
+    if not differing.any():
+        return found.flagged
+    bad = np.zeros(len(threats["threat_id"]), dtype=bool)
+    bad[theirs[differing]] = True
+    return found.flagged | bad[found.winner]
+
+
+# Pairs of threat copies compared at once: bounds the temporaries of a comparison.
+_SLICE = 1 << 18
 
 
 def take(arrays: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:

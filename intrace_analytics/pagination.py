@@ -10,7 +10,9 @@ in what order pages come back, and when to stop:
   allows, raises instead of looping;
 - **the concurrency window**: once the first page has told the total, the next offsets
   are fetched by ``max_workers`` threads, at most ``2 * max_workers`` in flight, and
-  yielded in offset order;
+  yielded in offset order. A first fetch that can read the total from the body before
+  parsing it (``first=``) starts the window then, so the next pages arrive while the
+  first is parsed;
 - **any-of filters too long for one URL** (:func:`split_for_url`): the values are split
   over several result sets and an item that more than one returns is yielded once.
 
@@ -42,6 +44,7 @@ from intrace_analytics.retry import LoadStats
 
 __all__ = [
     "MAX_QUERY_LENGTH",
+    "FirstFetcher",
     "OffsetPaginator",
     "PageFetcher",
     "PageStream",
@@ -54,6 +57,10 @@ MAX_QUERY_LENGTH: Final = 2000
 
 PageFetcher = Callable[[int], Page]
 """Fetches the page at an offset: ``fetch(offset) -> Page``."""
+
+FirstFetcher = Callable[[Callable[[int], None]], Page]
+"""Fetches the page at offset 0, calling its argument with the ``total`` as soon as the
+body tells it, before the body is parsed (where it can): ``first(told) -> Page``."""
 
 QueryFetcher = Callable[[Mapping[str, Any], int], Page]
 """Fetches the page at an offset of the result set of some filters: ``fetch(filters, offset)``."""
@@ -87,41 +94,51 @@ class OffsetPaginator:
         check_int("limit", self.limit, 1)
         check_int("max_workers", self.max_workers, 1)
 
-    def pages(self, fetch: PageFetcher) -> Iterator[Page]:
+    def pages(self, fetch: PageFetcher, *, first: FirstFetcher | None = None) -> Iterator[Page]:
         """Yield every page ``fetch`` returns, from offset 0 until the stop rule says so.
 
-        The first page is fetched in the calling thread; the rest in a bounded window of
-        threads. Closing the iterator early cancels the requests not yet started.
+        The first page is fetched in the calling thread (by ``first``, when given); the
+        rest in a bounded window of threads, started as soon as a total is known: from
+        ``first``'s early word, else from the first page. The first page's own ``total``
+        still decides; offsets the early word asked for past it are cancelled, or read and
+        dropped. Closing the iterator early cancels the requests not yet started.
 
         Raises
         ------
         ResponseFormatError
             A page repeats the previous one, or the pages outrun the total (a loop).
         """
-        limit = self.limit
-        first = fetch(0)
-        yield first
-        if _is_last(first, limit):
-            return
-        max_total = first.total
-        previous = first
-        received = 1
-        next_offset = limit
+        limit, window = self.limit, 2 * self.max_workers
         pending: deque[tuple[int, Future[Page]]] = deque()
+        next_offset = limit
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="intrace-page") as pool:
+
+            def fill(total: int) -> None:
+                # Keep a bounded window in flight: concurrency without holding every
+                # body in memory at once.
+                nonlocal next_offset
+                while next_offset < total and len(pending) < window:
+                    pending.append((next_offset, pool.submit(fetch, next_offset)))
+                    next_offset += limit
+
             try:
+                head = first(fill) if first is not None else fetch(0)  # fill: this thread
+                yield head
+                if _is_last(head, limit):
+                    return
+                max_total = head.total
+                previous = head
+                received = 1
                 while True:
-                    # Keep a bounded window in flight: concurrency without holding every
-                    # body in memory at once.
-                    while next_offset < max_total and len(pending) < 2 * self.max_workers:
-                        pending.append((next_offset, pool.submit(fetch, next_offset)))
-                        next_offset += limit
+                    fill(max_total)
                     if not pending:
                         return
-                    _, future = pending.popleft()
+                    offset, future = pending.popleft()
+                    if offset >= max_total:
+                        return  # asked for on an early word the first page did not bear out
                     page = future.result()
                     received += 1
-                    _check_progress(page, previous, received, first.total, limit)
+                    _check_progress(page, previous, received, head.total, limit)
                     yield page
                     if _is_last(page, limit):
                         return

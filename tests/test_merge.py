@@ -5,6 +5,7 @@ frames built without."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import subprocess
@@ -21,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intrace_analytics import arrays, frames_from_pages, merge
-from intrace_analytics.normalize import winners_among
+from intrace_analytics import arrays, frames_from_pages, merge, normalize
+from intrace_analytics.normalize import threat_winners
 from intrace_analytics.sandbox import generate_dataset
 from tests.helpers import (
     assert_same_frames,
@@ -73,6 +74,27 @@ def test_partitions_cover_every_row_once_and_keep_equal_values_together(
     assert all(len(found) == 1 for found in where.values())
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.one_of(IDS, st.none()), min_size=1, max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=5),
+    picks=st.lists(st.integers(0, 10**6), max_size=80),
+    large=st.booleans(),
+)
+def test_taking_rows_chunk_by_chunk_equals_taking_them_from_one_array(
+    values: list[str | None], cuts: list[int], picks: list[int], large: bool
+) -> None:
+    whole = pa.array(values, pa.large_string() if large else pa.string())
+    bounds = [0, *sorted(min(cut, len(values)) for cut in cuts), len(values)]
+    chunked = pa.chunked_array([whole[a:b] for a, b in itertools.pairwise(bounds)], type=whole.type)
+    rows = np.array([pick % len(values) for pick in picks], np.int64)  # any order, repeats
+    taken = arrays.take_rows(chunked, rows)
+    assert taken.type == whole.type
+    assert taken.to_pylist() == whole.take(pa.array(rows, pa.int64())).to_pylist()
+    with pytest.raises(IndexError):
+        arrays.take_rows(chunked, np.r_[rows, len(values)])
+
+
 def test_partitions_spread_uuid_and_counter_ids_evenly() -> None:
     rng = random.Random(5)
     uuids = pa.array([f"{rng.getrandbits(128):032x}" for _ in range(40_000)])
@@ -106,9 +128,10 @@ def test_merging_threats_by_partition_equals_merging_them_whole(
     workers: int,
 ) -> None:
     columns, updated, conflicted = copies
-    whole, _, whole_flags = winners_among(columns, None, updated, conflicted.copy())
+    whole, whole_flags = threat_winners(columns, updated, conflicted.copy())
     with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(workers) as pool:
         patch.setattr(merge, "PARALLEL_ROWS", 1)  # split however few the rows
+        patch.setattr(normalize, "_SLICE", 3)  # copies compared a few pairs at a time
         split, split_flags = merge._merge_threats(
             dict(columns), updated, conflicted.copy(), pool, workers
         )
@@ -211,3 +234,38 @@ def test_the_normalizer_parses_on_the_workers_it_is_given(workers: int) -> None:
     finally:
         frames = normalizer.finish()
     assert len(frames.incidents) == 2 * workers + 1
+
+
+def test_pages_are_parsed_with_the_system_allocator_and_the_pool_before_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    before = pa.default_memory_pool().backend_name
+    seen: list[str] = []
+    parse = merge.parse_page
+
+    def watched(*args: object, **kwargs: object) -> object:
+        seen.append(pa.default_memory_pool().backend_name)  # on a parse worker
+        return parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(merge, "parse_page", watched)
+    first, second = merge.Normalizer(2), merge.Normalizer(1)  # two loads at once
+    first.add(json.dumps(page([incident("i1")])).encode())
+    second.add(json.dumps(page([incident("i2")])).encode())
+    assert len(first.finish().incidents) == 1
+    assert pa.default_memory_pool().backend_name == "system"  # the other is still open
+    first.close()  # a second close lets go of nothing more
+    assert pa.default_memory_pool().backend_name == "system"
+    assert len(second.finish().incidents) == 1
+    assert seen == ["system", "system"]
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_a_pool_the_user_chose_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+    before = pa.default_memory_pool().backend_name
+    normalizer = merge.Normalizer(1)
+    assert pa.default_memory_pool().backend_name == before
+    normalizer.add(json.dumps(page([incident("i1")])).encode())
+    assert len(normalizer.finish().incidents) == 1
+    assert pa.default_memory_pool().backend_name == before

@@ -1,17 +1,24 @@
 """The offset paginator: the client's pages over real HTTP (order, stop rule, the concurrency
 window, drift, long any-of lists split over several URLs), loop guards against a broken
-server, and the paginator driven by a fetch function that is not the client."""
+server, the paginator driven by a fetch function that is not the client, and the window
+started on the first body's total before that body is parsed."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intrace_analytics import IntraceClient, Page, PageStream, ResponseFormatError
+from intrace_analytics.bodies import total_hint
 from intrace_analytics.normalize import parse_page
 from intrace_analytics.pagination import MAX_QUERY_LENGTH, OffsetPaginator, split_for_url
 from intrace_analytics.sandbox import SandboxServer
@@ -264,3 +271,104 @@ def test_more_pages_than_total_allows_stops_the_load(broken_server, parse) -> No
     with pytest.raises(ResponseFormatError, match="pages"):
         list(client.iter_incident_pages(parse=parse))
     assert handler.served < 100
+
+
+# -- the window starts on the first body's word, before its parse ------------------------
+
+
+def test_the_next_pages_are_requested_while_the_first_is_parsed(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    requested_meanwhile: list[str] = []
+
+    def slow_first_parse(body: bytes, offset: int, label: str) -> Any:
+        if offset == 0:  # hold the first parse until the next page has been asked for
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not requested_meanwhile:
+                sent = [r.query["offset"][0] for r in incident_requests(api)]
+                requested_meanwhile.extend(o for o in sent if o != "0")
+                time.sleep(0.01)
+        return parse_page(body, offset, label)
+
+    client = make_client(page_size=50, max_workers=2)
+    stream = client.iter_incident_pages(parse=slow_first_parse, read_all=True)
+    pages = list(stream)
+    assert "50" in requested_meanwhile
+    assert ids_of(pages) == served_ids(api)
+    assert stream.stats.requests == len(incident_requests(api)) == 5  # none more
+
+
+def test_an_early_total_starts_the_window_before_the_first_page_returns() -> None:
+    rows = [{"id": n} for n in range(10)]
+    second_fetched = threading.Event()
+
+    def fetch(offset: int) -> Page:
+        if offset == 2:
+            second_fetched.set()
+        return Page(incidents=rows[offset : offset + 2], total=10, offset=offset, limit=2)
+
+    def first(told: Callable[[int], None]) -> Page:
+        told(10)
+        assert second_fetched.wait(5)  # fetched by the window while this one is not done
+        return fetch(0)
+
+    pages = list(OffsetPaginator(limit=2, max_workers=2).pages(fetch, first=first))
+    assert [p.offset for p in pages] == [0, 2, 4, 6, 8]
+
+
+def test_an_early_total_the_first_page_does_not_bear_out_yields_no_page_past_it() -> None:
+    rows = [{"id": n} for n in range(4)]
+    fetched: list[int] = []
+
+    def fetch(offset: int) -> Page:
+        fetched.append(offset)
+        return Page(incidents=rows[offset : offset + 2], total=4, offset=offset, limit=2)
+
+    def first(told: Callable[[int], None]) -> Page:
+        told(1000)  # a word the page itself does not bear out
+        return fetch(0)
+
+    pages = list(OffsetPaginator(limit=2, max_workers=2).pages(fetch, first=first))
+    assert [p.offset for p in pages] == [0, 2]
+    assert ids_of(pages) == [0, 1, 2, 3]
+    assert max(fetched) <= 8  # never more than the window (2 * max_workers) ahead
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.text(alphabet=st.sampled_from('"total:{}, 0123\\'), max_size=20),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["total", "id", "x"]), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    incidents=st.lists(st.dictionaries(st.sampled_from(["id", "total"]), JSON_VALUES), max_size=3),
+    extra=st.dictionaries(st.sampled_from(["limit", "offset", "meta"]), JSON_VALUES, max_size=2),
+    total=st.integers(0, 10**12),
+    where=st.sampled_from(["last", "first", "middle", "absent"]),
+    indent=st.sampled_from([None, 0, 2]),
+)
+def test_a_total_read_before_the_parse_is_the_pages_total_or_nothing(
+    incidents: list[dict[str, Any]],
+    extra: dict[str, Any],
+    total: int,
+    where: str,
+    indent: int | None,
+) -> None:
+    members: list[tuple[str, Any]] = [("incidents", incidents), *extra.items()]
+    if where == "last":
+        members.append(("total", total))
+    elif where == "first":
+        members.insert(0, ("total", total))
+    elif where == "middle":
+        members.insert(1, ("total", total))
+    body = json.dumps(dict(members), indent=indent).encode()
+    hint = total_hint(body)
+    assert hint in (None, json.loads(body).get("total"))  # never a wrong word
+    if where in ("last", "first"):
+        assert hint == total  # as the API writes its pages: read
