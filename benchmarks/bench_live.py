@@ -474,7 +474,9 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--incidents", type=int, default=200_000, metavar="N")
-    parser.add_argument("--repeat", type=int, default=3, metavar="R", help="runs of each method")
+    parser.add_argument(
+        "--repeat", type=int, default=5, metavar="R", help="runs of each method (default 5)"
+    )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument(
         "--max-workers",

@@ -84,7 +84,9 @@ class Normalizer:
 
     ``workers``: the parse threads (:func:`parse_workers`: one per usable core, at most
     :data:`MAX_WORKERS`, unless given). Use :func:`frames_from_pages` unless pages arrive
-    over time, as in a load.
+    over time, as in a load. From creation to :meth:`finish` or :meth:`close`, Arrow's
+    default memory pool is the system allocator
+    (:func:`~intrace_analytics.arrays.hold_system_pool`).
     """
 
     def __init__(self, workers: int | None = None) -> None:
