@@ -15,6 +15,7 @@ from the schema's field map, a per-column pick, typing
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -30,6 +31,12 @@ from intrace_analytics.merge import assets_frame, check_read
 from intrace_analytics.normalize import parse_assets
 from intrace_analytics.pages import Page
 from intrace_analytics.retry import LoadContext
+
+#: The page size of a site's membership read, when the client's is smaller: the API's
+#: largest ``limit``. Those reads keep only ids, and each request is a round trip that
+#: competes with the main read's for the load's ``max_workers`` request slots: at 100 ms
+#: per request, 4 pages per site of 1000 made the site reads add 1.23x the main load.
+SITE_PAGE_SIZE = 5000
 
 __all__ = ["SiteRead", "incident_assets_frame", "load_assets", "read_assets", "read_sites"]
 
@@ -134,7 +141,8 @@ def read_sites(
     At most ``client.max_workers`` sites are read at once, and ``load``'s request slots
     keep the requests in flight across all of them within ``max_workers`` too; retries
     draw on ``load``'s budget. A site's read that is not exact is read again, at most
-    ``attempts`` reads in all.
+    ``attempts`` reads in all. Its pages hold :data:`SITE_PAGE_SIZE` incidents, or the
+    client's ``page_size`` if larger.
 
     Parameters
     ----------
@@ -159,13 +167,15 @@ def read_sites(
     """
     if not asset_ids:
         return {}
+    reader = copy.copy(client)  # the same sessions' settings, larger pages
+    reader.page_size = max(client.page_size, SITE_PAGE_SIZE)
 
     def one(site: str) -> SiteRead:
         reasons: list[str] = []
         ids: list[str] = []
         for attempt in range(1, attempts + 1):
             ids, totals = [], []
-            with client.iter_incident_pages(
+            with reader.iter_incident_pages(
                 status=status, scope=scope, asset_id=site, load=load, ids_only=True
             ) as stream:
                 for page in stream:

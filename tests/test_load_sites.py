@@ -19,6 +19,7 @@ from intrace_analytics import (
     IntraceClient,
     ResponseFormatError,
     load_incidents,
+    load_sites,
     read_parquet,
 )
 from intrace_analytics.cli import main
@@ -196,10 +197,15 @@ def test_drift_that_never_settles_says_incomplete(
     assert frames.metadata["reconciled"] is False
 
 
+@pytest.mark.parametrize("site_pages", ["one page", "pages of 50"])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_hostile_mixes_end_exact_or_warned(make_client: MakeClient, seed: int) -> None:
+def test_hostile_mixes_end_exact_or_warned(
+    make_client: MakeClient, seed: int, site_pages: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Guarantee: whatever the drift and faults, either the frames equal a clean read of
     # the final data (incidents and membership), or complete is False with a warning.
+    if site_pages == "pages of 50":  # as a site of thousands of incidents is read
+        monkeypatch.setattr(load_sites, "SITE_PAGE_SIZE", 50)
     rng = random.Random(seed)
     with SandboxServer(incidents=180, seed=seed, api_key=CANARY_KEY) as api:
         sites = site_ids(api)
