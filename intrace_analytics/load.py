@@ -329,7 +329,11 @@ class _MainRead:
     def __post_init__(self) -> None:
         if self.raw_dir is not None:
             stamp = self.started.strftime("%Y%m%dT%H%M%S%fZ")
-            self.writer = JsonlWriter(Path(self.raw_dir) / f"pages-{stamp}.jsonl")
+            try:
+                self.writer = JsonlWriter(Path(self.raw_dir) / f"pages-{stamp}.jsonl")
+            except BaseException:
+                self.normalizer.close()  # its threads, and the memory pool it holds
+                raise
 
     def read_until_clean(self, retries: int) -> bool:
         """Read the result set once more, then again (at most ``retries`` more times)

@@ -7,12 +7,14 @@ import json
 import math
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from intrace_analytics import (
@@ -426,3 +428,18 @@ def test_a_live_load_stops_a_server_that_ignores_offset(broken_server: Any) -> N
         load_incidents(client, progress=False)
     assert info.value.offset == 10
     assert handler.served < 10
+
+
+def test_a_raw_dir_that_cannot_be_written_leaves_no_threads_and_the_memory_pool_as_it_was(
+    api: SandboxServer,
+    make_client: Callable[..., IntraceClient],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    (tmp_path / "a-file").write_text("not a directory")
+    pool = pa.default_memory_pool().backend_name
+    with pytest.raises(OSError, match="a-file"):
+        load_incidents(make_client(), progress=False, raw_dir=tmp_path / "a-file" / "raw")
+    assert pa.default_memory_pool().backend_name == pool
+    assert not [t for t in threading.enumerate() if t.name.startswith("intrace-normalize")]
