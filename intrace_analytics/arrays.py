@@ -65,9 +65,10 @@ def hold_system_pool() -> PoolHold:
 
     While pages are parsed and merged, Arrow's compute functions allocate from the
     default pool on many threads. mimalloc, pyarrow's default on Linux, keeps what each
-    thread freed in that thread's heap, resident: at 1,000,000 incidents, peak RSS was
-    1.67 GiB with 16 parse threads and 1.42 GiB with 2, against 1.43 and 1.29 GiB with
-    the system allocator, which was no slower (``benchmarks/bench_normalize.py``).
+    thread freed in that thread's heap, resident: normalizing 1,000,000 incidents (1.53
+    GiB of bodies), peak RSS was 1.67 GiB with 16 parse workers and 1.42 GiB with 2,
+    against 1.39 and 1.29 GiB with the system allocator, which was no slower
+    (``benchmarks/bench_normalize.py``).
 
     Holds nest (a load inside a load, loads on several threads): the pool in use before
     the first hold is restored when the last is released. Every buffer is freed to the
