@@ -330,7 +330,7 @@ def _first_rows(ids: pd.Series) -> np.ndarray:
     if len(distinct) == len(ids):  # every id present and distinct
         return np.arange(len(ids), dtype=np.int64)
     # Codes are numbered by first appearance: the k-th new code's row is the k-th first row.
-    first_of_code = np.flatnonzero((code >= 0) & ~_seen_before(code))
+    first_of_code = arrays.first_rows(code)
     return np.where(code >= 0, first_of_code[np.maximum(code, 0)], -1)
 
 
@@ -451,14 +451,6 @@ def _lookup_codes(values: pd.Series, rows: np.ndarray, n_keys: int) -> np.ndarra
     return found
 
 
-def _seen_before(first_seen_codes: np.ndarray) -> np.ndarray:
-    """Repeats among codes numbered in order of first appearance (Arrow's dictionary
-    indices): a code at or below the highest code of the earlier rows was seen before.
-    Missing values (-1) are never repeats."""
-    earlier = np.maximum.accumulate(np.r_[np.int64(-1), first_seen_codes[:-1]])
-    return (first_seen_codes >= 0) & (first_seen_codes <= earlier)
-
-
 def _repeated_pairs(incident_code: np.ndarray, threat_code: np.ndarray) -> np.ndarray:
     """True where a link repeats an earlier link's ``incident_id``/``threat_id`` pair.
 
@@ -527,7 +519,7 @@ def data_quality(frames: IncidentFrames) -> pd.DataFrame:
         (status == "open") & has_resolved,
         pd.Series(link_threat < 0),
         threats["lat"].isna() | threats["lng"].isna(),
-        pd.Series(_repeated_pairs(incident_code, threat_code) | _seen_before(link_code)),
+        pd.Series(_repeated_pairs(incident_code, threat_code) | arrays.seen_before(link_code)),
     ]
     ids = [incidents["incident_id"]] * 4 + [links["link_id"], threats["threat_id"],
                                             links["link_id"]]  # fmt: skip

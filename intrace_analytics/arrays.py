@@ -33,6 +33,7 @@ __all__ = [
     "partition_rows",
     "release_memory",
     "run_starts",
+    "seen_before",
     "sorted_runs",
     "take_rows",
 ]
@@ -42,22 +43,33 @@ __all__ = [
 #: Arrow's default pool (mimalloc, jemalloc) keeps it for reuse, resident meanwhile.
 SCRATCH = pa.system_memory_pool()
 
-_HOLD_LOCK = threading.Lock()
-_holders = 0
-_pool_before: pa.MemoryPool | None = None
-
 
 class PoolHold:
     """One holder of :func:`hold_system_pool`; :meth:`release` lets go (once)."""
 
+    _lock = threading.Lock()
+    _holders = 0  # holds not yet released, across threads
+    _before: pa.MemoryPool | None = None  # the pool the first hold replaced
+
     def __init__(self) -> None:
-        self._held = _take_hold()
+        self._held = not os.environ.get("ARROW_DEFAULT_MEMORY_POOL")
+        if self._held:
+            with PoolHold._lock:
+                if PoolHold._holders == 0:
+                    PoolHold._before = pa.default_memory_pool()
+                    pa.set_memory_pool(SCRATCH)
+                PoolHold._holders += 1
 
     def release(self) -> None:
         """Let go of the hold; the last holder to let go restores the pool before."""
-        if self._held:
-            self._held = False
-            _drop_hold()
+        if not self._held:
+            return
+        self._held = False
+        with PoolHold._lock:
+            PoolHold._holders -= 1
+            if PoolHold._holders == 0 and PoolHold._before is not None:
+                pa.set_memory_pool(PoolHold._before)
+                PoolHold._before = None
 
 
 def hold_system_pool() -> PoolHold:
@@ -77,27 +89,6 @@ def hold_system_pool() -> PoolHold:
     choice is the user's.
     """
     return PoolHold()
-
-
-def _take_hold() -> bool:
-    global _holders, _pool_before
-    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-        return False
-    with _HOLD_LOCK:
-        if _holders == 0:
-            _pool_before = pa.default_memory_pool()
-            pa.set_memory_pool(SCRATCH)
-        _holders += 1
-    return True
-
-
-def _drop_hold() -> None:
-    global _holders, _pool_before
-    with _HOLD_LOCK:
-        _holders -= 1
-        if _holders == 0 and _pool_before is not None:
-            pa.set_memory_pool(_pool_before)
-            _pool_before = None
 
 
 def run_starts(ordered: np.ndarray) -> np.ndarray:
@@ -170,13 +161,18 @@ def take_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     return taken.take(pa.array(back))
 
 
+def seen_before(codes: np.ndarray) -> np.ndarray:
+    """Repeats among codes numbered in order of first appearance (as :func:`codes`
+    numbers them): a code at or below the highest code of the earlier rows was seen
+    before. Missing values (-1) are never repeats."""
+    earlier = np.maximum.accumulate(np.r_[np.int64(-1), codes[:-1]])
+    return (codes >= 0) & (codes <= earlier)
+
+
 def first_rows(codes: np.ndarray) -> np.ndarray:
     """Where each code first appears, for codes numbered by first appearance (as
-    :func:`codes` numbers them; no missing values): row of code 0, of code 1, ..."""
-    if not len(codes):
-        return np.zeros(0, np.int64)
-    highest = np.maximum.accumulate(codes)
-    return np.flatnonzero(np.r_[True, highest[1:] > highest[:-1]])
+    :func:`codes` numbers them): row of code 0, of code 1, ... (missing values skipped)."""
+    return np.flatnonzero((codes >= 0) & ~seen_before(codes))
 
 
 def partition_rows(values: pa.Array | pa.ChunkedArray, parts: int) -> list[np.ndarray]:

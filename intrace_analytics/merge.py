@@ -16,7 +16,6 @@ Ids are grouped with Arrow's dictionary encoding (:func:`intrace_analytics.array
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import warnings
@@ -24,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -305,19 +305,34 @@ def _parts(workers: int) -> int:
     return 4 * workers
 
 
+def _by_partition(
+    ids: pa.ChunkedArray,
+    pool: Executor | None,
+    workers: int,
+    job: Callable[[pa.Array, np.ndarray], Any],
+) -> list[Any] | None:
+    """``job(ids, rows)`` for each hash partition of ``ids`` (one array, a temporary
+    copy), on ``pool``; None when the ids are too few, or the threads, to split."""
+    if pool is None or workers < 2 or len(ids) < PARALLEL_ROWS:
+        return None
+    whole = ids.combine_chunks(memory_pool=arrays.SCRATCH)
+    partitions = arrays.partition_rows(whole, _parts(workers))
+    return list(pool.map(lambda rows: job(whole, rows), partitions))
+
+
 def _count_distinct(ids: pa.ChunkedArray, pool: Executor | None, workers: int) -> int:
     """How many distinct ids: one hash job, or one per partition on ``pool`` (a
     partition holds every copy of its ids, so the counts add up)."""
-    if pool is None or workers < 2 or len(ids) < PARALLEL_ROWS:
-        return pc.count_distinct(ids).as_py() if len(ids) else 0
-    whole = ids.combine_chunks(memory_pool=arrays.SCRATCH)
 
-    def count(rows: np.ndarray) -> int:
+    def count(whole: pa.Array, rows: np.ndarray) -> int:
         if not len(rows):
             return 0
         return pc.count_distinct(pc.take(whole, rows, memory_pool=arrays.SCRATCH)).as_py()
 
-    return sum(pool.map(count, arrays.partition_rows(whole, _parts(workers))))
+    counts = _by_partition(ids, pool, workers, count)
+    if counts is None:
+        return pc.count_distinct(ids).as_py() if len(ids) else 0
+    return sum(counts)
 
 
 def _merge_threats(
@@ -331,27 +346,22 @@ def _merge_threats(
     copies: the winning row per id in order of first appearance, and whether its copies
     disagreed. Large merges find the winners as partitions of the ids on ``pool``, put
     back in order of first appearance, and compare copies one field per thread."""
-    n = len(threats["threat_id"])
-    if pool is None or workers < 2 or n < PARALLEL_ROWS:
-        found = winners_among(threats["threat_id"], None, updated, conflicted)
-        return found.winner, flag_disagreeing(threats, found)
-    # Partitioned and taken from: one array, a temporary copy.
-    ids = threats["threat_id"].combine_chunks(memory_pool=arrays.SCRATCH)
 
-    def merge(rows: np.ndarray, ids: pa.Array) -> Winners:
-        found = winners_among(ids, rows, updated[rows], conflicted[rows])
+    def merge(whole: pa.Array, rows: np.ndarray) -> Winners:
+        found = winners_among(whole, rows, updated[rows], conflicted[rows])
         arrays.release_memory()  # this job's temporaries, before the next job's
         return found
 
-    partitions = arrays.partition_rows(ids, _parts(workers))
-    parts = list(pool.map(merge, partitions, itertools.repeat(ids, len(partitions))))
-    del ids  # before the comparison's temporaries
+    parts = _by_partition(threats["threat_id"], pool, workers, merge)
+    if parts is None:
+        found = winners_among(threats["threat_id"], None, updated, conflicted)
+        return found.winner, flag_disagreeing(threats, found)
     winner, first, flagged, copies, theirs = (
         np.concatenate([part[i] for part in parts]) for i in range(5)
     )
     order = np.argsort(first, kind="stable")
     found = Winners(winner[order], first[order], flagged[order], copies, theirs)
-    return found.winner, flag_disagreeing(threats, found, pool.map)
+    return found.winner, flag_disagreeing(threats, found, partial(_each, pool))
 
 
 def _each(pool: Executor | None, job: Callable[[str], Any], names: Iterable[str]) -> list[Any]:

@@ -26,30 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
 
-from intrace_analytics.bodies import (
-    MAX_DEPTH,
-    check_body,
-    decode_json,
-    describe,
-    encode_text,
-    nesting_depth,
-)
+from intrace_analytics.bodies import check_body, decode_json, describe, encode_text
 from intrace_analytics.clock import utc_now
 from intrace_analytics.exceptions import ResponseFormatError
 
-__all__ = [
-    "MAX_DEPTH",
-    "BodyParser",
-    "JsonlWriter",
-    "Page",
-    "ParsedBody",
-    "check_body",
-    "decode_json",
-    "encode_text",
-    "nesting_depth",
-    "read_jsonl",
-    "write_jsonl",
-]
+__all__ = ["BodyParser", "JsonlWriter", "Page", "ParsedBody", "read_jsonl", "write_jsonl"]
 
 
 class ParsedBody(Protocol):
@@ -250,16 +231,7 @@ class Page:
             incidents, total = _check_shape(decoded, offset=offset, url=url, key=key)
             if ids_only:
                 incidents = [{"id": item.get("id")} for item in incidents]
-        return cls(
-            incidents=incidents,
-            total=total,
-            offset=offset,
-            limit=limit,
-            params=dict(params or {}),
-            fetched_at=fetched_at or utc_now(),
-            body=raw,
-            key=key,
-        )
+        return cls._made(raw, incidents, total, offset, limit, params, fetched_at, key=key)
 
     @classmethod
     def _lazy(
@@ -275,17 +247,34 @@ class Page:
         parsed: ParsedBody | None = None,
     ) -> Page:
         """A page of incidents whose body is decoded only when ``incidents`` is read."""
-        page = cls(
-            incidents=_UNDECODED,
+        page = cls._made(raw, _UNDECODED, total, offset, limit, params, fetched_at)
+        page.__dict__["_lazy"] = _Lazy(url=url, parsed=parsed)
+        return page
+
+    @classmethod
+    def _made(
+        cls,
+        raw: bytes,
+        incidents: list[dict[str, Any]],
+        total: int,
+        offset: int,
+        limit: int,
+        params: Mapping[str, Any] | None,
+        fetched_at: datetime | None,
+        *,
+        key: str = "incidents",
+    ) -> Page:
+        """The page of a body as received: its parameters copied, fetched now if not said."""
+        return cls(
+            incidents=incidents,
             total=total,
             offset=offset,
             limit=limit,
             params=dict(params or {}),
             fetched_at=fetched_at or utc_now(),
             body=raw,
+            key=key,
         )
-        page.__dict__["_lazy"] = _Lazy(url=url, parsed=parsed)
-        return page
 
     @property
     def _parsed(self) -> ParsedBody | None:

@@ -7,7 +7,6 @@ this module reads.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pyarrow as pa
@@ -15,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from intrace_analytics import arrays, schema
-from intrace_analytics.bodies import check_body, decode_json
+from intrace_analytics.bodies import check_body, decode_json, describe
 from intrace_analytics.exceptions import ResponseFormatError
 
 __all__ = ["has_field", "nested_field", "read_assets", "read_page"]
@@ -74,13 +73,13 @@ _PARSE = pajson.ParseOptions(
 _ONE_CASING = {
     casing: (
         pajson.ParseOptions(
-            explicit_schema=_page_schema(drop),
+            explicit_schema=_page_schema(other),
             unexpected_field_behavior="infer",
             newlines_in_values=True,
         ),
         other,
     )
-    for casing, drop, other in (("snake", _CAMEL, _CAMEL), ("camel", _SNAKE, _SNAKE))
+    for casing, other in (("snake", _CAMEL), ("camel", _SNAKE))
 }
 # Which casing the last page was in: the next page is read that way first. Shared by
 # every thread and load; any value only costs time, never a field.
@@ -191,10 +190,8 @@ def _diagnose(
             f"{label}: not the documented shape ({arrow_message})", offset=offset, field="(body)"
         )
     field, expected, value = found
-    shown = json.dumps(value)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
     return ResponseFormatError(
-        f"{label}: field {field!r} should be {expected}, got {type(value).__name__} {shown}",
+        f"{label}: field {field!r} should be {expected}, got {describe(value)}",
         offset=offset,
         field=field,
     )

@@ -166,3 +166,15 @@ def broken_server() -> Iterator[tuple[str, type[_BrokenPaginator]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def default_pool(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Arrow's default memory pool as a user has it (no ``ARROW_DEFAULT_MEMORY_POOL``),
+    by name; not the system allocator, so that a test can see a load switch to it."""
+    import pyarrow as pa
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    name: str = pa.default_memory_pool().backend_name
+    assert name != "system", "a memory-pool hold leaked, or this pyarrow has no other pool"
+    return name

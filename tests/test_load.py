@@ -21,12 +21,15 @@ from intrace_analytics import (
     ApiError,
     CompletenessWarning,
     IntraceClient,
+    ResponseFormatError,
     __version__,
     frames_from_pages,
     load_incidents,
+    merge,
     read_jsonl,
     schema,
 )
+from intrace_analytics import load as load_module
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import (  # shared reconstruction helpers
     CANARY_KEY,
@@ -382,7 +385,6 @@ def test_an_incomplete_load_counts_the_rows_its_last_read_no_longer_returned(
 def test_a_live_load_parses_each_body_once_with_arrow_and_never_decodes_it(
     api: SandboxServer, make_client: Callable[..., IntraceClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyarrow as pa
     import pyarrow.json as pajson
 
     api.casing = "mixed"
@@ -419,8 +421,6 @@ def test_a_live_load_parses_each_body_once_with_arrow_and_never_decodes_it(
 
 
 def test_a_live_load_stops_a_server_that_ignores_offset(broken_server: Any) -> None:
-    from intrace_analytics import ResponseFormatError
-
     url, handler = broken_server
     handler.mode = "repeat"
     client = IntraceClient("k", base_url=url, page_size=10, max_workers=1)
@@ -430,16 +430,25 @@ def test_a_live_load_stops_a_server_that_ignores_offset(broken_server: Any) -> N
     assert handler.served < 10
 
 
-def test_a_raw_dir_that_cannot_be_written_leaves_no_threads_and_the_memory_pool_as_it_was(
+def test_a_raw_dir_that_cannot_be_written_closes_the_normalizer_and_gives_the_memory_pool_back(
     api: SandboxServer,
     make_client: Callable[..., IntraceClient],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    default_pool: str,
 ) -> None:
-    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    made: list[merge.Normalizer] = []
+
+    class Recorded(merge.Normalizer):
+        def __init__(self, workers: int | None = None) -> None:
+            super().__init__(workers)
+            made.append(self)
+
+    monkeypatch.setattr(load_module, "Normalizer", Recorded)
     (tmp_path / "a-file").write_text("not a directory")
-    pool = pa.default_memory_pool().backend_name
     with pytest.raises(OSError, match="a-file"):
         load_incidents(make_client(), progress=False, raw_dir=tmp_path / "a-file" / "raw")
-    assert pa.default_memory_pool().backend_name == pool
+    assert len(made) == 1
+    assert made[0]._pool._shutdown  # its threads stopped (none may have started)
+    assert pa.default_memory_pool().backend_name == default_pool
     assert not [t for t in threading.enumerate() if t.name.startswith("intrace-normalize")]

@@ -25,7 +25,7 @@ from intrace_analytics import (
 from intrace_analytics.cli import main
 from intrace_analytics.load_sites import load_assets
 from intrace_analytics.sandbox import SandboxServer
-from tests.helpers import CANARY_KEY, assert_no_key, served_ids
+from tests.helpers import CANARY_KEY, assert_no_key, incident_requests, served_ids
 
 MakeClient = Callable[..., IntraceClient]
 
@@ -197,20 +197,22 @@ def test_drift_that_never_settles_says_incomplete(
     assert frames.metadata["reconciled"] is False
 
 
-@pytest.mark.parametrize("site_pages", ["one page", "pages of 50"])
+@pytest.mark.parametrize("site_page", [None, 20], ids=["one page per site", "pages of 20"])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_hostile_mixes_end_exact_or_warned(
-    make_client: MakeClient, seed: int, site_pages: str, monkeypatch: pytest.MonkeyPatch
+    make_client: MakeClient, seed: int, site_page: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Guarantee: whatever the drift and faults, either the frames equal a clean read of
     # the final data (incidents and membership), or complete is False with a warning.
-    if site_pages == "pages of 50":  # as a site of thousands of incidents is read
-        monkeypatch.setattr(load_sites, "SITE_PAGE_SIZE", 50)
+    page_size = 50
+    if site_page is not None:  # sites read over several pages, as at scale
+        monkeypatch.setattr(load_sites, "SITE_PAGE_SIZE", site_page)
+        page_size = site_page
     rng = random.Random(seed)
     with SandboxServer(incidents=180, seed=seed, api_key=CANARY_KEY) as api:
         sites = site_ids(api)
         for _ in range(rng.randint(1, 3)):
-            n, site, after = rng.randint(1, 9), rng.choice(sites), rng.choice([0, 0, 50])
+            n, site, after = rng.randint(1, 9), rng.choice(sites), rng.choice([0, 0, page_size])
             if rng.random() < 0.5:
                 api.insert_between_pages(n, after_offset=after, asset_id=site)
             else:
@@ -219,7 +221,11 @@ def test_hostile_mixes_end_exact_or_warned(
         if rng.random() < 0.5:
             api.truncate_body(asset_id=rng.choice(sites))
         client = IntraceClient(
-            api.api_key, base_url=api.url, page_size=50, backoff_factor=0.001, backoff_max=0.01
+            api.api_key,
+            base_url=api.url,
+            page_size=page_size,
+            backoff_factor=0.001,
+            backoff_max=0.01,
         )
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
@@ -229,6 +235,11 @@ def test_hostile_mixes_end_exact_or_warned(
         else:
             assert any(issubclass(w.category, CompletenessWarning) for w in seen)
         assert_no_key(repr(frames.metadata), *(w.message for w in seen))
+        site_offsets = {r.query["offset"][0] for r in api.requests if "asset_id" in r.query}
+        if site_page is None:
+            assert site_offsets == {"0"}  # every site in one page
+        else:
+            assert site_offsets - {"0"}  # some site read past its first page
 
 
 def test_a_load_with_sites_round_trips_through_parquet(
@@ -282,8 +293,13 @@ def test_the_site_list_runs_beside_the_main_read_and_site_reads_follow_its_first
     )  # fmt: skip
     assets = next(i for i, r in enumerate(log) if r.path == "/v1/assets")
     site_reads = [i for i, r in enumerate(log) if "asset_id" in r.query]
-    probes = [r for r in log if r.path == "/v1/incidents" and r.query.get("limit") == ["1"]]
+    probes = [r for r in incident_requests(api) if r.query.get("limit") == ["1"]]
     assert first_main < min(site_reads)  # the sites wait for the main read's first page
     assert assets < min(site_reads)
     assert abs(first_main - assets) <= 1  # sent together, in whichever order they arrive
+    # The same by the times the sandbox received them (the log is in answering order):
+    # the list and the first page within one latency of each other, not one after the
+    # other; the sites' first read only once the first page was answered.
+    assert abs(log[first_main].time - log[assets].time) < api.latency
+    assert min(log[i].time for i in site_reads) >= log[first_main].time + 0.9 * api.latency
     assert len(probes) == 1  # the closing probe; the main read's first page was the other

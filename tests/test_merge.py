@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import subprocess
 import sys
@@ -175,11 +176,22 @@ def test_frames_with_the_merge_split_equal_frames_without(
     workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pages = drifted_pages()
+    partitioned: list[int] = []
+    partition_rows = arrays.partition_rows
+
+    def counted(values: object, parts: int) -> list[np.ndarray]:
+        partitioned.append(parts)
+        return partition_rows(values, parts)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(arrays, "partition_rows", counted)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         whole = frames_from_pages(pages, workers=1)
+        assert partitioned == []  # one worker: nothing split
         monkeypatch.setattr(merge, "PARALLEL_ROWS", 1)
         split = frames_from_pages(pages, workers=workers)
+    assert partitioned  # the split path ran
+    assert set(partitioned) == {4 * workers}
     assert whole.metadata["duplicates_dropped"] > 0  # the pages do repeat incidents
     assert whole.metadata["threat_conflicts"] > 0  # and disagree on a threat
     assert_same_frames(split, whole)
@@ -189,7 +201,9 @@ def test_frames_with_the_merge_split_equal_frames_without(
 # -- how many parse workers ----------------------------------------------------------------
 
 
-def test_parse_workers_follow_the_cores_this_process_may_use() -> None:
+def test_parse_workers_follow_the_cores_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """One worker per usable core, at most 32: checked in children pinned to one core
     and to every core, so the count comes from the affinity, not the machine's size."""
     code = (
@@ -205,6 +219,10 @@ def test_parse_workers_follow_the_cores_this_process_may_use() -> None:
         assert workers == min(cores, merge.MAX_WORKERS)
         if pinned == "one":
             assert workers == 1
+    # Machines this one is not: three usable cores of many, and more cores than the cap.
+    for usable, expected in (({0, 5, 9}, 3), (set(range(64)), merge.MAX_WORKERS)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, usable=usable: usable)
+        assert merge.parse_workers() == expected
 
 
 @pytest.mark.parametrize("workers", [0, -1, 33, 2.0, "4", True])
@@ -223,7 +241,20 @@ def test_a_bad_worker_count_is_refused_before_any_page_is_read(workers: object) 
 
 
 @pytest.mark.parametrize("workers", [1, 3])
-def test_the_normalizer_parses_on_the_workers_it_is_given(workers: int) -> None:
+def test_the_normalizer_parses_on_the_workers_it_is_given(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first `workers` parses pass only together: they must run on as many threads.
+    together = threading.Barrier(workers, timeout=10)
+    started = itertools.count()
+    parse = merge.parse_page
+
+    def parse_beside_the_others(*args: object) -> object:
+        if next(started) < workers:
+            together.wait()
+        return parse(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(merge, "parse_page", parse_beside_the_others)
     normalizer = merge.Normalizer(workers)
     try:
         assert normalizer.workers == workers
@@ -231,16 +262,16 @@ def test_the_normalizer_parses_on_the_workers_it_is_given(workers: int) -> None:
             normalizer.add(json.dumps(page([incident(f"i{number}")], 2 * workers + 1)).encode())
         threads = {t.name for t in threading.enumerate() if t.name.startswith("intrace-normalize")}
         assert 1 <= len(threads) <= workers
+        assert len(threads) == workers
     finally:
         frames = normalizer.finish()
     assert len(frames.incidents) == 2 * workers + 1
 
 
 def test_pages_are_parsed_with_the_system_allocator_and_the_pool_before_comes_back(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, default_pool: str
 ) -> None:
-    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-    before = pa.default_memory_pool().backend_name
+    before = default_pool
     seen: list[str] = []
     parse = merge.parse_page
 
@@ -261,8 +292,10 @@ def test_pages_are_parsed_with_the_system_allocator_and_the_pool_before_comes_ba
     assert pa.default_memory_pool().backend_name == before
 
 
-def test_a_pool_the_user_chose_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+def test_a_pool_the_user_chose_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, default_pool: str
+) -> None:
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", default_pool)
     before = pa.default_memory_pool().backend_name
     normalizer = merge.Normalizer(1)
     assert pa.default_memory_pool().backend_name == before

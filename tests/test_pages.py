@@ -196,6 +196,6 @@ def test_a_body_the_parse_refuses_raises_at_once_naming_the_offset() -> None:
     assert info.value.offset == 300
     with pytest.raises(ResponseFormatError, match="offset 20"):
         _lazy(b"<html>Bad gateway</html>", offset=20)
-    with pytest.raises(ValueError, match="parse"):
+    with pytest.raises(ValueError, match="parse= reads whole pages"):
         Page.from_body(b'{"incidents": [], "total": 0}', offset=0, limit=1, ids_only=True,
                        parse=parse_page)  # fmt: skip
