@@ -21,8 +21,10 @@ group go when the benchmark ends, fails or is interrupted.
 
 The measurement, as in ``bench_normalize.py``: each run of each method is a fresh
 interpreter (``--run-one``), so no method inherits another's heap, caches, imports or
-connections. Methods are interleaved in a rotating order, R runs each, and medians are
-reported with the min-max range, because the machine is noisy. Inside the child:
+connections. A round runs every method once, in an order rotated from round to round;
+R rounds (``--repeat``) give medians, reported with the min-max range, because the
+machine is noisy; the ratio live / offline is the ratio of their medians, with its
+spread: the lowest and highest live / offline of one round. Inside the child:
 
 - *wall s*: ``time.perf_counter()`` around the work only, not the interpreter start or
   the imports.
@@ -49,11 +51,16 @@ The methods, and why each is here:
 
 The parent checks that ``live`` and ``offline`` give the same rows (incidents, links,
 threats), that the live load reports ``complete``, and that ``download`` received every
-byte of the bodies; a failed check fails the benchmark even with ``--no-strict``.
+byte of the bodies; a failed check fails the benchmark even with ``--no-strict``. When
+``offline`` is not among ``--methods``, live's rows have nothing to be compared with: it
+says so, and that is not a failure.
 
 The target (issue 12, for a 2-core machine): ``live / offline <= 1.2x``, the live load at
-most 20 % slower than normalizing the same bytes offline. ``live / download`` is printed
-for information: how much of the live time is past the floor of moving the bytes.
+most 20 % slower than normalizing the same bytes offline. It is judged (a miss, or n/a,
+exits 1 unless ``--no-strict``) where ``bench_normalize.py`` judges issue 12's few-core
+target, on at most 4 usable cores; on more cores the issue sets no live target, and the
+figure is printed as information only. ``live / download`` is printed for information:
+how much of the live time is past the floor of moving the bytes.
 """
 
 from __future__ import annotations
@@ -66,7 +73,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -77,17 +83,24 @@ from pathlib import Path
 from typing import Any
 
 # Only the standard library at module level, as in bench_normalize: each child imports
-# what its method needs. The data and the RSS probe come from bench_normalize itself.
+# what its method needs. The data, the RSS probe, the rounds and the medians and ratios
+# come from bench_normalize itself.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_normalize import (
+    FEW_CORES,
     GIB,
     PAGE_SIZE,
-    dataset,
+    SizeRun,
+    Verdict,
+    interleaved_rounds,
     page_files,
     peak_rss_bytes,
     ratio,
     ru_maxrss_bytes,
+    spread,
     times,
+    usable_cores,
+    warm_dataset,
 )
 from bench_normalize import (
     in_child as run_child,
@@ -96,18 +109,10 @@ from bench_normalize import (
 METHODS = ("live", "offline", "download")
 SERVED = ("live", "download")  # the methods that need nginx
 API_KEY = "bench-key"  # sent as X-API-Key; nginx ignores it
-TARGET = 1.2  # live / offline, issue 12, for a 2-core machine
+TARGET = 1.2  # live / offline, issue 12, for a 2-core machine (judged up to FEW_CORES)
 NGINX_PATHS = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 
 Work = Callable[[list[Path]], dict[str, Any]]
-
-
-def median(results: Sequence[dict[str, Any]], key: str) -> float | None:
-    values = [r[key] for r in results if key in r]
-    return statistics.median(values) if values else None
-
-
-# the rows, and what else the method knows
 
 
 # --- the server --------------------------------------------------------------------------
@@ -162,7 +167,10 @@ class NginxMissing(Exception):
 
 @dataclass(frozen=True)
 class Nginx:
-    """A running nginx: its base URL, its master process (leader of its group), its prefix."""
+    """A running nginx: its base URL, its master process (leader of its group), its prefix.
+
+    The benchmark needs only the URL; tests/test_bench_live.py reads the process and the
+    prefix to check that both are gone once ``serve_pages`` returns."""
 
     url: str
     process: subprocess.Popen[bytes]
@@ -382,34 +390,27 @@ def in_child(*arguments: str) -> dict[str, Any]:
 # --- the report --------------------------------------------------------------------------
 
 
-def checks(manifest: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> list[str]:
+def checks(run: SizeRun) -> list[str]:
     """What makes the figures meaningless: different rows, an incomplete load, lost bytes."""
     problems = []
-    done = {m: [r for r in results if "seconds" in r] for m, results in runs.items()}
-    for method, results in runs.items():
+    for method, results in run.runs.items():
         problems += [f"{method} failed: {r['error']}" for r in results if "error" in r]
-    offline_rows = {tuple(r["rows"]) for r in done.get("offline", [])}
-    for result in done.get("live", []):
+    offline_rows = {tuple(r["rows"]) for r in run.done("offline")}
+    for result in run.done("live"):
         if result.get("complete") is not True:
             problems.append(f"live: metadata['complete'] is {result.get('complete')!r}")
         if offline_rows and tuple(result["rows"]) not in offline_rows:
             problems.append(f"live rows {result['rows']} differ from offline's {offline_rows}")
-    for result in done.get("download", []):
-        if result["bytes"] != manifest["bytes"]:
-            problems.append(f"download got {result['bytes']:,} bytes of {manifest['bytes']:,}")
+    for result in run.done("download"):
+        if result["bytes"] != run.manifest["bytes"]:
+            problems.append(f"download got {result['bytes']:,} bytes of {run.manifest['bytes']:,}")
     return sorted(set(problems))
 
 
-def report(
-    methods: Sequence[str],
-    runs: dict[str, list[dict[str, Any]]],
-    idle: dict[str, dict[str, Any]],
-) -> list[str]:
-    """Print the table and the target; returns the target if it was not met (FAIL or n/a)."""
-    wall = {m: median(runs[m], "seconds") for m in methods}
-    cpu = {m: median(runs[m], "cpu_seconds") for m in methods}
-    peak = {m: median(runs[m], "peak_rss_bytes") for m in methods}
-    base_wall, base_peak = wall.get("offline"), peak.get("offline")
+def report(run: SizeRun, cores: int) -> list[str]:
+    """Print the table and the target; returns the target if it gates and was not met
+    (FAIL or n/a)."""
+    base_wall, base_peak = run.median("offline"), run.median("offline", "peak_rss_bytes")
 
     header = (
         f"{'method':<10} {'wall s':>8} {'range s':>13} {'cpu s':>7} {'peak RSS GiB':>12} "
@@ -418,55 +419,47 @@ def report(
     )
     print(header)
     print("-" * len(header))
-    for method in methods:
-        done = [r for r in runs[method] if "seconds" in r]
+    for method in run.methods:
+        done = run.done(method)
         if not done:
-            print(f"{method:<10} failed: {runs[method][0].get('error')}")
+            print(f"{method:<10} failed: {run.runs[method][0].get('error')}")
             continue
-        seconds = [r["seconds"] for r in done]
-        spread = f"{min(seconds):.2f}-{max(seconds):.2f}" if len(done) > 1 else ""
-        base = idle.get(method, {}).get("peak_rss_bytes")
+        wall, peak = run.median(method), run.median(method, "peak_rss_bytes")
+        base = run.idle.get(method, {}).get("peak_rss_bytes")
         rows = " / ".join("-" if n is None else f"{n:,}" for n in done[0]["rows"])
         if "bytes" in done[0]:
             rows += f"  ({done[0]['bytes']:,} bytes)"
         if "requests" in done[0]:
             rows += f"  ({done[0]['requests']} requests, max_workers {done[0]['max_workers']})"
         print(
-            f"{method:<10} {wall[method] or 0.0:>8.2f} {spread:>13} {cpu[method] or 0.0:>7.2f} "
-            f"{(peak[method] or 0) / GIB:>12.3f} "
+            f"{method:<10} {wall or 0.0:>8.2f} {spread([r['seconds'] for r in done]):>13} "
+            f"{run.median(method, 'cpu_seconds') or 0.0:>7.2f} {(peak or 0) / GIB:>12.3f} "
             f"{'-' if base is None else f'{base / GIB:.3f}':>10} "
-            f"{times(ratio(wall[method], base_wall)):>12} "
-            f"{times(ratio(peak[method], base_peak)):>11}  {rows}"
+            f"{times(ratio(wall, base_wall)):>12} {times(ratio(peak, base_peak)):>11}  {rows}"
         )
 
-    overhead = ratio(wall.get("live"), base_wall)
-    name = f"live / offline <= {TARGET}x"
-    verdict = "n/a" if overhead is None else "PASS" if overhead <= TARGET else "FAIL"
+    # The ratio of the medians, and its spread over the rounds (live and offline of the
+    # same round). Gated where bench_normalize gates issue 12's few-core target.
+    overhead = run.versus("live", "offline")
+    met = None if overhead.value is None else overhead.value <= TARGET
+    target = Verdict(f"live / offline <= {TARGET}x", overhead, met, gates=cores <= FEW_CORES)
     print()
-    print(f"target (issue 12, for a 2-core machine; this one has {usable_cores()} usable):")
-    # Each round ran both: the spread of the ratio within a round.
-    rounds = [
-        a["seconds"] / b["seconds"]
-        for a, b in zip(runs.get("live", []), runs.get("offline", []), strict=False)
-        if "seconds" in a and "seconds" in b
-    ]
-    spread = (
-        f"  (per round {min(rounds):.2f}-{max(rounds):.2f}x, median "
-        f"{statistics.median(rounds):.2f}x)"
-        if len(rounds) > 1
-        else ""
-    )
-    print(f"  {name:<28} {times(overhead):>8}  {verdict}{spread}")
+    if target.gates:
+        print(f"target (issue 12, for a 2-core machine; this one has {cores} usable):")
+        word = target.word
+    else:
+        print(
+            f"target (issue 12, for a 2-core machine; this one has {cores} usable cores, "
+            f"more than {FEW_CORES}, where the issue sets no live target: information only):"
+        )
+        word = f"({target.word}, information)"
+    print(f"  {target.name:<28} {overhead.text():>8}  {word}")
     print("for information:")
-    print(f"  {'live / download':<28} {times(ratio(wall.get('live'), wall.get('download'))):>8}")
-    cpu_overhead = times(ratio(cpu.get("live"), cpu.get("offline")))
-    print(f"  {'live / offline, cpu s':<28} {cpu_overhead:>8}")
-    return [] if verdict == "PASS" else [name]
-
-
-def usable_cores() -> int:
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
+    floor = ratio(run.median("live"), run.median("download"))
+    print(f"  {'live / download':<28} {times(floor):>8}")
+    cpu_overhead = ratio(run.median("live", "cpu_seconds"), run.median("offline", "cpu_seconds"))
+    print(f"  {'live / offline, cpu s':<28} {times(cpu_overhead):>8}")
+    return [target.name] if target.gates and not target.met else []
 
 
 def main() -> int:
@@ -515,10 +508,8 @@ def main() -> int:
 
     # A SIGTERM ends us through the finally blocks too, so nginx never outlives us.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    directory, manifest = dataset(args.incidents, "snake")
-    files = page_files(directory)
-    for path in files:  # warm the page cache, so neither nginx nor offline pays for the disk
-        path.read_bytes()
+    # The page cache warm, so neither nginx nor offline pays for the disk.
+    directory, manifest, files = warm_dataset(args.incidents, "snake")
     print(
         f"{manifest['incidents']:,} incidents (snake_case keys, seed 7) in "
         f"{manifest['pages']} page bodies of {PAGE_SIZE}: {manifest['bytes']:,} bytes "
@@ -534,19 +525,18 @@ def main() -> int:
         if args.max_workers is not None:
             common += ["--max-workers", str(args.max_workers)]
         idle = {m: in_child("--run-one", m, str(directory), *common, "--idle") for m in methods}
-        runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-        for round_ in range(args.repeat):
-            shift = round_ % len(methods)  # rotate the order, so no method always goes first
-            for method in methods[shift:] + methods[:shift]:
-                if runs[method] and "seconds" not in runs[method][-1]:
-                    continue  # failed: once is enough
-                result = {"method": method} | in_child("--run-one", method, str(directory), *common)
-                runs[method].append(result)
-                outcome = result.get("error") or f"{result['seconds']:.2f} s"
-                print(f"  run {round_ + 1}, {method}: {outcome}", flush=True)
+        runs = interleaved_rounds(
+            methods,
+            args.repeat,
+            lambda method: in_child("--run-one", method, str(directory), *common),
+            lambda round_: f"  run {round_ + 1}",
+        )
+    run = SizeRun(manifest, methods, runs, idle)
     print()
-    missed = report(methods, runs, idle)
-    if problems := checks(manifest, runs):
+    missed = report(run, usable_cores())
+    if "live" in methods and "offline" not in methods:
+        print("\nrows not checked: offline was not run, so live's rows had nothing to match")
+    if problems := checks(run):
         print("\nchecks FAILED (the figures above do not measure the same work):")
         for problem in problems:
             print(f"  {problem}")
