@@ -6,7 +6,7 @@ Run with::
         [--threats T] [--repeat R] [--seed S]
 
 The data is synthesised directly with NumPy in the dtypes of
-:mod:`intrace_analytics.schema` (string ids, UTC microsecond timestamps, categoricals),
+:mod:`intrace_analytics.frames._schema` (string ids, UTC microsecond timestamps, categoricals),
 not generated through the sandbox, which would take minutes at this size. It has
 what the functions must cope with: missing ``started_at`` and ``resolved_at``, open
 incidents, a few ``resolved_at`` before the start, unknown severity labels, missing
@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from intrace_analytics import analysis, schema, survival
-from intrace_analytics.frames import IncidentFrames
+from intrace_analytics.analysis import _status as analysis
+from intrace_analytics.analysis import _survival as survival
+from intrace_analytics.frames import _schema as schema
+from intrace_analytics.frames._container import IncidentFrames
 
 TARGET_S = 1.0
 ANCHOR = np.datetime64("2026-10-01T00:00:00", "us")

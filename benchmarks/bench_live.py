@@ -301,8 +301,8 @@ def log_tail(prefix: Path) -> str:
 
 
 def method_live(manifest: dict[str, Any], url: str, max_workers: int | None) -> Work:
-    from intrace_analytics.client import IntraceClient
-    from intrace_analytics.load import load_incidents
+    from intrace_analytics.api._client import IntraceClient
+    from intrace_analytics.load._incidents import load_incidents
 
     options: dict[str, Any] = {} if max_workers is None else {"max_workers": max_workers}
 
@@ -322,7 +322,7 @@ def method_live(manifest: dict[str, Any], url: str, max_workers: int | None) -> 
 
 
 def method_offline(manifest: dict[str, Any], url: str, max_workers: int | None) -> Work:
-    from intrace_analytics.load import frames_from_pages
+    from intrace_analytics.load._incidents import frames_from_pages
 
     def work(files: list[Path]) -> dict[str, Any]:
         frames = frames_from_pages(path.read_bytes() for path in files)

@@ -11,7 +11,7 @@ the machine) or::
         [--casing snake|camel|mixed] [--verify] [--no-strict]
 
 The machine. Its *cores* are the ones this process may run on (``os.sched_getaffinity``,
-else ``os.cpu_count()``), the count ``intrace_analytics.merge.parse_workers()`` sizes the
+else ``os.cpu_count()``), the count ``intrace_analytics.frames._merge.parse_workers()`` sizes the
 package's parse workers by (one per core, at most 32). The header prints them, the
 processor's model, the package's default worker count and the size of Arrow's CPU pool.
 The same script runs unchanged on a 2-core and a 16-core machine; what differs is chosen
@@ -146,7 +146,7 @@ BASELINES = ("json_normalize", "json_decode", "msgspec")  # only at --baselines-
 BARE_DECODES = ("msgspec", "arrow_parse")
 SNAKE_ONLY = ("json_normalize",)
 SWEPT = re.compile(r"ours@([0-9]+)")  # ours with workers=K
-MAX_WORKERS = 32  # intrace_analytics.merge.MAX_WORKERS, when the package cannot say
+MAX_WORKERS = 32  # intrace_analytics.frames._merge.MAX_WORKERS, when the package cannot say
 GIB = 1024**3
 
 Rows = list[int | None]  # incidents, links, threats; None where a method does not count
@@ -260,10 +260,12 @@ class Prepared(NamedTuple):
 
 def method_ours(manifest: dict[str, Any], workers: int | None = None) -> Prepared:
     try:
-        from intrace_analytics.load import frames_from_pages
-        from intrace_analytics.merge import parse_workers
+        from intrace_analytics.frames._merge import parse_workers
+        from intrace_analytics.load._incidents import frames_from_pages
     except ImportError as error:
-        raise Unavailable(f"intrace_analytics.load.frames_from_pages: {error}") from error
+        raise Unavailable(
+            f"intrace_analytics.load._incidents.frames_from_pages: {error}"
+        ) from error
 
     def work(files: list[Path]) -> Rows:
         frames = frames_from_pages((path.read_bytes() for path in files), workers=workers)
@@ -275,7 +277,7 @@ def method_ours(manifest: dict[str, Any], workers: int | None = None) -> Prepare
 def method_json_normalize(manifest: dict[str, Any]) -> Prepared:
     import pandas  # noqa: F401  (imported before the clock starts)
 
-    import intrace_analytics.schema  # noqa: F401
+    import intrace_analytics.frames._schema  # noqa: F401
 
     def work(files: list[Path]) -> Rows:
         records: list[dict[str, Any]] = []
@@ -418,7 +420,7 @@ def json_normalize_frames(
     """SPEC.md's incidents, links and threats from snake_case payloads, the notebook way."""
     import pandas as pd
 
-    from intrace_analytics import schema
+    from intrace_analytics.frames import _schema as schema
 
     def timestamps(values: pd.Series) -> pd.Series:
         parsed = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
@@ -550,7 +552,7 @@ def about() -> dict[str, Any]:
     import pandas as pd
     import pyarrow as pa
 
-    from intrace_analytics import merge
+    from intrace_analytics.frames import _merge as merge
 
     return {
         "default_workers": merge.parse_workers(),
@@ -640,11 +642,11 @@ def verify(directory: Path) -> list[str]:
     """Differences between ours and the json_normalize frames (empty: they agree)."""
     import pandas as pd
 
-    from intrace_analytics import schema
+    from intrace_analytics.frames import _schema as schema
 
     files = page_files(directory)
     try:
-        from intrace_analytics.load import frames_from_pages
+        from intrace_analytics.load._incidents import frames_from_pages
     except ImportError as error:
         return [f"ours unavailable ({error}); nothing to compare"]
     ours = frames_from_pages(path.read_bytes() for path in files)

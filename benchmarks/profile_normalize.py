@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=12, help="functions listed")
     args = parser.parse_args()
 
-    from intrace_analytics import merge
+    from intrace_analytics.frames import _merge as merge
 
     _, manifest, files = warm_dataset(args.incidents, "snake")
 

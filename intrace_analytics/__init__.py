@@ -11,7 +11,8 @@ import typing
 from intrace_analytics._version import __version__
 
 if typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, _LAZY below
-    from intrace_analytics.analysis import (
+    from intrace_analytics.analysis._sites import asset_exposure, incidents_by_asset
+    from intrace_analytics.analysis._status import (
         data_quality,
         incident_severity,
         open_backlog,
@@ -19,8 +20,12 @@ if typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, _LA
         status_breakdown,
         status_over_time,
     )
-    from intrace_analytics.client import IntraceClient
-    from intrace_analytics.config import Retries, Timeout
+    from intrace_analytics.analysis._survival import km_curve, resolution_summary, resolution_times
+    from intrace_analytics.api._client import IntraceClient
+    from intrace_analytics.api._pages import Page, read_jsonl, write_jsonl
+    from intrace_analytics.api._pagination import PageStream
+    from intrace_analytics.api._retry import LoadStats
+    from intrace_analytics.api._settings import Retries, Timeout
     from intrace_analytics.exceptions import (
         ApiError,
         AuthenticationError,
@@ -32,23 +37,18 @@ if typing.TYPE_CHECKING:  # what type checkers and editors see; at run time, _LA
         RateLimitError,
         ResponseFormatError,
     )
-    from intrace_analytics.frames import IncidentFrames, read_parquet
-    from intrace_analytics.load import frames_from_pages, load_incidents
-    from intrace_analytics.load_sites import load_assets
-    from intrace_analytics.maps import plot_site_map, plot_site_maps, plot_threat_map
-    from intrace_analytics.pages import Page, read_jsonl, write_jsonl
-    from intrace_analytics.pagination import PageStream
-    from intrace_analytics.plotting import (
+    from intrace_analytics.frames._container import IncidentFrames, read_parquet
+    from intrace_analytics.load._incidents import frames_from_pages, load_incidents
+    from intrace_analytics.load._sites import load_assets
+    from intrace_analytics.report._html import build_report
+    from intrace_analytics.viz._maps import plot_site_map, plot_site_maps, plot_threat_map
+    from intrace_analytics.viz._plots import (
         plot_open_backlog,
         plot_resolution_times,
         plot_severity,
         plot_severity_by_type,
         plot_status_breakdown,
     )
-    from intrace_analytics.report import build_report
-    from intrace_analytics.retry import LoadStats
-    from intrace_analytics.sites import asset_exposure, incidents_by_asset
-    from intrace_analytics.survival import km_curve, resolution_summary, resolution_times
 
 __all__ = [
     "ApiError",
@@ -101,7 +101,7 @@ __all__ = [
 # or a script that only needs the client should not pay for all of them.
 # Name → the module that defines it (the TYPE_CHECKING imports above, once more).
 _MODULES = {
-    "intrace_analytics.analysis": (
+    "intrace_analytics.analysis._status": (
         "data_quality",
         "incident_severity",
         "open_backlog",
@@ -109,8 +109,8 @@ _MODULES = {
         "status_breakdown",
         "status_over_time",
     ),
-    "intrace_analytics.client": ("IntraceClient",),
-    "intrace_analytics.config": ("Retries", "Timeout"),
+    "intrace_analytics.api._client": ("IntraceClient",),
+    "intrace_analytics.api._settings": ("Retries", "Timeout"),
     "intrace_analytics.exceptions": (
         "ApiError",
         "AuthenticationError",
@@ -122,23 +122,23 @@ _MODULES = {
         "RateLimitError",
         "ResponseFormatError",
     ),
-    "intrace_analytics.frames": ("IncidentFrames", "read_parquet"),
-    "intrace_analytics.load": ("frames_from_pages", "load_incidents"),
-    "intrace_analytics.load_sites": ("load_assets",),
-    "intrace_analytics.maps": ("plot_site_map", "plot_site_maps", "plot_threat_map"),
-    "intrace_analytics.pages": ("Page", "read_jsonl", "write_jsonl"),
-    "intrace_analytics.pagination": ("PageStream",),
-    "intrace_analytics.plotting": (
+    "intrace_analytics.frames._container": ("IncidentFrames", "read_parquet"),
+    "intrace_analytics.load._incidents": ("frames_from_pages", "load_incidents"),
+    "intrace_analytics.load._sites": ("load_assets",),
+    "intrace_analytics.viz._maps": ("plot_site_map", "plot_site_maps", "plot_threat_map"),
+    "intrace_analytics.api._pages": ("Page", "read_jsonl", "write_jsonl"),
+    "intrace_analytics.api._pagination": ("PageStream",),
+    "intrace_analytics.viz._plots": (
         "plot_open_backlog",
         "plot_resolution_times",
         "plot_severity",
         "plot_severity_by_type",
         "plot_status_breakdown",
     ),
-    "intrace_analytics.report": ("build_report",),
-    "intrace_analytics.retry": ("LoadStats",),
-    "intrace_analytics.sites": ("asset_exposure", "incidents_by_asset"),
-    "intrace_analytics.survival": ("km_curve", "resolution_summary", "resolution_times"),
+    "intrace_analytics.report._html": ("build_report",),
+    "intrace_analytics.api._retry": ("LoadStats",),
+    "intrace_analytics.analysis._sites": ("asset_exposure", "incidents_by_asset"),
+    "intrace_analytics.analysis._survival": ("km_curve", "resolution_summary", "resolution_times"),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 

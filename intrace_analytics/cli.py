@@ -28,8 +28,8 @@ from intrace_analytics.exceptions import AuthenticationError, IntraceError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from intrace_analytics.client import IntraceClient
-    from intrace_analytics.frames import IncidentFrames
+    from intrace_analytics.api._client import IntraceClient
+    from intrace_analytics.frames._container import IncidentFrames
 
 __all__ = ["main"]
 
@@ -67,7 +67,7 @@ def _page_size(text: str) -> int:
 
 
 def _as_of(text: str) -> pd.Timestamp:
-    from intrace_analytics.clock import as_of
+    from intrace_analytics._util.clock import as_of
 
     try:
         return as_of(text)
@@ -78,7 +78,7 @@ def _as_of(text: str) -> pd.Timestamp:
 
 
 def _base_url(text: str) -> str:
-    from intrace_analytics.config import check_base_url
+    from intrace_analytics.api._settings import check_base_url
 
     try:
         return check_base_url(text)
@@ -296,7 +296,7 @@ def _writable_directory(path: Path, what: str) -> None:
 def _export(data_dir: Path) -> IncidentFrames:
     """The export in ``data_dir``; a path that is not an export's directory is named
     as what it is."""
-    from intrace_analytics.frames import read_parquet
+    from intrace_analytics.frames._container import read_parquet
 
     if not data_dir.exists():
         raise CommandError(f"no export at {data_dir}: no such directory")
@@ -315,7 +315,7 @@ def _export(data_dir: Path) -> IncidentFrames:
 
 def _summary(args: argparse.Namespace) -> int:
     frames = _export(args.data_dir)
-    from intrace_analytics.summary import summary_text
+    from intrace_analytics.report._text import summary_text
 
     print(summary_text(frames, as_of=args.as_of))
     return 0
@@ -327,7 +327,7 @@ def _report(args: argparse.Namespace) -> int:
     if output.is_dir():
         raise CommandError(f"-o {output} is a directory; give the report's file name")
     _writable_directory(output.parent, "the report's directory")
-    from intrace_analytics.report import build_report
+    from intrace_analytics.report._html import build_report
 
     path = build_report(frames, output, as_of=args.as_of)
     print(f"Report written to {path}")
@@ -343,7 +343,7 @@ def _fetch(args: argparse.Namespace) -> int:
 def _client(args: argparse.Namespace) -> IntraceClient:
     """The client from the options and the environment; its complaints in the
     command line's words (environment variables and options, not keyword arguments)."""
-    from intrace_analytics.client import IntraceClient
+    from intrace_analytics.api._client import IntraceClient
 
     try:
         return IntraceClient(
@@ -365,9 +365,9 @@ def _fetch_into(
     filters: tuple[str | None, str | None, list[str] | None] = (None, None, None),
 ) -> tuple[int, IncidentFrames]:
     """Load, report warnings as lines, write Parquet unless the load is incomplete."""
-    from intrace_analytics import formatting as fmt
+    from intrace_analytics._util import format as fmt
     from intrace_analytics.exceptions import IntraceWarning
-    from intrace_analytics.load import load_incidents
+    from intrace_analytics.load._incidents import load_incidents
 
     status, scope, asset_id = filters
     started = time.monotonic()
@@ -448,7 +448,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     _writable_directory(args.out_dir, "OUT_DIR")
-    from intrace_analytics.client import IntraceClient
+    from intrace_analytics.api._client import IntraceClient
     from intrace_analytics.sandbox import SandboxServer
 
     with SandboxServer(incidents=args.incidents, seed=args.seed) as server:
@@ -457,8 +457,8 @@ def _demo(args: argparse.Namespace) -> int:
         code, frames = _fetch_into(client, args)
     if code:
         return code
-    from intrace_analytics.report import build_report
-    from intrace_analytics.summary import summary_text
+    from intrace_analytics.report._html import build_report
+    from intrace_analytics.report._text import summary_text
 
     report = build_report(frames, args.out_dir / "report.html", title="Intrace sandbox demo")
     print()

@@ -15,7 +15,7 @@ import pytest
 
 from intrace_analytics import IncidentFrames, IntraceClient, frames_from_pages
 from intrace_analytics.sandbox import SandboxServer
-from intrace_analytics.sandbox.data import generate_dataset, page_body
+from intrace_analytics.sandbox._data import generate_dataset, page_body
 from tests.helpers import CANARY_KEY, SITE_RADIUS_KM
 
 

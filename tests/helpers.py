@@ -20,9 +20,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from intrace_analytics import IncidentFrames, frames_from_pages, schema
+from intrace_analytics import IncidentFrames, frames_from_pages
+from intrace_analytics.frames import _schema as schema
 from intrace_analytics.sandbox import SandboxServer
-from intrace_analytics.sandbox.data import page_body
+from intrace_analytics.sandbox._data import page_body
 
 # A key that must never appear in any output, log, error or file.
 CANARY_KEY = "canary-7f3a9c1e-DO-NOT-LEAK"
@@ -334,7 +335,7 @@ def site_ids(
 
 
 def assert_value_error_names(call: Callable[[], object], words: Iterable[str]) -> None:
-    """``call()`` raises ValueError in the one message shape of ``intrace_analytics.checks``
+    """``call()`` raises ValueError in the one message shape of ``intrace_analytics._util.checks``
     (``{name} must be {expected}; got {value!r}``), naming each of ``words``."""
     with pytest.raises(ValueError) as info:  # noqa: PT011 -- words checked below
         call()

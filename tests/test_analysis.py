@@ -15,8 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from intrace_analytics import schema
-from intrace_analytics.analysis import (
+from intrace_analytics.analysis._status import (
     data_quality,
     incident_severity,
     open_backlog,
@@ -24,8 +23,9 @@ from intrace_analytics.analysis import (
     status_breakdown,
     status_over_time,
 )
-from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.survival import resolution_summary, resolution_times
+from intrace_analytics.analysis._survival import resolution_summary, resolution_times
+from intrace_analytics.frames import _schema as schema
+from intrace_analytics.frames._container import IncidentFrames
 from tests.helpers import assert_value_error_names, stamp, typed
 
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from intrace_analytics import IntraceClient, load_incidents
-from intrace_analytics.sandbox.data import generate_dataset, page_body
+from intrace_analytics.sandbox._data import generate_dataset, page_body
 
 BENCH_LIVE = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_live.py"
 

@@ -462,7 +462,8 @@ def test_a_bad_as_of_is_a_usage_error_naming_the_option(
 
 
 def test_the_parsers_filter_choices_are_the_schemas() -> None:
-    from intrace_analytics import cli, schema
+    from intrace_analytics import cli
+    from intrace_analytics.frames import _schema as schema
 
     assert (cli.STATUSES, cli.SCOPES) == (schema.STATUSES, schema.SCOPES)
 

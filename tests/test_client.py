@@ -22,7 +22,7 @@ from intrace_analytics import (
     ResponseFormatError,
     load_incidents,
 )
-from intrace_analytics.client import Retries, Timeout
+from intrace_analytics.api._client import Retries, Timeout
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import CANARY_KEY, assert_no_key, ids_of, incident_requests, served_ids
 
@@ -689,7 +689,7 @@ def test_the_retry_after_cap_applies_to_every_status(
 ) -> None:
     # The sandbox's fail() sends no Retry-After: add one to its error answers, as a
     # proxy in front of a busy service would.
-    from intrace_analytics.sandbox import server as sandbox_server
+    from intrace_analytics.sandbox import _server as sandbox_server
 
     real = sandbox_server.fault_response
 

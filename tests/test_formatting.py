@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from intrace_analytics import IncidentFrames, resolution_summary, status_breakdown
-from intrace_analytics import formatting as fmt
-from intrace_analytics.formatting import count, duration, label, readable
+from intrace_analytics._util import format as fmt
+from intrace_analytics._util.format import count, duration, label, readable
 
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
 

@@ -36,9 +36,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intrace_analytics.pages import Page
-from intrace_analytics.sandbox.data import generate_dataset
-from intrace_analytics.sandbox.payload import page_body
+from intrace_analytics.api._pages import Page
+from intrace_analytics.sandbox._bodies import page_body
+from intrace_analytics.sandbox._data import generate_dataset
 
 EXAMPLES = int(os.environ.get("INTRACE_FUZZ_EXAMPLES", "200"))
 EXAMPLE_TIMEOUT_S = 30.0
@@ -51,7 +51,7 @@ from intrace_analytics import frames_from_pages
 from intrace_analytics.exceptions import IntraceWarning, ResponseFormatError
 
 from dataclasses import replace
-from intrace_analytics.pages import Page
+from intrace_analytics.api._pages import Page
 
 def expand(value):
     # {"__deep__": n} stands for a list nested n levels (too deep to pickle or print).

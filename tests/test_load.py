@@ -25,11 +25,11 @@ from intrace_analytics import (
     __version__,
     frames_from_pages,
     load_incidents,
-    merge,
     read_jsonl,
-    schema,
 )
-from intrace_analytics import load as load_module
+from intrace_analytics.frames import _merge as merge
+from intrace_analytics.frames import _schema as schema
+from intrace_analytics.load import _incidents as load_module
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import (  # shared reconstruction helpers
     CANARY_KEY,
@@ -304,7 +304,7 @@ def test_a_threat_only_a_deleted_incident_embedded_goes_with_it(
     # Pass 0 holds D (the newest, embedding T) and K (linking T without embedding it);
     # D is deleted after the first page, so the load re-reads. No live incident embeds T:
     # the frames must equal a clean read of the final data, which has no T.
-    from intrace_analytics.sandbox.data import page_body
+    from intrace_analytics.sandbox._data import page_body
     from tests.helpers import link, threat
 
     data = api.dataset.incidents
@@ -326,7 +326,7 @@ def test_a_threat_a_kept_incident_embeds_stays_when_the_winning_copy_goes(
     # D (the newest) and K, on the same page, both embed T; D's copy wins that page. D
     # is deleted after the first page: K still embeds T, so a clean read of the final
     # data describes T, and so must the reconciled load.
-    from intrace_analytics.sandbox.data import page_body
+    from intrace_analytics.sandbox._data import page_body
     from tests.helpers import link, threat
 
     data = api.dataset.incidents

@@ -19,11 +19,11 @@ from intrace_analytics import (
     IntraceClient,
     ResponseFormatError,
     load_incidents,
-    load_sites,
     read_parquet,
 )
 from intrace_analytics.cli import main
-from intrace_analytics.load_sites import load_assets
+from intrace_analytics.load import _sites as load_sites
+from intrace_analytics.load._sites import load_assets
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import CANARY_KEY, assert_no_key, incident_requests, served_ids
 

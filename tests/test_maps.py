@@ -27,7 +27,9 @@ from matplotlib.figure import Figure
 
 import intrace_analytics
 from intrace_analytics import IncidentFrames
-from intrace_analytics.maps import (
+from intrace_analytics.frames._schema import SEVERITIES, empty_frame
+from intrace_analytics.sandbox import SITES
+from intrace_analytics.viz._maps import (
     EARTH_RADIUS_KM,
     RADIUS_LABEL,
     SITE_LABEL,
@@ -36,9 +38,7 @@ from intrace_analytics.maps import (
     plot_site_maps,
     plot_threat_map,
 )
-from intrace_analytics.sandbox import SITES
-from intrace_analytics.schema import SEVERITIES, empty_frame
-from intrace_analytics.style import SEVERITY_COLORS, SEVERITY_ORDER, UNKNOWN_COLOR
+from intrace_analytics.viz._style import SEVERITY_COLORS, SEVERITY_ORDER, UNKNOWN_COLOR
 from tests.helpers import SITE_RADIUS_KM, typed
 
 KM_PER_DEGREE = math.radians(1) * EARTH_RADIUS_KM  # along a meridian
@@ -330,8 +330,8 @@ def test_site_maps_draw_on_a_given_figure(sites_frames: IncidentFrames) -> None:
 def test_map_names_are_documented_for_export() -> None:
     # __init__ loads plot helpers lazily; the map functions live in maps.
     for name in ("plot_threat_map", "plot_site_map", "plot_site_maps"):
-        function = getattr(__import__("intrace_analytics.maps", fromlist=[name]), name)
-        assert function.__module__ == "intrace_analytics.maps"
+        function = getattr(__import__("intrace_analytics.viz._maps", fromlist=[name]), name)
+        assert function.__module__ == "intrace_analytics.viz._maps"
         assert "Examples" in (function.__doc__ or "")
 
 

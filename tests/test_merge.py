@@ -23,8 +23,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intrace_analytics import arrays, frames_from_pages, merge, normalize
-from intrace_analytics.normalize import threat_winners
+from intrace_analytics import frames_from_pages
+from intrace_analytics._util import arrays
+from intrace_analytics.frames import _merge as merge
+from intrace_analytics.frames import _parse as normalize
+from intrace_analytics.frames._parse import threat_winners
 from intrace_analytics.sandbox import generate_dataset
 from tests.helpers import (
     assert_same_frames,
@@ -207,7 +210,7 @@ def test_parse_workers_follow_the_cores_this_process_may_use(
     """One worker per usable core, at most 32: checked in children pinned to one core
     and to every core, so the count comes from the affinity, not the machine's size."""
     code = (
-        "import os, sys; from intrace_analytics.merge import parse_workers; "
+        "import os, sys; from intrace_analytics.frames._merge import parse_workers; "
         "os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}) if sys.argv[1] == 'one' "
         "else None; print(parse_workers(), len(os.sched_getaffinity(0)))"
     )

@@ -27,13 +27,13 @@ from intrace_analytics import (
     DataQualityWarning,
     Page,
     ResponseFormatError,
-    arrays,
     frames_from_pages,
-    schema,
 )
-from intrace_analytics.bodies import MAX_DEPTH, nesting_depth
-from intrace_analytics.normalize import threat_winners
-from intrace_analytics.sandbox.data import generate_dataset, to_camel
+from intrace_analytics._util import arrays
+from intrace_analytics.api._bodies import MAX_DEPTH, nesting_depth
+from intrace_analytics.frames import _schema as schema
+from intrace_analytics.frames._parse import threat_winners
+from intrace_analytics.sandbox._data import generate_dataset, to_camel
 from tests.helpers import (
     SCOPES,
     SEVERITIES,

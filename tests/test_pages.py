@@ -19,7 +19,7 @@ from intrace_analytics import (
     read_jsonl,
     write_jsonl,
 )
-from intrace_analytics.normalize import parse_page
+from intrace_analytics.frames._parse import parse_page
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import assert_same_frames
 

@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intrace_analytics import IntraceClient, Page, PageStream, ResponseFormatError
-from intrace_analytics.bodies import total_hint
-from intrace_analytics.normalize import parse_page
-from intrace_analytics.pagination import MAX_QUERY_LENGTH, OffsetPaginator, split_for_url
+from intrace_analytics.api._bodies import total_hint
+from intrace_analytics.api._pagination import MAX_QUERY_LENGTH, OffsetPaginator, split_for_url
+from intrace_analytics.frames._parse import parse_page
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import ids_of, incident_requests, served_ids
 

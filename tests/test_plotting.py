@@ -27,17 +27,18 @@ from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
 
 from intrace_analytics import IncidentFrames
-from intrace_analytics.analysis import open_backlog
-from intrace_analytics.maps import SITE_LABEL, plot_threat_map
-from intrace_analytics.plotting import (
+from intrace_analytics.analysis._status import open_backlog
+from intrace_analytics.analysis._survival import km_curve, resolution_times
+from intrace_analytics.frames._schema import SEVERITIES, STATUSES, empty_frame
+from intrace_analytics.viz._maps import SITE_LABEL, plot_threat_map
+from intrace_analytics.viz._plots import (
     plot_open_backlog,
     plot_resolution_times,
     plot_severity,
     plot_severity_by_type,
     plot_status_breakdown,
 )
-from intrace_analytics.schema import SEVERITIES, STATUSES, empty_frame
-from intrace_analytics.style import (
+from intrace_analytics.viz._style import (
     GROUP_COLORS,
     KM_LABEL,
     MAX_BANDS,
@@ -49,7 +50,6 @@ from intrace_analytics.style import (
     STATUS_COLORS,
     UNKNOWN_COLOR,
 )
-from intrace_analytics.survival import km_curve, resolution_times
 
 # The sandbox's history ends at this fixed instant; censoring there keeps results stable.
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")

@@ -16,20 +16,17 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from intrace_analytics import (
-    IncidentFrames,
-    analysis,
-    clock,
-    frames_from_pages,
-    maps,
-    sites,
-    survival,
-)
+from intrace_analytics import IncidentFrames, frames_from_pages
+from intrace_analytics._util import clock
+from intrace_analytics._util.format import count, duration, seconds, timestamp
 from intrace_analytics._version import __version__
-from intrace_analytics.formatting import count, duration, seconds, timestamp
-from intrace_analytics.report import SECTIONS, TOP_OPEN, build_report
+from intrace_analytics.analysis import _sites as sites
+from intrace_analytics.analysis import _status as analysis
+from intrace_analytics.analysis import _survival as survival
+from intrace_analytics.frames._schema import empty_frame
+from intrace_analytics.report._html import SECTIONS, TOP_OPEN, build_report
 from intrace_analytics.sandbox import SITES
-from intrace_analytics.schema import empty_frame
+from intrace_analytics.viz import _maps as maps
 from tests.helpers import incident, link, page, threat
 
 AS_OF = "2026-10-01T00:00:00Z"

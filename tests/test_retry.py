@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from intrace_analytics.retry import LoadStats, RetryBudget, retry_after_seconds
+from intrace_analytics.api._retry import LoadStats, RetryBudget, retry_after_seconds
 
 
 @pytest.mark.parametrize(("header", "seconds"), [("0", 0), ("1", 1), (" 120 ", 120)])

@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from intrace_analytics import schema
+from intrace_analytics.frames import _schema as schema
 
 
 def test_columns_are_those_of_the_spec() -> None:

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from intrace_analytics import IncidentFrames
-from intrace_analytics.analysis import status_breakdown
+from intrace_analytics.analysis._sites import EXPOSURE_COLUMNS, asset_exposure, incidents_by_asset
+from intrace_analytics.analysis._status import status_breakdown
+from intrace_analytics.analysis._survival import resolution_summary
 from intrace_analytics.sandbox import SITES
-from intrace_analytics.sites import EXPOSURE_COLUMNS, asset_exposure, incidents_by_asset
-from intrace_analytics.survival import resolution_summary
 from tests.helpers import typed
 
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")

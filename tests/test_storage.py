@@ -15,11 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from intrace_analytics import __version__, frames_from_pages, schema
+from intrace_analytics import __version__, frames_from_pages
 from intrace_analytics.exceptions import DataQualityWarning
-from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.publish import LOCK_NAME
-from intrace_analytics.storage import write_parquet
+from intrace_analytics.export._parquet import write_parquet
+from intrace_analytics.export._publish import LOCK_NAME
+from intrace_analytics.frames import _schema as schema
+from intrace_analytics.frames._container import IncidentFrames, read_parquet
 from tests import helpers
 from tests.helpers import CANARY_KEY, incident, link, page, threat
 
@@ -395,7 +396,7 @@ def test_a_failed_publication_of_the_first_file_changes_nothing(
     def replace(source: Any, target: Any) -> None:
         raise PermissionError(13, "Permission denied", str(target))
 
-    monkeypatch.setattr("intrace_analytics.fileio.os.replace", replace)
+    monkeypatch.setattr("intrace_analytics.export._atomic.os.replace", replace)
     with pytest.raises(PermissionError):
         write_parquet(make_frames({"rows": 0}), tmp_path)
     assert snapshot(tmp_path) == before

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
 
-from intrace_analytics.frames import IncidentFrames, read_parquet
-from intrace_analytics.publish import JOURNAL_NAME, LOCK_NAME
-from intrace_analytics.storage import read_tables, write_parquet
+from intrace_analytics.export._parquet import read_tables, write_parquet
+from intrace_analytics.export._publish import JOURNAL_NAME, LOCK_NAME
+from intrace_analytics.frames._container import IncidentFrames, read_parquet
 from tests.helpers import assert_same_frames
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # them, after saying "go" (imports done). ``rounds`` 0 means until killed.
 WRITER = """
 import pickle, sys
-from intrace_analytics.storage import write_parquet
+from intrace_analytics.export._parquet import write_parquet
 frames = pickle.load(open(sys.argv[1], "rb"))
 directory, rounds = sys.argv[2], int(sys.argv[3])
 print("go", flush=True)
@@ -146,7 +146,7 @@ def test_a_writer_killed_at_random_moments_leaves_old_or_new_and_is_swept(
 # journal is committed and before any table is published, 2 is between two renames.
 KILLED_MID_PUBLICATION = """
 import os, pickle, signal, sys
-from intrace_analytics.storage import write_parquet
+from intrace_analytics.export._parquet import write_parquet
 frames = pickle.load(open(sys.argv[1], "rb"))
 directory, kill_at = sys.argv[2], int(sys.argv[3])
 original, calls = os.replace, []

@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from intrace_analytics import clock, survival
-from intrace_analytics.formatting import count, duration
-from intrace_analytics.frames import IncidentFrames
-from intrace_analytics.schema import STATUSES, empty_frame
-from intrace_analytics.sites import asset_exposure
-from intrace_analytics.summary import summary_text
+from intrace_analytics._util import clock
+from intrace_analytics._util.format import count, duration
+from intrace_analytics.analysis import _survival as survival
+from intrace_analytics.analysis._sites import asset_exposure
+from intrace_analytics.frames._container import IncidentFrames
+from intrace_analytics.frames._schema import STATUSES, empty_frame
+from intrace_analytics.report._text import summary_text
 
 AS_OF = "2026-10-01T00:00:00Z"
 HEADINGS = ("Incidents by status", "Time to resolution", "Threats by severity")

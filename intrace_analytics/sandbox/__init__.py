@@ -1,14 +1,15 @@
 """The sandbox: a local Intrace API over seeded synthetic data, misbehaving on demand.
 
 Used by the tests, the benchmarks and ``intrace-analytics demo`` / ``sandbox``. Modules,
-in the order they import each other: ``gcpause`` (pausing the garbage collector),
-``payload`` (page, sites and error bodies), ``assets`` (the monitored sites), ``data``
-(the synthetic incidents), ``faults`` (the fault switches), ``httpd`` (the stdlib
-server and handler) and ``server`` (the API itself).
+in the order they import each other: ``_gcpause`` (pausing the garbage collector),
+``_bodies`` (page, sites and error bodies, serialized), ``_assets`` (the monitored sites),
+``_data`` (the synthetic incidents), ``_faults`` (the fault switches), ``_httpd`` (the
+stdlib server and handler) and ``_server`` (the API itself).
 """
 
-from intrace_analytics.sandbox.assets import SITES, asset_records
-from intrace_analytics.sandbox.data import (
+from intrace_analytics.sandbox._assets import SITES, asset_records
+from intrace_analytics.sandbox._bodies import page_body, to_camel
+from intrace_analytics.sandbox._data import (
     ANCHOR,
     ASSETS,
     SEVERITIES,
@@ -17,8 +18,7 @@ from intrace_analytics.sandbox.data import (
     Dataset,
     generate_dataset,
 )
-from intrace_analytics.sandbox.payload import page_body, to_camel
-from intrace_analytics.sandbox.server import SandboxServer
+from intrace_analytics.sandbox._server import SandboxServer
 
 __all__ = [
     "ANCHOR",

@@ -1,0 +1,3 @@
+"""Private helpers every layer may use: argument checks, the clock, secret redaction, Arrow
+array helpers and the one formatter.
+"""

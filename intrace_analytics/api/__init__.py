@@ -1,0 +1,3 @@
+"""The API layer: client settings, the one GET with retries, offset pagination, pages and their
+bodies. Imports nothing else of the package but its exceptions.
+"""

@@ -1,0 +1,573 @@
+"""A whole load: fetch every page, normalize as pages arrive, prove completeness; sites.
+
+Offset pagination over live data can skip or repeat rows when incidents are created or
+deleted mid-load. :func:`load_incidents` reads the result set, lets the
+:class:`~intrace_analytics.frames._merge.Normalizer` check the read was exact, re-reads
+(bounded) when it was not, and records a load report in ``frames.metadata``.
+:func:`frames_from_pages` is the same normalization offline, over pages already at hand.
+
+With ``assets=...`` it then reads each site's incidents (:mod:`intrace_analytics.load._sites`)
+and reconciles them with the main read. The data can change between the main read and
+a site's read; a site read that returns an incident the main read does not hold is
+drift, never kept or dropped silently: the main result set is read again (bounded), then
+the sites that read may have missed or mis-stated (every site if the re-read found new
+incidents, else the sites that returned unknown ids), until the sites' incidents are all
+in the main read or the bound is reached (``complete: false`` and a warning).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from intrace_analytics._util.checks import check_int, fail
+from intrace_analytics._util.clock import utc_now
+from intrace_analytics.api._client import IntraceClient, PageStream
+from intrace_analytics.api._pages import JsonlWriter, Page
+from intrace_analytics.api._retry import LoadContext
+from intrace_analytics.exceptions import (
+    AuthenticationError,
+    CompletenessWarning,
+    DataQualityWarning,
+    NetworkError,
+)
+from intrace_analytics.frames._container import IncidentFrames
+from intrace_analytics.frames._merge import Normalizer, parse_workers
+from intrace_analytics.frames._parse import PageColumns, parse_page
+from intrace_analytics.load._progress import ProgressBar, progress_bar
+from intrace_analytics.load._sites import SiteRead, incident_assets_frame, read_assets, read_sites
+
+__all__ = ["frames_from_pages", "load_incidents"]
+
+
+def load_incidents(
+    client: IntraceClient | None = None,
+    *,
+    status: str | None = None,
+    scope: str | None = None,
+    asset_id: str | Iterable[str] | None = None,
+    assets: bool | Iterable[str] = False,
+    progress: bool | None = None,
+    raw_dir: str | Path | None = None,
+    reconcile_passes: int = 2,
+) -> IncidentFrames:
+    """Fetch every matching incident and return the tidy frames, proven complete.
+
+    Parameters
+    ----------
+    client
+        The client to use; by default one configured from ``INTRACE_API_KEY`` and
+        ``INTRACE_BASE_URL``.
+    status, scope, asset_id
+        Filters, as in :meth:`IntraceClient.iter_incident_pages`. An ``asset_id`` that
+        ``GET /v1/assets`` does not list warns (the check is skipped when the key may
+        not read assets).
+    assets
+        ``True``: also load every site the key can see (whatever its status) into
+        ``frames.assets``, and for each site which of the loaded incidents touch it into
+        ``frames.incident_assets`` (the ``asset_id`` filter with the same ``status`` and
+        ``scope``, one read per site, concurrently). A list of ids: those sites only.
+        ``False`` (default): no sites.
+    progress
+        Show a progress bar on stderr: ``None`` (default) only in a terminal or a notebook.
+    raw_dir
+        Keep every page of the main read received as JSON Lines in this directory
+        (``pages-<time>.jsonl``), replayable with ``frames_from_pages(read_jsonl(path))``.
+    reconcile_passes
+        How many times to re-read after drift (rows inserted or deleted while a result
+        set was read, or between the main read and a site's read), at most.
+
+    Returns
+    -------
+    IncidentFrames
+        With ``metadata``, the load report: filters, base_url, fetched_at, pages, requests,
+        retries, rate_limit_wait_s, total_reported, rows, duplicates_dropped,
+        drift_detected, reconciled, complete, assets_loaded, asset_reads (one record per
+        site: asset_id, rows, complete), and more detail.
+
+    Raises
+    ------
+    ValueError
+        A filter or ``assets`` is not allowed (before any request).
+
+    Warns
+    -----
+    CompletenessWarning
+        The load could not prove it holds every matching incident exactly once, or a
+        site's membership exactly (``metadata["complete"]`` is then False).
+    DataQualityWarning
+        The key may not read assets (403: incidents are loaded without sites); an
+        ``asset_id`` filter value or an id in ``assets`` that is not a known site.
+
+    Examples
+    --------
+    >>> from intrace_analytics.sandbox import SandboxServer
+    >>> with SandboxServer(incidents=300) as api:
+    ...     client = IntraceClient(api.api_key, base_url=api.url)
+    ...     frames = load_incidents(client, status="open", progress=False)
+    >>> frames.metadata["complete"]
+    True
+    """
+    client = client if client is not None else IntraceClient()
+    # A generator of ids would be spent by the first read: hold them, once.
+    asset_ids: list[str] | None = None
+    if asset_id is not None:
+        asset_ids = [asset_id] if isinstance(asset_id, str) else list(asset_id)
+    wanted_sites = _check_assets(assets)
+    check_int("reconcile_passes", reconcile_passes, 0, 100)
+
+    # At most one parse per core at once: the fetch threads (max_workers of them) parse
+    # what they fetched, and more parses than cores only add memory and cache misses.
+    parsing = threading.BoundedSemaphore(parse_workers())
+
+    def parse(body: bytes, offset: int, label: str) -> PageColumns:
+        with parsing:
+            return parse_page(body, offset, label)
+
+    def read(pass_load: LoadContext | None = None) -> PageStream:
+        # Each body is parsed once, by Arrow, in the thread that fetched it: the paginator's
+        # guards read that parse and the normalizer keeps it (no stdlib decode at all).
+        return client.iter_incident_pages(
+            status=status, scope=scope, asset_id=asset_ids, load=pass_load, parse=parse,
+            read_all=True,
+        )  # fmt: skip
+
+    read().close()  # validates the filters (ValueError) before anything is sent or written
+    started = utc_now()
+    bar = progress_bar(progress)
+    try:
+        load = client.new_load(bar.waiting if bar is not None else None)
+        main = _MainRead(read, load, Normalizer(), bar, raw_dir, started)
+
+        stop = threading.Event()  # the main read failed: the sites are not read
+
+        def beside_main() -> _Early:
+            # The site list and every site's first read run beside the main read, in the
+            # same request slots: the server works on them while main pages wait on the
+            # network. The sites are read once the main read has its first page, which
+            # says what the result set looked like before they began (no probe needed).
+            sites, notes = _site_list(client, load, asset_ids, wanted_sites)
+            if sites is None:
+                return _Early(notes=notes)
+            main.begun.wait()
+            if stop.is_set():
+                return _Early(sites, notes)  # the main read failed: its error is raised
+            reads = read_sites(
+                client, sites.ids, status=status, scope=scope, load=load,
+                attempts=reconcile_passes + 1,
+            )  # fmt: skip
+            return _Early(sites, notes, main.first, reads)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="intrace-sites") as beside:
+            needed = wanted_sites is not False or bool(asset_ids)
+            early = beside.submit(beside_main) if needed else None
+            try:
+                try:
+                    main.read_until_clean(reconcile_passes)
+                except BaseException:
+                    stop.set()
+                    raise
+                finally:
+                    main.begun.set()  # also when the read ended without a page
+                found = early.result() if early is not None else _Early()
+                for note in found.notes:
+                    warnings.warn(note, DataQualityWarning, stacklevel=2)
+                sites = found.sites
+                outcome = (
+                    _read_memberships(
+                        client, main, sites, found.reads, asset_ids, reconcile_passes,
+                        status=status, scope=scope, before=found.before,
+                    )
+                    if sites is not None
+                    else None
+                )  # fmt: skip
+            except BaseException as failure:
+                stop.set()
+                main.normalizer.close()
+                if early is not None and not isinstance(failure, Exception):
+                    early.cancel()
+                # A failed site list fails the load's later requests ("not sent"): say
+                # what failed first.
+                if early is not None and early.done() and early.exception() is not None:
+                    cause = early.exception()
+                    if cause is not failure and isinstance(failure, NetworkError):
+                        raise cause from None  # type: ignore[misc]
+                raise
+            finally:
+                main.close()
+    except BaseException:
+        if bar is not None:
+            bar.close(clear=True)  # what failed is said next, on a clean line
+        raise
+    else:
+        if bar is not None:
+            bar.close()
+    stats = load.stats
+    report: dict[str, Any] = {
+        "base_url": client.base_url,
+        "filters": {"status": status, "scope": scope, "asset_id": asset_ids},
+        "fetched_at": started.isoformat(),
+        "passes": main.passes,
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "rate_limit_wait_s": round(stats.rate_limit_wait_s, 3),
+        "assets_loaded": sites is not None,
+        "asset_reads": [],
+    }
+    if main.writer is not None:
+        report["raw_file"] = str(main.writer.path)
+    # Warns CompletenessWarning when no read was exact.
+    frames = main.normalizer.finish(report)
+    if sites is not None and outcome is not None:
+        _attach_sites(frames, sites, outcome)
+    return frames
+
+
+def _check_assets(assets: bool | Iterable[str]) -> list[str] | None | bool:
+    """``assets`` as False (no sites), True (every site) or a list of site ids."""
+    if isinstance(assets, bool):
+        return assets
+    expected = "True, False, or a non-empty list of site ids"
+    if isinstance(assets, str) or not isinstance(assets, Iterable):
+        raise fail("assets", expected, assets)
+    ids = list(assets)
+    if not ids or not all(isinstance(v, str) and v.strip() for v in ids):
+        raise fail("assets", expected, ids)
+    return list(dict.fromkeys(v.strip() for v in ids))
+
+
+@dataclass
+class _Sites:
+    """The sites a load reads: the ``assets`` frame and their ids, in the API's order."""
+
+    frame: pd.DataFrame
+    ids: list[str]
+
+
+def _site_list(
+    client: IntraceClient,
+    load: LoadContext,
+    asset_ids: list[str] | None,
+    wanted: list[str] | None | bool,
+) -> tuple[_Sites | None, list[str]]:
+    """Read ``GET /v1/assets`` when sites are wanted or an ``asset_id`` filter is to be
+    checked: the sites to read (None when sites are not loaded) and the warnings to give
+    about the list (unknown ids, a key that may not read it), for the caller's thread
+    to give."""
+    notes: list[str] = []
+    if wanted is False and not asset_ids:
+        return None, notes
+    try:
+        with client.iter_asset_pages(load=load) as pages:
+            frame = read_assets(pages)
+    except AuthenticationError as exc:
+        if exc.status_code != 403:
+            raise
+        if wanted is not False:
+            notes.append(
+                "The API key may not read GET /v1/assets (HTTP 403): incidents are loaded "
+                "without sites (frames.assets and frames.incident_assets stay empty)"
+            )
+        return None, notes  # the filter cannot be checked: quietly, as documented
+    known = set(frame["asset_id"].dropna())
+    for what, ids in (("asset_id filter value", asset_ids), ("site in assets=", wanted)):
+        if isinstance(ids, list):
+            unknown = [v for v in ids if v not in known]
+            if unknown:
+                shown = ", ".join(repr(v) for v in unknown[:10])
+                notes.append(
+                    f"{len(unknown)} {what} not among the {len(known)} sites GET /v1/assets "
+                    f"lists: {shown}; no incident can match it"
+                )
+    if wanted is False:
+        return None, notes
+    if isinstance(wanted, list):
+        frame = frame[frame["asset_id"].isin(wanted)].reset_index(drop=True)
+    return _Sites(frame, [str(v) for v in frame["asset_id"]]), notes
+
+
+@dataclass
+class _Early:
+    """What ran beside the main read: the site list (and the warnings it calls for), the
+    result set as the main read's first page saw it, every site's first read."""
+
+    sites: _Sites | None = None
+    notes: list[str] = field(default_factory=list)
+    before: tuple[int, str | None] | None = None
+    reads: dict[str, SiteRead] = field(default_factory=dict)
+
+
+@dataclass
+class _MainRead:
+    """The main result set's reads (passes) into one normalizer."""
+
+    read: Callable[[LoadContext | None], PageStream]
+    load: LoadContext
+    normalizer: Normalizer
+    bar: ProgressBar | None
+    raw_dir: str | Path | None
+    started: datetime
+    passes: int = 0
+    clean: bool = False
+    writer: JsonlWriter | None = field(default=None, init=False)
+    # Set once the first page has arrived (or the read ended without one): what the
+    # sites' first reads wait for (see load_incidents).
+    begun: threading.Event = field(default_factory=threading.Event, init=False)
+    # The first page's total and first (newest) id: the result set when the sites'
+    # reads began, as a probe would have seen it.
+    first: tuple[int, str | None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.raw_dir is not None:
+            stamp = self.started.strftime("%Y%m%dT%H%M%S%fZ")
+            try:
+                self.writer = JsonlWriter(Path(self.raw_dir) / f"pages-{stamp}.jsonl")
+            except BaseException:
+                self.normalizer.close()  # its threads, and the memory pool it holds
+                raise
+
+    def read_until_clean(self, retries: int) -> bool:
+        """Read the result set once more, then again (at most ``retries`` more times)
+        until a read is exact; whether the last one was."""
+        for attempt in range(retries + 1):
+            pass_index = self.passes
+            self.passes += 1
+            if self.bar is not None:
+                self.bar.reset(total=None)
+                self.bar.set_description("fetching" if pass_index == 0 else "re-reading (drift)")
+            stream = self.read(self.load)
+            try:
+                for page in stream:
+                    if not self.begun.is_set():
+                        ids = page._ids()
+                        self.first = (page.total, ids[0] if ids else None)
+                        self.begun.set()
+                    page = page._replace_pass(pass_index)  # stays undecoded
+                    if self.writer is not None:
+                        self.writer.write(page)
+                    self.normalizer.add(page)
+                    if self.bar is not None:
+                        self.bar.page(page)
+            finally:
+                stream.close()
+            self.clean = self.normalizer.check_pass(pass_index).clean
+            if self.clean or attempt == retries:
+                return self.clean
+        return self.clean  # pragma: no cover - the loop always returns
+
+    def ids(self) -> set[str]:
+        """The ids of the last read."""
+        return set(self.normalizer.check_pass(self.passes - 1).ids.to_pylist())
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class _Membership:
+    """What the site reads found, and how they were reconciled."""
+
+    reads: dict[str, SiteRead]
+    consistent: bool
+    rounds: int = 0
+    unknown_ids: int = 0
+    reread_sites: list[str] = field(default_factory=list)
+
+
+def _read_memberships(
+    client: IntraceClient,
+    main: _MainRead,
+    sites: _Sites,
+    reads: dict[str, SiteRead],
+    asset_ids: list[str] | None,
+    reconcile_passes: int,
+    *,
+    status: str | None,
+    scope: str | None,
+    before: tuple[int, str | None] | None,
+) -> _Membership:
+    """Reconcile every site's first read (``reads``) with the main read, re-reading
+    (bounded) where they disagree or the data moved since."""
+    bar = main.bar
+
+    def read(which: Sequence[str]) -> dict[str, SiteRead]:
+        if bar is not None:
+            bar.reset(total=len(which), unit=" sites")
+            bar.set_description("reading sites")
+        return read_sites(
+            client,
+            which,
+            status=status,
+            scope=scope,
+            load=main.load,
+            attempts=reconcile_passes + 1,
+            on_done=bar.site if bar is not None else None,
+        )
+
+    fresh: Sequence[str] = sites.ids
+    # With an asset_id filter, a site outside it rightly returns incidents the main read
+    # does not hold; only the filtered sites' incidents must all be in it.
+    bound = [s for s in sites.ids if asset_ids is None or s in asset_ids]
+    held = main.ids()
+    outcome = _Membership(reads, consistent=True)
+    while main.clean:
+        unknown = {s: set(reads[s].ids) - held for s in bound}
+        unknown = {s: ids for s, ids in unknown.items() if ids}
+        outcome.unknown_ids += len(set().union(*unknown.values())) if unknown else 0
+        # Drift shows as ids the main read lacks, a site read that had to be repeated,
+        # or a result set that moved while the sites were read (they began before the
+        # main read ended) or since (one small request each).
+        moved = (
+            any(reads[s].reads > 1 for s in fresh)
+            or (before is not None and _moved(before, main))
+            or _moved(_probe(client, main.load, status, scope, asset_ids), main)
+        )
+        before = None  # later rounds read the sites after the main read
+        changed = bool(unknown) or moved
+        if not changed:
+            break
+        if outcome.rounds >= reconcile_passes:
+            outcome.consistent = False
+            break
+        outcome.rounds += 1
+        # Read the main result set again, then the sites whose reads may be stale: all
+        # of them when incidents appeared, else those that returned unknown incidents.
+        if not main.read_until_clean(reconcile_passes):
+            break
+        now = main.ids()
+        # Sites read while the result set moved may miss or keep anything: read them all
+        # again; else only those that returned incidents the main read lacked.
+        fresh = sites.ids if moved or now - held else list(unknown)
+        held = now
+        if fresh:
+            reads.update(read(fresh))
+            outcome.reread_sites.extend(s for s in fresh if s not in outcome.reread_sites)
+    return outcome
+
+
+def _probe(
+    client: IntraceClient,
+    load: LoadContext,
+    status: str | None,
+    scope: str | None,
+    asset_ids: list[str] | None,
+) -> tuple[int, str | None]:
+    """The main result set's ``total`` and newest incident id, from one request of one
+    incident: what tells that the result set moved between two moments."""
+    peek = copy.copy(client)
+    peek.page_size = 1
+    stream = peek.iter_incident_pages(status=status, scope=scope, asset_id=asset_ids, load=load)
+    try:
+        first = next(stream, None)  # one request: the rest is fetched only on demand
+    finally:
+        stream.close()
+    if first is None:
+        return 0, None
+    ids = first._ids()
+    return first.total, (ids[0] if ids else None)
+
+
+def _moved(probe: tuple[int, str | None], main: _MainRead) -> bool:
+    """Whether the main read's result differs from what ``probe`` saw."""
+    ids = main.normalizer.check_pass(main.passes - 1).ids
+    newest = ids[0].as_py() if len(ids) else None
+    return probe != (len(ids), newest)
+
+
+def _attach_sites(frames: IncidentFrames, sites: _Sites, outcome: _Membership) -> None:
+    """Put the sites and their incidents on the frames; complete the load report."""
+    pairs, rows = incident_assets_frame(frames.incidents["incident_id"], sites.ids, outcome.reads)
+    frames.assets = sites.frame
+    frames.incident_assets = pairs
+    report = frames.metadata
+    report["asset_reads"] = [
+        {"asset_id": s, "rows": rows[s], "complete": outcome.reads[s].complete} for s in sites.ids
+    ]
+    incomplete = [s for s in sites.ids if not outcome.reads[s].complete]
+    if outcome.rounds or not outcome.consistent:
+        report["asset_drift"] = {
+            "unknown_ids": outcome.unknown_ids,
+            "main_rereads": outcome.rounds,
+            "reread_sites": outcome.reread_sites,
+            "consistent": outcome.consistent,
+        }
+        report["drift_detected"] = True
+    problems = []
+    if incomplete:
+        reasons = "; ".join(f"{s}: {', '.join(outcome.reads[s].reasons)}" for s in incomplete[:3])
+        problems.append(f"{len(incomplete)} site reads could not be proven exact ({reasons})")
+    if not outcome.consistent:
+        problems.append(
+            "site reads returned incidents the main read does not hold, and re-reading "
+            "did not settle it"
+        )
+    if problems and report["complete"]:
+        report["complete"] = False
+        warnings.warn(
+            "The load could not prove which incidents touch each site: "
+            + "; ".join(problems)
+            + ". See frames.metadata['asset_reads'].",
+            CompletenessWarning,
+            stacklevel=3,
+        )
+    # Reconciled: drift was found and the load still ended exact, sites included.
+    report["reconciled"] = bool(report["drift_detected"] and report["complete"])
+
+
+def frames_from_pages(
+    pages: Iterable[Page | Mapping[str, Any] | bytes | str], *, workers: int | None = None
+) -> IncidentFrames:
+    """Normalize pages of ``GET /v1/incidents`` into the three tidy frames.
+
+    Parameters
+    ----------
+    pages
+        :class:`~intrace_analytics.api._pages.Page` objects (their raw ``body`` is used), decoded
+        bodies (dicts), or raw bodies (bytes or str), in offset order. A generator is
+        consumed one page at a time.
+    workers
+        How many threads parse pages (1 to 32); by default one per core this process
+        may use, at most 32 (:func:`~intrace_analytics.frames._merge.parse_workers`).
+
+    Returns
+    -------
+    IncidentFrames
+        ``metadata`` holds what the pages alone can tell: pages, rows, the last total,
+        duplicates dropped and whether the rows match the total.
+
+    Raises
+    ------
+    ResponseFormatError
+        A page is not the documented shape; ``offset`` is the page's offset (its position
+        in ``pages`` when it carries none).
+
+    Warns
+    -----
+    DataQualityWarning
+        Once per field: values outside a documented set, naive or unparseable timestamps,
+        both spellings of a field with different values, copies of a threat that disagree.
+
+    Examples
+    --------
+    >>> body = b'{"incidents": [{"id": "i1", "title": "Unrest", "status": "Open",'
+    ... b' "scope": "aggregate", "createdAt": "2026-04-18T09:00:00Z",'
+    ... b' "updatedAt": "2026-04-18T11:20:00+01:00", "threatLinks": []}], "total": 1}'
+    >>> frames = frames_from_pages([body])
+    >>> frames.incidents[["incident_id", "status", "threat_count"]]
+      incident_id status  threat_count
+    0          i1   open             0
+    """
+    normalizer = Normalizer(workers)
+    for page in pages:
+        normalizer.add(page)
+    return normalizer.finish()

@@ -1,0 +1,234 @@
+"""The text summary of a load (:func:`summary_text`): the status, resolution, severity
+and (when loaded) site tables, for an 80-column terminal.
+
+The same tables as the HTML report (:mod:`~intrace_analytics.report._layout`), the same
+formatter; it prints nothing: the command line (or a notebook) decides where it goes.
+
+>>> print(summary_text(frames, as_of="2026-10-01"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from intrace_analytics._util import format as fmt
+from intrace_analytics.analysis import _sites as sites
+from intrace_analytics.analysis import _status as analysis
+from intrace_analytics.frames._container import IncidentFrames
+from intrace_analytics.report._layout import (
+    RESOLUTION_COUNTS,
+    RESOLUTION_HEADING,
+    RESOLUTION_LEGEND,
+    RESOLUTION_TIMES,
+    SEVERITY_HEADING,
+    SITE_NAME_WIDTH,
+    SITES_HEADING,
+    STATUS_HEADING,
+    WIDTH,
+    WITHOUT_TIME,
+    WITHOUT_TIME_LEGEND,
+    as_of_sentence,
+    count_fields,
+    cutoff,
+    exposure_rows,
+    resolution_groups,
+    sites_loaded,
+    status_grid,
+    times,
+)
+
+__all__ = ["summary_text"]
+
+
+def summary_text(
+    frames: IncidentFrames, *, as_of: pd.Timestamp | datetime | str | None = None
+) -> str:
+    """The status, resolution, severity and (when loaded) site tables as plain text.
+
+    Parameters
+    ----------
+    frames : IncidentFrames
+        The incidents, links and threats, with their load report as ``metadata``.
+    as_of : timestamp, optional
+        The time open incidents are counted as unresolved up to. ``None`` is the
+        export's ``fetched_at`` (``frames.metadata``); only without one is it the
+        current UTC time, and the text says so. Naive values are taken as UTC.
+
+    Returns
+    -------
+    str
+        Every line at most 80 characters. Sections, each a heading and aligned tables:
+
+        - *Incidents by status*: count of each status per scope and overall, with
+          the overall share;
+        - *Time to resolution*: per group (all, then each scope) two tables. The
+          counts: incidents, resolved by the as-of time (a ``resolved_at`` by then,
+          whatever the status), unresolved at the as-of time and, when
+          :func:`~intrace_analytics.analysis._survival.resolution_summary` reports it, those
+          closed or resolved without a ``resolved_at`` ("no end time"). The times:
+          the Kaplan-Meier median with its 95 % confidence interval, the 90th
+          percentile and, for contrast, the naive median over resolved incidents
+          only. Durations read like ``1 d 18 h`` (as in the HTML report); a time the
+          estimate never reaches is ``not reached``, a group without incidents ``no
+          incidents``. Then the line saying up to when open incidents are counted
+          as unresolved, and why that time;
+        - *Threats by severity*: count and share of the distinct threats per
+          severity;
+        - *Exposure by site*, only when the load read sites
+          (``metadata["assets_loaded"]``): per site, most exposed first, the columns
+          of :func:`~intrace_analytics.analysis._sites.asset_exposure` (names longer than 24
+          characters cut).
+
+        Then one provenance line: rows, ``fetched_at`` and whether the load is
+        complete, from ``frames.metadata`` (nothing else of it, so never a key).
+        The text ends with a newline.
+
+    Raises
+    ------
+    ValueError
+        ``as_of`` is not a timestamp, or a frame lacks a column the tables need.
+
+    See Also
+    --------
+    intrace_analytics.analysis._status.status_breakdown
+    intrace_analytics.analysis._survival.resolution_summary
+    intrace_analytics.analysis._status.severity_breakdown
+    intrace_analytics.analysis._sites.asset_exposure
+
+    Examples
+    --------
+    >>> from intrace_analytics.frames._schema import empty_frame
+    >>> frames = IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats")))
+    >>> print(summary_text(frames, as_of="2026-10-01").splitlines()[0])
+    Incidents by status
+    """
+    stamp, source = cutoff(frames, as_of)
+    incidents = frames.incidents
+    sections = [
+        _section(STATUS_HEADING, _status_lines(incidents)),
+        _section(
+            RESOLUTION_HEADING,
+            [*_resolution_lines(incidents, stamp), "", *_wrap(as_of_sentence(stamp, source))],
+        ),
+        _section(SEVERITY_HEADING, _severity_lines(frames.threats)),
+        *([_section(SITES_HEADING, _sites_lines(frames, stamp))] if sites_loaded(frames) else []),
+        "\n".join(_wrap(_provenance_line(frames.metadata))),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, break_on_hyphens=False)
+
+
+# -- text: sections ------------------------------------------------------------------
+
+
+def _status_lines(incidents: pd.DataFrame) -> list[str]:
+    headers, rows = status_grid(incidents)
+    return _text_table(headers, rows, right=range(1, len(headers)))
+
+
+def _resolution_lines(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[str]:
+    """Two tables, so each fits 80 columns: the counts, then the times."""
+    groups = resolution_groups(incidents, as_of)
+    counts = count_fields(groups[0][1])
+    count_rows = [[name, *(fmt.count(row[c]) for c in counts)] for name, row in groups]
+    count_headers = ["scope", *(RESOLUTION_COUNTS[c] for c in counts)]
+    time_rows = []
+    for name, row in groups:
+        median, low, high, p90, naive = times(row, list(RESOLUTION_TIMES))
+        ci = (
+            median
+            if median in (fmt.NO_INCIDENTS, "no end times")
+            else fmt.interval(row["km_median_low"], row["km_median_high"])
+        )
+        time_rows.append([name, median, ci, p90, naive])
+    time_headers = ["scope", "median", "median 95% CI", "90th pct", "naive median"]
+    legend = RESOLUTION_LEGEND + (f"; {WITHOUT_TIME_LEGEND}." if WITHOUT_TIME in counts else ".")
+    notes = [
+        "median, 95% CI and 90th pct: Kaplan-Meier estimates that count unresolved "
+        "incidents; naive median: resolved incidents only (biased short, for contrast)."
+    ]
+    return [
+        *_text_table(count_headers, count_rows, right=range(1, len(count_headers))),
+        "",
+        *_wrap(legend),
+        "",
+        *_text_table(time_headers, time_rows, right=range(1, len(time_headers))),
+        "",
+        *_wrap(notes[0]),
+    ]
+
+
+def _severity_lines(threats: pd.DataFrame) -> list[str]:
+    breakdown = analysis.severity_breakdown(threats)
+    rows = [
+        [fmt.label(severity), fmt.count(n), fmt.share(share)]
+        for severity, n, share in breakdown[["severity", "count", "share"]].itertuples(index=False)
+    ]
+    total = int(breakdown["count"].sum())
+    rows.append(["total", fmt.count(total), fmt.share(1.0 if total else 0.0)])
+    return _text_table(["severity", "threats", "share"], rows, right=(1, 2))
+
+
+def _short_name(name: Any) -> str:
+    text = fmt.label(name)
+    return text if len(text) <= SITE_NAME_WIDTH else text[: SITE_NAME_WIDTH - 3] + "..."
+
+
+def _sites_lines(frames: IncidentFrames, as_of: pd.Timestamp) -> list[str]:
+    exposure = sites.asset_exposure(frames, as_of=as_of)
+    headers = ["site", "incidents", "open", "worst open", "critical", "median"]
+    rows = exposure_rows(exposure, _short_name)
+    note = (
+        "open: incidents whose status is open; worst open: their highest linked "
+        "severity; critical: open incidents with a critical threat; median: Kaplan-Meier "
+        "median time to resolve, unresolved incidents counted. An incident shared by "
+        "sites counts at each."
+    )
+    return [*_text_table(headers, rows, right=range(1, len(headers))), "", *_wrap(note)]
+
+
+def _provenance_line(metadata: Mapping[str, Any]) -> str:
+    # Three named entries only, so nothing else of the load report (never a key).
+    rows = metadata.get("rows")
+    fetched = metadata.get("fetched_at")
+    complete = metadata.get("complete")
+    rows_text = fmt.count(rows) if isinstance(rows, int) and not isinstance(rows, bool) else None
+    fetched_text = fmt.timestamp(fetched) if fetched else None
+    complete_text = ("yes" if complete else "NO") if isinstance(complete, bool) else None
+    return (
+        f"Source: {rows_text or 'unknown'} rows, fetched at {fetched_text or 'unknown'}, "
+        f"complete: {complete_text or 'unknown'}"
+    )
+
+
+# -- text: layout --------------------------------------------------------------------
+
+
+def _section(heading: str, lines: list[str]) -> str:
+    return "\n".join([heading, "=" * len(heading), *lines])
+
+
+def _text_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int]
+) -> list[str]:
+    """Rows of cells as aligned lines: a header, a rule, the rows; ``right`` columns
+    are right-aligned, the others left-aligned."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    aligned = set(right)
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if i in aligned else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]

@@ -1,0 +1,1 @@
+"""Figures: one palette and style, seaborn-shaped plot functions and maps."""

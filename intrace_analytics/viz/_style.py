@@ -1,0 +1,231 @@
+"""How every figure looks, defined once: the severity order and the one colour-blind-safe
+palette (Okabe & Ito, 2008), colours for statuses and groups, how ``by=`` groups are
+ordered, capped and coloured, and labels shown literally (never parsed as mathtext).
+:mod:`~intrace_analytics.viz._plots` and :mod:`~intrace_analytics.viz._maps` draw with it.
+
+>>> SEVERITY_ORDER
+('low', 'medium', 'high', 'critical')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+
+from intrace_analytics.frames._schema import SEVERITIES, STATUSES
+
+__all__ = [
+    "GROUP_COLORS",
+    "KM_LABEL",
+    "MAX_BANDS",
+    "MAX_GROUPS",
+    "MISSING",
+    "NAIVE_LABEL",
+    "OTHER_COLOR",
+    "SEVERITY_COLORS",
+    "SEVERITY_ORDER",
+    "STATUS_COLORS",
+    "UNKNOWN_COLOR",
+    "as_list",
+    "axes",
+    "cap_groups",
+    "column_order",
+    "group_colors",
+    "group_labels",
+    "group_order",
+    "is_severity",
+    "label",
+    "labels",
+    "legend",
+    "literal",
+    "ordered",
+]
+
+#: Severity levels, lowest first: the order of every bar, stack and legend.
+SEVERITY_ORDER: tuple[str, ...] = SEVERITIES
+
+#: Okabe-Ito colours, ordered light to dark so the order survives colour blindness
+#: and greyscale printing.
+SEVERITY_COLORS: dict[str, str] = {
+    "low": "#56B4E9",  # sky blue
+    "medium": "#E69F00",  # orange
+    "high": "#D55E00",  # vermillion
+    "critical": "#000000",  # black
+}
+
+#: Okabe-Ito colours per incident status.
+STATUS_COLORS: dict[str, str] = {
+    "open": "#E69F00",  # orange
+    "closed": "#0072B2",  # blue
+    "resolved": "#009E73",  # bluish green
+}
+
+#: Unknown labels and missing values, everywhere.
+UNKNOWN_COLOR = "#999999"
+
+#: Okabe-Ito colours for groups (``by=``), in turn.
+GROUP_COLORS: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
+
+#: A group that pools the smallest groups when there are more than :data:`MAX_GROUPS`.
+OTHER_COLOR = "#555555"
+
+#: The most groups a ``by=`` plot shows one by one: beyond it the largest
+#: ``MAX_GROUPS - 1`` (by incidents) stay and the rest are pooled into one "other (N
+#: groups)" (missing stays a group of its own, last). Enough for every severity, status
+#: or scope; a legend or axis of more entries stops being readable.
+MAX_GROUPS = 8
+
+#: :func:`plot_resolution_times` shades each curve's confidence band only up to this
+#: many groups: more bands overlap into an unreadable mush.
+MAX_BANDS = 3
+
+#: Legend entries of :func:`plot_resolution_times` (with an en dash, as in print).
+KM_LABEL = "Kaplan\u2013Meier (unresolved counted)"
+NAIVE_LABEL = "naive (resolved only)"
+
+#: The label of a missing value (NaN / NA) in ticks and legends.
+MISSING = "missing"
+
+assert set(SEVERITY_COLORS) == set(SEVERITY_ORDER)
+assert set(STATUS_COLORS) == set(STATUSES)
+
+
+def literal(text: object) -> str:
+    """``text`` escaped so matplotlib shows it as written, never as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def label(value: object) -> str:
+    """A data value as a label: missing values (None, NaN, NA, NaT) become ``"missing"``."""
+    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
+        return MISSING
+    return str(value)
+
+
+def labels(values: Any) -> list[str]:
+    return [label(v) for v in pd.Series(values).astype(object)]
+
+
+def as_list(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return []
+    if isinstance(by, str):
+        return [by]
+    return list(by)
+
+
+def group_labels(frame: pd.DataFrame, by: list[str]) -> list[str]:
+    """One label per row: the values of the ``by`` columns, joined with " / "."""
+    if not by:
+        return [""] * len(frame)
+    columns = [labels(frame[name]) for name in by]
+    return [" / ".join(values) for values in zip(*columns, strict=True)]
+
+
+def is_severity(frame: pd.DataFrame, by: list[str]) -> bool:
+    """Whether ``by`` is one severity column (``severity``, ``max_severity``, or any
+    categorical whose categories hold every severity level)."""
+    if len(by) != 1 or by[0] not in frame.columns:
+        return False
+    dtype = frame[by[0]].dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return set(SEVERITY_ORDER) <= {str(c) for c in dtype.categories}
+    return str(by[0]).endswith("severity")
+
+
+def column_order(values: pd.Series, *, severity: bool) -> dict[str, int]:
+    """Each label of one column's values and its place: a categorical's categories in
+    their order (severity: low to critical, then labels outside the scale, as in
+    :func:`plot_severity`), other values sorted, missing last."""
+    observed = list(dict.fromkeys(labels(values)))
+    if severity:
+        known: Sequence[str] = SEVERITY_ORDER
+    elif isinstance(values.dtype, pd.CategoricalDtype):
+        known = [str(c) for c in values.dtype.categories]
+    else:
+        known = []
+    present = set(observed)
+    shown = [label for label in ordered(observed, known) if label in present]
+    return {label: i for i, label in enumerate(shown)}
+
+
+def group_order(frame: pd.DataFrame, by: list[str]) -> list[str]:
+    """The groups of ``by`` present in ``frame`` (labels as :func:`group_labels`), in
+    category order: by the first column's order, then the next's."""
+    if not by or not len(frame):
+        return []
+    severity = is_severity(frame, by)
+    places = [column_order(frame[name], severity=severity) for name in by]
+    columns = [labels(frame[name]) for name in by]
+    combos = dict.fromkeys(zip(*columns, strict=True))
+    ranked = sorted(combos, key=lambda combo: [p[v] for p, v in zip(places, combo, strict=True)])
+    return [" / ".join(combo) for combo in ranked]
+
+
+def cap_groups(order: list[str], sizes: pd.Series) -> tuple[list[str], dict[str, str]]:
+    """At most :data:`MAX_GROUPS` groups: the largest kept in ``order``, the rest pooled.
+
+    Returns the groups to show, in order ("other (N groups)" after the kept ones, then
+    missing), and each group's shown label.
+    """
+    if len(order) <= MAX_GROUPS:
+        return order, {g: g for g in order}
+    named = [g for g in order if g != MISSING]
+    keep_n = MAX_GROUPS - 1 - (len(named) < len(order))
+    # Largest first; ties in category order, so the choice never depends on the input's.
+    largest = sorted(named, key=lambda g: (-int(sizes.get(g, 0)), order.index(g)))
+    keep = set(largest[:keep_n])
+    other = f"other ({len(named) - keep_n} groups)"
+    shown = [g for g in order if g in keep] + [other]
+    shown += [MISSING] if MISSING in order else []
+    return shown, {g: g if g in keep or g == MISSING else other for g in order}
+
+
+def group_colors(groups: list[str], *, severity: bool, pooled: str | None) -> dict[str, str]:
+    """One colour per shown group: the severity palette for severity groups, else the
+    qualitative :data:`GROUP_COLORS` in category order; grey for unknown, missing and
+    pooled groups."""
+    colors: dict[str, str] = {}
+    plain = 0
+    for group in groups:
+        if group == MISSING:
+            colors[group] = UNKNOWN_COLOR
+        elif group == pooled:
+            colors[group] = OTHER_COLOR
+        elif severity:
+            colors[group] = SEVERITY_COLORS.get(group, UNKNOWN_COLOR)
+        else:
+            colors[group] = GROUP_COLORS[plain % len(GROUP_COLORS)]
+            plain += 1
+    return colors
+
+
+def ordered(observed: Sequence[str], known: Sequence[str]) -> list[str]:
+    """The known labels in their order, then other labels sorted, then missing."""
+    seen = set(observed)
+    extra = sorted(seen - set(known) - {MISSING})
+    return [*known, *extra, *([MISSING] if MISSING in seen else [])]
+
+
+def axes(ax: Axes | None) -> Axes:
+    return plt.gca() if ax is None else ax
+
+
+def legend(ax: Axes, **kwargs: Any) -> None:
+    """A legend, only when something carries a label (an empty legend warns)."""
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(**kwargs)
