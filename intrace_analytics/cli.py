@@ -31,12 +31,9 @@ if TYPE_CHECKING:
     from intrace_analytics.api._client import IntraceClient
     from intrace_analytics.frames._container import IncidentFrames
 
-__all__ = ["main"]
+from intrace_analytics.api._endpoints import SCOPES, STATUSES
 
-# The filter values of schema.STATUSES and schema.SCOPES, spelled here so that building
-# the parser does not import pandas; tests/test_cli.py checks they agree.
-STATUSES = ("open", "closed", "resolved")
-SCOPES = ("investigation", "aggregate")
+__all__ = ["main"]
 
 
 class CommandError(Exception):

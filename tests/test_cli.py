@@ -461,13 +461,6 @@ def test_a_bad_as_of_is_a_usage_error_naming_the_option(
     ]
 
 
-def test_the_parsers_filter_choices_are_the_schemas() -> None:
-    from intrace_analytics import cli
-    from intrace_analytics.frames import _schema as schema
-
-    assert (cli.STATUSES, cli.SCOPES) == (schema.STATUSES, schema.SCOPES)
-
-
 def test_help_and_version_do_not_import_pandas() -> None:
     code = (
         "import sys\nfrom intrace_analytics.cli import main\n"

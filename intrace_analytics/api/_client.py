@@ -27,6 +27,13 @@ from intrace_analytics._util.checks import check_choice, check_int, fail
 from intrace_analytics._util.clock import utc_now
 from intrace_analytics._version import __version__
 from intrace_analytics.api._bodies import total_hint
+from intrace_analytics.api._endpoints import (
+    ASSETS_PATH,
+    INCIDENTS_PATH,
+    MAX_LIMIT,
+    SCOPES,
+    STATUSES,
+)
 from intrace_analytics.api._pages import BodyParser, Page
 from intrace_analytics.api._pagination import OffsetPaginator, PageStream
 from intrace_analytics.api._retry import (
@@ -61,7 +68,6 @@ from intrace_analytics.api._transport import (
     read_body,
 )
 from intrace_analytics.exceptions import ApiError, AuthenticationError, NetworkError
-from intrace_analytics.frames._schema import SCOPES, STATUSES
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -77,9 +83,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-INCIDENTS_PATH = "/v1/incidents"
-ASSETS_PATH = "/v1/assets"
-MAX_PAGE_SIZE = 5000
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 
@@ -192,7 +195,7 @@ class IntraceClient:
             max_retry_after=max_retry_after,
             retry_budget=retry_budget,
         )
-        self.page_size = check_int("page_size", page_size, 1, MAX_PAGE_SIZE)
+        self.page_size = check_int("page_size", page_size, 1, MAX_LIMIT)
         self.max_workers = check_int("max_workers", max_workers, 1, 64)
         self.base_url = check_base_url(
             base_url or os.environ.get("INTRACE_BASE_URL") or DEFAULT_BASE_URL

@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 
-from intrace_analytics.export import _parquet as storage
 from intrace_analytics.frames import _schema as schema
 
 __all__ = ["IncidentFrames", "read_parquet"]
@@ -77,7 +76,11 @@ class IncidentFrames:
 
         See :func:`intrace_analytics.export._parquet.write_parquet`.
         """
-        return storage.write_parquet(self, directory)
+        # Deferred: the export layer sits above the frames it writes (pandas' to_parquet
+        # hands over to pandas.io the same way).
+        from intrace_analytics.export._parquet import write_parquet
+
+        return write_parquet(self, directory)
 
     @classmethod
     def read_parquet(cls, directory: str | Path) -> IncidentFrames:
@@ -85,7 +88,9 @@ class IncidentFrames:
 
         See :func:`intrace_analytics.export._parquet.read_tables`.
         """
-        tables, metadata = storage.read_tables(directory)
+        from intrace_analytics.export._parquet import read_tables
+
+        tables, metadata = read_tables(directory)
         return cls.from_tables(tables, metadata)
 
     def __repr__(self) -> str:

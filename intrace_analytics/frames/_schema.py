@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from intrace_analytics.api._endpoints import SCOPES, STATUSES
+
 __all__ = [
     "ASSETS",
     "ASSET_ATTRIBUTES",
@@ -60,8 +62,6 @@ METADATA_KEY = b"intrace_analytics"
 #: its top level (version 1 nested them under ``load_report``).
 SCHEMA_VERSION = 2
 
-STATUSES = ("open", "closed", "resolved")
-SCOPES = ("investigation", "aggregate")
 SEVERITIES = ("low", "medium", "high", "critical")
 
 #: Microseconds: what Parquet readers everywhere (DuckDB, Polars, Spark) take as a

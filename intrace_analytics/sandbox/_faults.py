@@ -25,11 +25,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from intrace_analytics._util.checks import check_choice, check_int, check_number, fail
+from intrace_analytics.api._endpoints import ASSETS_PATH, INCIDENTS_PATH
 from intrace_analytics.sandbox._bodies import assets_body, error_body, page_body
 
 __all__ = [
-    "ASSETS_PATH",
-    "INCIDENTS_PATH",
     "Fault",
     "FaultSwitches",
     "Response",
@@ -38,8 +37,6 @@ __all__ = [
     "write_body",
 ]
 
-INCIDENTS_PATH = "/v1/incidents"
-ASSETS_PATH = "/v1/assets"
 #: What a switch's ``path`` may be: one endpoint, or ``None`` for either.
 PATHS = (INCIDENTS_PATH, ASSETS_PATH, None)
 

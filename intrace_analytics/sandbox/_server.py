@@ -40,12 +40,18 @@ from urllib.parse import parse_qs
 
 from intrace_analytics._util.checks import check_choice, fail
 from intrace_analytics._util.redact import redact
+from intrace_analytics.api._endpoints import (
+    ASSETS_PATH,
+    DEFAULT_LIMIT,
+    INCIDENTS_PATH,
+    MAX_LIMIT,
+    SCOPES,
+    STATUSES,
+)
 from intrace_analytics.sandbox._assets import asset_records
 from intrace_analytics.sandbox._bodies import CASINGS, assets_body, error_body, page_body
 from intrace_analytics.sandbox._data import Dataset, generate_dataset
 from intrace_analytics.sandbox._faults import (
-    ASSETS_PATH,
-    INCIDENTS_PATH,
     Fault,
     FaultSwitches,
     Response,
@@ -65,10 +71,6 @@ _PATHS = (INCIDENTS_PATH, ASSETS_PATH)
 # latest incident is minutes old, yet room for the insert switch's new incidents (one
 # second apart) to stay in the past.
 _RECENT = timedelta(minutes=20)
-_MAX_LIMIT = 5000
-_DEFAULT_LIMIT = 100
-_STATUSES = ("open", "closed", "resolved")
-_SCOPES = ("investigation", "aggregate")
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
@@ -368,10 +370,10 @@ class SandboxServer(FaultSwitches):
                 raise _ParameterError(f"{name} must be one of {options}, got {self._shown(raw)}")
             return raw
 
-        limit = integer("limit", _DEFAULT_LIMIT, 1, _MAX_LIMIT)
+        limit = integer("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         offset = integer("offset", 0, 0, None)
-        status = choice("status", _STATUSES)
-        scope = choice("scope", _SCOPES)
+        status = choice("status", STATUSES)
+        scope = choice("scope", SCOPES)
         assets = tuple(sorted(set(query["asset_id"]))) if "asset_id" in query else None
         return limit, offset, status, scope, assets
 
