@@ -7,7 +7,8 @@ Errors::
     ├── RateLimitError        429 after retries, or a Retry-After longer than the client waits
     ├── ApiError              any other HTTP failure (status_code, error_code, message)
     ├── NetworkError          connection refused, reset or timed out after retries
-    └── ResponseFormatError   a body that is not the documented shape (offset)
+    ├── ResponseFormatError   a body that is not the documented shape (offset)
+    └── ExportError           an export could not be written, read or published (path)
 
 Warnings (``warnings.warn``)::
 
@@ -16,17 +17,21 @@ Warnings (``warnings.warn``)::
     └── CompletenessWarning   a load could not prove it holds every matching incident exactly once
 
 Errors carry their context as attributes (``status_code``, ``error_code``, ``url``,
-``offset``), not only in the message. No error ever holds the API key: URLs never carry
+``offset``, ``path``), not only in the message. No error ever holds the API key: URLs never carry
 it (the key travels in a header only) and messages are built from our own text.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 __all__ = [
     "ApiError",
     "AuthenticationError",
     "CompletenessWarning",
     "DataQualityWarning",
+    "ExportError",
     "IntraceError",
     "IntraceWarning",
     "NetworkError",
@@ -143,6 +148,25 @@ class ResponseFormatError(IntraceError):
         super().__init__(message, url=url)
         self.offset = offset
         self.field = field
+
+
+class ExportError(IntraceError):
+    """An export (or a report file) could not be written, read or published.
+
+    The file system's or Arrow's own error is the ``__cause__``; the message names the
+    file or directory a user knows (a table's file, never a writer's temporary), in
+    words, without ``[Errno N]``. Bad arguments (a frame without its table's columns)
+    are ``ValueError``, as everywhere in the package.
+
+    Attributes
+    ----------
+    path
+        The file or directory at fault.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
 
 
 class IntraceWarning(UserWarning):

@@ -1,5 +1,6 @@
 """Helpers shared by the tests: the canary key and the check that it never leaks, an
-independent reconstruction of the frames from payload dicts, and hand-built payloads.
+independent reconstruction of the frames from payload dicts, hand-built payloads and
+columns, and a server that never answers.
 
 Expected frames are rebuilt here in plain Python from the payload dicts (``reference``),
 never taken from the implementation: columns and dtypes come from SPEC.md's table,
@@ -11,6 +12,9 @@ from __future__ import annotations
 import math
 import random
 import re
+import selectors
+import socket
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Iterable
@@ -117,11 +121,13 @@ def utc(text: str | None) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _strings(values: list[str | None]) -> pd.Series:
+def strings(*values: str | None) -> pd.Series:
+    """A column of pandas' string dtype (``None`` is ``NA``)."""
     return pd.Series(values, dtype=STRING)
 
 
-def _times(values: list[str | None]) -> pd.Series:
+def times(*values: str | None) -> pd.Series:
+    """A ``datetime64[us, UTC]`` column from ISO-8601 texts (``None`` is ``NaT``)."""
     return pd.Series([utc(v) or pd.NaT for v in values], dtype=UTC_US)
 
 
@@ -151,23 +157,23 @@ def reference(incidents: Iterable[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     assert set(inc["scope"]) <= set(SCOPES)
     incidents_frame = pd.DataFrame(
         {
-            "incident_id": _strings(inc["incident_id"]),
-            "title": _strings(inc["title"]),
+            "incident_id": strings(*inc["incident_id"]),
+            "title": strings(*inc["title"]),
             "status": pd.Series(pd.Categorical(statuses, categories=STATUSES)),
             "scope": pd.Series(pd.Categorical(inc["scope"], categories=SCOPES)),
-            "description": _strings(inc["description"]),
+            "description": strings(*inc["description"]),
             **{
-                n: _times(inc[n]) for n in ("created_at", "updated_at", "started_at", "resolved_at")
+                n: times(*inc[n]) for n in ("created_at", "updated_at", "started_at", "resolved_at")
             },
             "threat_count": pd.Series(inc["threat_count"], dtype="int64"),
         }
     )
     links_frame = pd.DataFrame(
         {
-            "link_id": _strings(lnk["link_id"]),
-            "incident_id": _strings(lnk["incident_id"]),
-            "threat_id": _strings(lnk["threat_id"]),
-            "added_at": _times(lnk["added_at"]),
+            "link_id": strings(*lnk["link_id"]),
+            "incident_id": strings(*lnk["incident_id"]),
+            "threat_id": strings(*lnk["threat_id"]),
+            "added_at": times(*lnk["added_at"]),
         }
     )
     rows = list(threats.values())
@@ -175,8 +181,8 @@ def reference(incidents: Iterable[dict[str, Any]]) -> dict[str, pd.DataFrame]:
     types = [t.get("threat_type") for t in rows]
     threats_frame = pd.DataFrame(
         {
-            "threat_id": _strings([t["id"] for t in rows]),
-            "title": _strings([t.get("title") for t in rows]),
+            "threat_id": strings(*[t["id"] for t in rows]),
+            "title": strings(*[t.get("title") for t in rows]),
             "severity": pd.Series(
                 pd.Categorical(
                     [t.get("severity") for t in rows], categories=SEVERITIES, ordered=True
@@ -193,8 +199,8 @@ def reference(incidents: Iterable[dict[str, Any]]) -> dict[str, pd.DataFrame]:
             "threat_type": pd.Series(
                 pd.Categorical(types, categories=sorted({t for t in types if t is not None}))
             ),
-            "location": _strings([t.get("location") for t in rows]),
-            "observed_at": _times([t.get("observed_at") for t in rows]),
+            "location": strings(*[t.get("location") for t in rows]),
+            "observed_at": times(*[t.get("observed_at") for t in rows]),
             "lat": pd.Series([c.get("lat", math.nan) for c in coordinates], dtype="float64"),
             "lng": pd.Series([c.get("lng", math.nan) for c in coordinates], dtype="float64"),
         }
@@ -344,3 +350,43 @@ def assert_value_error_names(call: Callable[[], object], words: Iterable[str]) -
         assert word in message
     assert " must be " in message
     assert "; got " in message
+
+
+# -- a server that accepts and never answers ----------------------------------------------
+
+
+class SilentServer:
+    """127.0.0.1: accepts every connection, reads nothing, never answers.
+
+    ``held`` lists the connections accepted. Leaving the ``with`` block stops it at once:
+    the accept loop waits on a selector that a byte on a wake-up socket also ends (closing
+    a listening socket does not wake a thread blocked in ``accept()``).
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        self._wake, self._woken = socket.socketpair()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            selector.register(self._woken, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._woken in ready:
+                    return
+                connection, _ = self.sock.accept()
+                self.held.append(connection)
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._wake.send(b"x")
+        self._thread.join()
+        for item in (self.sock, self._wake, self._woken, *self.held):
+            item.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,26 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from intrace_analytics import __version__, frames_from_pages
-from intrace_analytics.exceptions import DataQualityWarning
+from intrace_analytics import DataQualityWarning, __version__, frames_from_pages
+from intrace_analytics.exceptions import ExportError
 from intrace_analytics.export._parquet import write_parquet
 from intrace_analytics.export._publish import LOCK_NAME
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames, read_parquet
 from tests import helpers
-from tests.helpers import CANARY_KEY, incident, link, page, threat
-
-NAMES = ("incidents", "links", "threats")  # the files of an export without sites
-
-
-def _strings(*values: str | None) -> pd.Series:
-    return pd.Series(values, dtype=pd.StringDtype())
-
-
-def _times(*values: str | None) -> pd.Series:
-    return pd.Series(pd.to_datetime(list(values), utc=True, format="ISO8601")).astype(
-        "datetime64[us, UTC]"
-    )
+from tests.helpers import CANARY_KEY, NAMES, incident, link, page, strings, threat, times
 
 
 def _categorical(name: str, table: str, *values: str | None) -> pd.Series:
@@ -47,39 +36,39 @@ def make_frames(metadata: dict[str, Any] | None = None) -> IncidentFrames:
     """A few hand-built rows per table: NA strings, NaT, NaN, unknown labels, microseconds."""
     incidents = pd.DataFrame(
         {
-            "incident_id": _strings("inc-1", "inc-2", "inc-3", "inc-4"),
-            "title": _strings("Port strike", None, "Flooding", "Ünïcode ✓"),
+            "incident_id": strings("inc-1", "inc-2", "inc-3", "inc-4"),
+            "title": strings("Port strike", None, "Flooding", "Ünïcode ✓"),
             "status": _categorical("status", "incidents", "closed", "archived", None, "open"),
             "scope": _categorical("scope", "incidents", "aggregate", None, "aggregate", None),
-            "description": _strings(None, "", "Roads closed.", "x" * 500),
-            "created_at": _times(
+            "description": strings(None, "", "Roads closed.", "x" * 500),
+            "created_at": times(
                 "2024-03-01T10:00:00.123456Z", "2024-03-02T00:00:00Z", None, "2024-03-04T23:59:59Z"
             ),
-            "updated_at": _times(
+            "updated_at": times(
                 "2024-03-05T10:00:00.000001Z", None, "2024-03-06T00:00:00Z", "2024-03-07T00:00:00Z"
             ),
-            "started_at": _times(None, None, "2024-02-28T08:30:00.5Z", None),
-            "resolved_at": _times("2024-03-05T10:00:00Z", None, None, None),
+            "started_at": times(None, None, "2024-02-28T08:30:00.5Z", None),
+            "resolved_at": times("2024-03-05T10:00:00Z", None, None, None),
             "threat_count": pd.Series([2, 0, 1, 1], dtype="int64"),
         }
     )
     links = pd.DataFrame(
         {
-            "link_id": _strings("l-1", "l-2", "l-3", "l-4"),
-            "incident_id": _strings("inc-1", "inc-1", "inc-3", "inc-4"),
-            "threat_id": _strings("t-1", "t-2", "t-1", "t-9"),
-            "added_at": _times("2024-03-01T10:00:01.999999Z", None, "2024-03-03T00:00:00Z", None),
+            "link_id": strings("l-1", "l-2", "l-3", "l-4"),
+            "incident_id": strings("inc-1", "inc-1", "inc-3", "inc-4"),
+            "threat_id": strings("t-1", "t-2", "t-1", "t-9"),
+            "added_at": times("2024-03-01T10:00:01.999999Z", None, "2024-03-03T00:00:00Z", None),
         }
     )
     threats = pd.DataFrame(
         {
-            "threat_id": _strings("t-1", "t-2", "t-3"),
-            "title": _strings("Strike", None, "Storm"),
+            "threat_id": strings("t-1", "t-2", "t-3"),
+            "title": strings("Strike", None, "Storm"),
             "severity": _categorical("severity", "threats", "high", "severe", None),
             "severity_rank": pd.Series([3, 0, None], dtype="Int8"),
             "threat_type": _categorical("threat_type", "threats", "Labor", None, "Weather"),
-            "location": _strings("Rotterdam, NL", None, None),
-            "observed_at": _times("2024-03-01T09:59:59.000123Z", None, "2024-03-02T00:00:00Z"),
+            "location": strings("Rotterdam, NL", None, None),
+            "observed_at": times("2024-03-01T09:59:59.000123Z", None, "2024-03-02T00:00:00Z"),
             "lat": pd.Series([51.9244, np.nan, -33.8688], dtype="float64"),
             "lng": pd.Series([4.4777, np.nan, 151.2093], dtype="float64"),
         }
@@ -101,25 +90,25 @@ def with_sites(frames: IncidentFrames) -> IncidentFrames:
     """``frames`` plus two hand-built sites (one with no coordinates) and their incidents."""
     frames.assets = pd.DataFrame(
         {
-            "asset_id": _strings("lagos-hq", "tokyo-wh"),
-            "name": _strings("Lagos HQ", None),
+            "asset_id": strings("lagos-hq", "tokyo-wh"),
+            "name": strings("Lagos HQ", None),
             "type": _categorical("type", "assets", "facility", "warehouse"),
-            "role": _strings("head_office", None),
+            "role": strings("head_office", None),
             "status": _categorical("status", "assets", "active", "archived"),
-            "country": _strings("NG", "JP"),
-            "address": _strings("Victoria Island, Lagos", None),
+            "country": strings("NG", "JP"),
+            "address": strings("Victoria Island, Lagos", None),
             "lat": pd.Series([6.4541, np.nan], dtype="float64"),
             "lng": pd.Series([3.3947, np.nan], dtype="float64"),
             "monitoring_radius_km": pd.Series([12.0, 5.5], dtype="float64"),
-            "created_at": _times("2026-04-18T09:00:00Z", None),
-            "updated_at": _times("2026-04-18T09:00:00.5Z", "2026-05-01T00:00:00Z"),
-            "asset_uuid": _strings("9b6d94f3-c8f1-4693-bf17-9d2bf54a3d7e", None),
+            "created_at": times("2026-04-18T09:00:00Z", None),
+            "updated_at": times("2026-04-18T09:00:00.5Z", "2026-05-01T00:00:00Z"),
+            "asset_uuid": strings("9b6d94f3-c8f1-4693-bf17-9d2bf54a3d7e", None),
         }
     )
     frames.incident_assets = pd.DataFrame(
         {
-            "incident_id": _strings("inc-1", "inc-3", "inc-3"),
-            "asset_id": _strings("lagos-hq", "lagos-hq", "tokyo-wh"),
+            "incident_id": strings("inc-1", "inc-3", "inc-3"),
+            "asset_id": strings("lagos-hq", "lagos-hq", "tokyo-wh"),
         }
     )
     frames.metadata = {**frames.metadata, "assets_loaded": True}
@@ -360,20 +349,32 @@ def _failing_write_table(monkeypatch: pytest.MonkeyPatch, error: BaseException) 
     monkeypatch.setattr(pq, "write_table", write_table)
 
 
-@pytest.mark.parametrize(
-    "error", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=repr
-)
-def test_a_failed_write_leaves_the_previous_export_byte_identical(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+def test_a_full_disk_leaves_the_previous_export_and_names_the_tables_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_parquet(make_frames(), tmp_path)
     before = snapshot(tmp_path)
-    other = make_frames({"rows": 1, "complete": False})
-    other.incidents = other.incidents.iloc[:1].reset_index(drop=True)
-    _failing_write_table(monkeypatch, error)
-    with pytest.raises(type(error)):
-        write_parquet(other, tmp_path)
-    assert snapshot(tmp_path) == before  # same three names, same bytes, no temporaries
+    _failing_write_table(monkeypatch, OSError(28, "No space left on device"))
+    with pytest.raises(ExportError) as info:
+        write_parquet(make_frames({"rows": 1, "complete": False}), tmp_path)
+    # The file a user knows, never the writer's temporary; words, no "[Errno 28]".
+    assert str(info.value) == f"cannot write {tmp_path / 'links.parquet'}: no space left on device"
+    assert info.value.path == tmp_path / "links.parquet"
+    assert isinstance(info.value.__cause__, OSError)
+    assert snapshot(tmp_path) == before  # same names, same bytes, no temporaries
+    monkeypatch.undo()
+    assert_frames_equal(read_parquet(tmp_path), make_frames())
+
+
+def test_an_interrupted_write_leaves_the_previous_export_byte_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_parquet(make_frames(), tmp_path)
+    before = snapshot(tmp_path)
+    _failing_write_table(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        write_parquet(make_frames({"rows": 1}), tmp_path)
+    assert snapshot(tmp_path) == before
     monkeypatch.undo()
     assert_frames_equal(read_parquet(tmp_path), make_frames())
 
@@ -387,19 +388,52 @@ def test_a_failed_first_write_leaves_no_files(
     assert files(tmp_path / "new") == []
 
 
-def test_a_failed_publication_of_the_first_file_changes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_failed_commit_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_parquet(make_frames(), tmp_path)
     before = snapshot(tmp_path)
 
     def replace(source: Any, target: Any) -> None:
-        raise PermissionError(13, "Permission denied", str(target))
+        raise PermissionError(13, "Permission denied", str(source))
 
-    monkeypatch.setattr("intrace_analytics.export._atomic.os.replace", replace)
-    with pytest.raises(PermissionError):
+    # The first rename is the journal's, the commit point: refused, nothing is published.
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(ExportError, match="permission denied") as info:
         write_parquet(make_frames({"rows": 0}), tmp_path)
+    assert ".tmp" not in str(info.value)
+    assert "Errno" not in str(info.value)
     assert snapshot(tmp_path) == before
+
+
+def test_a_rename_that_fails_after_the_commit_is_completed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_parquet(make_frames(), tmp_path)
+    newer = make_frames({"rows": 2})
+    newer.incidents = newer.incidents.iloc[2:].reset_index(drop=True)
+    original, refused = os.replace, []
+
+    def replace(source: Any, target: Any) -> None:
+        if str(target).endswith("links.parquet") and not refused:
+            refused.append(target)
+            raise OSError(5, "Input/output error", str(source))
+        original(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(ExportError) as info:
+        write_parquet(newer, tmp_path)
+    assert str(info.value) == f"cannot publish {tmp_path / 'links.parquet'}: input/output error"
+    # Committed: the writer completed the publication before it reported the failure.
+    assert files(tmp_path) == [f"{n}.parquet" for n in NAMES]
+    assert_frames_equal(read_parquet(tmp_path), newer)
+
+
+def test_a_directory_that_cannot_be_created_is_named(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(ExportError) as info:
+        write_parquet(make_frames(), tmp_path / "taken" / "export")
+    assert str(info.value).startswith(f"cannot create the export directory {tmp_path}/taken")
+    assert "Errno" not in str(info.value)
+    assert (tmp_path / "taken").read_text() == "a file"
 
 
 def test_a_second_write_replaces_the_export(tmp_path: Path) -> None:
@@ -415,7 +449,7 @@ def test_files_from_two_exports_are_refused(tmp_path: Path) -> None:
     write_parquet(make_frames(), tmp_path / "a")
     write_parquet(make_frames(), tmp_path / "b")
     (tmp_path / "a" / "links.parquet").write_bytes((tmp_path / "b" / "links.parquet").read_bytes())
-    with pytest.raises(ValueError, match=r"different exports.*links\.parquet"):
+    with pytest.raises(ExportError, match=r"different exports.*links\.parquet"):
         read_parquet(tmp_path / "a")
 
 
@@ -535,16 +569,16 @@ def test_a_frame_with_an_extra_column_is_refused_by_name(tmp_path: Path) -> None
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     write_parquet(make_frames(), tmp_path)
     (tmp_path / "threats.parquet").unlink()
-    with pytest.raises(FileNotFoundError, match=r"threats\.parquet") as info:
+    with pytest.raises(ExportError, match=r"threats\.parquet: export file not found") as info:
         read_parquet(tmp_path)
-    assert info.value.filename == str(tmp_path / "threats.parquet")
+    assert info.value.path == tmp_path / "threats.parquet"
 
 
 def test_a_file_without_our_metadata_is_refused(tmp_path: Path) -> None:
     write_parquet(make_frames(), tmp_path)
     path = tmp_path / "links.parquet"
     pq.write_table(pq.read_table(path).replace_schema_metadata(None), path)
-    with pytest.raises(ValueError, match=r"links\.parquet has no 'intrace_analytics' metadata"):
+    with pytest.raises(ExportError, match=r"links\.parquet has no 'intrace_analytics' metadata"):
         read_parquet(tmp_path)
 
 
@@ -557,7 +591,7 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     pq.write_table(
         table.replace_schema_metadata({b"intrace_analytics": json.dumps(record).encode()}), path
     )
-    with pytest.raises(ValueError, match=r"incidents\.parquet has schema_version 3"):
+    with pytest.raises(ExportError, match=r"incidents\.parquet has schema_version 3"):
         read_parquet(tmp_path)
 
 
@@ -617,7 +651,7 @@ def test_a_label_outside_the_recorded_categories_is_refused(tmp_path: Path) -> N
     pq.write_table(
         table.replace_schema_metadata({b"intrace_analytics": json.dumps(record).encode()}), path
     )
-    with pytest.raises(ValueError, match=r"'status' holds \['archived'\]"):
+    with pytest.raises(ExportError, match=r"'status' holds \['archived'\]"):
         read_parquet(tmp_path)
 
 
@@ -626,14 +660,14 @@ def test_swapped_files_are_refused(tmp_path: Path) -> None:
     links = (tmp_path / "links.parquet").read_bytes()
     (tmp_path / "links.parquet").write_bytes((tmp_path / "threats.parquet").read_bytes())
     (tmp_path / "threats.parquet").write_bytes(links)
-    with pytest.raises(ValueError, match=r"links\.parquet holds table 'threats'"):
+    with pytest.raises(ExportError, match=r"links\.parquet holds table 'threats'"):
         read_parquet(tmp_path)
 
 
 def test_a_file_that_is_not_parquet_is_refused(tmp_path: Path) -> None:
     write_parquet(make_frames(), tmp_path)
     (tmp_path / "incidents.parquet").write_text("not parquet")
-    with pytest.raises(ValueError, match=r"incidents\.parquet is not a readable Parquet file"):
+    with pytest.raises(ExportError, match=r"incidents\.parquet is not a readable Parquet file"):
         read_parquet(tmp_path)
 
 
@@ -666,5 +700,5 @@ def test_an_export_without_sites_has_three_files_and_typed_empty_site_frames(
 def test_a_missing_sites_file_of_a_load_that_read_sites_is_named(tmp_path: Path) -> None:
     write_parquet(with_sites(make_frames()), tmp_path)
     (tmp_path / "incident_assets.parquet").unlink()
-    with pytest.raises(FileNotFoundError, match="incident_assets.parquet"):
+    with pytest.raises(ExportError, match="incident_assets.parquet"):
         read_parquet(tmp_path)

@@ -1,9 +1,14 @@
-"""The one atomic writer: a file appears whole, or the previous one stays byte-identical.
+"""The primitives of the one atomic writer: a file appears whole, or the previous one
+stays byte-identical.
 
 A new file is written to a hidden temporary beside its target (same directory, so the
-rename cannot cross file systems), flushed to disk, then published with ``os.replace``.
-Several files can be published together (:func:`temporary_beside` then :func:`publish`
-for each), which is how an export of several Parquet files is written.
+rename cannot cross file systems) and flushed to disk (:func:`stage`); ``os.replace``
+then publishes it in one step. :func:`write_text_atomic` does that for one file (the HTML
+report, an export's journal); :mod:`~intrace_analytics.export._publish` publishes several
+staged files as one, through a journal written with it.
+
+Failures of the file system come out as :class:`~intrace_analytics.exceptions.ExportError`
+naming the target, never the temporary.
 
 >>> path = write_text_atomic(Path(tmp) / "report.html", "<html></html>")  # doctest: +SKIP
 """
@@ -14,18 +19,21 @@ import contextlib
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
+from intrace_analytics.exceptions import ExportError
 
 __all__ = [
     "TEMPORARY_SUFFIX",
     "discard",
+    "failure",
     "fsync_directory",
-    "fsync_files",
-    "publish",
-    "publish_all",
+    "reported",
+    "stage",
     "sweep_temporaries",
     "temporary_beside",
+    "temporary_pattern",
     "write_text_atomic",
 ]
 
@@ -33,6 +41,23 @@ TEMPORARY_SUFFIX = ".tmp"
 
 #: The random part of a temporary's name: ``secrets.token_hex(6)``, 12 hex digits.
 _TOKEN_BYTES = 6
+
+
+def failure(action: str, path: Path, exc: OSError) -> ExportError:
+    """``cannot {action} {path}: {reason}``, the reason in words (no ``[Errno N]``)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    reason = reason[:1].lower() + reason[1:]
+    return ExportError(f"cannot {action} {path}: {reason}", path=path)
+
+
+@contextlib.contextmanager
+def reported(action: str, path: Path) -> Iterator[None]:
+    """Raise an ``OSError`` of the block (Arrow's I/O errors are ones) as the
+    :func:`failure` to ``action`` ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise failure(action, path, exc) from exc
 
 
 def temporary_beside(target: Path) -> Path:
@@ -50,6 +75,27 @@ def temporary_beside(target: Path) -> Path:
         return temporary
 
 
+def stage(target: Path, write: Callable[[Path], object]) -> Path:
+    """A temporary beside ``target`` that ``write(temporary)`` filled, flushed to disk;
+    ready to be renamed onto ``target``. Nothing is left behind if anything fails,
+    ``KeyboardInterrupt`` included."""
+    with reported("write", target):
+        temporary = temporary_beside(target)
+    try:
+        with reported("write", target):
+            write(temporary)
+            # Writers (pyarrow among them) use their own handles: reopen to flush.
+            descriptor = os.open(temporary, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+    except BaseException:
+        discard(temporary)
+        raise
+    return temporary
+
+
 def sweep_temporaries(directory: Path, names: Iterable[str]) -> list[Path]:
     """Remove the temporaries that :func:`temporary_beside` made for the targets
     ``directory/NAME`` (``.NAME.<12 hex digits>.tmp``); return those removed.
@@ -62,11 +108,7 @@ def sweep_temporaries(directory: Path, names: Iterable[str]) -> list[Path]:
     names = list(names)
     if not names:
         return []
-    hex_digits = 2 * _TOKEN_BYTES
-    pattern = re.compile(
-        rf"\.(?:{'|'.join(re.escape(name) for name in names)})"
-        rf"\.[0-9a-f]{{{hex_digits}}}{re.escape(TEMPORARY_SUFFIX)}"
-    )
+    pattern = temporary_pattern(names)
     removed = []
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(directory):
@@ -79,30 +121,12 @@ def sweep_temporaries(directory: Path, names: Iterable[str]) -> list[Path]:
     return removed
 
 
-def publish(temporary: Path, target: Path) -> None:
-    """Flush ``temporary`` to disk and rename it onto ``target`` (one atomic step)."""
-    # Writers (pyarrow among them) use their own handles; publish_all reopens each file
-    # to flush its data to disk before the rename makes it visible.
-    publish_all({temporary: target})
-
-
-def publish_all(staged: Mapping[Path, Path]) -> None:
-    """Publish several temporaries (``{temporary: target}``) together: flush them all to
-    disk first, then rename them back to back, so that the window in which only some
-    targets are new is a few renames long, not a few disk flushes."""
-    fsync_files(staged)
-    for temporary, target in staged.items():
-        os.replace(temporary, target)
-
-
-def fsync_files(paths: Iterable[Path]) -> None:
-    """Flush each file's data to disk (reopening it: its writer used its own handle)."""
-    for path in paths:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+def temporary_pattern(names: Iterable[str]) -> re.Pattern[str]:
+    """The names :func:`temporary_beside` gives the temporaries of these targets."""
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(
+        rf"\.(?:{alternatives})\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}{re.escape(TEMPORARY_SUFFIX)}"
+    )
 
 
 def discard(*temporaries: Path) -> None:
@@ -123,13 +147,21 @@ def fsync_directory(directory: Path) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically; return the path."""
+    """Write ``text`` (UTF-8) to ``path`` atomically; return the path.
+
+    Raises
+    ------
+    ExportError
+        The directory cannot be created or written (the message names ``path``); the
+        previous file, if any, is left as it was.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_beside(target)
+    with reported("write", target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = stage(target, lambda where: where.write_text(text, encoding="utf-8"))
     try:
-        temporary.write_text(text, encoding="utf-8")
-        publish(temporary, target)
+        with reported("write", target):
+            os.replace(temporary, target)
     except BaseException:
         discard(temporary)
         raise

@@ -31,12 +31,10 @@ datetime64[us, UTC]
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, cast
@@ -45,18 +43,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from filelock import Timeout
 
 from intrace_analytics._util.redact import scrub
 from intrace_analytics._version import __version__
+from intrace_analytics.exceptions import ExportError
 from intrace_analytics.export import _publish as publish
-from intrace_analytics.export._atomic import (
-    discard,
-    fsync_files,
-    sweep_temporaries,
-    temporary_beside,
-    write_text_atomic,
-)
+from intrace_analytics.export._atomic import failure
 from intrace_analytics.frames import _schema as schema
 
 if TYPE_CHECKING:
@@ -148,12 +140,13 @@ def write_parquet(
         (``export_id``, ``table``, ``categories``).
     TypeError
         The load report holds a value JSON cannot represent (the type is named).
-    TimeoutError
-        Another writer held the directory's lock for longer than ``lock_timeout``; the
-        message names the directory. Nothing was written.
-    ValueError
-        The directory holds a journal of an interrupted publication that is malformed or
-        cannot be completed (the message names it). Nothing was written.
+    ExportError
+        Another writer held the directory's lock for longer than ``lock_timeout``, or
+        the directory holds a journal of an interrupted publication that is malformed or
+        cannot be completed: nothing was written. Or the file system failed (no space,
+        no permission): the message names the directory or the table's file, and the
+        previous export is left as the atomicity above says. The ``OSError`` is its
+        ``__cause__``.
 
     Examples
     --------
@@ -177,60 +170,23 @@ def write_parquet(
         for name, frame in frames.tables().items()
         if schema.TABLES[name].loaded(frames.metadata)
     }
-    # A table this load did not fill (sites not loaded) must not survive from an earlier
-    # export beside the new files.
-    stale = [directory / f"{name}.parquet" for name in schema.TABLES if name not in tables]
-    directory.mkdir(parents=True, exist_ok=True)
-
-    lock = publish.export_lock(directory, lock_timeout)
-    publish.acquire(lock, directory, lock_timeout)
-    try:
-        # Under the lock no live writer owns a temporary here: all are leftovers of
-        # writers that were killed.
-        publish.recover(directory)
-        sweep_temporaries(directory, publish.swept_names())
-        _write_and_publish(directory, tables, stale, export_id)
-    finally:
-        lock.release()
+    publish.publish(
+        directory,
+        {f"{name}.parquet": _parquet_writer(table) for name, table in tables.items()},
+        export_id=export_id,
+        # A table this load did not fill (sites not loaded) must not survive from an
+        # earlier export beside the new files.
+        remove=[f"{name}.parquet" for name in schema.TABLES if name not in tables],
+        lock_timeout=lock_timeout,
+    )
     return directory
 
 
-def _write_and_publish(
-    directory: Path, tables: dict[str, pa.Table], stale: list[Path], export_id: str
-) -> None:
-    """Write every table to a temporary, commit them with the journal, then publish them
-    (the caller holds the lock)."""
-    staged: dict[Path, Path] = {}  # temporary -> target
-    journal_path = directory / publish.JOURNAL_NAME
-    try:
-        for name, table in tables.items():
-            target = directory / f"{name}.parquet"
-            temporary = temporary_beside(target)
-            staged[temporary] = target
-            pq.write_table(table, temporary, compression=_COMPRESSION)
-        # Every file whole on disk before the journal says to publish them.
-        fsync_files(staged)
-        journal = {
-            "format": publish.JOURNAL_FORMAT,
-            "export_id": export_id,
-            "renames": [[temporary.name, target.name] for temporary, target in staged.items()],
-            "remove": [path.name for path in stale],
-        }
-        # The commit point: the journal appears whole (temporary, fsync, rename, fsync
-        # of the directory) or not at all.
-        write_text_atomic(journal_path, json.dumps(journal))
-        publish.roll_forward(directory, journal_path, journal)
-    except BaseException:
-        # BaseException on purpose: a Ctrl-C mid-write must not leave temporaries.
-        # Under the lock no other journal exists (recovery ran first): one here is ours.
-        if not journal_path.exists():
-            discard(*staged)
-        else:
-            # Committed: finish the publication if we can; what we cannot, the next
-            # process that takes the lock does.
-            with contextlib.suppress(Exception):
-                publish.roll_forward(directory, journal_path, journal)
-        raise
+def _parquet_writer(table: pa.Table) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        pq.write_table(table, path, compression=_COMPRESSION)
+
+    return write
 
 
 def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
@@ -259,20 +215,17 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
 
     Raises
     ------
-    FileNotFoundError
-        A file of the export is missing (its path is named).
-    ValueError
-        A file is not Parquet, lacks our metadata, has a schema version this package
-        cannot read, holds another table or other columns, or the files come
-        from different exports. The message names the file.
-        Or the directory holds the journal of an interrupted publication that is
-        malformed, cannot be completed, or cannot be completed by this process (no write
-        access); the message names the journal or the directory. A journal that can be
-        completed is: the reader takes the directory's lock and rolls the publication
-        forward first, so it reads the new export whole.
-    TimeoutError
-        A writer held the directory's lock for longer than 60 s while this reader
-        waited to complete or read past its publication.
+    ExportError
+        A file of the export is missing or cannot be read, is not Parquet, lacks our
+        metadata, has a schema version this package cannot read, holds another table or
+        other columns, or the files come from different exports: the message names the
+        file (``path`` is it). Or the directory holds the journal of an interrupted
+        publication that is malformed, cannot be completed, or cannot be completed by
+        this process (no write access); the message names the journal or the directory.
+        A journal that can be completed is: the reader takes the directory's lock and
+        rolls the publication forward first, so it reads the new export whole. Or a
+        writer held the directory's lock for longer than 60 s while this reader waited
+        to complete or read past its publication.
 
     Examples
     --------
@@ -286,30 +239,37 @@ def read_tables(directory: str | Path) -> tuple[dict[str, pd.DataFrame], dict[st
     try:
         records, read = _read_files(directory)
     except _MixedExport as mixed:
-        # Files of two exports: either a writer is publishing right now (we read some
-        # files before its renames and some after), or one was killed between its
-        # renames. Wait for any writer by taking its lock, then read again: a second mix
-        # is a killed writer's. No lock to take (a read-only copy): report the mix.
-        if not os.access(directory, os.W_OK):
-            raise ValueError(str(mixed)) from None
-        lock = publish.export_lock(directory, publish.DEFAULT_LOCK_TIMEOUT)
-        try:
-            lock.acquire()
-        except (Timeout, OSError):
-            raise ValueError(str(mixed)) from None
-        try:
-            publish.recover(directory)  # a writer killed since we looked for its journal
-            records, read = _read_files(directory)
-        except _MixedExport as again:
-            raise ValueError(str(again)) from None
-        finally:
-            lock.release()
+        records, read = _read_under_lock(directory, mixed)
     report = _load_report(records["incidents"])
     for name, table in schema.TABLES.items():
         if name not in read and table.loaded(report):
-            missing = directory / f"{name}.parquet"
-            raise FileNotFoundError(errno.ENOENT, "export file not found", str(missing))
+            raise _missing(directory / f"{name}.parquet")
     return read, report
+
+
+def _read_under_lock(
+    directory: Path, mixed: _MixedExport
+) -> tuple[dict[str, dict[str, Any]], dict[str, pd.DataFrame]]:
+    """Read again after files of two exports were seen: either a writer is publishing
+    right now (some files were read before its renames, some after), or one was killed
+    between its renames. Wait for any writer by taking its lock, then read again: a
+    second mix is a killed writer's. No lock to take (a read-only copy): the mix."""
+    if not os.access(directory, os.W_OK):
+        raise mixed
+    lock = publish.export_lock(directory, publish.DEFAULT_LOCK_TIMEOUT)
+    try:
+        lock.acquire()
+    except OSError:  # filelock's Timeout included
+        raise mixed from None
+    try:
+        publish.recover(directory)  # a writer killed since we looked for its journal
+        return _read_files(directory)
+    finally:
+        lock.release()
+
+
+def _missing(path: Path) -> ExportError:
+    return ExportError(f"{path}: export file not found", path=path)
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -395,8 +355,8 @@ def _json_default(value: object) -> object:
 # --- reading ---------------------------------------------------------------------------
 
 
-class _MixedExport(ValueError):
-    """The files of a directory come from two exports (reported as a ValueError)."""
+class _MixedExport(ExportError):
+    """The files of a directory come from two exports (read again under the lock)."""
 
 
 def _read_files(
@@ -409,7 +369,7 @@ def _read_files(
         # Check every file first: a half export should fail before any large read.
         if not path.exists():
             if schema.TABLES[name].loaded_flag is None:
-                raise FileNotFoundError(errno.ENOENT, "export file not found", str(path))
+                raise _missing(path)
             del paths[name]  # a table the load did not fill: read as empty
     records: dict[str, dict[str, Any]] = {}
     read: dict[str, pd.DataFrame] = {}
@@ -422,7 +382,8 @@ def _read_files(
         listing = ", ".join(f"{paths[n]} ({export_ids[n]})" for n in export_ids)
         raise _MixedExport(
             f"the files in {directory} come from different exports (export_id differs: "
-            f"{listing}); an earlier write was interrupted while publishing, write again"
+            f"{listing}); an earlier write was interrupted while publishing, write again",
+            path=directory,
         )
     return records, read
 
@@ -430,43 +391,56 @@ def _read_files(
 def _read_table(name: str, path: Path) -> tuple[dict[str, Any], pa.Table]:
     """Our metadata record and the table of one file, after checking both."""
     try:
-        parquet = pq.ParquetFile(path)
-    except pa.ArrowInvalid as exc:
-        raise ValueError(f"{path} is not a readable Parquet file: {exc}") from exc
-    with parquet:
-        arrow_schema = parquet.schema_arrow
-        raw = (arrow_schema.metadata or {}).get(METADATA_KEY)
-        if raw is None:
-            raise ValueError(
-                f"{path} has no {METADATA_KEY.decode()!r} metadata; it was not written by "
-                "intrace_analytics (or its metadata was stripped)"
-            )
-        try:
-            record = json.loads(raw)
-        except ValueError as exc:
-            raise ValueError(f"{path}: its {METADATA_KEY.decode()!r} metadata is not JSON") from exc
-        if not isinstance(record, dict):
-            raise ValueError(f"{path}: its {METADATA_KEY.decode()!r} metadata is not an object")
-        version = record.get("schema_version")
-        readable = isinstance(version, int) and not isinstance(version, bool)
-        if not (readable and version in READABLE_SCHEMA_VERSIONS):
-            raise ValueError(
-                f"{path} has schema_version {version!r}; this intrace_analytics "
-                f"{__version__} reads schema_version {sorted(READABLE_SCHEMA_VERSIONS)}"
-            )
-        if record.get("table") != name:
-            raise ValueError(f"{path} holds table {record.get('table')!r}, expected {name!r}")
-        expected = [column.name for column in _stored_columns(name, version)]
-        present = list(arrow_schema.names)
-        if sorted(present) != sorted(expected):
-            missing = [c for c in expected if c not in present]
-            extra = [c for c in present if c not in expected]
-            raise ValueError(
-                f"{path} does not have the columns of the {name!r} schema: "
-                f"missing {missing}, unexpected {extra}"
-            )
-        table = parquet.read(columns=expected)
+        with pq.ParquetFile(path) as parquet:
+            arrow_schema = parquet.schema_arrow
+            record = _record_of(name, path, arrow_schema.metadata or {})
+            expected = [c.name for c in _stored_columns(name, record["schema_version"])]
+            present = list(arrow_schema.names)
+            if sorted(present) != sorted(expected):
+                missing = [c for c in expected if c not in present]
+                extra = [c for c in present if c not in expected]
+                raise ExportError(
+                    f"{path} does not have the columns of the {name!r} schema: "
+                    f"missing {missing}, unexpected {extra}",
+                    path=path,
+                )
+            table = parquet.read(columns=expected)
+    except OSError as exc:  # Arrow's I/O errors included
+        raise failure("read", path, exc) from exc
+    except pa.ArrowException as exc:
+        raise ExportError(f"{path} is not a readable Parquet file: {exc}", path=path) from exc
     return record, table
+
+
+def _record_of(name: str, path: Path, metadata: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """Our metadata record of the file of table ``name``, checked."""
+    key = METADATA_KEY.decode()
+    raw = metadata.get(METADATA_KEY)
+    if raw is None:
+        raise ExportError(
+            f"{path} has no {key!r} metadata; it was not written by intrace_analytics "
+            "(or its metadata was stripped)",
+            path=path,
+        )
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        raise ExportError(f"{path}: its {key!r} metadata is not JSON", path=path) from None
+    if not isinstance(record, dict):
+        raise ExportError(f"{path}: its {key!r} metadata is not an object", path=path)
+    version = record.get("schema_version")
+    readable = isinstance(version, int) and not isinstance(version, bool)
+    if not (readable and version in READABLE_SCHEMA_VERSIONS):
+        raise ExportError(
+            f"{path} has schema_version {version!r}; this intrace_analytics "
+            f"{__version__} reads schema_version {sorted(READABLE_SCHEMA_VERSIONS)}",
+            path=path,
+        )
+    if record.get("table") != name:
+        raise ExportError(
+            f"{path} holds table {record.get('table')!r}, expected {name!r}", path=path
+        )
+    return record
 
 
 def _load_report(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -503,7 +477,9 @@ def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -
         try:
             table = table.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            raise ValueError(f"{path}: its columns do not have the {name!r} types: {exc}") from exc
+            raise ExportError(
+                f"{path}: its columns do not have the {name!r} types: {exc}", path=path
+            ) from exc
     recorded = record.get("categories")
     recorded = recorded if isinstance(recorded, Mapping) else {}
     frame = table.to_pandas(types_mapper=_string_type_mapper)
@@ -517,7 +493,7 @@ def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -
                 categories = schema.categories_for(column, values.cat.categories)
             frame[column.name] = _recategorize(path, column, values, categories)
         elif column.kind is schema.Kind.INT and values.isna().any():
-            raise ValueError(f"{path}: column {column.name!r} has missing values")
+            raise ExportError(f"{path}: column {column.name!r} has missing values", path=path)
         else:
             dtype = schema.pandas_dtype(column)
             if values.dtype != dtype:
@@ -545,9 +521,10 @@ def _recategorize(
     if stray.any():
         # Never silently turn a label into a missing value.
         labels = sorted({str(label) for label in values[stray].unique()})
-        raise ValueError(
+        raise ExportError(
             f"{path}: column {column.name!r} holds {labels}, outside its recorded "
-            f"categories {list(categories)}"
+            f"categories {list(categories)}",
+            path=path,
         )
     return pd.Series(
         pd.Categorical.from_codes(recoded, dtype=dtype), index=values.index, name=column.name

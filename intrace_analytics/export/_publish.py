@@ -1,21 +1,25 @@
 """Publishing an export's files into a directory as one: the lock and the journal.
 
-A directory holds one export (one Parquet file per table). Writers take the directory's
-lock (:data:`LOCK_NAME`, ``filelock``), so two exports never mix. A writer makes every
-new file whole on disk beside its target, then commits a journal (:data:`JOURNAL_NAME`,
-written atomically) that records the renames, does them, and deletes the journal.
-Whoever next takes the lock after a writer was killed (:func:`recover`, or
-:func:`recover_for_reader` for a reader) completes what the journal records, so every
-reader through this package sees the previous export or the new one, whole.
-:mod:`~intrace_analytics.export._parquet` writes and reads the files themselves.
+A directory holds one export (one Parquet file per table). :func:`publish` is the one
+way files get there: it takes the directory's lock (:data:`LOCK_NAME`, ``filelock``), so
+two exports never mix; stages every new file whole on disk beside its target
+(:func:`~intrace_analytics.export._atomic.stage`); commits a journal
+(:data:`JOURNAL_NAME`, itself written by the single-file atomic writer) that records the
+renames; does them, and deletes the journal. Whoever next takes the lock after a writer
+was killed (:func:`recover`, or :func:`recover_for_reader` for a reader) completes what
+the journal records, so every reader through this package sees the previous export or
+the new one, whole. :mod:`~intrace_analytics.export._parquet` makes the files themselves.
+
+Every failure is an :class:`~intrace_analytics.exceptions.ExportError` naming the
+directory, the journal or the table's file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
-from intrace_analytics.export._atomic import TEMPORARY_SUFFIX, fsync_directory, sweep_temporaries
+from intrace_analytics.exceptions import ExportError
+from intrace_analytics.export._atomic import (
+    discard,
+    failure,
+    fsync_directory,
+    reported,
+    stage,
+    sweep_temporaries,
+    temporary_pattern,
+    write_text_atomic,
+)
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._schema import METADATA_KEY
 
@@ -32,15 +46,13 @@ __all__ = [
     "JOURNAL_FORMAT",
     "JOURNAL_NAME",
     "LOCK_NAME",
-    "acquire",
-    "export_id_of",
     "export_lock",
     "file_names",
+    "publish",
     "read_journal",
     "recover",
     "recover_for_reader",
     "roll_forward",
-    "swept_names",
 ]
 
 #: The lock file every writer of an export directory holds while it writes. Hidden (a
@@ -68,9 +80,69 @@ def file_names() -> list[str]:
     return [f"{name}.parquet" for name in schema.TABLES]
 
 
-def swept_names() -> list[str]:
-    """The targets whose leftover temporaries a holder of the lock removes."""
-    return [*file_names(), JOURNAL_NAME]
+def publish(
+    directory: Path,
+    writers: Mapping[str, Callable[[Path], object]],
+    *,
+    export_id: str,
+    remove: Sequence[str] = (),
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> None:
+    """Write the files ``{name: write}`` into ``directory`` and publish them as one
+    export, removing the files named in ``remove``; ``write(path)`` fills one file.
+
+    Under the directory's lock: complete a killed writer's publication, sweep leftover
+    temporaries, stage every file, commit the journal, rename. An exception before the
+    commit removes the temporaries and leaves the directory as it was; one after it
+    completes the publication where it can, then propagates.
+    """
+    with reported("create the export directory", directory):
+        directory.mkdir(parents=True, exist_ok=True)
+    lock = export_lock(directory, lock_timeout)
+    acquire(lock, directory, lock_timeout)
+    try:
+        # Under the lock no live writer owns a temporary here: all are leftovers of
+        # writers that were killed.
+        recover(directory)
+        sweep_temporaries(directory, [*file_names(), JOURNAL_NAME])
+        _stage_and_commit(directory, writers, export_id, remove)
+    finally:
+        lock.release()
+
+
+def _stage_and_commit(
+    directory: Path,
+    writers: Mapping[str, Callable[[Path], object]],
+    export_id: str,
+    remove: Sequence[str],
+) -> None:
+    staged: dict[Path, Path] = {}  # temporary -> target
+    journal_path = directory / JOURNAL_NAME
+    journal: dict[str, Any] = {}
+    try:
+        for name, write in writers.items():
+            target = directory / name
+            staged[stage(target, write)] = target
+        journal = {
+            "format": JOURNAL_FORMAT,
+            "export_id": export_id,
+            "renames": [[temporary.name, target.name] for temporary, target in staged.items()],
+            "remove": list(remove),
+        }
+        # The commit point: the journal appears whole or not at all.
+        write_text_atomic(journal_path, json.dumps(journal))
+        roll_forward(directory, journal_path, journal)
+    except BaseException:
+        # BaseException on purpose: a Ctrl-C mid-write must not leave temporaries.
+        # Under the lock no other journal exists (recovery ran first): one here is ours.
+        if not journal_path.exists():
+            discard(*staged)
+        else:
+            # Committed: finish the publication if we can; what we cannot, the next
+            # process that takes the lock does.
+            with contextlib.suppress(Exception):
+                roll_forward(directory, journal_path, journal)
+        raise
 
 
 def export_lock(directory: Path, timeout: float) -> FileLock:
@@ -80,26 +152,29 @@ def export_lock(directory: Path, timeout: float) -> FileLock:
 
 
 def acquire(lock: FileLock, directory: Path, timeout: float) -> None:
-    """Take the export lock, or raise a :class:`TimeoutError` naming the directory."""
+    """Take the export lock, or raise an :class:`ExportError` naming the directory."""
     try:
         lock.acquire()
-    except Timeout:
-        raise TimeoutError(
+    except Timeout:  # a TimeoutError, hence an OSError: first
+        raise ExportError(
             f"another writer is writing the export in {directory} (it holds "
             f"{directory / LOCK_NAME}); gave up after waiting {timeout:g} s. Wait for it "
-            "to finish, or write to another directory"
+            "to finish, or write to another directory",
+            path=directory,
         ) from None
+    except OSError as exc:
+        raise failure("lock the export in", directory, exc) from exc
 
 
 def recover(directory: Path) -> bool:
     """Complete a publication a killed writer left half done (the caller holds the
-    lock); return whether there was one. Raises ValueError on a bad journal."""
+    lock); return whether there was one."""
     journal_path = directory / JOURNAL_NAME
     journal = read_journal(journal_path)
     if journal is None:
         return False
     roll_forward(directory, journal_path, journal)
-    sweep_temporaries(directory, swept_names())
+    sweep_temporaries(directory, [*file_names(), JOURNAL_NAME])
     return True
 
 
@@ -109,42 +184,47 @@ def read_journal(path: Path) -> dict[str, Any] | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-
-    def malformed(why: str) -> ValueError:
-        return ValueError(
-            f"{path} is not a valid intrace_analytics export journal ({why}); it marks "
-            f"an interrupted publication in {path.parent}. Inspect it, remove it and "
-            "write the export again"
-        )
-
+    except OSError as exc:
+        raise failure("read", path, exc) from exc
     try:
         journal = json.loads(text)
     except ValueError:
-        raise malformed("not JSON") from None
+        raise _malformed(path, "not JSON") from None
     if not isinstance(journal, dict) or journal.get("format") != JOURNAL_FORMAT:
-        raise malformed(f"not an object of format {JOURNAL_FORMAT}")
-    export_id, renames, remove = (journal.get(k) for k in ("export_id", "renames", "remove"))
-    if not isinstance(export_id, str) or not export_id:
-        raise malformed("no export_id")
-    names = file_names()
+        raise _malformed(path, f"not an object of format {JOURNAL_FORMAT}")
+    if not isinstance(journal.get("export_id"), str) or not journal["export_id"]:
+        raise _malformed(path, "no export_id")
+    renames, remove = journal.get("renames"), journal.get("remove")
     if not isinstance(renames, list) or not renames:
-        raise malformed("no renames")
+        raise _malformed(path, "no renames")
     for entry in renames:
-        valid = (
-            isinstance(entry, list)
-            and len(entry) == 2
-            and all(isinstance(part, str) for part in entry)
-            and entry[1] in names
-            and re.fullmatch(
-                rf"\.{re.escape(entry[1])}\.[0-9a-f]{{12}}{re.escape(TEMPORARY_SUFFIX)}",
-                entry[0],
-            )
-        )
-        if not valid:
-            raise malformed(f"bad rename {entry!r}")
-    if not isinstance(remove, list) or not all(name in names for name in remove):
-        raise malformed(f"bad files to remove {remove!r}")
+        if not _valid_rename(entry):
+            raise _malformed(path, f"bad rename {entry!r}")
+    if not isinstance(remove, list) or not all(name in file_names() for name in remove):
+        raise _malformed(path, f"bad files to remove {remove!r}")
     return journal
+
+
+def _valid_rename(entry: object) -> bool:
+    """``[temporary, target]``: a table's file and a temporary the writer gave it."""
+    if not (isinstance(entry, list) and len(entry) == 2):
+        return False
+    temporary, target = entry
+    return (
+        isinstance(temporary, str)
+        and isinstance(target, str)
+        and target in file_names()
+        and temporary_pattern([target]).fullmatch(temporary) is not None
+    )
+
+
+def _malformed(path: Path, why: str) -> ExportError:
+    return ExportError(
+        f"{path} is not a valid intrace_analytics export journal ({why}); it marks "
+        f"an interrupted publication in {path.parent}. Inspect it, remove it and "
+        "write the export again",
+        path=path,
+    )
 
 
 def roll_forward(directory: Path, journal_path: Path, journal: Mapping[str, Any]) -> None:
@@ -155,24 +235,28 @@ def roll_forward(directory: Path, journal_path: Path, journal: Mapping[str, Any]
         temporary, target = directory / temporary_name, directory / target_name
         if temporary.exists():
             pending.append((temporary, target))
-        elif export_id_of(target) != export_id:
+        elif _export_id_of(target) != export_id:
             # Renamed already, then its target must be of this export; else the
             # journal is not what this directory went through: refuse, change nothing.
-            raise ValueError(
+            raise ExportError(
                 f"{journal_path} cannot be completed: {temporary} is gone and {target} "
                 f"is not from export {export_id}. Inspect it, remove it and write the "
-                "export again"
+                "export again",
+                path=journal_path,
             )
     for temporary, target in pending:
-        os.replace(temporary, target)
+        with reported("publish", target):
+            os.replace(temporary, target)
     for name in journal["remove"]:
-        (directory / name).unlink(missing_ok=True)
+        with reported("remove", directory / name):
+            (directory / name).unlink(missing_ok=True)
     fsync_directory(directory)
-    journal_path.unlink(missing_ok=True)
+    with reported("remove", journal_path):
+        journal_path.unlink(missing_ok=True)
     fsync_directory(directory)
 
 
-def export_id_of(path: Path) -> object:
+def _export_id_of(path: Path) -> object:
     """The export_id in a Parquet file's metadata, or ``None`` if it cannot be read."""
     try:
         metadata = pq.read_schema(path).metadata or {}
@@ -187,22 +271,15 @@ def recover_for_reader(directory: Path) -> None:
     publication, under the directory's lock."""
     journal = directory / JOURNAL_NAME
     if not os.access(directory, os.W_OK):
-        raise ValueError(
+        raise ExportError(
             f"the export in {directory} was interrupted while publishing ({journal} "
             f"records the renames left to do), and this process cannot write {directory} "
             "to complete them. Read it once with write access (which completes it), or "
-            "write the export again"
+            "write the export again",
+            path=directory,
         )
     lock = export_lock(directory, DEFAULT_LOCK_TIMEOUT)
-    try:
-        acquire(lock, directory, DEFAULT_LOCK_TIMEOUT)
-    except OSError as exc:
-        if isinstance(exc, TimeoutError):
-            raise
-        raise ValueError(
-            f"the export in {directory} was interrupted while publishing ({journal}), "
-            f"and its lock {directory / LOCK_NAME} cannot be taken to complete it: {exc}"
-        ) from exc
+    acquire(lock, directory, DEFAULT_LOCK_TIMEOUT)
     try:
         recover(directory)
     finally:
