@@ -1,12 +1,33 @@
-"""Every notebook runs top to bottom, against the sandbox, without error."""
+"""Every notebook runs top to bottom, against the sandbox, without error, and shows each
+figure it draws exactly once."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+#: The inline backend, as Jupyter gives a notebook: it shows every figure a cell drew when
+#: the cell ends, so a Figure that is also the cell's value shows twice, and two helpers
+#: called without ``ax=`` in one cell draw on one Axes. Named explicitly so that an
+#: ``MPLBACKEND=Agg`` in the environment running the tests cannot hide either.
+INLINE = "module://matplotlib_inline.backend_inline"
+
+#: Each plot helper call in a notebook draws one figure (``plot_site_maps`` one figure of
+#: panels), so a code cell shows as many images as it has calls.
+PLOT_CALL = re.compile(r"\bplot_\w+\(")
+
+#: Images per notebook, so the count per cell cannot pass by finding no call at all.
+IMAGES = {
+    "01-explore-incidents": 4,
+    "02-resolution-times": 1,
+    "03-parquet-for-data-teams": 0,
+    "04-sites": 1,
+}
 
 
 def test_there_are_four_notebooks_committed_without_outputs() -> None:
@@ -26,6 +47,14 @@ def test_there_are_four_notebooks_committed_without_outputs() -> None:
                 assert cell.execution_count is None
 
 
+def _images(cell: Any) -> int:
+    return sum(
+        "image/png" in output.get("data", {})
+        for output in cell.get("outputs", [])
+        if output.get("output_type") in ("display_data", "execute_result")
+    )
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -34,7 +63,7 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path
 
     # The sandbox, never a real API, whatever the environment running the tests has.
     monkeypatch.delenv("INTRACE_API_KEY", raising=False)
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLBACKEND", INLINE)
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -52,3 +81,7 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
     assert code[-1].outputs
+    # Each figure shown once: one image per plot helper call, in the cell that makes it.
+    shown = [(cell.source, _images(cell), len(PLOT_CALL.findall(cell.source))) for cell in code]
+    assert [(source, images) for source, images, calls in shown if images != calls] == []
+    assert sum(images for _, images, _ in shown) == IMAGES[path.stem]
