@@ -24,6 +24,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from intrace_analytics import IncidentFrames
+from intrace_analytics._util.format import MISSING
 from intrace_analytics.frames._schema import SEVERITIES, empty_frame
 from intrace_analytics.sandbox import SITES
 from intrace_analytics.viz._maps import (
@@ -75,9 +76,9 @@ def test_threat_map_points_colours_order_and_given_sites(
     located = threats.loc[threats["lat"].notna() & threats["lng"].notna()]
     by_label = _points(ax)
     sites = by_label.pop(SITE_LABEL)
-    counts = located["severity"].astype(object).fillna("missing").value_counts()
+    counts = located["severity"].astype(object).fillna(MISSING).value_counts()
     # Drawn lowest first: unknown and missing below low, critical last (on top).
-    assert list(by_label) == ["extreme", "missing", *SEVERITY_ORDER]
+    assert list(by_label) == ["extreme", MISSING, *SEVERITY_ORDER]
     for label, collection in by_label.items():
         assert len(collection.get_offsets()) == counts[label]
         colour = SEVERITY_COLORS.get(label, UNKNOWN_COLOR)
@@ -95,7 +96,7 @@ def test_threat_map_points_colours_order_and_given_sites(
     np.testing.assert_array_equal(sites.get_offsets(), [[a.lng, a.lat] for a in SITES])
     assert [t.get_text() for t in ax.texts] == [a.name for a in SITES]
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == [*SEVERITY_ORDER, "extreme", "missing", SITE_LABEL]
+    assert legend == [*SEVERITY_ORDER, "extreme", MISSING, SITE_LABEL]
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     assert x0 < located["lng"].min()
     assert located["lng"].max() < x1

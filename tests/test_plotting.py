@@ -27,6 +27,7 @@ from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
 
 from intrace_analytics import IncidentFrames
+from intrace_analytics._util.format import MISSING
 from intrace_analytics.analysis._status import open_backlog
 from intrace_analytics.analysis._survival import km_curve, resolution_times
 from intrace_analytics.frames._schema import SEVERITIES, STATUSES, empty_frame
@@ -195,8 +196,8 @@ def test_status_groups_in_severity_order_missing_last(
     plot_status_breakdown(incidents, by="max_severity", ax=ax)
     # Category order, not appearance (the rows are shuffled): the known levels low to
     # critical, then the label outside the scale, then missing last.
-    assert _yticks(ax) == [*SEVERITY_ORDER, "extreme", "missing"]
-    labels = incidents["max_severity"].astype(object).fillna("missing")
+    assert _yticks(ax) == [*SEVERITY_ORDER, "extreme", MISSING]
+    labels = incidents["max_severity"].astype(object).fillna(MISSING)
     expected = pd.crosstab(labels, incidents["status"].astype(object))
     for status, container in zip(STATUSES, ax.containers, strict=True):
         assert _widths(container) == [expected.loc[g].get(status, 0) for g in _yticks(ax)]
@@ -209,7 +210,7 @@ def test_status_many_groups_are_capped_with_other(sandbox_frames: IncidentFrames
     assert len(groups) == MAX_GROUPS
     sizes = incidents["site"].value_counts()
     kept = groups[:-2]
-    assert groups[-2:] == [f"other ({14 - len(kept)} groups)", "missing"]
+    assert groups[-2:] == [f"other ({14 - len(kept)} groups)", MISSING]
     # The largest sites stay, shown in their (sorted) order; the rest are pooled.
     assert kept == sorted(kept)
     assert min(sizes[kept]) >= max(sizes.drop(kept))
@@ -337,7 +338,7 @@ def test_resolution_severity_groups_take_the_severity_palette(
 ) -> None:
     incidents = _with_max_severity(sandbox_frames)
     plot_resolution_times(incidents, by="max_severity", as_of=AS_OF, ax=ax)
-    groups = [*SEVERITY_ORDER, "extreme", "missing"]
+    groups = [*SEVERITY_ORDER, "extreme", MISSING]
     assert _legend_texts(ax) == [*groups, KM_LABEL, NAIVE_LABEL]
     assert ax.get_legend().get_title().get_text() == "max_severity"
     colours = [SEVERITY_COLORS[s] for s in SEVERITY_ORDER] + [UNKNOWN_COLOR] * 2
@@ -360,7 +361,7 @@ def test_resolution_many_groups_are_capped_with_other(
     groups = legend[:-2]
     assert legend[-2:] == [KM_LABEL, NAIVE_LABEL]
     assert len(groups) == MAX_GROUPS
-    assert groups[-2:] == [f"other ({14 - (MAX_GROUPS - 2)} groups)", "missing"]
+    assert groups[-2:] == [f"other ({14 - (MAX_GROUPS - 2)} groups)", MISSING]
     colours = [to_rgba(h.get_color()) for h in ax.get_legend().legend_handles[: len(groups)]]
     assert colours[:-2] == [_rgba(c) for c in GROUP_COLORS[: len(groups) - 2]]
     assert colours[-2:] == [_rgba(OTHER_COLOR), _rgba(UNKNOWN_COLOR)]
@@ -402,7 +403,7 @@ def test_severity_unknown_and_missing_are_grey_bars_after(
 ) -> None:
     threats = _with_unknown_severities(sandbox_frames.threats)
     plot_severity(threats, ax=ax)
-    labels = [*SEVERITY_ORDER, "extreme", "missing"]
+    labels = [*SEVERITY_ORDER, "extreme", MISSING]
     assert _ticks(ax) == labels
     counts = threats["severity"].astype(object).value_counts(dropna=False)
     heights = [b.get_height() for b in _bars(ax)]

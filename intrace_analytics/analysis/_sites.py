@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from intrace_analytics._util import clock
-from intrace_analytics.analysis._status import _positions, incident_severity
-from intrace_analytics.analysis._survival import _require, resolution_summary
+from intrace_analytics.analysis._common import positions, require
+from intrace_analytics.analysis._status import incident_severity
+from intrace_analytics.analysis._survival import resolution_summary
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames
 
@@ -52,12 +53,12 @@ def _pairs(frames: IncidentFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each distinct (incident, site) pair of ``incident_assets`` whose incident is
     loaded, as (incident row, site row, site id); the site row is -1 for a site id
     that ``frames.assets`` does not hold. In the incidents' order, then the sites'."""
-    _require("frames.incident_assets", frames.incident_assets, ["incident_id", "asset_id"])
-    _require("frames.assets", frames.assets, ["asset_id", "name"])
+    require("frames.incident_assets", frames.incident_assets, ["incident_id", "asset_id"])
+    require("frames.assets", frames.assets, ["asset_id", "name"])
     pairs = frames.incident_assets[["incident_id", "asset_id"]].drop_duplicates()
     pairs = pairs[pairs["asset_id"].notna().to_numpy(dtype=bool)]
-    incident_row = _positions(pairs["incident_id"], frames.incidents["incident_id"])
-    site_row = _positions(pairs["asset_id"], frames.assets["asset_id"])
+    incident_row = positions(pairs["incident_id"], frames.incidents["incident_id"])
+    site_row = positions(pairs["asset_id"], frames.assets["asset_id"])
     ids = pairs["asset_id"].astype(pd.StringDtype()).to_numpy()
     kept = incident_row >= 0
     incident_row, site_row, ids = incident_row[kept], site_row[kept], ids[kept]

@@ -8,7 +8,8 @@ Status, backlog, severity and data quality live here; time to resolution (as-of
 censoring, :func:`~intrace_analytics.analysis._survival.resolution_times`,
 :func:`~intrace_analytics.analysis._survival.km_curve`,
 :func:`~intrace_analytics.analysis._survival.resolution_summary`) in
-:mod:`intrace_analytics.analysis._survival`, which this module imports (never the other way).
+:mod:`intrace_analytics.analysis._survival`; both build on the shared rules of
+:mod:`intrace_analytics.analysis._common`.
 
 Time is always explicit: the backlog runs up to an ``as_of`` time given at call time
 (``None`` means the current UTC time, read when the function is called, never at import).
@@ -18,26 +19,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import ArrayLike
 
 from intrace_analytics._util import arrays, clock
 from intrace_analytics._util.checks import fail
-from intrace_analytics.analysis._survival import (
-    _by_list,
-    _ended_without_time,
-    _group_ids,
-    _require,
-    _start_times,
+from intrace_analytics.analysis._common import (
+    arrow,
+    by_list,
+    ended_without_time,
+    group_ids,
+    positions,
+    require,
+    start_times,
 )
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames
 
 __all__ = [
+    "CHECKS",
+    "Check",
     "data_quality",
     "incident_severity",
     "open_backlog",
@@ -78,7 +86,7 @@ def _counts_by_category(
 ) -> pd.DataFrame:
     """Counts and shares of each category (and of NA, when present) within each group."""
     slot, width, category_codes = _category_slots(frame[column], dtype)
-    gid, keys = _group_ids(frame, by)
+    gid, keys = group_ids(frame, by)
     n_groups = len(keys)
     counts = np.bincount(gid * width + slot, minlength=n_groups * width).reshape(n_groups, width)
     totals = counts.sum(axis=1, keepdims=True)
@@ -131,8 +139,8 @@ def status_breakdown(
     >>> status_breakdown(empty_frame("incidents"))["status"].tolist()
     ['open', 'closed', 'resolved']
     """
-    columns = _by_list(by, incidents)
-    _require("incidents", incidents, ["status"])
+    columns = by_list(by, incidents)
+    require("incidents", incidents, ["status"])
     dtype = _categories_of(incidents["status"], schema.INCIDENTS.column("status"))
     return _counts_by_category(incidents, "status", columns, dtype)
 
@@ -173,7 +181,7 @@ def status_over_time(incidents: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
     ['period', 'status', 'count']
     """
     _check_freq(freq)
-    _require("incidents", incidents, ["status", "created_at"])
+    require("incidents", incidents, ["status", "created_at"])
     dtype = _categories_of(incidents["status"], schema.INCIDENTS.column("status"))
     created = incidents["created_at"]
     known = created.notna().to_numpy()
@@ -248,11 +256,11 @@ def open_backlog(
     ['time', 'open']
     """
     _check_freq(freq)
-    _require("incidents", incidents, ["status", "created_at", "started_at", "resolved_at"])
+    require("incidents", incidents, ["status", "created_at", "started_at", "resolved_at"])
     cutoff = clock.as_of(as_of)
-    start = _start_times(incidents).to_numpy(dtype=f"datetime64[{_UNIT}]")
+    start = start_times(incidents).to_numpy(dtype=f"datetime64[{_UNIT}]")
     resolved = incidents["resolved_at"].to_numpy(dtype=f"datetime64[{_UNIT}]")
-    has_start = ~np.isnat(start) & ~_ended_without_time(incidents)
+    has_start = ~np.isnat(start) & ~ended_without_time(incidents)
     start, resolved = start[has_start], resolved[has_start]
     cutoff64 = cutoff.tz_localize(None).as_unit(_UNIT).to_datetime64()
     if len(start) == 0 or start.min() > cutoff64:
@@ -313,15 +321,10 @@ def severity_breakdown(
     >>> severity_breakdown(empty_frame("threats"))["severity"].tolist()
     ['low', 'medium', 'high', 'critical']
     """
-    columns = _by_list(by, threats)
-    _require("threats", threats, ["severity"])
+    columns = by_list(by, threats)
+    require("threats", threats, ["severity"])
     dtype = _categories_of(threats["severity"], schema.THREATS.column("severity"))
     return _counts_by_category(threats, "severity", columns, dtype)
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    array = pa.array(values)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def _first_rows(ids: pd.Series) -> np.ndarray:
@@ -350,18 +353,11 @@ def _incident_rows(links: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
     counts = incidents["threat_count"].to_numpy()
     if len(links) and int(counts.sum()) == len(links) and (counts >= 0).all():
         rows = np.repeat(np.arange(len(incidents), dtype=np.int64), counts)
-        expected = _arrow(incidents["incident_id"]).take(pa.array(rows))
-        same = pc.fill_null(pc.equal(_arrow(links["incident_id"]), expected), False)
+        expected = arrow(incidents["incident_id"]).take(pa.array(rows))
+        same = pc.fill_null(pc.equal(arrow(links["incident_id"]), expected), False)
         if pc.all(same).as_py():
             return rows
-    return _positions(links["incident_id"], incidents["incident_id"])
-
-
-def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Per value the row of its first match in ``keys``, -1 when absent (or NA)."""
-    options = pc.SetLookupOptions(value_set=_arrow(keys), skip_nulls=True)
-    found = pc.index_in(_arrow(values), options=options)
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return positions(links["incident_id"], incidents["incident_id"])
 
 
 def _severity_levels(threats: pd.DataFrame) -> np.ndarray:
@@ -401,10 +397,9 @@ def incident_severity(frames: IncidentFrames) -> pd.DataFrame:
     """
     incidents, links, threats = frames.incidents, frames.links, frames.threats
     level = _severity_levels(threats)
-    # Hash lookups in Arrow: pandas' own (get_indexer, isin) on Arrow-backed strings
-    # take seconds at 3e6 links. A repeated id resolves to its first row.
+    # Three independent Arrow lookups; a repeated id resolves to its first row.
     link_threat, link_incident, first_row = _in_parallel(
-        lambda: _positions(links["threat_id"], threats["threat_id"]),
+        lambda: positions(links["threat_id"], threats["threat_id"]),
         lambda: _incident_rows(links, incidents),
         lambda: _first_rows(incidents["incident_id"]),
     )
@@ -426,16 +421,95 @@ def incident_severity(frames: IncidentFrames) -> pd.DataFrame:
 
 # -- data quality --------------------------------------------------------------------
 
-#: The checks of :func:`data_quality`, in report order.
-_CHECKS = (
-    "resolved_or_closed_without_resolved_at",
-    "resolved_before_start",
-    "updated_before_created",
-    "open_with_resolved_at",
-    "links_to_undescribed_threats",
-    "threats_without_coordinates",
-    "duplicate_links",
+
+class Scan:
+    """The frames as the data-quality checks read them, with the lookups several checks
+    share computed once (on first use) per :func:`data_quality` call."""
+
+    def __init__(self, frames: IncidentFrames) -> None:
+        self.incidents = frames.incidents
+        self.links = frames.links
+        self.threats = frames.threats
+
+    @cached_property
+    def link_lookups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each link's threat row (-1 when undescribed), and exact codes of its
+        ``incident_id`` and ``link_id``; run on threads (Arrow releases the GIL)."""
+        links = self.links
+        threat_row, incident_code, link_code = _in_parallel(
+            lambda: positions(links["threat_id"], self.threats["threat_id"]),
+            lambda: arrays.codes(links["incident_id"])[0],
+            lambda: arrays.codes(links["link_id"])[0],
+        )
+        return threat_row, incident_code, link_code
+
+    def duplicate_links(self) -> np.ndarray:
+        """True where a link repeats an earlier link's pair or its ``link_id``."""
+        threat_row, incident_code, link_code = self.link_lookups
+        threat_code = _lookup_codes(self.links["threat_id"], threat_row, len(self.threats))
+        return _repeated_pairs(incident_code, threat_code) | arrays.seen_before(link_code)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One data-quality check of :func:`data_quality`.
+
+    ``name`` is the check's id in ``data_quality``'s ``check`` column; ``words`` what the
+    report calls it; ``column`` the id column its ``example_ids`` come from (the key of
+    the table whose rows it flags: ``incident_id``, ``link_id`` or ``threat_id``);
+    ``mask`` gives, from a :class:`Scan` of the frames, a boolean mask (or a nullable
+    boolean Series, NA counting as clean) of that table's offending rows.
+    """
+
+    name: str
+    words: str
+    column: str
+    mask: Callable[[Scan], ArrayLike]
+
+
+#: Every check of :func:`data_quality`, in report order.
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "resolved_or_closed_without_resolved_at",
+        "closed or resolved without a resolution time (left out of the resolution times)",
+        "incident_id",
+        lambda scan: ended_without_time(scan.incidents),
+    ),
+    Check(
+        "resolved_before_start",
+        "resolved before it started",
+        "incident_id",
+        lambda scan: scan.incidents["resolved_at"] < start_times(scan.incidents),
+    ),
+    Check(
+        "updated_before_created",
+        "updated before it was created",
+        "incident_id",
+        lambda scan: scan.incidents["updated_at"] < scan.incidents["created_at"],
+    ),
+    Check(
+        "open_with_resolved_at",
+        "status open, yet with a resolution time",
+        "incident_id",
+        lambda scan: (scan.incidents["status"] == "open") & scan.incidents["resolved_at"].notna(),
+    ),
+    Check(
+        "links_to_undescribed_threats",
+        "links to threats the export does not describe",
+        "link_id",
+        lambda scan: scan.link_lookups[0] < 0,
+    ),
+    Check(
+        "threats_without_coordinates",
+        "threats without coordinates (not on the maps)",
+        "threat_id",
+        lambda scan: scan.threats["lat"].isna() | scan.threats["lng"].isna(),
+    ),
+    Check("duplicate_links", "duplicate links", "link_id", Scan.duplicate_links),
 )
+
+#: The table each check's ``column`` is the key of.
+_TABLE_OF = {key: table for table, key in schema.KEYS.items() if isinstance(key, str)}
 
 
 def _lookup_codes(values: pd.Series, rows: np.ndarray, n_keys: int) -> np.ndarray:
@@ -481,7 +555,7 @@ def data_quality(frames: IncidentFrames) -> pd.DataFrame:
         Columns ``check, count, example_ids``; every check appears, with count 0 when
         clean. ``example_ids`` lists up to five ids of offending rows: incident ids
         for incident checks, link ids for link checks, threat ids for threats.
-        The checks:
+        The checks, in the order of :data:`CHECKS` (which declares them):
 
         - ``resolved_or_closed_without_resolved_at``: status resolved or closed,
           ``resolved_at`` missing;
@@ -503,38 +577,18 @@ def data_quality(frames: IncidentFrames) -> pd.DataFrame:
     >>> data_quality(frames)["count"].sum()
     np.int64(0)
     """
-    incidents, links, threats = frames.incidents, frames.links, frames.threats
-    status = incidents["status"]
-    resolved_at = incidents["resolved_at"]
-    has_resolved = resolved_at.notna()
-    link_threat, incident_code, link_code = _in_parallel(
-        lambda: _positions(links["threat_id"], threats["threat_id"]),
-        lambda: arrays.codes(links["incident_id"])[0],
-        lambda: arrays.codes(links["link_id"])[0],
-    )
-    threat_code = _lookup_codes(links["threat_id"], link_threat, len(threats))
-    masks = [
-        status.isin(["resolved", "closed"]) & ~has_resolved,
-        resolved_at < _start_times(incidents),
-        incidents["updated_at"] < incidents["created_at"],
-        (status == "open") & has_resolved,
-        pd.Series(link_threat < 0),
-        threats["lat"].isna() | threats["lng"].isna(),
-        pd.Series(_repeated_pairs(incident_code, threat_code) | arrays.seen_before(link_code)),
-    ]
-    ids = [incidents["incident_id"]] * 4 + [links["link_id"], threats["threat_id"],
-                                            links["link_id"]]  # fmt: skip
+    scan = Scan(frames)
     counts = []
     examples = []
-    for mask, id_column in zip(masks, ids, strict=True):
-        flags = mask.fillna(False).to_numpy(dtype=bool)
+    for check in CHECKS:
+        flags = pd.Series(check.mask(scan)).fillna(False).to_numpy(dtype=bool)
+        ids = getattr(scan, _TABLE_OF[check.column])[check.column]
         counts.append(int(flags.sum()))
-        first = np.flatnonzero(flags)[:_EXAMPLES]
-        examples.append([str(v) for v in id_column.iloc[first]])
+        examples.append([str(v) for v in ids.iloc[np.flatnonzero(flags)[:_EXAMPLES]]])
     return pd.DataFrame(
         {
-            "check": list(_CHECKS),
+            "check": [check.name for check in CHECKS],
             "count": np.asarray(counts, dtype=np.int64),
             "example_ids": examples,
-        }  # fmt: skip
+        }
     ).astype({"check": "string"})

@@ -26,9 +26,8 @@ dependency; statsmodels' ``SurvfuncRight`` works but is not a runtime dependency
 Freireich 6-MP table and against ``SurvfuncRight`` (survival, Greenwood standard error,
 median and its confidence interval) to 1e-9.
 
-The small helpers at the top (``by=`` columns, group numbers, start times) are shared
-with :mod:`intrace_analytics.analysis._status`, which imports this module; this module never
-imports that one.
+When an incident started and whether it ended without a time are the rules of
+:mod:`~intrace_analytics.analysis._common`, shared with every other analysis.
 """
 
 from __future__ import annotations
@@ -42,60 +41,23 @@ import pandas as pd
 
 from intrace_analytics._util import clock
 from intrace_analytics._util.arrays import run_starts
-from intrace_analytics._util.checks import check_choice, check_columns, fail
+from intrace_analytics._util.checks import check_choice, fail
+from intrace_analytics.analysis._common import (
+    STARTS,
+    by_list,
+    ended_without_time,
+    group_ids,
+    require,
+    start_times,
+)
 from intrace_analytics.frames import _schema as schema
 
 __all__ = ["km_curve", "resolution_summary", "resolution_times"]
 
 #: Two-sided 95 % normal quantile, ``scipy.stats.norm.ppf(0.975)``.
 _Z95 = 1.959963984540054
-_STARTS = ("started_at", "created_at")
-#: Statuses that say an incident has ended.
-_ENDED = ("closed", "resolved")
 _UNIT = schema.TIMESTAMP_UNIT
 _NAT = np.timedelta64("NaT", "us")
-
-# -- shared with analysis ------------------------------------------------------------
-
-
-def _by_list(by: str | Sequence[str] | None, frame: pd.DataFrame) -> list[str]:
-    """``by`` as a list of column names of ``frame`` (empty for None)."""
-    if by is None:
-        return []
-    columns = [by] if isinstance(by, str) else list(by)
-    if not all(isinstance(c, str) for c in columns):
-        raise fail("by", "None, a column name or a list of them", by)
-    return check_columns("by", columns, list(frame.columns))
-
-
-def _require(name: str, frame: pd.DataFrame, columns: Sequence[str]) -> None:
-    """Fail unless the frame passed as ``name`` has these columns."""
-    check_columns(name, columns, list(frame.columns))
-
-
-def _start_times(incidents: pd.DataFrame, start: str = "started_at") -> pd.Series:
-    if start == "created_at":
-        return incidents["created_at"]
-    return incidents["started_at"].fillna(incidents["created_at"])
-
-
-def _ended_without_time(incidents: pd.DataFrame) -> np.ndarray:
-    """True where the status says closed or resolved but ``resolved_at`` is missing:
-    incidents that ended at an unknown time (neither open nor censored)."""
-    ended = incidents["status"].isin(_ENDED) & incidents["resolved_at"].isna()
-    return ended.fillna(False).to_numpy(dtype=bool)
-
-
-def _group_ids(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Per row the group number (groups sorted), and the key columns of each group."""
-    if not by:
-        return np.zeros(len(frame), dtype=np.intp), pd.DataFrame(index=pd.RangeIndex(1))
-    gid = frame.groupby(by, observed=True, dropna=False, sort=True).ngroup().to_numpy()
-    gid = gid.astype(np.intp)
-    first = np.full(int(gid.max()) + 1 if len(gid) else 0, len(gid), dtype=np.intp)
-    np.minimum.at(first, gid, np.arange(len(gid), dtype=np.intp))
-    keys = frame[by].iloc[first].reset_index(drop=True)
-    return gid, keys
 
 
 def _times(
@@ -103,16 +65,16 @@ def _times(
 ) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray]:
     """Every incident's start, end (``resolved_at`` or ``as_of``), whether it was resolved
     by ``as_of``, and whether it ended without a time; one entry per row."""
-    check_choice("start", start, _STARTS)
-    _require(
+    check_choice("start", start, STARTS)
+    require(
         "incidents", incidents, ["incident_id", "status", "created_at", "started_at", "resolved_at"]
     )
     cutoff = clock.as_of(as_of)
-    begin = _start_times(incidents, start)
+    begin = start_times(incidents, start)
     resolved_at = incidents["resolved_at"]
     resolved = (resolved_at.notna() & (resolved_at <= cutoff)).to_numpy(dtype=bool)
     end = resolved_at.where(resolved, cutoff).astype(resolved_at.dtype)
-    return begin, end, resolved, _ended_without_time(incidents)
+    return begin, end, resolved, ended_without_time(incidents)
 
 
 def resolution_times(
@@ -358,9 +320,9 @@ def resolution_summary(
     >>> int(row["count"]), row["km_median"]
     (0, NaT)
     """
-    columns = _by_list(by, incidents)
+    columns = by_list(by, incidents)
     begin, end, resolved, unknown = _times(incidents, start, as_of)
-    gid, keys = _group_ids(incidents, columns)
+    gid, keys = group_ids(incidents, columns)
     n_groups = len(keys)
     duration = (end - begin).to_numpy(dtype=f"timedelta64[{_UNIT}]")
     usable = ~np.isnat(duration) & ~unknown

@@ -36,6 +36,7 @@ from intrace_analytics._util.redact import scrub
 from intrace_analytics._version import __version__
 from intrace_analytics.analysis import _sites as sites
 from intrace_analytics.analysis import _status as analysis
+from intrace_analytics.analysis._common import start_times
 from intrace_analytics.export._atomic import write_text_atomic
 from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.report import _layout as tables
@@ -66,17 +67,6 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 #: How many open incidents the "highest linked severity" table lists.
 TOP_OPEN = 20
 
-#: The checks of :func:`~intrace_analytics.analysis._status.data_quality`, in words.
-_CHECK_WORDS = {
-    "resolved_or_closed_without_resolved_at": "closed or resolved without a resolution "
-    "time (left out of the resolution times)",
-    "resolved_before_start": "resolved before it started",
-    "updated_before_created": "updated before it was created",
-    "open_with_resolved_at": "status open, yet with a resolution time",
-    "links_to_undescribed_threats": "links to threats the export does not describe",
-    "threats_without_coordinates": "threats without coordinates (not on the maps)",
-    "duplicate_links": "duplicate links",
-}
 #: Load-report entries, in words; an entry not named here is shown under its own name.
 _FIELD_WORDS = {
     "rows": "incidents",
@@ -103,6 +93,8 @@ _FIELD_WORDS = {
     "raw_file": "raw pages kept in",
 }
 _FILTER_WORDS = {"status": "status", "scope": "scope", "asset_id": "sites"}
+#: Each data-quality check in words, as its declaration says it.
+_CHECK_WORDS = {check.name: check.words for check in analysis.CHECKS}
 
 
 def build_report(
@@ -185,28 +177,10 @@ def build_report(
 def _context(
     frames: IncidentFrames, title: str, as_of: pd.Timestamp, source: str
 ) -> dict[str, Any]:
-    from intrace_analytics.viz import _maps as maps
-    from intrace_analytics.viz import _plots as plotting  # matplotlib only when a report is drawn
-
+    """Everything the template shows: the page's frame, then each section's content."""
     incidents, threats = frames.incidents, frames.threats
     loaded = tables.sites_loaded(frames)
-    # Site markers only for the sites this load read: never example data.
-    map_assets = frames.assets if loaded else None
-    status = incidents["status"]
     groups = tables.resolution_groups(incidents, as_of)
-    overall = groups[0][1]
-    median = tables.times(overall, ["km_median", "naive_median"])
-    headline = [
-        ("Incidents", fmt.count(len(incidents))),
-        *(
-            (f"{name.capitalize()} (status)", fmt.count((status == name).sum()))
-            for name in ("open", "closed", "resolved")
-        ),
-        ("Median time to resolve", median[0]),
-    ]
-    without_time = (
-        int(overall[tables.WITHOUT_TIME]) if tables.WITHOUT_TIME in overall.index else None
-    )
     return {
         "title": title,
         "as_of": fmt.timestamp(as_of),
@@ -217,35 +191,67 @@ def _context(
         "sites_loaded": loaded,
         "exposure_table": _exposure_table(frames, as_of) if loaded else None,
         "site_maps_figure": _site_maps_figure(frames) if loaded and len(frames.assets) else None,
+        **_headline(incidents, groups[0][1]),
+        "status_table": _status_table(incidents),
+        "backlog_note": _backlog_note(incidents, as_of, groups[0][1]),
+        "resolution_table": _resolution_table(groups),
+        "severity_table": _severity_table(threats),
+        **_figures(frames, as_of, loaded),
+        "top_open": _top_open(frames, as_of),
+        "top_n": TOP_OPEN,
+        "quality_table": _quality_table(frames),
+        "provenance": _provenance(frames.metadata),
+    }
+
+
+def _headline(incidents: pd.DataFrame, overall: Any) -> dict[str, Any]:
+    """The headline figures: status counts, labelled as such, and the resolution counts
+    and median of ``overall`` (the all-incidents row of ``resolution_summary``)."""
+    status = incidents["status"]
+    median = tables.times(overall, ["km_median", "naive_median"])
+    headline = [
+        ("Incidents", fmt.count(len(incidents))),
+        *(
+            (f"{name.capitalize()} (status)", fmt.count((status == name).sum()))
+            for name in ("open", "closed", "resolved")
+        ),
+        ("Median time to resolve", median[0]),
+    ]
+    without_time = overall.get(tables.WITHOUT_TIME)
+    return {
         "headline": headline,
         "naive_median": median[1],
         "resolved_by_as_of": fmt.count(overall["resolved"]),
         "unresolved_at_as_of": fmt.count(overall["open"]),
-        "without_time": None if without_time is None else fmt.count(without_time),
-        "status_table": _status_table(incidents),
+        "without_time": None if without_time is None else fmt.count(int(without_time)),
+    }
+
+
+def _figures(frames: IncidentFrames, as_of: pd.Timestamp, loaded: bool) -> dict[str, str]:
+    """The figures of every section but the sites', each a PNG data URI."""
+    from intrace_analytics.viz import _maps as maps
+    from intrace_analytics.viz import _plots as plotting  # matplotlib only when a report is drawn
+
+    incidents, threats = frames.incidents, frames.threats
+    # Site markers only for the sites this load read: never example data.
+    map_assets = frames.assets if loaded else None
+    return {
         "status_figure": _figure(
             lambda ax: plotting.plot_status_breakdown(incidents, by="scope", ax=ax)
         ),
         "backlog_figure": _figure(
             lambda ax: plotting.plot_open_backlog(incidents, as_of=as_of, ax=ax)
         ),
-        "backlog_note": _backlog_note(incidents, as_of, overall),
         "resolution_figure": _figure(
             lambda ax: plotting.plot_resolution_times(incidents, as_of=as_of, ax=ax)
         ),
-        "resolution_table": _resolution_table(groups),
         "severity_figure": _figure(lambda ax: plotting.plot_severity(threats, ax=ax)),
         "severity_type_figure": _figure(
             lambda ax: plotting.plot_severity_by_type(threats, ax=ax), size=(8.0, 4.5)
         ),
-        "severity_table": _severity_table(threats),
         "map_figure": _figure(
             lambda ax: maps.plot_threat_map(threats, assets=map_assets, ax=ax), size=(8.0, 6.0)
         ),
-        "top_open": _top_open(frames, as_of),
-        "top_n": TOP_OPEN,
-        "quality_table": _quality_table(frames),
-        "provenance": _provenance(frames.metadata),
     }
 
 
@@ -339,7 +345,7 @@ def _top_open(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     """The open incidents with the highest linked severity, the longest open first."""
     incidents = frames.incidents.reset_index(drop=True)
     severity = analysis.incident_severity(frames)["max_severity"]
-    begin = incidents["started_at"].fillna(incidents["created_at"])
+    begin = start_times(incidents)
     table = pd.DataFrame(
         {
             "incident_id": incidents["incident_id"],

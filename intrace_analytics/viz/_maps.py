@@ -8,7 +8,7 @@
   with one legend.
 
 No basemap: nothing is fetched from the network or a tile server. Severity colours and
-order come from :mod:`intrace_analytics.viz._plots` (the one palette). Overlapping points
+order come from :mod:`intrace_analytics.viz._style` (the one palette). Overlapping points
 stay visible: lower severities are drawn first and higher ones on top (critical last),
 with white edges; on the world map, where a site's threats fall on one spot, lower
 severities are drawn larger, so a cluster reads as rings of every severity present
@@ -256,38 +256,19 @@ def plot_threat_map(
     ax = style.axes(ax)
     _scatter_severities(ax, threats, world=True, **kwargs)
     located = _located(threats)
-    sites = _located(assets) if assets is not None else None
-    lng = np.empty(0) if sites is None else sites["lng"].to_numpy(dtype="float64")
-    lat = np.empty(0) if sites is None else sites["lat"].to_numpy(dtype="float64")
-    if sites is not None and len(sites):
+    no_sites = pd.DataFrame({"name": [], "lat": [], "lng": []})
+    sites = _located(assets) if assets is not None else no_sites
+    lng = sites["lng"].to_numpy(dtype="float64")
+    lat = sites["lat"].to_numpy(dtype="float64")
+    if len(sites):
         _site_markers(ax, lng, lat)
-    xs = np.concatenate([located["lng"].to_numpy(dtype="float64"), lng])
-    ys = np.concatenate([located["lat"].to_numpy(dtype="float64"), lat])
-    if len(xs):
-        # Everything in view, with a margin, and at least a few degrees across.
-        pad_x = max(np.ptp(xs) * 0.08, 2.0)
-        pad_y = max(np.ptp(ys) * 0.08, 2.0)
-        ax.set_xlim(xs.min() - pad_x, xs.max() + pad_x)
-        ax.set_ylim(ys.min() - pad_y, ys.max() + pad_y)
-    ax.set_aspect("equal", adjustable="box")
-    if sites is not None and len(sites):
-        names = [style.literal(style.label(name)) for name in sites["name"]]
-        for name, x, y, (dx, dy, ha, va) in zip(
-            names, lng, lat, _label_places(ax, names, lng, lat), strict=True
-        ):
-            ax.annotate(
-                name,
-                (x, y),
-                xytext=(dx, dy),
-                textcoords="offset points",
-                ha=ha,
-                va=va,
-                fontsize=_LABEL_FONTSIZE,
-                path_effects=_HALO,
-                zorder=_SITE_ZORDER + 1,
-            )
-    xs = np.concatenate([located["lng"].to_numpy(dtype="float64"), lng])
-    ys = np.concatenate([located["lat"].to_numpy(dtype="float64"), lat])
+    _world_view(
+        ax,
+        np.concatenate([located["lng"].to_numpy(dtype="float64"), lng]),
+        np.concatenate([located["lat"].to_numpy(dtype="float64"), lat]),
+    )
+    if len(sites):
+        _site_names(ax, [style.literal(fmt.label(name)) for name in sites["name"]], lng, lat)
     ax.grid(True, color="#dddddd", linewidth=0.5)
     ax.set_axisbelow(True)
     ax.set_xlabel("Longitude")
@@ -295,6 +276,36 @@ def plot_threat_map(
     ax.set_title("Threats by location and severity")
     _legend_in_order(ax, title="Severity", fontsize="small")
     return ax
+
+
+def _world_view(ax: Axes, xs: np.ndarray, ys: np.ndarray) -> None:
+    """Every point in view, with a margin and at least a few degrees across, at an
+    equal aspect."""
+    if len(xs):
+        pad_x = max(np.ptp(xs) * 0.08, 2.0)
+        pad_y = max(np.ptp(ys) * 0.08, 2.0)
+        ax.set_xlim(xs.min() - pad_x, xs.max() + pad_x)
+        ax.set_ylim(ys.min() - pad_y, ys.max() + pad_y)
+    ax.set_aspect("equal", adjustable="box")
+
+
+def _site_names(ax: Axes, names: list[str], lng: np.ndarray, lat: np.ndarray) -> None:
+    """Each site's name beside its marker, placed by :func:`_label_places` (so after the
+    limits and aspect are set)."""
+    for name, x, y, (dx, dy, ha, va) in zip(
+        names, lng, lat, _label_places(ax, names, lng, lat), strict=True
+    ):
+        ax.annotate(
+            name,
+            (x, y),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            ha=ha,
+            va=va,
+            fontsize=_LABEL_FONTSIZE,
+            path_effects=_HALO,
+            zorder=_SITE_ZORDER + 1,
+        )
 
 
 # -- one site ------------------------------------------------------------------------
@@ -399,47 +410,27 @@ def plot_site_map(
     check_choice("asset_id", asset_id, tuple(assets["asset_id"].dropna()))
     ax = style.axes(ax)
     site = assets.loc[(assets["asset_id"] == asset_id).fillna(False)].iloc[0]
-    ax.set_title(style.literal(style.label(site["name"])), fontsize="medium")
+    ax.set_title(style.literal(fmt.label(site["name"])), fontsize="medium")
     threats, n_incidents = _site_threats(frames, asset_id)
-    lat, lng, radius = site["lat"], site["lng"], site.get("monitoring_radius_km")
     counts = f"{fmt.count(n_incidents)} incidents, {fmt.count(len(threats))} threats"
-    if pd.isna(lat) or pd.isna(lng):
-        ax.text(0.5, 0.5, "no coordinates for this site", transform=ax.transAxes,
-                ha="center", va="center", color="#555555")  # fmt: skip
-        _panel_note(ax, [counts])
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return ax
-    lat, lng = float(lat), float(lng)
-    known_radius = radius is not None and not pd.isna(radius) and float(radius) > 0
-    if known_radius:
-        ring = circle_polygon(lat, lng, float(radius))
+    if pd.isna(site["lat"]) or pd.isna(site["lng"]):
+        return _no_coordinates(ax, counts)
+    lat, lng = float(site["lat"]), float(site["lng"])
+    radius = _radius_km(site)
+    if radius is not None:
+        ring = circle_polygon(lat, lng, radius)
         ax.plot(ring[:, 0], ring[:, 1], color=_RADIUS_COLOR, linewidth=1.2,
                 linestyle="--", label=RADIUS_LABEL, zorder=_THREAT_ZORDER - 1)  # fmt: skip
     _scatter_severities(ax, threats, world=False, **kwargs)
     _site_markers(ax, np.array([lng]), np.array([lat]), size=110.0)
-
-    half_km = _MARGIN * float(radius) if known_radius else _DEFAULT_HALF_KM
-    half_lat = math.degrees(half_km / EARTH_RADIUS_KM)
-    cos_lat = max(math.cos(math.radians(lat)), 0.01)
-    half_lng = half_lat / cos_lat
-    ax.set_xlim(lng - half_lng, lng + half_lng)
-    ax.set_ylim(lat - half_lat, lat + half_lat)
-    # One degree of latitude drawn 1/cos(lat) times one of longitude: lengths on the
-    # ground look alike in both directions (a local equirectangular view).
-    ax.set_aspect(1.0 / cos_lat, adjustable="box")
-
+    half_lat, half_lng = _site_view(ax, lat, lng, radius)
     located = _located(threats)
-    outside = int(
-        (
-            ((located["lat"] - lat).abs() > half_lat) | ((located["lng"] - lng).abs() > half_lng)
-        ).sum()
-    )
-    radius_text = f"radius {fmt.count(round(float(radius)))} km" if known_radius else (
-        "monitoring radius unknown")  # fmt: skip
+    outside = ((located["lat"] - lat).abs() > half_lat) | ((located["lng"] - lng).abs() > half_lng)
+    radius_text = "monitoring radius unknown" if radius is None else (
+        f"radius {fmt.count(round(radius))} km")  # fmt: skip
     note = [f"{radius_text}; {counts}"]
-    if outside:
-        note.append(f"{fmt.count(outside)} of the threats lie outside this view")
+    if outside.any():
+        note.append(f"{fmt.count(int(outside.sum()))} of the threats lie outside this view")
     _panel_note(ax, note)
     ax.grid(True, color="#eeeeee", linewidth=0.5)
     ax.set_axisbelow(True)
@@ -448,6 +439,39 @@ def plot_site_map(
     ax.set_ylabel("Latitude", fontsize="small")
     _legend_in_order(ax, fontsize="x-small", loc="upper right")
     return ax
+
+
+def _radius_km(site: pd.Series) -> float | None:
+    """The site's monitoring radius in km; None when unknown (missing, zero or negative)."""
+    radius = site.get("monitoring_radius_km")
+    if radius is None or pd.isna(radius) or float(radius) <= 0:
+        return None
+    return float(radius)
+
+
+def _no_coordinates(ax: Axes, counts: str) -> Axes:
+    """The panel of a site without coordinates: it says so, and gives the counts."""
+    ax.text(0.5, 0.5, "no coordinates for this site", transform=ax.transAxes,
+            ha="center", va="center", color="#555555")  # fmt: skip
+    _panel_note(ax, [counts])
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def _site_view(ax: Axes, lat: float, lng: float, radius: float | None) -> tuple[float, float]:
+    """Frame the site: its circle plus a margin (a default half-height without a radius),
+    at the local aspect. Returns the view's half-height and half-width in degrees."""
+    half_km = _MARGIN * radius if radius is not None else _DEFAULT_HALF_KM
+    half_lat = math.degrees(half_km / EARTH_RADIUS_KM)
+    cos_lat = max(math.cos(math.radians(lat)), 0.01)
+    half_lng = half_lat / cos_lat
+    ax.set_xlim(lng - half_lng, lng + half_lng)
+    ax.set_ylim(lat - half_lat, lat + half_lat)
+    # One degree of latitude drawn 1/cos(lat) times one of longitude: lengths on the
+    # ground look alike in both directions (a local equirectangular view).
+    ax.set_aspect(1.0 / cos_lat, adjustable="box")
+    return half_lat, half_lng
 
 
 def plot_site_maps(

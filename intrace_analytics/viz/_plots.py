@@ -131,38 +131,42 @@ def plot_status_breakdown(
     ax = style.axes(ax)
     columns = style.as_list(by)
     breakdown = status_breakdown(incidents, by=by)
-    groups = None
     if columns:
-        sizes = (
-            pd.Series(
-                pd.to_numeric(breakdown["count"]).to_numpy(),
-                index=style.group_labels(breakdown, columns),
-            )
-            .groupby(level=0)
-            .sum()
+        sizes = pd.Series(
+            pd.to_numeric(breakdown["count"]).to_numpy(),
+            index=style.group_labels(breakdown, columns),
         )
-        groups = style.cap_groups(style.group_order(incidents, columns), sizes)
-    wide = _wide_counts(breakdown, columns, "status", STATUSES, groups)
-    if wide.empty and not columns:
-        wide = pd.DataFrame(columns=list(STATUSES), dtype="int64")
-    statuses = list(wide.columns) or list(STATUSES)
-    if not columns:
-        for i, status in enumerate(statuses):
-            color = style.STATUS_COLORS.get(status, style.UNKNOWN_COLOR)
-            ax.bar(i, int(wide[status].sum()), 0.8, color=color, **kwargs)
-        ax.set_xticks(np.arange(len(statuses)), [style.literal(s) for s in statuses])
-        ax.set_xlabel("Status")
-        ax.set_ylabel("Incidents")
-        ax.set_title("Incidents by status")
-        return ax
+        groups = style.cap_groups(
+            style.group_order(incidents, columns), sizes.groupby(level=0).sum()
+        )
+        wide = _wide_counts(breakdown, columns, "status", STATUSES, groups)
+        _grouped_status_bars(ax, wide, columns, **kwargs)
+    else:
+        _status_bars(ax, _wide_counts(breakdown, [], "status", STATUSES), **kwargs)
+    ax.set_title("Incidents by status")
+    return ax
 
+
+def _status_bars(ax: Axes, wide: pd.DataFrame, **kwargs: Any) -> None:
+    """One vertical bar per status (a column of ``wide``), in the statuses' colours."""
+    statuses = list(wide.columns)
+    for i, status in enumerate(statuses):
+        color = style.STATUS_COLORS.get(status, style.UNKNOWN_COLOR)
+        ax.bar(i, int(wide[status].sum()), 0.8, color=color, **kwargs)
+    ax.set_xticks(np.arange(len(statuses)), [style.literal(s) for s in statuses])
+    ax.set_xlabel("Status")
+    ax.set_ylabel("Incidents")
+
+
+def _grouped_status_bars(ax: Axes, wide: pd.DataFrame, columns: list[str], **kwargs: Any) -> None:
+    """One row of horizontal status bars per group (a row of ``wide``), first on top."""
+    statuses = list(wide.columns)
     y = np.arange(len(wide))
     height = 0.8 / len(statuses)
     for i, status in enumerate(statuses if len(wide) else []):
-        heights = wide[status].to_numpy() if status in wide else np.zeros(len(wide), "int64")
         ax.barh(
             y + (i - (len(statuses) - 1) / 2) * height,  # first status on top in each group
-            heights,
+            wide[status].to_numpy(),
             height,
             color=style.STATUS_COLORS.get(status, style.UNKNOWN_COLOR),
             label=style.literal(status),
@@ -173,9 +177,7 @@ def plot_status_breakdown(
         ax.set_ylim(len(wide) - 0.5, -0.5)  # first group on top
     ax.set_ylabel(style.literal(" / ".join(columns)))
     ax.set_xlabel("Incidents")
-    ax.set_title("Incidents by status")
     style.legend(ax, title="Status", loc="best")
-    return ax
 
 
 class _FittingDateLocator(mdates.AutoDateLocator):
@@ -335,57 +337,19 @@ def plot_resolution_times(
     ax = style.axes(ax)
     as_of = clock.as_of(as_of)  # read once, so every group is censored at the same time
     columns = style.as_list(by)
-    colors: dict[str, str] = {"": style.GROUP_COLORS[0]}
-    if columns and len(incidents):
-        labels = pd.Series(style.group_labels(incidents, columns), index=incidents.index)
-        shown, pooled_as = style.cap_groups(
-            style.group_order(incidents, columns), labels.value_counts()
-        )
-        labels = labels.map(pooled_as)
-        groups = [(name, incidents.loc[(labels == name).to_numpy(dtype=bool)]) for name in shown]
-        pooled = next((g for g in shown if g not in pooled_as), None)
-        colors = style.group_colors(
-            shown, severity=style.is_severity(incidents, columns), pooled=pooled
-        )
-    else:
-        groups = [("", incidents)]
+    groups, colors = _resolution_groups(incidents, columns)
     times = [(name, resolution_times(frame, start=start, as_of=as_of)) for name, frame in groups]
     times = [(name, rt) for name, rt in times if len(rt)]
-
-    longest = max((rt["duration"].max() for _, rt in times), default=pd.Timedelta(0))
     if unit == "auto":
+        longest = max((rt["duration"].max() for _, rt in times), default=pd.Timedelta(0))
         longest_hours = float(_duration_in([longest], _UNITS["hours"])[0])
         unit = "days" if longest_hours > 72 else "hours"
-    step = _UNITS[unit]
-
     bands = len(times) <= style.MAX_BANDS
     for name, rt in times:
-        color = colors[name]
         prefix = f"{style.literal(name)}: " if columns else ""
-        resolved = rt["resolved"].to_numpy(dtype=bool)
-        km = km_curve(rt["duration"], rt["resolved"])
-        x, survival, low, high = _km_steps(km, step)
-        if bands:
-            ax.fill_between(x, low, high, step="post", color=color, alpha=0.2, linewidth=0)
-        ax.step(
-            x,
-            survival,
-            where="post",
-            color=color,
-            label=f"{prefix}{style.KM_LABEL}",
-            **kwargs,
+        _resolution_curves(
+            ax, rt, _UNITS[unit], colors[name], prefix, band=bands, thin=bool(columns), **kwargs
         )
-        if resolved.any():
-            nx, ny = _naive_steps(_duration_in(rt["duration"], step)[resolved])
-            ax.step(
-                nx,
-                ny,
-                where="post",
-                color=color,
-                linestyle="--",
-                linewidth=1.0 if columns else None,
-                label=f"{prefix}{style.NAIVE_LABEL}",
-            )
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"Time to resolution ({unit})")
@@ -396,6 +360,58 @@ def plot_resolution_times(
     else:
         style.legend(ax)
     return ax
+
+
+def _resolution_groups(
+    incidents: pd.DataFrame, columns: list[str]
+) -> tuple[list[tuple[str, pd.DataFrame]], dict[str, str]]:
+    """The groups of ``columns`` to draw (each its name and incidents, in category order,
+    the smallest pooled past :data:`style.MAX_GROUPS`) and each group's colour; without
+    ``columns``, one unnamed group of every incident."""
+    if not columns or not len(incidents):
+        return [("", incidents)], {"": style.GROUP_COLORS[0]}
+    labels = pd.Series(style.group_labels(incidents, columns), index=incidents.index)
+    shown, pooled_as = style.cap_groups(
+        style.group_order(incidents, columns), labels.value_counts()
+    )
+    labels = labels.map(pooled_as)
+    groups = [(name, incidents.loc[(labels == name).to_numpy(dtype=bool)]) for name in shown]
+    pooled = next((g for g in shown if g not in pooled_as), None)
+    colors = style.group_colors(
+        shown, severity=style.is_severity(incidents, columns), pooled=pooled
+    )
+    return groups, colors
+
+
+def _resolution_curves(
+    ax: Axes,
+    rt: pd.DataFrame,
+    step: pd.Timedelta,
+    color: str,
+    prefix: str,
+    *,
+    band: bool,
+    thin: bool,
+    **kwargs: Any,
+) -> None:
+    """One group's curves: the Kaplan-Meier step (and its 95 % band when ``band``), and
+    the dashed naive step of its resolved incidents (thin when groups share the axes)."""
+    resolved = rt["resolved"].to_numpy(dtype=bool)
+    x, survival, low, high = _km_steps(km_curve(rt["duration"], rt["resolved"]), step)
+    if band:
+        ax.fill_between(x, low, high, step="post", color=color, alpha=0.2, linewidth=0)
+    ax.step(x, survival, where="post", color=color, label=f"{prefix}{style.KM_LABEL}", **kwargs)
+    if resolved.any():
+        nx, ny = _naive_steps(_duration_in(rt["duration"], step)[resolved])
+        ax.step(
+            nx,
+            ny,
+            where="post",
+            color=color,
+            linestyle="--",
+            linewidth=1.0 if thin else None,
+            label=f"{prefix}{style.NAIVE_LABEL}",
+        )
 
 
 def _group_legend(ax: Axes, groups: list[tuple[str, str]], title: str) -> None:

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 
+from intrace_analytics._util import format as fmt
 from intrace_analytics.frames._schema import SEVERITIES, STATUSES
 
 __all__ = [
@@ -23,26 +24,12 @@ __all__ = [
     "KM_LABEL",
     "MAX_BANDS",
     "MAX_GROUPS",
-    "MISSING",
     "NAIVE_LABEL",
     "OTHER_COLOR",
     "SEVERITY_COLORS",
     "SEVERITY_ORDER",
     "STATUS_COLORS",
     "UNKNOWN_COLOR",
-    "as_list",
-    "axes",
-    "cap_groups",
-    "column_order",
-    "group_colors",
-    "group_labels",
-    "group_order",
-    "is_severity",
-    "label",
-    "labels",
-    "legend",
-    "literal",
-    "ordered",
 ]
 
 #: Severity levels, lowest first: the order of every bar, stack and legend.
@@ -96,9 +83,6 @@ MAX_BANDS = 3
 KM_LABEL = "Kaplan\u2013Meier (unresolved counted)"
 NAIVE_LABEL = "naive (resolved only)"
 
-#: The label of a missing value (NaN / NA) in ticks and legends.
-MISSING = "missing"
-
 assert set(SEVERITY_COLORS) == set(SEVERITY_ORDER)
 assert set(STATUS_COLORS) == set(STATUSES)
 
@@ -108,15 +92,9 @@ def literal(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
-def label(value: object) -> str:
-    """A data value as a label: missing values (None, NaN, NA, NaT) become ``"missing"``."""
-    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
-        return MISSING
-    return str(value)
-
-
 def labels(values: Any) -> list[str]:
-    return [label(v) for v in pd.Series(values).astype(object)]
+    """Data values as labels, a missing one as :data:`~intrace_analytics._util.format.MISSING`."""
+    return [fmt.label(v) for v in pd.Series(values).astype(object)]
 
 
 def as_list(by: str | Sequence[str] | None) -> list[str]:
@@ -146,7 +124,7 @@ def is_severity(frame: pd.DataFrame, by: list[str]) -> bool:
     return str(by[0]).endswith("severity")
 
 
-def column_order(values: pd.Series, *, severity: bool) -> dict[str, int]:
+def _column_order(values: pd.Series, *, severity: bool) -> dict[str, int]:
     """Each label of one column's values and its place: a categorical's categories in
     their order (severity: low to critical, then labels outside the scale, as in
     :func:`plot_severity`), other values sorted, missing last."""
@@ -168,7 +146,7 @@ def group_order(frame: pd.DataFrame, by: list[str]) -> list[str]:
     if not by or not len(frame):
         return []
     severity = is_severity(frame, by)
-    places = [column_order(frame[name], severity=severity) for name in by]
+    places = [_column_order(frame[name], severity=severity) for name in by]
     columns = [labels(frame[name]) for name in by]
     combos = dict.fromkeys(zip(*columns, strict=True))
     ranked = sorted(combos, key=lambda combo: [p[v] for p, v in zip(places, combo, strict=True)])
@@ -183,15 +161,15 @@ def cap_groups(order: list[str], sizes: pd.Series) -> tuple[list[str], dict[str,
     """
     if len(order) <= MAX_GROUPS:
         return order, {g: g for g in order}
-    named = [g for g in order if g != MISSING]
+    named = [g for g in order if g != fmt.MISSING]
     keep_n = MAX_GROUPS - 1 - (len(named) < len(order))
     # Largest first; ties in category order, so the choice never depends on the input's.
     largest = sorted(named, key=lambda g: (-int(sizes.get(g, 0)), order.index(g)))
     keep = set(largest[:keep_n])
     other = f"other ({len(named) - keep_n} groups)"
     shown = [g for g in order if g in keep] + [other]
-    shown += [MISSING] if MISSING in order else []
-    return shown, {g: g if g in keep or g == MISSING else other for g in order}
+    shown += [fmt.MISSING] if fmt.MISSING in order else []
+    return shown, {g: g if g in keep or g == fmt.MISSING else other for g in order}
 
 
 def group_colors(groups: list[str], *, severity: bool, pooled: str | None) -> dict[str, str]:
@@ -201,7 +179,7 @@ def group_colors(groups: list[str], *, severity: bool, pooled: str | None) -> di
     colors: dict[str, str] = {}
     plain = 0
     for group in groups:
-        if group == MISSING:
+        if group == fmt.MISSING:
             colors[group] = UNKNOWN_COLOR
         elif group == pooled:
             colors[group] = OTHER_COLOR
@@ -216,8 +194,8 @@ def group_colors(groups: list[str], *, severity: bool, pooled: str | None) -> di
 def ordered(observed: Sequence[str], known: Sequence[str]) -> list[str]:
     """The known labels in their order, then other labels sorted, then missing."""
     seen = set(observed)
-    extra = sorted(seen - set(known) - {MISSING})
-    return [*known, *extra, *([MISSING] if MISSING in seen else [])]
+    extra = sorted(seen - set(known) - {fmt.MISSING})
+    return [*known, *extra, *([fmt.MISSING] if fmt.MISSING in seen else [])]
 
 
 def axes(ax: Axes | None) -> Axes:
