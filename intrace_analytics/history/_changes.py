@@ -1,0 +1,359 @@
+"""The questions a history answers: what changed between two loads (in words a security
+manager uses), how the result set moved load by load, and every version of a row.
+
+Vocabulary of :func:`changes`, per table:
+
+- every table: ``new`` (in the result set at ``until``, not at ``since``), ``gone`` and
+  ``left_scope`` (the other way round, as the load that dropped it said), ``changed`` (one
+  row per other column that differs, ``field`` naming it);
+- incidents: ``resolved`` (status became closed or resolved), ``reopened`` (from closed
+  or resolved to any other status), ``status`` (other moves, closed to resolved
+  included), ``escalated`` / ``deescalated`` (the highest known severity among its
+  linked threats went up / down, ``field`` = ``max_severity``; from none to a known one
+  is ``escalated``);
+- threats: ``escalated`` / ``deescalated`` by ``severity`` (``severity_rank`` travels
+  with it and is not reported apart).
+
+A change is the net change between the two loads: a row that changed and came back
+shows nothing. Its ``fetched_at`` is that of the last load in the span that wrote a row
+of that key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from intrace_analytics._util.checks import check_choice
+from intrace_analytics._util.clock import as_of as to_utc
+from intrace_analytics.frames import _schema as schema
+from intrace_analytics.history._log import (
+    GONE,
+    data_schema,
+    key_array,
+    latest,
+    read_loads,
+    scan,
+    to_frame,
+)
+from intrace_analytics.history._store import Store
+
+__all__ = ["CHANGE_COLUMNS", "TREND_COLUMNS", "changes", "trend", "versions"]
+
+CHANGE_COLUMNS = ("change", "field", "before", "after", "fetched_at")
+TREND_COLUMNS = (
+    "load_id",
+    "fetched_at",
+    "incidents",
+    "open",
+    "closed",
+    "resolved",
+    "new",
+    "resolved_since",
+    "reopened",
+    "gone",
+)
+_DONE = ("closed", "resolved")
+_UTC = pd.DatetimeTZDtype(unit=schema.TIMESTAMP_UNIT, tz="UTC")
+_TEXT = pd.StringDtype()
+
+
+def changes(store: Store, since: Any, until: Any, table: str) -> pd.DataFrame:
+    """See :meth:`intrace_analytics.History.changes`."""
+    check_choice("table", table, list(schema.TABLES))
+    loads = read_loads(store)
+    empty = _frame(table, [])
+    if loads.empty:
+        return empty
+    last = int(loads["load_seq"].iloc[-1])
+    until_seq = last if until is None else _seq_at(loads, to_utc(until))
+    since_seq = until_seq - 1 if since is None else _seq_at(loads, to_utc(since))
+    if until_seq == 0 or since_seq >= until_seq:
+        return empty
+    span = scan(store, loads, table, after=since_seq, upto=until_seq)
+    after = latest(span, table, present=False)
+    keys = key_array(after, table)
+    first = schema.TABLES[table].key_columns[0]
+    where = ds.field(first).isin(pc.unique(after[first]))
+    before = latest(scan(store, loads, table, upto=since_seq, where=where), table)
+    before = before.filter(pc.is_in(key_array(before, table), value_set=keys))
+    stamps = pa.array(loads["fetched_at"].to_numpy(dtype="datetime64[us]"), _UTC_ARROW)
+    parts = _row_changes(table, before, after, stamps)
+    if table == "incidents":
+        parts.append(_severity_changes(store, loads, since_seq, until_seq, stamps))
+    return _frame(table, parts)
+
+
+_UTC_ARROW = pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC")
+
+
+def _seq_at(loads: pd.DataFrame, moment: pd.Timestamp) -> int:
+    """The number of the last load at or before ``moment`` (0: none)."""
+    seen = loads.loc[loads["fetched_at"] <= moment, "load_seq"]
+    return int(seen.iloc[-1]) if not seen.empty else 0
+
+
+def _row_changes(
+    table: str, before: pa.Table, after: pa.Table, stamps: pa.Array
+) -> list[pd.DataFrame]:
+    """new, gone/left_scope and per-column changes between two states of some keys."""
+    keys = schema.TABLES[table].key_columns
+    in_before = pc.is_in(key_array(after, table), value_set=key_array(before, table))
+    left = pc.is_in(after["change"], value_set=pa.array(GONE))
+    when = stamps.take(pc.subtract(after["_seq"], 1))
+    after = after.append_column("fetched_at", when)
+    appeared = after.filter(pc.and_(pc.invert(left), pc.invert(in_before)))
+    dropped = after.filter(pc.and_(left, in_before))
+    parts = [_plain(appeared, keys, "new"), _plain(dropped, keys, None)]
+    matched = after.filter(pc.and_(pc.invert(left), in_before))
+    if matched.num_rows:
+        position = pc.index_in(key_array(matched, table), value_set=key_array(before, table))
+        old = before.take(position).to_pandas(types_mapper=_strings)
+        new = matched.to_pandas(types_mapper=_strings)
+        parts.extend(_field_changes(table, old, new))
+    return parts
+
+
+def _plain(rows: pa.Table, keys: tuple[str, ...], change: str | None) -> pd.DataFrame:
+    frame = rows.select([*keys, "change", "fetched_at"]).to_pandas(types_mapper=_strings)
+    if change is not None:
+        frame["change"] = change
+    return frame
+
+
+def _field_changes(table: str, old: pd.DataFrame, new: pd.DataFrame) -> list[pd.DataFrame]:
+    """One frame per column that differs in some rows: its change rows."""
+    keys = list(schema.TABLES[table].key_columns)
+    parts = []
+    for name in data_schema(table).names:
+        if name in keys or name == "severity_rank":
+            continue
+        a, b = old[name], new[name]
+        both = (a.notna() & b.notna()).to_numpy(dtype=bool)
+        unequal = a.ne(b).fillna(False).to_numpy(dtype=bool)
+        differs = (unequal & both) | (a.isna() != b.isna()).to_numpy(dtype=bool)
+        if not differs.any():
+            continue
+        rows = new.loc[differs, [*keys, "fetched_at"]].reset_index(drop=True)
+        rows["field"] = name
+        rows["before"] = _text(a[differs])
+        rows["after"] = _text(b[differs])
+        rows["change"] = _named(table, name, old.loc[differs], new.loc[differs])
+        parts.append(rows)
+    return parts
+
+
+def _named(table: str, name: str, old: pd.DataFrame, new: pd.DataFrame) -> np.ndarray:
+    """The word for a change of column ``name`` in these rows."""
+    if table == "incidents" and name == "status":
+        was = old["status"].isin(_DONE).to_numpy()
+        now = new["status"].isin(_DONE).to_numpy()
+        return np.where(now & ~was, "resolved", np.where(was & ~now, "reopened", "status"))
+    if table == "threats" and name == "severity":
+        a = old["severity_rank"].astype("float64").fillna(-1).to_numpy()
+        b = new["severity_rank"].astype("float64").fillna(-1).to_numpy()
+        return np.where(b > a, "escalated", np.where(b < a, "deescalated", "changed"))
+    return np.full(len(new), "changed", dtype=object)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Values as strings (timestamps in ISO 8601), missing as ``NA``."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        text = values.map(lambda v: v.isoformat() if not pd.isna(v) else None)
+        return pd.Series(text.to_numpy(), dtype=_TEXT)
+    return pd.Series(values.astype(_TEXT).to_numpy(), dtype=_TEXT)
+
+
+def _severity_changes(
+    store: Store, loads: pd.DataFrame, since: int, until: int, stamps: pa.Array
+) -> pd.DataFrame:
+    """escalated / deescalated incidents: the highest known severity among their linked
+    threats, at ``since`` and at ``until``, for incidents in the result set at both
+    whose links or linked threats moved in the span."""
+    touched_links = scan(store, loads, "links", after=since, upto=until, columns=["incident_id"])
+    touched_threats = scan(
+        store, loads, "threats", after=since, upto=until, columns=["threat_id", "severity_rank"]
+    )
+    candidates = pc.unique(touched_links["incident_id"])
+    if touched_threats.num_rows:
+        through = scan(
+            store,
+            loads,
+            "links",
+            upto=until,
+            columns=["link_id", "incident_id", "threat_id"],
+            where=ds.field("threat_id").isin(pc.unique(touched_threats["threat_id"])),
+        )
+        candidates = pc.unique(pa.chunked_array([candidates, through["incident_id"]]))
+    present = _present_at_both(store, loads, candidates, since, until)
+    if not len(present):
+        return _frame("incidents", []).iloc[:0]
+    links = scan(
+        store,
+        loads,
+        "links",
+        upto=until,
+        columns=["link_id", "incident_id", "threat_id"],
+        where=ds.field("incident_id").isin(present),
+    )
+    ranks = [_max_rank(store, loads, links, seq) for seq in (since, until)]
+    frame = pd.DataFrame({"incident_id": pd.array(present.to_pylist(), dtype=_TEXT)})
+    frame["before_rank"], frame["after_rank"] = (
+        frame["incident_id"].map(r).astype("float64").fillna(0).to_numpy() for r in ranks
+    )
+    moved = frame[frame["before_rank"] != frame["after_rank"]].reset_index(drop=True)
+    labels = dict(enumerate(schema.SEVERITIES, start=1))
+    moved["change"] = np.where(
+        moved["after_rank"] > moved["before_rank"], "escalated", "deescalated"
+    )
+    moved["field"] = "max_severity"
+    moved["before"] = pd.array([labels.get(int(r)) for r in moved["before_rank"]], dtype=_TEXT)
+    moved["after"] = pd.array([labels.get(int(r)) for r in moved["after_rank"]], dtype=_TEXT)
+    moved["fetched_at"] = pd.Series(pc.take(stamps, pa.array([until - 1])).to_pylist() * len(moved))
+    return moved.drop(columns=["before_rank", "after_rank"])
+
+
+def _present_at_both(
+    store: Store, loads: pd.DataFrame, ids: pa.Array, since: int, until: int
+) -> pa.Array:
+    """Those of ``ids`` in the result set at load ``since`` and at load ``until``."""
+    if not len(ids):
+        return pa.array([], pa.string())
+    rows = scan(
+        store,
+        loads,
+        "incidents",
+        upto=until,
+        columns=["incident_id"],
+        where=ds.field("incident_id").isin(ids),
+    )
+    at_until = latest(rows, "incidents")["incident_id"]
+    at_since = latest(rows.filter(pc.less_equal(rows["_seq"], since)), "incidents")["incident_id"]
+    both = pc.filter(at_until, pc.is_in(at_until, value_set=at_since))
+    return both.combine_chunks() if isinstance(both, pa.ChunkedArray) else both
+
+
+def _max_rank(store: Store, loads: pd.DataFrame, links: pa.Table, seq: int) -> dict[str, int]:
+    """Per incident, the highest known severity rank among its threats at load ``seq``."""
+    current = latest(links.filter(pc.less_equal(links["_seq"], seq)), "links")
+    if not current.num_rows:
+        return {}
+    threats = scan(
+        store,
+        loads,
+        "threats",
+        upto=seq,
+        columns=["threat_id", "severity_rank"],
+        where=ds.field("threat_id").isin(pc.unique(current["threat_id"])),
+    )
+    ranked = latest(threats, "threats").select(["threat_id", "severity_rank"])
+    joined = current.select(["incident_id", "threat_id"]).join(ranked, "threat_id")
+    known = joined.filter(pc.greater_equal(joined["severity_rank"], 1))
+    best = known.group_by("incident_id").aggregate([("severity_rank", "max")])
+    return dict(
+        zip(best["incident_id"].to_pylist(), best["severity_rank_max"].to_pylist(), strict=True)
+    )
+
+
+def _frame(table: str, parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The changes frame: key column(s), change, field, before, after, fetched_at; by key."""
+    keys = list(schema.TABLES[table].key_columns)
+    columns = [*keys, *CHANGE_COLUMNS]
+    dtypes = {
+        **dict.fromkeys([*keys, "change", "field", "before", "after"], _TEXT),
+        "fetched_at": _UTC,
+    }
+    shaped = [p.reindex(columns=columns).astype(dtypes) for p in parts if len(p)]
+    if not shaped:
+        return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in columns})
+    frame = pd.concat(shaped, ignore_index=True)
+    return frame.sort_values(keys, kind="stable", ignore_index=True)
+
+
+def trend(store: Store) -> pd.DataFrame:
+    """See :meth:`intrace_analytics.History.trend`."""
+    loads = read_loads(store)
+    if loads.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=_trend_dtype(c)) for c in TREND_COLUMNS})
+    last = int(loads["load_seq"].iloc[-1])
+    log = scan(store, loads, "incidents", upto=last, columns=["incident_id", "status"])
+    seq, state, was = _transitions(log)
+    loads_count = last + 1
+    # A status code per row: 0 open, 1 closed, 2 resolved, 3 any other label.
+    per_load: dict[str, np.ndarray] = {}
+    for code, name in enumerate(("open", "closed", "resolved")):
+        delta = np.bincount(seq, (state == code).astype(int) - (was == code), loads_count)
+        per_load[name] = np.cumsum(delta)[1:]
+    present, was_present = state >= 0, was >= 0
+    total = np.bincount(seq, present.astype(int) - was_present, loads_count)
+    per_load["incidents"] = np.cumsum(total)[1:]
+    done, was_done = np.isin(state, (1, 2)), np.isin(was, (1, 2))
+    moves = {
+        "new": present & ~was_present,
+        "resolved_since": done & was_present & ~was_done,
+        "reopened": present & ~done & was_done,
+        "gone": ~present & was_present,
+    }
+    for name, mask in moves.items():
+        per_load[name] = np.bincount(seq, mask.astype(int), loads_count)[1:]
+    frame = pd.DataFrame({"load_id": loads["load_id"], "fetched_at": loads["fetched_at"]})
+    for name in TREND_COLUMNS[2:]:
+        frame[name] = per_load[name].astype("int64")
+    return frame
+
+
+def _transitions(log: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per log row: its load number, the row's status code and the key's status code
+    before it (-1: not in the result set)."""
+    codes = pc.dictionary_encode(log["incident_id"]).combine_chunks().indices.to_numpy()
+    seq = log["_seq"].to_numpy()
+    order = np.lexsort((seq, codes))
+    codes, seq = codes[order], seq[order]
+    status = pc.index_in(log["status"], value_set=pa.array(["open", "closed", "resolved"]))
+    state = pc.fill_null(status, 3).to_numpy()[order].astype(np.int64)
+    gone = pc.is_in(log["change"], value_set=pa.array(GONE)).to_numpy(zero_copy_only=False)
+    state[gone[order]] = -1
+    was = np.full(len(state), -1, dtype=np.int64)
+    same = codes[1:] == codes[:-1]
+    was[1:][same] = state[:-1][same]
+    return seq, state, was
+
+
+def _trend_dtype(column: str) -> object:
+    if column == "load_id":
+        return _TEXT
+    return _UTC if column == "fetched_at" else "int64"
+
+
+def versions(store: Store, table: str) -> pd.DataFrame:
+    """See :meth:`intrace_analytics.History.versions`."""
+    check_choice("table", table, list(schema.TABLES))
+    loads = read_loads(store)
+    last = int(loads["load_seq"].iloc[-1]) if not loads.empty else 0
+    log = scan(store, loads, table, upto=last)
+    codes = pc.dictionary_encode(key_array(log, table)).combine_chunks().indices.to_numpy()
+    seq = log["_seq"].to_numpy()
+    order = np.lexsort((seq, codes))
+    log = log.take(pa.array(order))
+    codes, seq = codes[order], seq[order]
+    stamps = loads["fetched_at"].reset_index(drop=True)
+    following = np.append(np.where(codes[1:] == codes[:-1], seq[1:], 0), 0)
+    keep = ~pc.is_in(log["change"], value_set=pa.array(GONE)).to_numpy(zero_copy_only=False)
+    frame = to_frame(table, log.filter(pa.array(keep)))
+    frame["valid_from"] = stamps.iloc[seq[keep] - 1].to_numpy() if keep.any() else []
+    valid_to = pd.Series(pd.NaT, index=frame.index, dtype=_UTC)
+    ended = following[keep] > 0
+    valid_to[ended] = stamps.iloc[following[keep][ended] - 1].to_numpy()
+    frame["valid_from"] = frame["valid_from"].astype(_UTC)
+    frame["valid_to"] = valid_to
+    frame["change"] = pd.array(log.filter(pa.array(keep))["change"].to_pylist(), dtype=_TEXT)
+    return frame
+
+
+def _strings(arrow: pa.DataType) -> pd.StringDtype | None:
+    return _TEXT if pa.types.is_string(arrow) else None
