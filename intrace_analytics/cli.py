@@ -20,8 +20,9 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from intrace_analytics._util.redact import redact
 from intrace_analytics._version import __version__
 from intrace_analytics.exceptions import AuthenticationError, IntraceError
 
@@ -106,7 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_fetch, _add_summary, _add_report, _add_demo, _add_sandbox):
+        add(commands)
+    return parser
 
+
+# What add_subparsers returns; argparse names its class privately.
+_Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+
+def _add_fetch(commands: _Commands) -> None:
     fetch = commands.add_parser(
         "fetch", help="fetch every matching incident, normalize, write Parquet to OUT_DIR"
     )
@@ -139,12 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _progress_option(fetch)
 
+
+def _add_summary(commands: _Commands) -> None:
     summary = commands.add_parser(
         "summary", help="print the status, resolution and severity tables of an export"
     )
     summary.add_argument("data_dir", metavar="DATA_DIR", type=Path)
     _as_of_option(summary)
 
+
+def _add_report(commands: _Commands) -> None:
     report = commands.add_parser("report", help="write the HTML report of an export")
     report.add_argument("data_dir", metavar="DATA_DIR", type=Path)
     report.add_argument(
@@ -152,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _as_of_option(report)
 
+
+def _add_demo(commands: _Commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="start the sandbox API, fetch from it over HTTP, write Parquet to OUT_DIR",
@@ -162,7 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--incidents", type=_positive_int, default=5000, help="default: 5000")
     demo.add_argument("--seed", type=int, default=7, help="default: 7")
     _progress_option(demo)
+    # The demo fetches as ``fetch`` does with its defaults: everything, sites included.
+    demo.set_defaults(
+        status=None, scope=None, asset_id=None, assets=True, keep_raw=False, allow_incomplete=False
+    )
 
+
+def _add_sandbox(commands: _Commands) -> None:
     sandbox = commands.add_parser("sandbox", help="serve the sandbox API until interrupted")
     sandbox.add_argument("--port", type=_positive_int, default=8765, help="default: 8765")
     sandbox.add_argument("--incidents", type=_positive_int, default=5000, help="default: 5000")
@@ -173,7 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument(
         "--latency", type=float, default=0.0, help="seconds of delay per request (default: 0)"
     )
-    return parser
 
 
 def _as_of_option(parser: argparse.ArgumentParser) -> None:
@@ -241,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-# A temporary file of the atomic writer (fileio.temporary_beside): ".NAME.<hex>.tmp".
+# A temporary file of the atomic writer (export._atomic.temporary_beside), should one
+# reach a message from below: ".NAME.<hex>.tmp".
 _TEMPORARY = re.compile(r"(?<![^\s'\"/])\.([^\s'\"/]+)\.[0-9a-f]{12}\.tmp\b")
 _ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 
@@ -265,7 +287,7 @@ def error_line(exc: BaseException) -> str:
     text = _TEMPORARY.sub(r"\1", _ERRNO.sub("", text))
     key = os.environ.get("INTRACE_API_KEY", "").strip()
     if len(key) >= 4:  # a stray "k" must not turn every k in a message into ***
-        text = text.replace(key, "***")
+        text = redact(text, key)
     return " ".join(text.split())
 
 
@@ -333,8 +355,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     _writable_directory(args.out_dir, "OUT_DIR")
-    client = _client(args)
-    return _fetch_into(client, args, filters=(args.status, args.scope, args.asset_id))[0]
+    return _fetch_into(_client(args), args)[0]
 
 
 def _client(args: argparse.Namespace) -> IntraceClient:
@@ -356,46 +377,13 @@ def _client(args: argparse.Namespace) -> IntraceClient:
         raise CommandError(text) from None
 
 
-def _fetch_into(
-    client: IntraceClient,
-    args: argparse.Namespace,
-    filters: tuple[str | None, str | None, list[str] | None] = (None, None, None),
-) -> tuple[int, IncidentFrames]:
+def _fetch_into(client: IntraceClient, args: argparse.Namespace) -> tuple[int, IncidentFrames]:
     """Load, report warnings as lines, write Parquet unless the load is incomplete."""
-    from intrace_analytics._util import format as fmt
-    from intrace_analytics.exceptions import IntraceWarning
-    from intrace_analytics.load._incidents import load_incidents
-
-    status, scope, asset_id = filters
     started = time.monotonic()
-    keep_raw = getattr(args, "keep_raw", False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", IntraceWarning)
-        frames = load_incidents(
-            client,
-            status=status,
-            scope=scope,
-            asset_id=asset_id,
-            assets=getattr(args, "assets", True),
-            progress=args.progress,
-            raw_dir=args.out_dir / "raw" if keep_raw else None,
-        )
-    for warning in caught:
-        if issubclass(warning.category, IntraceWarning):
-            print(f"warning: {warning.message}", file=sys.stderr)
-        else:  # not ours: let Python show it as it would have
-            warnings.showwarning(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
+    frames = _load(client, args)
+    summary = _fetched(frames, time.monotonic() - started)
     report = frames.metadata
-    seconds = time.monotonic() - started
-    sites = f", {fmt.count(len(frames.assets))} sites" if report.get("assets_loaded") else ""
-    summary = (
-        f"{fmt.count(report['rows'])} incidents, {fmt.count(len(frames.links))} links, "
-        f"{fmt.count(len(frames.threats))} threats{sites} in {fmt.count(report['pages'])} "
-        f"pages, {fmt.seconds(seconds)}"
-    )
-    if not report["complete"] and not getattr(args, "allow_incomplete", False):
+    if not report["complete"] and not args.allow_incomplete:
         print(
             f"intrace-analytics {args.command}: error: incomplete load ({summary}); nothing "
             f"written to {args.out_dir}. Run again, or pass --allow-incomplete to write it "
@@ -404,6 +392,53 @@ def _fetch_into(
         )
         return 1, frames
     frames.to_parquet(args.out_dir)
+    print(f"Fetched {summary}; {_state(report)}; Parquet in {args.out_dir}")
+    return 0, frames
+
+
+def _load(client: IntraceClient, args: argparse.Namespace) -> IncidentFrames:
+    """The load the options ask for; the package's warnings printed as ``warning:`` lines."""
+    from intrace_analytics.exceptions import IntraceWarning
+    from intrace_analytics.load._incidents import load_incidents
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IntraceWarning)
+        frames = load_incidents(
+            client,
+            status=args.status,
+            scope=args.scope,
+            asset_id=args.asset_id,
+            assets=args.assets,
+            progress=args.progress,
+            raw_dir=args.out_dir / "raw" if args.keep_raw else None,
+        )
+    for warning in caught:
+        if issubclass(warning.category, IntraceWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:  # not ours: let Python show it as it would have
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return frames
+
+
+def _fetched(frames: IncidentFrames, seconds: float) -> str:
+    """What a load brought, in one phrase: rows per table, pages, time."""
+    from intrace_analytics._util import format as fmt
+
+    report = frames.metadata
+    sites = f", {fmt.count(len(frames.assets))} sites" if report.get("assets_loaded") else ""
+    return (
+        f"{fmt.count(report['rows'])} incidents, {fmt.count(len(frames.links))} links, "
+        f"{fmt.count(len(frames.threats))} threats{sites} in {fmt.count(report['pages'])} "
+        f"pages, {fmt.seconds(seconds)}"
+    )
+
+
+def _state(report: dict[str, Any]) -> str:
+    """Whether the load is complete, and what it did to get there."""
+    from intrace_analytics._util import format as fmt
+
     state = "complete" if report["complete"] else "INCOMPLETE"
     if report.get("stale_kept"):
         state += (
@@ -412,8 +447,7 @@ def _fetch_into(
         )
     if report.get("drift_detected"):
         state += " (re-read after drift)"
-    print(f"Fetched {summary}; {state}; Parquet in {args.out_dir}")
-    return 0, frames
+    return state
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -35,6 +35,11 @@ CANARY_KEY = "canary-7f3a9c1e-DO-NOT-LEAK"
 # The monitoring radius the sites of the ``sites_frames`` fixture are given.
 SITE_RADIUS_KM = 30.0
 
+# The hidden files an export directory may hold besides its tables, as write_parquet
+# documents them: the writers' lock, and the journal of a publication in progress.
+EXPORT_LOCK = ".intrace-export.lock"
+EXPORT_JOURNAL = ".intrace-export.journal"
+
 
 def served_ids(api: SandboxServer) -> list[str]:
     """The ids the sandbox serves, in its order (its own truth)."""
@@ -60,6 +65,19 @@ def assert_no_key(*texts: object, key: str = CANARY_KEY) -> None:
         else:
             rendered = str(item)
         assert key not in rendered
+
+
+def one_error_line(err: str, command: str) -> str:
+    """The one line a failed command printed to stderr (after any progress bar, which
+    ends in ``\\r``), checked for what such a line never holds."""
+    line = err.rsplit("\r", 1)[-1]
+    assert line.count("\n") == 1, err
+    assert line.startswith(f"intrace-analytics {command}: error: "), err
+    assert "Traceback" not in err
+    assert "[Errno" not in line
+    assert ".tmp" not in line
+    assert_no_key(line)
+    return line.strip()
 
 
 def ids_of(pages: Any) -> list[str]:

@@ -26,7 +26,7 @@ from intrace_analytics import (
 )
 from intrace_analytics.cli import error_line, main
 from intrace_analytics.sandbox import SandboxServer
-from tests.helpers import CANARY_KEY, assert_no_key
+from tests.helpers import CANARY_KEY, assert_no_key, one_error_line
 
 
 def run_cli(
@@ -248,17 +248,6 @@ def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str
 # -- OUT_DIR is checked before anything is fetched -------------------------------------
 
 
-def _one_error(err: str, command: str) -> str:
-    """The one line a failure printed (after any progress bar, which ends in \\r)."""
-    line = err.rsplit("\r", 1)[-1]
-    assert line.count("\n") == 1, err
-    assert line.startswith(f"intrace-analytics {command}: error: "), err
-    assert "Traceback" not in err
-    assert "[Errno" not in line
-    assert ".tmp" not in line
-    return line.strip()
-
-
 @pytest.mark.parametrize("layout", ["out_is_a_file", "parent_is_a_file"])
 def test_fetch_refuses_an_out_dir_it_cannot_write_before_any_request(
     in_process_env: SandboxServer,
@@ -270,7 +259,7 @@ def test_fetch_refuses_an_out_dir_it_cannot_write_before_any_request(
     file.write_text("not a directory")
     out = file if layout == "out_is_a_file" else file / "sub" / "dir"
     code = main(["fetch", str(out)])
-    line = _one_error(capsys.readouterr().err, "fetch")
+    line = one_error_line(capsys.readouterr().err, "fetch")
     assert code == 1
     assert in_process_env.requests == []  # nothing was fetched
     if layout == "out_is_a_file":
@@ -291,7 +280,7 @@ def test_fetch_refuses_a_read_only_directory_before_any_request(
         code = main(["fetch", str(locked / "export")])
     finally:
         locked.chmod(0o700)
-    line = _one_error(capsys.readouterr().err, "fetch")
+    line = one_error_line(capsys.readouterr().err, "fetch")
     assert code == 1
     assert in_process_env.requests == []
     assert f"cannot write to {locked} (to create OUT_DIR {locked / 'export'})" in line
@@ -309,7 +298,7 @@ def test_an_unwritable_out_dir_is_one_plain_line(
 
     monkeypatch.setattr(tempfile, "TemporaryFile", refused)
     code = main(["fetch", str(tmp_path)])
-    line = _one_error(capsys.readouterr().err, "fetch")
+    line = one_error_line(capsys.readouterr().err, "fetch")
     assert code == 1
     assert in_process_env.requests == []
     assert line.endswith(f"cannot write to {tmp_path}: permission denied")
@@ -326,7 +315,7 @@ def test_a_missing_key_is_said_in_the_command_lines_words(
 ) -> None:
     monkeypatch.setenv("INTRACE_API_KEY", "")
     code = main(["fetch", str(tmp_path / "x")])
-    line = _one_error(capsys.readouterr().err, "fetch")
+    line = one_error_line(capsys.readouterr().err, "fetch")
     assert code == 1
     assert line.endswith("no API key: set the INTRACE_API_KEY environment variable")
     assert "api_key" not in line
@@ -341,7 +330,7 @@ def test_a_bad_base_url_names_the_environment_variable_or_the_option(
 ) -> None:
     monkeypatch.setenv("INTRACE_BASE_URL", "ftp://example.com")
     assert main(["fetch", str(tmp_path / "x")]) == 1
-    line = _one_error(capsys.readouterr().err, "fetch")
+    line = one_error_line(capsys.readouterr().err, "fetch")
     assert "INTRACE_BASE_URL must be an http(s) URL" in line
     assert "base_url" not in line
     with pytest.raises(SystemExit) as exited:
@@ -359,7 +348,7 @@ def test_a_failed_fetch_clears_the_bar_then_prints_one_line(
     assert code == 1
     assert "fetching" in err  # the bar was drawn, then blanked: the line stands alone
     assert err.rsplit("\r", 2)[-2].strip() == ""
-    line = _one_error(err, "fetch")
+    line = one_error_line(err, "fetch")
     assert "HTTP 500" in line
     assert not (tmp_path / "x").exists()
 
@@ -371,7 +360,7 @@ def test_a_file_where_an_export_directory_is_expected_is_named_as_such(
     file = tmp_path / "incidents.parquet"
     file.write_bytes(b"PAR1")
     code = main([command[0], str(file), *command[1:]])
-    line = _one_error(capsys.readouterr().err, command[0])
+    line = one_error_line(capsys.readouterr().err, command[0])
     assert code == 1
     assert line.endswith(
         f"{file} is a file; DATA_DIR is the export's directory, the one that holds "
@@ -384,13 +373,13 @@ def test_a_directory_without_an_export_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["summary", str(tmp_path)]) == 1
-    line = _one_error(capsys.readouterr().err, "summary")
+    line = one_error_line(capsys.readouterr().err, "summary")
     assert line.endswith(
         f"no export in {tmp_path}: it holds no incidents.parquet "
         f"(write one with: intrace-analytics fetch {tmp_path})"
     )
     assert main(["summary", str(tmp_path / "nowhere")]) == 1
-    line = _one_error(capsys.readouterr().err, "summary")
+    line = one_error_line(capsys.readouterr().err, "summary")
     assert line.endswith(f"no export at {tmp_path / 'nowhere'}: no such directory")
 
 
@@ -400,7 +389,7 @@ def test_a_damaged_export_is_one_line(
     sandbox_frames.to_parquet(tmp_path)
     (tmp_path / "links.parquet").write_bytes(b"not parquet\nat all")
     assert main(["summary", str(tmp_path)]) == 1
-    line = _one_error(capsys.readouterr().err, "summary")
+    line = one_error_line(capsys.readouterr().err, "summary")
     assert "links.parquet" in line
 
 

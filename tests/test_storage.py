@@ -19,11 +19,20 @@ import pytest
 from intrace_analytics import DataQualityWarning, __version__, frames_from_pages
 from intrace_analytics.exceptions import ExportError
 from intrace_analytics.export._parquet import write_parquet
-from intrace_analytics.export._publish import LOCK_NAME
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames, read_parquet
 from tests import helpers
-from tests.helpers import CANARY_KEY, NAMES, incident, link, page, strings, threat, times
+from tests.helpers import (
+    CANARY_KEY,
+    EXPORT_LOCK,
+    NAMES,
+    incident,
+    link,
+    page,
+    strings,
+    threat,
+    times,
+)
 
 
 def _categorical(name: str, table: str, *values: str | None) -> pd.Series:
@@ -130,7 +139,7 @@ def assert_frames_equal(actual: IncidentFrames, expected: IncidentFrames) -> Non
 
 def files(directory: Path) -> list[str]:
     """The names in ``directory``, sorted, without the writers' (empty) lock file."""
-    return sorted(path.name for path in directory.iterdir() if path.name != LOCK_NAME)
+    return sorted(path.name for path in directory.iterdir() if path.name != EXPORT_LOCK)
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
 
+from intrace_analytics import IncidentFrames, read_parquet
+from intrace_analytics.exceptions import ExportError
 from intrace_analytics.export._parquet import read_tables, write_parquet
-from intrace_analytics.export._publish import JOURNAL_NAME, LOCK_NAME
-from intrace_analytics.frames._container import IncidentFrames, read_parquet
-from tests.helpers import assert_same_frames
+from tests.helpers import EXPORT_JOURNAL, EXPORT_LOCK, assert_same_frames
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -81,7 +81,7 @@ def _temporaries(directory: Path) -> list[str]:
 def _leftovers(directory: Path) -> list[str]:
     """Temporaries and the journal: what a finished or recovered write never leaves."""
     return _temporaries(directory) + sorted(
-        p.name for p in directory.iterdir() if p.name == JOURNAL_NAME
+        p.name for p in directory.iterdir() if p.name == EXPORT_JOURNAL
     )
 
 
@@ -134,7 +134,7 @@ def test_a_writer_killed_at_random_moments_leaves_old_or_new_and_is_swept(
             assert _snapshot(directory) == before[directory]
         else:
             assert seen in (1, 2)
-        assert JOURNAL_NAME not in os.listdir(directory)
+        assert EXPORT_JOURNAL not in os.listdir(directory)
         # The next write sweeps whatever the killed writer left behind.
         write_parquet(variants[0], directory)
         assert _leftovers(directory) == []
@@ -187,7 +187,7 @@ def test_a_writer_killed_between_renames_is_rolled_forward_by_the_next_reader(
     _killed_mid_publication(pickled, directory, kill_at)
     # Killed after the commit: the journal and the unpublished temporaries are there,
     # and (past the first rename) the files on disk are of two exports.
-    assert JOURNAL_NAME in os.listdir(directory)
+    assert EXPORT_JOURNAL in os.listdir(directory)
     assert len(_temporaries(directory)) == len(_snapshot(directory)) - (kill_at - 1)
     # The next reader rolls the publication forward: the new export, whole.
     assert _which(directory, variants) == 1
@@ -257,7 +257,7 @@ def test_two_writer_processes_end_with_one_whole_export(
 def test_a_second_writer_waits_for_the_first(
     tmp_path: Path, sandbox_frames: IncidentFrames
 ) -> None:
-    lock = FileLock(tmp_path / LOCK_NAME, thread_local=False)
+    lock = FileLock(tmp_path / EXPORT_LOCK, thread_local=False)
     lock.acquire()
     released = threading.Timer(0.5, lock.release)
     released.start()
@@ -278,12 +278,13 @@ def test_a_writer_that_cannot_get_the_lock_names_the_directory_and_writes_nothin
     before = _snapshot(directory)
     holder = _writer_holding_lock(directory)
     try:
-        with pytest.raises(TimeoutError, match="another writer") as info:
+        with pytest.raises(ExportError, match="another writer") as info:
             write_parquet(_variants(sandbox_frames)[2], directory, lock_timeout=0.3)
     finally:
         holder.kill()
         holder.communicate()
     assert str(directory) in str(info.value)
+    assert info.value.path == directory
     assert _snapshot(directory) == before
     assert _temporaries(directory) == []
     # The holder died: the kernel released its lock, and the next write goes through.
@@ -299,7 +300,7 @@ def _writer_holding_lock(directory: Path) -> subprocess.Popen[str]:
         "print('go', flush=True); time.sleep(600)\n"
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", code, str(directory / LOCK_NAME)],
+        [sys.executable, "-c", code, str(directory / EXPORT_LOCK)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -314,7 +315,7 @@ def test_the_lock_file_is_hidden_from_readers(
     import duckdb
 
     write_parquet(sandbox_frames, tmp_path)
-    assert (tmp_path / LOCK_NAME).exists()
+    assert (tmp_path / EXPORT_LOCK).exists()
     assert_same_frames(read_parquet(tmp_path), sandbox_frames)
     # DuckDB's glob of the export's Parquet files finds only the tables.
     with duckdb.connect() as connection:
@@ -340,7 +341,7 @@ def test_a_journal_whose_renames_are_all_done_is_simply_deleted(
         "renames": [[f".{n}.parquet.0123456789ab.tmp", f"{n}.parquet"] for n in ("incidents",)],
         "remove": [],
     }
-    (tmp_path / JOURNAL_NAME).write_text(json.dumps(journal))
+    (tmp_path / EXPORT_JOURNAL).write_text(json.dumps(journal))
     before = _snapshot(tmp_path)
     read_tables(tmp_path)
     assert _snapshot(tmp_path) == before
@@ -363,16 +364,16 @@ def test_a_bad_journal_is_an_error_naming_it_for_readers_and_writers(
     tmp_path: Path, sandbox_frames: IncidentFrames, text: str
 ) -> None:
     write_parquet(sandbox_frames, tmp_path)
-    (tmp_path / JOURNAL_NAME).write_text(text)
+    (tmp_path / EXPORT_JOURNAL).write_text(text)
     before = _snapshot(tmp_path)
-    with pytest.raises(ValueError, match="journal") as read_error:
+    with pytest.raises(ExportError, match="journal") as read_error:
         read_tables(tmp_path)
-    with pytest.raises(ValueError, match="journal") as write_error:
+    with pytest.raises(ExportError, match="journal") as write_error:
         write_parquet(sandbox_frames, tmp_path)
     for error in (read_error, write_error):
-        assert str(tmp_path / JOURNAL_NAME) in str(error.value)
+        assert str(tmp_path / EXPORT_JOURNAL) in str(error.value)
     assert _snapshot(tmp_path) == before
-    assert (tmp_path / JOURNAL_NAME).read_text() == text
+    assert (tmp_path / EXPORT_JOURNAL).read_text() == text
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
@@ -380,10 +381,10 @@ def test_a_reader_that_cannot_complete_a_journal_names_the_directory(
     tmp_path: Path, sandbox_frames: IncidentFrames
 ) -> None:
     write_parquet(sandbox_frames, tmp_path)
-    (tmp_path / JOURNAL_NAME).write_text("{}")
+    (tmp_path / EXPORT_JOURNAL).write_text("{}")
     tmp_path.chmod(0o555)
     try:
-        with pytest.raises(ValueError, match="interrupted while publishing") as info:
+        with pytest.raises(ExportError, match="interrupted while publishing") as info:
             read_tables(tmp_path)
     finally:
         tmp_path.chmod(0o755)
