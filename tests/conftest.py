@@ -62,9 +62,6 @@ def sandbox_frames() -> IncidentFrames:
     return frames_from_pages([page_body(data.incidents, len(data.incidents))])
 
 
-#: The monitoring radius the tests give every sandbox site (the sandbox's data has none).
-
-
 @pytest.fixture(scope="session")
 def sites_dataset() -> Any:
     """The sandbox data set behind ``sandbox_frames``: its truth of which incident
