@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from intrace_analytics import IncidentFrames, IntraceClient, frames_from_pages
+from intrace_analytics import IncidentFrames, IntraceClient, Retries, frames_from_pages
 from intrace_analytics.sandbox import SandboxServer
 from intrace_analytics.sandbox._data import generate_dataset, page_body
 from tests.helpers import CANARY_KEY, SITE_RADIUS_KM
@@ -35,9 +35,7 @@ def make_client(api: SandboxServer) -> Callable[..., IntraceClient]:
             "page_size": 50,
             "max_workers": 4,
             "timeout": (2, 5),
-            "backoff_factor": 0.001,
-            "backoff_max": 0.01,
-            "backoff_jitter": 0.001,
+            "max_retries": Retries(backoff_factor=0.001, backoff_max=0.01, backoff_jitter=0.001),
         }
         options.update(overrides)
         return IntraceClient(api.api_key, **options)

@@ -35,6 +35,8 @@ from intrace_analytics import (
     IntraceClient,
     IntraceError,
     IntraceWarning,
+    Retries,
+    Timeout,
     frames_from_pages,
     load_incidents,
 )
@@ -177,12 +179,10 @@ def check_seed(seed: int, caplog: pytest.LogCaptureFixture) -> str:
             base_url=api.url,
             page_size=plan.page_size,
             max_workers=plan.workers,
-            timeout=(2, 2),
-            deadline=5,
-            backoff_factor=0.001,
-            backoff_max=0.01,
-            backoff_jitter=0.001,
-            max_retry_after=2,
+            timeout=Timeout(connect=2, read=2, deadline=5),
+            max_retries=Retries(
+                backoff_factor=0.001, backoff_max=0.01, backoff_jitter=0.001, max_retry_after=2
+            ),
         )
         started = time.monotonic()
         error: BaseException | None = None

@@ -3,6 +3,8 @@ the key kept secret (how pages are ordered, split and stopped: test_pagination.p
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 import socket
 import threading
@@ -20,9 +22,10 @@ from intrace_analytics import (
     NetworkError,
     RateLimitError,
     ResponseFormatError,
+    Retries,
+    Timeout,
     load_incidents,
 )
-from intrace_analytics.api._client import Retries, Timeout
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import CANARY_KEY, assert_no_key, ids_of, incident_requests, served_ids
 
@@ -73,7 +76,6 @@ def test_the_key_never_shows_in_repr_str_or_vars() -> None:
         ({"timeout": -1}, ["timeout", "-1"]),
         ({"timeout": (5,)}, ["timeout", "(5,)"]),
         ({"timeout": (5, 0)}, ["timeout (read)", "0"]),
-        ({"deadline": 0}, ["deadline", "0"]),
         ({"base_url": "ftp://example.com"}, ["base_url", "ftp://example.com"]),
         ({"base_url": "https://api.intrace.ai?x=1"}, ["base_url", "query"]),
     ],
@@ -85,18 +87,30 @@ def test_bad_constructor_arguments_name_parameter_and_value(kwargs: dict, names:
         assert name in str(info.value)
 
 
-# -- settings: Timeout and Retries objects, or keyword arguments ---------------------------
+# -- settings: one parameter each, a plain value or its settings object -------------------
 
-FAST = {"backoff_factor": 0.001, "backoff_max": 0.01, "backoff_jitter": 0.001}
+FAST = Retries(backoff_factor=0.001, backoff_max=0.01, backoff_jitter=0.001)
 
 
-def test_defaults_as_attributes_and_as_settings_objects() -> None:
+def fast(**fields: Any) -> Retries:
+    """Millisecond backoff, so retry tests take no real time, and ``fields``."""
+    return dataclasses.replace(FAST, **fields)
+
+
+def test_the_signature_shows_the_real_defaults() -> None:
+    parameters = inspect.signature(IntraceClient).parameters
+    assert parameters["max_retries"].default == 5
+    assert parameters["timeout"].default == (5, 30)
+    assert parameters["page_size"].default == 1000
+    assert parameters["max_workers"].default == 4
+    assert list(parameters) == [
+        "api_key", "base_url", "timeout", "max_retries", "page_size", "max_workers",
+    ]  # fmt: skip
+
+
+def test_defaults_as_settings_objects() -> None:
     client = IntraceClient("k")
-    assert client.timeout == (5.0, 30.0)
-    assert client.deadline == 90.0
-    assert (client.max_retries, client.retry_budget, client.max_retry_after) == (5, 20, 60.0)
-    assert (client.backoff_factor, client.backoff_max, client.backoff_jitter) == (0.5, 30.0, 0.5)
-    assert client.timeouts == Timeout(connect=5, read=30, deadline=90)
+    assert client.timeout == Timeout(connect=5, read=30, deadline=90)
     assert client.retries == Retries()
     assert Retries() == Retries(
         max_retries=5,
@@ -105,96 +119,61 @@ def test_defaults_as_attributes_and_as_settings_objects() -> None:
         backoff_jitter=0.5,
         max_retry_after=60,
         budget=20,
+        timeout_retries=1,
     )
 
 
-def test_keyword_arguments_fill_the_settings_objects() -> None:
-    client = IntraceClient("k", timeout=3, deadline=10, max_retries=2, retry_budget=7, **FAST)
-    assert client.timeouts == Timeout(connect=3, read=3, deadline=10)
-    assert client.retries == Retries(max_retries=2, budget=7, **FAST)
-    assert client.timeout == (3.0, 3.0)
-
-
-def test_settings_objects_fill_the_attributes() -> None:
-    client = IntraceClient(
-        "k",
-        timeout=Timeout(connect=1, read=2, deadline=3),
-        retries=Retries(max_retries=4, max_retry_after=9, budget=11, **FAST),
-    )
-    assert (client.timeout, client.deadline) == ((1.0, 2.0), 3.0)
-    assert (client.max_retries, client.max_retry_after, client.retry_budget) == (4, 9.0, 11)
-    assert client.backoff_factor == 0.001
-
-
-def test_setting_an_attribute_updates_its_settings_object() -> None:
-    client = IntraceClient("k")
-    client.max_retries = 2
-    client.timeout = (1, 4)
-    assert client.retries == Retries(max_retries=2)
-    assert client.timeouts == Timeout(connect=1, read=4, deadline=90)
-
-
-def _by_keywords(api: SandboxServer, **options: Any) -> IntraceClient:
-    return IntraceClient(api.api_key, base_url=api.url, page_size=50, **options)
-
-
-def _by_objects(api: SandboxServer, **options: Any) -> IntraceClient:
-    timeout = options.pop("timeout", (2, 5))
-    timeouts = Timeout(timeout[0], timeout[1], options.pop("deadline", 90))
-    names = {"retry_budget": "budget"}
-    retries = Retries(**{names.get(name, name): value for name, value in options.items()})
-    return IntraceClient(
-        api.api_key, base_url=api.url, page_size=50, timeout=timeouts, retries=retries
-    )
-
-
-BOTH_FORMS = pytest.mark.parametrize(
-    "build", [_by_keywords, _by_objects], ids=["keywords", "objects"]
+@pytest.mark.parametrize(
+    ("timeout", "expected"),
+    [
+        (3, Timeout(connect=3, read=3)),
+        (2.5, Timeout(connect=2.5, read=2.5)),
+        ((1, 4), Timeout(connect=1, read=4)),
+        ([1, 4], Timeout(connect=1, read=4)),
+        (Timeout(connect=1, read=2, deadline=3), Timeout(connect=1, read=2, deadline=3)),
+    ],
 )
+def test_timeout_takes_a_number_a_pair_or_a_timeout(timeout: Any, expected: Timeout) -> None:
+    assert IntraceClient("k", timeout=timeout).timeout == expected
 
 
-@BOTH_FORMS
+def test_max_retries_takes_a_number_or_a_retries() -> None:
+    assert IntraceClient("k", max_retries=2).retries == Retries(max_retries=2)
+    patient = Retries(max_retries=8, backoff_max=60, budget=50)
+    assert IntraceClient("k", max_retries=patient).retries is patient
+
+
+def _by_value(api: SandboxServer, max_retries: int) -> IntraceClient:
+    return IntraceClient(api.api_key, base_url=api.url, page_size=50, max_retries=max_retries)
+
+
+def _by_object(api: SandboxServer, max_retries: int) -> IntraceClient:
+    retries = Retries(max_retries=max_retries)
+    return IntraceClient(api.api_key, base_url=api.url, page_size=50, max_retries=retries)
+
+
+@pytest.mark.parametrize("build", [_by_value, _by_object], ids=["int", "Retries"])
 def test_max_retries_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
+    # The default backoff costs nothing here: urllib3 waits 0 s before a first retry.
     api.fail(503, times=100, offset=0)
-    with pytest.raises(ApiError, match="after 3 retries"):
-        list(build(api, max_retries=3, **FAST).iter_incident_pages())
-    assert len(incident_requests(api)) == 4
+    with pytest.raises(ApiError, match="after 1 retry"):
+        list(build(api, 1).iter_incident_pages())
+    assert len(incident_requests(api)) == 2
 
 
-@BOTH_FORMS
-def test_retry_budget_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
-    api.fail(503, times=1000)
-    with pytest.raises(ApiError):
-        list(build(api, max_retries=5, retry_budget=2, **FAST).iter_incident_pages())
-    assert len(incident_requests(api)) == 3
-
-
-@BOTH_FORMS
-def test_max_retry_after_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
+def test_max_retry_after(api: SandboxServer, make_client: MakeClient) -> None:
     api.rate_limit(retry_after=2, offset=0)
     started = time.monotonic()
     with pytest.raises(RateLimitError, match="longer than the 1 s") as info:
-        list(build(api, max_retry_after=1, **FAST).iter_incident_pages())
+        list(make_client(max_retries=fast(max_retry_after=1)).iter_incident_pages())
     assert time.monotonic() - started < 1.5
     assert info.value.retry_after == 2
     assert len(incident_requests(api)) == 1
 
 
-@BOTH_FORMS
-def test_deadline_and_timeout_both_ways(
-    api: SandboxServer, build: Callable[..., IntraceClient]
-) -> None:
-    api.trickle_body(interval=0.1, chunk=8, offset=0)
-    started = time.monotonic()
-    with pytest.raises(NetworkError, match="within the 1 s deadline"):
-        list(build(api, timeout=(1, 2), deadline=1.0, **FAST).iter_incident_pages())
-    assert 1.0 <= time.monotonic() - started < 3
-
-
-@BOTH_FORMS
-def test_the_same_pages_both_ways(api: SandboxServer, build: Callable[..., IntraceClient]) -> None:
+def test_retried_pages_are_the_same_pages(api: SandboxServer, make_client: MakeClient) -> None:
     api.fail(500, times=2, offset=100)
-    stream = build(api, max_retries=2, **FAST).iter_incident_pages()
+    stream = make_client(max_retries=fast(max_retries=2)).iter_incident_pages()
     assert ids_of(stream) == served_ids(api)
     assert (stream.stats.pages, stream.stats.retries) == (5, 2)
 
@@ -202,20 +181,15 @@ def test_the_same_pages_both_ways(api: SandboxServer, build: Callable[..., Intra
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"retries": Retries(max_retries=3), "max_retries": 4}, ["max_retries", "4", "3"]),
-        # Passing the default value on purpose still disagrees with the object.
-        ({"retries": Retries(max_retries=3), "max_retries": 5}, ["max_retries", "5", "3"]),
-        ({"retries": Retries(budget=5), "retry_budget": 6}, ["retry_budget", "6", "5"]),
-        ({"retries": Retries(), "backoff_factor": 2}, ["backoff_factor", "2"]),
-        ({"retries": Retries(), "max_retry_after": 0}, ["max_retry_after", "0"]),
-        ({"timeout": Timeout(deadline=10), "deadline": 20}, ["deadline", "20", "10"]),
-        ({"retries": {"max_retries": 3}}, ["retries", "{'max_retries': 3}"]),
-        ({"timeout": "30"}, ["timeout", "'30'"]),
+        ({"max_retries": {"max_retries": 3}}, ["max_retries", "{'max_retries': 3}", "Retries"]),
+        ({"max_retries": 2.5}, ["max_retries", "2.5"]),
+        ({"max_retries": True}, ["max_retries", "True"]),
+        ({"max_retries": 101}, ["max_retries", "101"]),
+        ({"timeout": "30"}, ["timeout", "'30'", "Timeout"]),
+        ({"timeout": (1, 2, 3)}, ["timeout", "(1, 2, 3)"]),
     ],
 )
-def test_a_keyword_that_disagrees_with_its_settings_object_is_refused(
-    kwargs: dict, words: list[str]
-) -> None:
+def test_a_setting_of_the_wrong_kind_is_refused(kwargs: dict, words: list[str]) -> None:
     with pytest.raises(ValueError, match="must") as info:
         IntraceClient("k", **kwargs)
     for word in words:
@@ -223,15 +197,10 @@ def test_a_keyword_that_disagrees_with_its_settings_object_is_refused(
     assert str(info.value).startswith(words[0] + " must")
 
 
-def test_a_keyword_that_agrees_with_its_settings_object_is_fine() -> None:
-    client = IntraceClient(
-        "k",
-        retries=Retries(max_retries=3),
-        max_retries=3,
-        timeout=Timeout(deadline=10),
-        deadline=10,
-    )
-    assert (client.max_retries, client.deadline) == (3, 10.0)
+@pytest.mark.parametrize("old", ["deadline", "retries", "backoff_factor", "retry_budget"])
+def test_there_is_one_parameter_per_setting(old: str) -> None:
+    with pytest.raises(TypeError, match=old):
+        IntraceClient("k", **{old: 1})
 
 
 @pytest.mark.parametrize(
@@ -418,7 +387,7 @@ def test_persistent_server_errors_fail_with_api_error(
 ) -> None:
     api.fail(503, times=100, offset=0)
     with pytest.raises(ApiError) as info:
-        list(make_client(max_retries=3).iter_incident_pages())
+        list(make_client(max_retries=fast(max_retries=3)).iter_incident_pages())
     assert info.value.status_code == 503
     assert "after 3 retries" in str(info.value)
     assert len(incident_requests(api)) == 4
@@ -430,7 +399,7 @@ def test_the_retry_budget_makes_an_outage_fail_fast(
 ) -> None:
     api.fail(503, times=1000)
     with pytest.raises(ApiError):
-        list(make_client(max_retries=5, retry_budget=2).iter_incident_pages())
+        list(make_client(max_retries=fast(max_retries=5, budget=2)).iter_incident_pages())
     # One request plus two budgeted retries, not six attempts.
     assert len(incident_requests(api)) == 3
 
@@ -450,7 +419,7 @@ def test_a_long_retry_after_raises_at_once(api: SandboxServer, make_client: Make
 def test_rate_limited_after_every_retry(api: SandboxServer, make_client: MakeClient) -> None:
     api.rate_limit(retry_after=1, times=100, offset=0)
     with pytest.raises(RateLimitError) as info:
-        list(make_client(max_retries=1).iter_incident_pages())
+        list(make_client(max_retries=fast(max_retries=1)).iter_incident_pages())
     assert info.value.retry_after == 1
     assert len(incident_requests(api)) == 2
 
@@ -494,7 +463,7 @@ def test_a_body_cut_short_every_time_is_a_network_error(
     api.truncate_body(times=100, offset=0)
     started = time.monotonic()
     with pytest.raises(NetworkError, match="cut short") as info:
-        list(make_client(max_retries=2).iter_incident_pages())
+        list(make_client(max_retries=fast(max_retries=2)).iter_incident_pages())
     assert time.monotonic() - started < 5
     assert len(incident_requests(api)) == 3
     assert_no_key(info.value)
@@ -504,7 +473,7 @@ def test_a_trickling_body_hits_the_deadline(api: SandboxServer, make_client: Mak
     api.trickle_body(interval=0.1, chunk=8, offset=0)
     started = time.monotonic()
     with pytest.raises(NetworkError, match="deadline") as info:
-        list(make_client(deadline=1.0, timeout=(1, 2)).iter_incident_pages())
+        list(make_client(timeout=Timeout(1, 2, deadline=1.0)).iter_incident_pages())
     assert 1.0 <= time.monotonic() - started < 3
     assert_no_key(info.value)
 
@@ -513,7 +482,7 @@ def test_a_slow_server_times_out(api: SandboxServer, make_client: MakeClient) ->
     api.latency = 0.5
     started = time.monotonic()
     with pytest.raises(NetworkError, match="timed out") as info:
-        list(make_client(timeout=(1, 0.1), max_retries=2).iter_incident_pages())
+        list(make_client(timeout=(1, 0.1), max_retries=fast(max_retries=2)).iter_incident_pages())
     assert time.monotonic() - started < 3
     assert_no_key(info.value)
 
@@ -523,7 +492,7 @@ def test_an_unreachable_host_is_a_network_error(debug_logs: pytest.LogCaptureFix
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound but not listening: connection refused
         client = IntraceClient(
-            CANARY_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=2, backoff_factor=0.001
+            CANARY_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=fast(max_retries=2)
         )
         started = time.monotonic()
         with pytest.raises(NetworkError) as info:
@@ -582,10 +551,9 @@ def test_a_host_that_comes_up_during_the_retries_is_reached() -> None:
         client = IntraceClient(
             CANARY_KEY,
             base_url=f"http://127.0.0.1:{port}",
-            max_retries=8,
-            backoff_factor=0.05,
-            backoff_jitter=0.0,
-            backoff_max=0.4,
+            max_retries=Retries(
+                max_retries=8, backoff_factor=0.05, backoff_jitter=0.0, backoff_max=0.4
+            ),
         )
         stream = client.iter_incident_pages()
         assert len(ids_of(stream)) == 20
@@ -629,7 +597,7 @@ def test_a_server_that_never_answers_fails_after_two_read_timeouts() -> None:
     read = 0.4
     with _SilentServer() as server:
         client = IntraceClient(CANARY_KEY, base_url=server.url, timeout=(1, read))
-        assert client.max_retries == 5
+        assert client.retries.max_retries == 5
         started = time.monotonic()
         with pytest.raises(NetworkError, match="sent no answer in time") as info:
             list(client.iter_incident_pages())
@@ -661,7 +629,7 @@ def test_timeout_retries_are_configurable() -> None:
             CANARY_KEY,
             base_url=server.url,
             timeout=(1, read),
-            retries=Retries(timeout_retries=3, backoff_factor=0.01, backoff_jitter=0),
+            max_retries=Retries(timeout_retries=3, backoff_factor=0.01, backoff_jitter=0),
         )
         with pytest.raises(NetworkError, match="timed out"):
             list(client.iter_incident_pages())
@@ -675,7 +643,7 @@ def test_a_refused_connection_still_gets_every_retry() -> None:
         sock.bind(("127.0.0.1", 0))  # bound, not listening: refused
         port = sock.getsockname()[1]
         client = IntraceClient(
-            CANARY_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=4, backoff_factor=0.001
+            CANARY_KEY, base_url=f"http://127.0.0.1:{port}", max_retries=fast(max_retries=4)
         )
         stream = client.iter_incident_pages()
         with pytest.raises(NetworkError, match="could not connect"):
@@ -703,7 +671,7 @@ def test_the_retry_after_cap_applies_to_every_status(
     api.fail(status, offset=0)
     started = time.monotonic()
     with pytest.raises(RateLimitError) as info:
-        list(make_client(max_retry_after=2).iter_incident_pages())
+        list(make_client(max_retries=fast(max_retry_after=2)).iter_incident_pages())
     assert time.monotonic() - started < 2
     assert info.value.retry_after == 20
     assert info.value.status_code == status
@@ -719,7 +687,7 @@ def test_a_spent_retry_budget_is_named_in_the_error(
     api.fail(503, times=2, offset=0)
     api.fail(503, times=100, offset=50)
     with pytest.raises(ApiError) as info:
-        list(make_client(max_workers=1, retry_budget=2).iter_incident_pages())
+        list(make_client(max_workers=1, max_retries=fast(budget=2)).iter_incident_pages())
     message = str(info.value)
     assert "after 0 retries" in message
     assert "retry budget of 2 retries was spent" in message
@@ -731,7 +699,7 @@ def test_a_spent_retry_budget_is_named_for_bodies_cut_short(
 ) -> None:
     api.truncate_body(times=100, offset=0)
     with pytest.raises(NetworkError) as info:
-        list(make_client(max_retries=5, retry_budget=1).iter_incident_pages())
+        list(make_client(max_retries=fast(max_retries=5, budget=1)).iter_incident_pages())
     message = str(info.value)
     assert "after 1 retry" in message
     assert "retry budget of 1 retries was spent" in message

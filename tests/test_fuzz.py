@@ -56,7 +56,7 @@ from intrace_analytics.api._pages import Page
 def expand(value):
     # {"__deep__": n} stands for a list nested n levels (too deep to pickle or print).
     if isinstance(value, Page):
-        return replace(value, incidents=expand(value.incidents))
+        return replace(value, rows=expand(value.rows))
     if isinstance(value, dict):
         if set(value) == {"__deep__"} and type(value["__deep__"]) is int:
             deep = []
@@ -301,7 +301,7 @@ def _as_form(body_or_dict: Any, form: str, position: int) -> Any:
             except (ValueError, RecursionError):
                 return body_or_dict
         if form == "page":
-            return Page(incidents=[], total=0, offset=1000 + position, limit=4, body=body_or_dict)
+            return Page(rows=[], total=0, offset=1000 + position, limit=4, body=body_or_dict)
         return body_or_dict
     if form == "page":
         try:
@@ -309,7 +309,7 @@ def _as_form(body_or_dict: Any, form: str, position: int) -> Any:
         except AttributeError:
             return body_or_dict
         return Page(
-            incidents=incidents if isinstance(incidents, list) else [],
+            rows=incidents if isinstance(incidents, list) else [],
             total=total if isinstance(total, int) else 0,
             offset=1000 + position,
             limit=4,

@@ -22,6 +22,7 @@ from intrace_analytics import (
     CompletenessWarning,
     IntraceClient,
     ResponseFormatError,
+    Retries,
     __version__,
     frames_from_pages,
     load_incidents,
@@ -261,7 +262,8 @@ def test_the_bar_says_it_waits_to_retry_after_an_error(
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     api.fail(503, offset=0, times=2)  # urllib3 retries the first at once, backs off 1.5 s
-    client = make_client(page_size=5000, backoff_factor=1.5, backoff_max=1.5, backoff_jitter=0)
+    backoff = Retries(backoff_factor=1.5, backoff_max=1.5, backoff_jitter=0)
+    client = make_client(page_size=5000, max_retries=backoff)
     load_incidents(client, progress=True)
     output = stream.getvalue()
     # The wait counts down (2 s, then 1 s): at least two redraws say what it waits for,

@@ -18,11 +18,11 @@ from intrace_analytics import (
     IncidentFrames,
     IntraceClient,
     ResponseFormatError,
+    Retries,
     load_incidents,
     read_parquet,
 )
 from intrace_analytics.cli import main
-from intrace_analytics.load import _sites as load_sites
 from intrace_analytics.load._sites import load_assets
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import CANARY_KEY, assert_no_key, incident_requests, served_ids
@@ -197,22 +197,18 @@ def test_drift_that_never_settles_says_incomplete(
     assert frames.metadata["reconciled"] is False
 
 
-@pytest.mark.parametrize("site_page", [None, 20], ids=["one page per site", "pages of 20"])
+@pytest.mark.parametrize("page_size", [None, 20], ids=["one page per site", "pages of 20"])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_hostile_mixes_end_exact_or_warned(
-    make_client: MakeClient, seed: int, site_page: int | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hostile_mixes_end_exact_or_warned(seed: int, page_size: int | None) -> None:
     # Guarantee: whatever the drift and faults, either the frames equal a clean read of
     # the final data (incidents and membership), or complete is False with a warning.
-    page_size = 50
-    if site_page is not None:  # sites read over several pages, as at scale
-        monkeypatch.setattr(load_sites, "SITE_PAGE_SIZE", site_page)
-        page_size = site_page
+    # At the default page size every read here is one page; at 20, several, as at scale.
     rng = random.Random(seed)
     with SandboxServer(incidents=180, seed=seed, api_key=CANARY_KEY) as api:
         sites = site_ids(api)
         for _ in range(rng.randint(1, 3)):
-            n, site, after = rng.randint(1, 9), rng.choice(sites), rng.choice([0, 0, page_size])
+            n, site = rng.randint(1, 9), rng.choice(sites)
+            after = rng.choice([0, 0, page_size or 0])
             if rng.random() < 0.5:
                 api.insert_between_pages(n, after_offset=after, asset_id=site)
             else:
@@ -220,13 +216,9 @@ def test_hostile_mixes_end_exact_or_warned(
         api.fail(503, times=rng.randint(0, 3) or 1, asset_id=rng.choice(sites))
         if rng.random() < 0.5:
             api.truncate_body(asset_id=rng.choice(sites))
-        client = IntraceClient(
-            api.api_key,
-            base_url=api.url,
-            page_size=page_size,
-            backoff_factor=0.001,
-            backoff_max=0.01,
-        )
+        options = {} if page_size is None else {"page_size": page_size}
+        fast = Retries(backoff_factor=0.001, backoff_max=0.01)
+        client = IntraceClient(api.api_key, base_url=api.url, max_retries=fast, **options)
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             frames = load_incidents(client, assets=True, progress=False)
@@ -236,10 +228,36 @@ def test_hostile_mixes_end_exact_or_warned(
             assert any(issubclass(w.category, CompletenessWarning) for w in seen)
         assert_no_key(repr(frames.metadata), *(w.message for w in seen))
         site_offsets = {r.query["offset"][0] for r in api.requests if "asset_id" in r.query}
-        if site_page is None:
+        if page_size is None:
             assert site_offsets == {"0"}  # every site in one page
         else:
             assert site_offsets - {"0"}  # some site read past its first page
+
+
+def test_a_page_size_the_user_chose_is_honoured_by_the_site_reads(api: SandboxServer) -> None:
+    client = IntraceClient(api.api_key, base_url=api.url, page_size=7)
+    frames = load_incidents(client, assets=True, progress=False)
+    assert frames.metadata["complete"] is True
+    site_reads = [r for r in incident_requests(api) if "asset_id" in r.query]
+    assert {r.query["limit"][0] for r in site_reads} == {"7"}
+    assert {r.query["offset"][0] for r in site_reads} - {"0"}  # sites of more than 7
+    main_reads = [r for r in incident_requests(api) if "asset_id" not in r.query]
+    assert {r.query["limit"][0] for r in main_reads} == {"7", "1"}  # "1": the probe
+    assert_exact(api, frames)
+
+
+def test_at_the_default_page_size_site_reads_ask_for_the_largest_pages(
+    api: SandboxServer,
+) -> None:
+    client = IntraceClient(api.api_key, base_url=api.url)
+    frames = load_incidents(client, assets=True, progress=False)
+    assert frames.metadata["complete"] is True
+    limits = {r.query["limit"][0] for r in incident_requests(api) if "asset_id" in r.query}
+    assert limits == {"5000"}
+    assert {r.query["limit"][0] for r in incident_requests(api) if "asset_id" not in r.query} == {
+        "1000",
+        "1",
+    }
 
 
 def test_a_load_with_sites_round_trips_through_parquet(

@@ -19,6 +19,7 @@ from intrace_analytics import (
     read_jsonl,
     write_jsonl,
 )
+from intrace_analytics.api._pages import AssetPage, read_ids
 from intrace_analytics.frames._parse import parse_page
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import assert_same_frames
@@ -130,8 +131,8 @@ def test_lazy_incidents_equal_the_eager_ones_and_are_decoded_once(
     lazy = [_lazy(page.body, page.offset) for page in eager]
     assert decodes == []
     # The guards' data comes from the parse, still without a decode.
-    assert [p._count() for p in lazy] == [len(p.incidents) for p in eager]
-    assert [p._ids() for p in lazy] == [[i["id"] for i in p.incidents] for p in eager]
+    assert [p.count() for p in lazy] == [len(p.incidents) for p in eager]
+    assert [p.ids() for p in lazy] == [[i["id"] for i in p.incidents] for p in eager]
     assert [p.total for p in lazy] == [p.total for p in eager]
     assert [repr(p).split(", fetched_at")[0] for p in lazy] == [
         repr(p).split(", fetched_at")[0] for p in eager
@@ -154,22 +155,59 @@ def test_a_lazy_page_behaves_as_a_dataclass() -> None:
         == repr(eager)
         == ("Page(offset=5, limit=2, incidents=2, total=7, fetched_at=2026-11-01T00:00:00+00:00)")
     )
-    assert lazy == eager
+    assert (lazy.rows, eager.rows) == (None, [{"id": "a", "title": "x"}, {"id": "b"}])
+    assert lazy.parsed is not None
+    assert eager.parsed is None
+    assert lazy.incidents == eager.incidents
     names = [f.name for f in dataclasses.fields(Page)]
-    assert names[:4] == ["incidents", "total", "offset", "limit"]
+    assert names[:4] == ["rows", "total", "offset", "limit"]
     moved = dataclasses.replace(lazy, pass_index=1)
+    assert moved.parsed is lazy.parsed
+    assert moved.rows is None  # still not decoded
     assert moved.incidents == eager.incidents
     assert (moved.pass_index, moved.body, moved.total) == (1, body, 7)
-    assert moved != eager  # pass_index differs
-    again = lazy._replace_pass(2)
-    assert again._parsed is lazy._parsed
-    assert (again.pass_index, lazy.pass_index) == (2, 0)
+    assert moved != dataclasses.replace(eager, rows=None)  # pass_index differs
+    assert dataclasses.replace(moved, pass_index=0) == dataclasses.replace(eager, rows=None)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        lazy.incidents = []  # type: ignore[misc]
-    with pytest.raises(TypeError, match="incidents"):
-        Page(total=1, offset=0, limit=1)  # type: ignore[call-arg]
-    built = Page(incidents=[{"id": "z"}], total=1, offset=0, limit=1)
-    assert (built.incidents, built._ids(), built._count()) == ([{"id": "z"}], ["z"], 1)
+        lazy.total = 8  # type: ignore[misc]
+    built = Page([{"id": "z"}], total=1, offset=0, limit=1)
+    assert (built.incidents, built.ids(), built.count(), built.body) == (
+        [{"id": "z"}],
+        ["z"],
+        1,
+        b"",
+    )
+
+
+def test_pages_built_from_rows_normalize_as_pages_with_bodies() -> None:
+    rows = [{"id": "i1", "title": "Unrest", "status": "open", "scope": "aggregate",
+             "createdAt": "2026-04-18T09:00:00Z", "updatedAt": "2026-04-18T11:20:00Z"}]  # fmt: skip
+    body = json.dumps({"incidents": rows, "total": 1}).encode()
+    built = frames_from_pages([Page(rows, total=1, offset=0, limit=10)])
+    received = frames_from_pages([Page.from_body(body, offset=0, limit=10)])
+    assert_same_frames(built, received)
+    assert list(built.incidents["incident_id"]) == ["i1"]
+
+
+def test_an_assets_page_is_its_own_type() -> None:
+    body = b'{"assets": [{"asset_id": "lagos-hq"}, {"assetId": "abuja"}]}'
+    page = AssetPage.from_body(body, offset=0, limit=0)
+    assert (page.ids(), page.count(), page.total) == (["lagos-hq", "abuja"], 2, 2)
+    assert page.assets[1] == {"assetId": "abuja"}
+    assert not hasattr(page, "incidents")
+    with pytest.raises(ResponseFormatError, match="'assets'") as info:
+        AssetPage.from_body(b'{"incidents": [], "total": 0}', offset=0, limit=0)
+    assert info.value.field == "assets"
+
+
+def test_read_ids_reads_the_ids_alone_and_names_a_missing_one() -> None:
+    parsed = read_ids(b'{"incidents": [{"id": "a", "x": [1]}, {"id": "b"}], "total": 9}', 0, "p")
+    assert (parsed.ids(), parsed.count(), parsed.total) == (["a", "b"], 2, 9)
+    with pytest.raises(ResponseFormatError, match=r"incidents\[1\] has no 'id'") as info:
+        read_ids(b'{"incidents": [{"id": "a"}, {"title": "b"}], "total": 2}', 40, "page at 40")
+    assert (info.value.offset, info.value.field) == (40, "incidents[].id")
+    with pytest.raises(ResponseFormatError, match="total"):
+        read_ids(b'{"incidents": [], "total": "many"}', 0, "p")
 
 
 def test_a_lazy_body_that_is_not_a_page_names_the_offset_when_read(tmp_path: Path) -> None:
@@ -196,6 +234,3 @@ def test_a_body_the_parse_refuses_raises_at_once_naming_the_offset() -> None:
     assert info.value.offset == 300
     with pytest.raises(ResponseFormatError, match="offset 20"):
         _lazy(b"<html>Bad gateway</html>", offset=20)
-    with pytest.raises(ValueError, match="parse= reads whole pages"):
-        Page.from_body(b'{"incidents": [], "total": 0}', offset=0, limit=1, ids_only=True,
-                       parse=parse_page)  # fmt: skip

@@ -34,10 +34,9 @@ from intrace_analytics.api._endpoints import (
     SCOPES,
     STATUSES,
 )
-from intrace_analytics.api._pages import BodyParser, Page
+from intrace_analytics.api._pages import AssetPage, BodyParser, Page
 from intrace_analytics.api._pagination import OffsetPaginator, PageStream
 from intrace_analytics.api._retry import (
-    RETRY_STATUSES,
     LoadContext,
     LoadStats,
     RetryBudget,
@@ -49,12 +48,8 @@ from intrace_analytics.api._settings import (
     DEFAULT_BASE_URL,
     Retries,
     Secret,
-    SettingAlias,
     Timeout,
     check_base_url,
-    default,
-    resolve_retries,
-    resolve_timeout,
 )
 from intrace_analytics.api._transport import (
     BODY_ERRORS,
@@ -69,30 +64,22 @@ from intrace_analytics.api._transport import (
 )
 from intrace_analytics.exceptions import ApiError, AuthenticationError, NetworkError
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "RETRY_STATUSES",
-    "SCOPES",
-    "STATUSES",
-    "IntraceClient",
-    "LoadStats",
-    "PageStream",
-    "Retries",
-    "Timeout",
-]
+__all__ = ["DEFAULT_PAGE_SIZE", "IntraceClient"]
 
 logger = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 
+#: ``page_size`` when none is given.
+DEFAULT_PAGE_SIZE = 1000
+
 
 class IntraceClient:
-    """Client for Intrace's ``GET /v1/incidents``.
+    """Client for Intrace's ``GET /v1/incidents`` and ``GET /v1/assets``.
 
-    Settings come grouped (``timeout=Timeout(...)``, ``retries=Retries(...)``) or as the
-    flat keyword arguments below; both forms behave the same. A keyword given beside the
-    object that also sets it must agree with it (``ValueError`` otherwise).
+    One parameter per setting, a plain value or its settings object, as requests'
+    ``HTTPAdapter(max_retries=int | Retry)``.
 
     Parameters
     ----------
@@ -102,45 +89,36 @@ class IntraceClient:
         The API's base URL; defaults to ``INTRACE_BASE_URL``, else ``https://api.intrace.ai``.
         ``/v1/incidents`` is appended; a trailing slash is fine.
     timeout
-        ``(connect, read)`` seconds, one number for both, or a :class:`Timeout` (which
-        holds the deadline too).
+        ``(connect, read)`` seconds, one number for both, or a :class:`Timeout`, which
+        also sets the total deadline of one response (90 s by default).
     max_retries
         Retries per request (attempts = retries + 1) for connection errors, read timeouts,
-        bodies cut short and HTTP 408/429/500/502/503/504. 400/401/403/404/422 are never
-        retried. A timeout is retried once (``Retries(timeout_retries=...)``): against a
-        server that accepts connections and never answers a request fails after two read
-        timeouts (60 s with the defaults), and the load with it.
+        bodies cut short and HTTP 408/429/500/502/503/504; 400/401/403/404/422 are never
+        retried. Or a :class:`Retries`, which also sets the backoff, the longest
+        ``Retry-After`` waited out, the load's retry budget and how many retries may follow
+        a timeout (1: against a server that accepts connections and never answers, a
+        request fails after two read timeouts, 60 s with the defaults).
     page_size
-        ``limit`` per request, 1..5000.
+        ``limit`` per request, 1..5000. Every request honours it; at the default, a
+        site's membership read (ids only) asks for the API's largest pages.
     max_workers
         Pages fetched concurrently once the first page has told the total.
-    retries
-        Every retry setting at once, as a :class:`~intrace_analytics.api._settings.Retries`;
-        ``None`` builds one from the keyword arguments.
-    deadline
-        Total seconds one response may take, body included, so a trickling body cannot hang.
-    backoff_factor, backoff_max, backoff_jitter
-        Exponential backoff between retries: ``backoff_factor * 2**(n-1)`` seconds, plus up to
-        ``backoff_jitter`` random seconds, at most ``backoff_max``.
-    max_retry_after
-        The longest ``Retry-After`` waited out; a longer one raises :class:`RateLimitError`.
-    retry_budget
-        Retries allowed per load across all workers (each success earns back 0.1).
 
     Attributes
     ----------
-    timeouts, retries
-        The settings in use, as :class:`Timeout` and :class:`Retries`. The flat attributes
-        (``timeout``, ``deadline``, ``max_retries``, ``retry_budget``, ...) read and write
-        the same values.
+    timeout
+        The :class:`Timeout` in use.
+    retries
+        The :class:`Retries` in use (``retries.max_retries``, ``retries.budget``, ...).
+    base_url, page_size, max_workers
+        As given (``base_url`` without a trailing slash).
 
     Raises
     ------
     AuthenticationError
         No key was given and ``INTRACE_API_KEY`` is not set.
     ValueError
-        An argument is out of range (the message names it, its value and what is allowed),
-        or a keyword argument disagrees with the settings object given beside it.
+        An argument is out of range (the message names it, its value and what is allowed).
 
     Examples
     --------
@@ -151,22 +129,14 @@ class IntraceClient:
     >>> pages[0].offset
     0
 
-    The same settings, grouped:
+    Settings objects for the finer knobs:
 
     >>> client = IntraceClient(
-    ...     "key", timeout=Timeout(connect=2, read=10), retries=Retries(max_retries=2)
+    ...     "key", timeout=Timeout(connect=2, read=10), max_retries=Retries(max_retries=2)
     ... )
-    >>> client.timeout, client.max_retries
+    >>> client.timeout.pair, client.retries.max_retries
     ((2.0, 10.0), 2)
     """
-
-    deadline: SettingAlias[float] = SettingAlias("timeouts", "deadline")
-    max_retries: SettingAlias[int] = SettingAlias("retries", "max_retries")
-    backoff_factor: SettingAlias[float] = SettingAlias("retries", "backoff_factor")
-    backoff_max: SettingAlias[float] = SettingAlias("retries", "backoff_max")
-    backoff_jitter: SettingAlias[float] = SettingAlias("retries", "backoff_jitter")
-    max_retry_after: SettingAlias[float] = SettingAlias("retries", "max_retry_after")
-    retry_budget: SettingAlias[int] = SettingAlias("retries", "budget")
 
     def __init__(
         self,
@@ -174,27 +144,12 @@ class IntraceClient:
         *,
         base_url: str | None = None,
         timeout: float | tuple[float, float] | Timeout = (5, 30),
-        max_retries: int = default(5),
-        page_size: int = 1000,
+        max_retries: int | Retries = 5,
+        page_size: int = DEFAULT_PAGE_SIZE,
         max_workers: int = 4,
-        retries: Retries | None = None,
-        deadline: float = default(90.0),
-        backoff_factor: float = default(0.5),
-        backoff_max: float = default(30.0),
-        backoff_jitter: float = default(0.5),
-        max_retry_after: float = default(60.0),
-        retry_budget: int = default(20),
     ) -> None:
-        self.timeouts = resolve_timeout(timeout, deadline)
-        self.retries = resolve_retries(
-            retries,
-            max_retries=max_retries,
-            backoff_factor=backoff_factor,
-            backoff_max=backoff_max,
-            backoff_jitter=backoff_jitter,
-            max_retry_after=max_retry_after,
-            retry_budget=retry_budget,
-        )
+        self.timeout = Timeout.from_value(timeout)
+        self.retries = Retries.from_value(max_retries)
         self.page_size = check_int("page_size", page_size, 1, MAX_LIMIT)
         self.max_workers = check_int("max_workers", max_workers, 1, 64)
         self.base_url = check_base_url(
@@ -209,16 +164,6 @@ class IntraceClient:
             # The value is deliberately not shown: it is a secret.
             raise ValueError("api_key must not contain whitespace or control characters")
         self._api_key = Secret(key.strip())
-        self._endpoint = self.base_url + INCIDENTS_PATH
-
-    @property
-    def timeout(self) -> tuple[float, float]:
-        """``(connect, read)`` seconds (``timeouts`` holds the deadline too)."""
-        return (self.timeouts.connect, self.timeouts.read)
-
-    @timeout.setter
-    def timeout(self, value: float | tuple[float, float] | Timeout) -> None:
-        self.timeouts = resolve_timeout(value, default(self.timeouts.deadline))
 
     def __repr__(self) -> str:
         return (
@@ -245,11 +190,7 @@ class IntraceClient:
         scope: str | None = None,
         asset_id: str | Iterable[str] | None = None,
         on_wait: Callable[[float, str], None] | None = None,
-        load: LoadContext | None = None,
-        ids_only: bool = False,
-        parse: BodyParser | None = None,
-        read_all: bool = False,
-    ) -> PageStream:
+    ) -> PageStream[Page]:
         """Yield every page of matching incidents, in offset order.
 
         The first page tells ``total``; the remaining offsets are fetched concurrently
@@ -272,56 +213,23 @@ class IntraceClient:
         on_wait
             Called as ``on_wait(seconds, reason)`` before the client sleeps (a rate limit
             or a backoff), e.g. to show "waiting 3 s (rate limited)" in a progress bar.
-        load
-            Counters, retry budget and request slots shared with other reads of one
-            load (see :meth:`new_load`); by default this read has its own.
-        ids_only
-            Pages keep only each incident's ``id`` (see :meth:`Page.from_body`).
-        parse
-            For a load: each body is parsed by it in the fetching thread, once, and
-            ``incidents`` decoded only when read (``Page.from_body(parse=...)``).
-        read_all
-            The caller reads every page (a load): the next pages are requested as soon
-            as the first body tells its ``total`` (as its last member), while that body
-            is parsed. Otherwise pages after the first are requested only once the
-            second is asked for, so a caller that reads one page sends one request.
 
         Returns
         -------
         PageStream
             An iterator of :class:`~intrace_analytics.api._pages.Page`; its ``stats`` counts
-            pages, requests, retries and seconds spent waiting on rate limits.
+            pages, requests, retries and seconds spent waiting on rate limits. Pages after
+            the first are requested once the second is asked for, so a caller that reads
+            one page sends one request.
 
         Raises
         ------
         ValueError
             A filter is not allowed (raised here, before any request).
         """
-        filters = _check_filters(status, scope, asset_id)
-        asset_ids = filters.pop("asset_id", None)
-        load = load if load is not None else self.new_load(on_wait)
-        sessions = SessionPool(self._new_session)
-        endpoint = self.base_url + INCIDENTS_PATH
-
-        def fetch(
-            params: Mapping[str, Any], offset: int, told: Callable[[int], None] | None = None
-        ) -> Page:
-            # Runs in the caller's thread for the first page, in a worker for the rest.
-            params = {"limit": self.page_size, "offset": offset, **params}
-            return self._fetch_page(
-                sessions.get(), INCIDENTS_PATH, params, offset, load,
-                ids_only=ids_only, parse=parse, told=told,
-            )  # fmt: skip
-
-        paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
-        if asset_ids is None:
-            pages = paginator.pages(
-                lambda offset: fetch(filters, offset),
-                first=(lambda told: fetch(filters, 0, told)) if read_all else None,
-            )
-        else:
-            pages = paginator.pages_any_of(fetch, filters, "asset_id", asset_ids, endpoint=endpoint)
-        return PageStream(pages, load.stats, sessions.close)
+        return self.read_incident_pages(
+            status=status, scope=scope, asset_id=asset_id, load=self.new_load(on_wait)
+        )
 
     def iter_asset_pages(
         self,
@@ -329,8 +237,7 @@ class IntraceClient:
         status: str | None = None,
         type: str | None = None,  # the API's own parameter name
         on_wait: Callable[[float, str], None] | None = None,
-        load: LoadContext | None = None,
-    ) -> PageStream:
+    ) -> PageStream[AssetPage]:
         """Yield the body of ``GET /v1/assets`` as pages (usually exactly one).
 
         The endpoint is documented unpaginated: one response holds every asset the key
@@ -346,14 +253,12 @@ class IntraceClient:
             Only assets of this type (e.g. ``"facility"``, ``"residence"``).
         on_wait
             As for :meth:`iter_incident_pages`.
-        load
-            Counters and retry budget shared with other reads of one load (internal).
 
         Returns
         -------
         PageStream
-            Pages whose ``key`` is ``"assets"``: ``page.items`` holds the asset objects
-            as received.
+            Of :class:`~intrace_analytics.api._pages.AssetPage`: ``page.assets`` holds the
+            asset objects as received.
 
         Raises
         ------
@@ -362,32 +267,7 @@ class IntraceClient:
         ValueError
             A filter is not a non-empty string (before any request).
         """
-        filters: dict[str, str] = {}
-        for name, value in (("status", status), ("type", type)):
-            if value is not None:
-                if not isinstance(value, str) or not value.strip():
-                    raise fail(name, "a non-empty string or None", value)
-                filters[name] = value.strip()
-        load = load if load is not None else self.new_load(on_wait)
-        sessions = SessionPool(self._new_session)
-
-        def pages() -> Iterator[Page]:
-            whole = self._fetch_page(sessions.get(), ASSETS_PATH, filters, 0, load, key="assets")
-            if whole.total <= len(whole.items):
-                yield whole
-                return
-
-            # More assets than one response holds: page through them from the start.
-            def fetch(offset: int) -> Page:
-                params = {"limit": self.page_size, "offset": offset, **filters}
-                return self._fetch_page(
-                    sessions.get(), ASSETS_PATH, params, offset, load, key="assets"
-                )
-
-            paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
-            yield from paginator.pages(fetch)
-
-        return PageStream(pages(), load.stats, sessions.close)
+        return self.read_asset_pages(status=status, type=type, load=self.new_load(on_wait))
 
     def list_assets(
         self,
@@ -415,7 +295,9 @@ class IntraceClient:
         ...     sites = client.list_assets(status="active")
         """
         with self.iter_asset_pages(status=status, type=type) as pages:
-            return [asset for page in pages for asset in page.items]
+            return [asset for page in pages for asset in page.assets]
+
+    # -- for a load: shared counters, parsing on receipt, per-read page sizes -----------
 
     def new_load(self, on_wait: Callable[[float, str], None] | None = None) -> LoadContext:
         """What the reads of one load share: counters, the retry budget, and at most
@@ -428,10 +310,110 @@ class IntraceClient:
             slots=threading.BoundedSemaphore(self.max_workers),
         )
 
+    def read_incident_pages(
+        self,
+        *,
+        status: str | None = None,
+        scope: str | None = None,
+        asset_id: str | Iterable[str] | None = None,
+        load: LoadContext,
+        parse: BodyParser | None = None,
+        read_all: bool = False,
+        page_size: int | None = None,
+    ) -> PageStream[Page]:
+        """:meth:`iter_incident_pages` as one read of a load (not for users).
+
+        Parameters
+        ----------
+        status, scope, asset_id
+            As for :meth:`iter_incident_pages`.
+        load
+            Counters, retry budget and request slots shared with the load's other reads
+            (:meth:`new_load`).
+        parse
+            Each body is parsed by it in the fetching thread, once, and ``incidents``
+            decoded only when read (``Page.from_body(parse=...)``).
+        read_all
+            The caller reads every page: the next pages are requested as soon as the
+            first body tells its ``total`` (as its last member), while that body is parsed.
+        page_size
+            This read's ``limit`` (1..5000), instead of the client's ``page_size``.
+        """
+        filters = _check_filters(status, scope, asset_id)
+        limit = (
+            self.page_size if page_size is None else check_int("page_size", page_size, 1, MAX_LIMIT)
+        )
+        asset_ids = filters.pop("asset_id", None)
+        sessions = SessionPool(self._new_session)
+
+        def fetch(
+            params: Mapping[str, Any], offset: int, told: Callable[[int], None] | None = None
+        ) -> Page:
+            # Runs in the caller's thread for the first page, in a worker for the rest.
+            params = {"limit": limit, "offset": offset, **params}
+            body, url = self._send(sessions.get(), INCIDENTS_PATH, params, offset, load)
+            if told is not None and (total := total_hint(body)) is not None:
+                told(total)  # before the parse: the next pages are fetched meanwhile
+            page = Page.from_body(
+                body, offset=offset, limit=limit, params=params, fetched_at=utc_now(), url=url,
+                parse=parse,  # outside the request slot: parsing needs no connection
+            )  # fmt: skip
+            load.stats.add(pages=1)
+            return page
+
+        paginator = OffsetPaginator(limit=limit, max_workers=self.max_workers)
+        if asset_ids is None:
+            pages = paginator.pages(
+                lambda offset: fetch(filters, offset),
+                first=(lambda told: fetch(filters, 0, told)) if read_all else None,
+            )
+        else:
+            endpoint = self.base_url + INCIDENTS_PATH
+            pages = paginator.pages_any_of(fetch, filters, "asset_id", asset_ids, endpoint=endpoint)
+        return PageStream(pages, load.stats, sessions.close)
+
+    def read_asset_pages(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,  # the API's own parameter name
+        load: LoadContext,
+    ) -> PageStream[AssetPage]:
+        """:meth:`iter_asset_pages` as one read of a load (``load``: see
+        :meth:`read_incident_pages`; not for users)."""
+        filters: dict[str, str] = {}
+        for name, value in (("status", status), ("type", type)):
+            if value is not None:
+                if not isinstance(value, str) or not value.strip():
+                    raise fail(name, "a non-empty string or None", value)
+                filters[name] = value.strip()
+        sessions = SessionPool(self._new_session)
+
+        def fetch(offset: int, params: Mapping[str, Any]) -> AssetPage:
+            body, url = self._send(sessions.get(), ASSETS_PATH, params, offset, load)
+            page = AssetPage.from_body(
+                body, offset=offset, limit=int(params.get("limit", 0)), params=params, url=url
+            )
+            load.stats.add(pages=1)
+            return page
+
+        def pages() -> Iterator[AssetPage]:
+            whole = fetch(0, filters)
+            if whole.total <= whole.count():
+                yield whole
+                return
+            # More assets than one response holds: page through them from the start.
+            paginator = OffsetPaginator(limit=self.page_size, max_workers=self.max_workers)
+            yield from paginator.pages(
+                lambda offset: fetch(offset, {"limit": self.page_size, "offset": offset, **filters})
+            )
+
+        return PageStream(pages(), load.stats, sessions.close)
+
     # -- one request ------------------------------------------------------------------
 
     def _new_session(self) -> Session:
-        session = Session(self.timeout)
+        session = Session(self.timeout.pair)
         session.headers.update(
             {
                 "User-Agent": f"intrace-analytics/{__version__}",
@@ -444,19 +426,15 @@ class IntraceClient:
         session.mount("http://", adapter)
         return session
 
-    def _fetch_page(
+    def _send(
         self,
         session: Session,
         path: str,
         params: Mapping[str, Any],
         offset: int,
         load: LoadContext,
-        *,
-        key: str = "incidents",
-        ids_only: bool = False,
-        parse: BodyParser | None = None,
-        told: Callable[[int], None] | None = None,
-    ) -> Page:
+    ) -> tuple[bytes, str]:
+        """GET ``path`` in one of the load's request slots: (body, final URL)."""
         with load.slots:
             if load.failed.is_set():
                 # Not sent: the load is failing already, and this request would only
@@ -466,25 +444,10 @@ class IntraceClient:
                     "earlier request of this load failed"
                 )
             try:
-                body, url = self._get(session, path, params, offset, load)
+                return self._get(session, path, params, offset, load)
             except NetworkError:
                 load.failed.set()
                 raise
-        if told is not None and (total := total_hint(body)) is not None:
-            told(total)  # before the parse: the next pages are fetched meanwhile
-        page = Page.from_body(
-            body,
-            offset=offset,
-            limit=int(params.get("limit", 0)),
-            params=params,
-            fetched_at=utc_now(),
-            url=url,
-            key=key,
-            ids_only=ids_only,
-            parse=parse,  # outside the request slot: parsing needs no connection
-        )
-        load.stats.add(pages=1)
-        return page
 
     def _get(
         self,
@@ -523,34 +486,8 @@ class IntraceClient:
                     continue
                 if response.status_code >= 400:
                     raise http_error(response, load)
-                try:
-                    body = read_body(
-                        response, load.attempt_started() + self.deadline, self.timeout[1]
-                    )
-                except Deadline:
-                    raise NetworkError(
-                        f"GET {response.url} (offset {offset}) did not complete within the "
-                        f"{self.deadline:g} s deadline; the server is sending its body too slowly",
-                        url=response.url,
-                    ) from None  # Deadline is ours and says nothing more
-                except BODY_ERRORS as exc:
-                    # urllib3 cannot retry this: the headers had arrived, the body broke.
-                    try:
-                        retry = retry.increment("GET", response.url, error=as_protocol(exc))
-                    except MaxRetryError as stop:
-                        spent = isinstance(stop, RetryBudgetSpent)
-                        raise NetworkError(
-                            f"GET {response.url} (offset {offset}) failed "
-                            f"{after_retries(len(retry.history), load.budget, spent)}: the "
-                            f"response body was cut short ({type(exc).__name__})",
-                            url=response.url,
-                        ) from exc
-                    logger.warning(
-                        "Retrying offset %d: response body cut short (%s)",
-                        offset,
-                        type(exc).__name__,
-                    )
-                    retry.sleep()
+                body, retry = self._read(response, offset, load, retry)
+                if body is None:
                     continue
                 load.budget.earn()
                 logger.debug(
@@ -564,6 +501,39 @@ class IntraceClient:
             finally:
                 response.close()
 
+    def _read(
+        self, response: requests.Response, offset: int, load: LoadContext, retry: RetryPolicy
+    ) -> tuple[bytes | None, RetryPolicy]:
+        """The body, within the deadline; or, when it was cut short and may be retried,
+        None and the Retry to go on with (after its backoff)."""
+        try:
+            deadline_at = load.attempt_started() + self.timeout.deadline
+            return read_body(response, deadline_at, self.timeout.read), retry
+        except Deadline:
+            raise NetworkError(
+                f"GET {response.url} (offset {offset}) did not complete within the "
+                f"{self.timeout.deadline:g} s deadline; the server is sending its body too "
+                "slowly",
+                url=response.url,
+            ) from None  # Deadline is ours and says nothing more
+        except BODY_ERRORS as exc:
+            # urllib3 cannot retry this: the headers had arrived, the body broke.
+            try:
+                retry = retry.increment("GET", response.url, error=as_protocol(exc))
+            except MaxRetryError as stop:
+                spent = isinstance(stop, RetryBudgetSpent)
+                raise NetworkError(
+                    f"GET {response.url} (offset {offset}) failed "
+                    f"{after_retries(len(retry.history), load.budget, spent)}: the "
+                    f"response body was cut short ({type(exc).__name__})",
+                    url=response.url,
+                ) from exc
+            logger.warning(
+                "Retrying offset %d: response body cut short (%s)", offset, type(exc).__name__
+            )
+            retry.sleep()
+            return None, retry
+
     def _follow(self, response: requests.Response, url: str, redirects: int) -> tuple[str, None]:
         location = response.headers.get("Location")
         if not location:
@@ -573,9 +543,9 @@ class IntraceClient:
                 url=response.url,
             )
         target = urljoin(response.url, location)
-        if origin(target) != origin(self._endpoint):
+        if origin(target) != origin(self.base_url):
             raise ApiError(
-                f"Refused a redirect from {origin(self._endpoint)} to another origin "
+                f"Refused a redirect from {origin(self.base_url)} to another origin "
                 f"({origin(target)}): the API key is never sent to another host. "
                 "Check INTRACE_BASE_URL.",
                 status_code=response.status_code,

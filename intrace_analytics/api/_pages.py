@@ -14,13 +14,14 @@ replayed offline.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,7 +31,17 @@ from intrace_analytics._util.clock import utc_now
 from intrace_analytics.api._bodies import check_body, decode_json, describe, encode_text
 from intrace_analytics.exceptions import ResponseFormatError
 
-__all__ = ["BodyParser", "JsonlWriter", "Page", "ParsedBody", "read_jsonl", "write_jsonl"]
+__all__ = [
+    "AssetPage",
+    "BodyParser",
+    "IdList",
+    "JsonlWriter",
+    "Page",
+    "ParsedBody",
+    "read_ids",
+    "read_jsonl",
+    "write_jsonl",
+]
 
 
 class ParsedBody(Protocol):
@@ -38,7 +49,10 @@ class ParsedBody(Protocol):
     incidents' ids (:class:`intrace_analytics.frames._parse.PageColumns` is one), which is
     all the paginator's stop rule and loop guards need."""
 
-    total: int
+    @property
+    def total(self) -> int:
+        """The body's ``total``."""
+        ...
 
     def ids(self) -> list[Any]:
         """The incidents' ids, in the body's order."""
@@ -55,56 +69,16 @@ BodyParser = Callable[[bytes, int, str], ParsedBody]
 the page in the message). It is handed the bytes unchecked: it must refuse, before its
 parser sees them, bytes that are not a JSON object (:func:`check_body`)."""
 
-# Passed as ``incidents`` to make a lazy page (decoded from the body on first access).
-_UNDECODED: Any = object()
 
-
-@dataclass(frozen=True, slots=True)
-class _Lazy:
-    """A lazy page's private state: never a field, so neither in ``==`` nor in ``repr``."""
-
-    url: str | None = None
-    parsed: ParsedBody | None = None
-
-
-class _Incidents:
-    """The descriptor behind :attr:`Page.incidents`: the list given to the constructor,
-    or, for a lazy page, the body decoded on first access and kept.
-
-    Two threads reading a lazy page at once may both decode it; they get equal lists,
-    and the page keeps one. A body that is not a page raises
-    :class:`ResponseFormatError` (naming the offset) on access.
-    """
-
-    def __get__(self, page: Page | None, owner: type | None = None) -> list[dict[str, Any]]:
-        if page is None:
-            # No default at class level: the dataclass field stays required
-            # (dataclasses' "descriptor-typed fields").
-            raise AttributeError("incidents")
-        state = page.__dict__
-        incidents: list[dict[str, Any]] | None = state.get("_incidents")
-        if incidents is None:
-            incidents = page._decode()
-            state["_incidents"] = incidents
-        return incidents
-
-    def __set__(self, page: Page, value: list[dict[str, Any]]) -> None:
-        # Reached from the dataclass __init__ only: a frozen Page refuses assignment first.
-        if value is _UNDECODED:
-            page.__dict__.pop("_incidents", None)
-        else:
-            page.__dict__["_incidents"] = value
-
-
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class Page:
     """One page of incidents with its provenance.
 
     Attributes
     ----------
-    incidents
-        The incidents as received (dicts, keys as the API spelled them). A load's pages
-        and replayed pages decode them from ``body`` on first access, then keep them.
+    rows
+        The incidents when the page was built from them or decoded on receipt; None when
+        they are decoded from ``body`` only if read (a load's pages, replayed pages).
     total
         The ``total`` the API reported with this page: all matches at that moment.
     offset, limit
@@ -118,10 +92,10 @@ class Page:
     pass_index
         Which read of the result set the page belongs to: 0 for the load's first pass,
         1, 2, ... for reconciliation passes after drift was detected.
-    key
-        The body's list: ``"incidents"``, or ``"assets"`` for a page of
-        ``GET /v1/assets`` (whose objects ``incidents`` then holds; :attr:`items` names
-        them for either).
+    url
+        The request URL, named in errors.
+    parsed
+        What a :data:`BodyParser` made of ``body`` when the page was received, if one did.
 
     Examples
     --------
@@ -130,12 +104,7 @@ class Page:
     (1, 1)
     """
 
-    # A descriptor-typed field (not slots: the class attribute must stay the descriptor),
-    # so a page can be built before its body is decoded. Type checkers see the list.
-    if TYPE_CHECKING:
-        incidents: list[dict[str, Any]]
-    else:
-        incidents: _Incidents = _Incidents()
+    rows: list[dict[str, Any]] | None
     total: int
     offset: int
     limit: int
@@ -143,12 +112,30 @@ class Page:
     fetched_at: datetime = field(default_factory=utc_now)
     body: bytes = b""
     pass_index: int = 0
-    key: str = "incidents"
+    url: str | None = field(default=None, compare=False)
+    parsed: ParsedBody | None = field(default=None, compare=False)
 
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        """The listed objects, whichever the endpoint: incidents, or assets."""
-        return self.incidents
+    @cached_property
+    def incidents(self) -> list[dict[str, Any]]:
+        """The incidents as received (dicts, keys as the API spelled them): ``rows``, or
+        ``body`` decoded on first read (:class:`ResponseFormatError`, naming the offset,
+        when it is not a page)."""
+        if self.rows is not None:
+            return self.rows
+        label = f"page at offset {self.offset}"
+        decoded = decode_json(self.body, label=label, offset=self.offset, url=self.url)
+        return _check_shape(decoded, offset=self.offset, url=self.url)[0]
+
+    def ids(self) -> list[Any]:
+        """The incidents' ids, in the body's order: from the parse when there was one, so
+        a load's pages are never decoded for them."""
+        if self.parsed is not None:
+            return self.parsed.ids()
+        return [incident.get("id") for incident in self.incidents]
+
+    def count(self) -> int:
+        """How many incidents the page holds: from the parse when there was one."""
+        return self.parsed.count() if self.parsed is not None else len(self.incidents)
 
     @classmethod
     def from_body(
@@ -160,8 +147,6 @@ class Page:
         params: Mapping[str, Any] | None = None,
         fetched_at: datetime | None = None,
         url: str | None = None,
-        key: str = "incidents",
-        ids_only: bool = False,
         parse: BodyParser | None = None,
     ) -> Page:
         """Decode and check a page body.
@@ -178,18 +163,10 @@ class Page:
             When the body arrived; defaults to now (UTC).
         url
             The request URL, for error messages.
-        key
-            The body's list: ``"incidents"`` (``total`` required) or ``"assets"``
-            (``total`` optional: absent, it is the offset plus the list's length).
-        ids_only
-            Keep only each incident's ``id`` (``incidents`` holds ``{"id": ...}`` dicts),
-            read by Arrow without decoding the rest: a membership read needs no more.
-            A body Arrow cannot read this way is decoded in full, for the exact error.
         parse
-            For a load (incidents only, not with ``ids_only``): parse the body with it
-            here instead of decoding it (see :data:`BodyParser`), and keep what it made
-            for the normalizer. ``total`` comes from that parse; ``incidents`` are
-            decoded only when first read.
+            Parse the body with it here instead of decoding it (see :data:`BodyParser`),
+            and keep what it made in ``parsed``: ``total`` comes from that parse;
+            ``incidents`` are decoded only when first read.
 
         Returns
         -------
@@ -198,133 +175,151 @@ class Page:
         Raises
         ------
         ResponseFormatError
-            The body is not JSON, or not ``{"incidents": [object, ...], "total": int}``
-            (``{"assets": [object, ...]}`` for ``key="assets"``); with ``parse``, any
-            body ``parse`` refuses.
+            The body is not JSON, or not ``{"incidents": [object, ...], "total": int}``;
+            with ``parse``, any body ``parse`` refuses.
         """
         label = f"page at offset {offset}"
         raw = encode_text(body, label=label, offset=offset, url=url)
-        if parse is not None:
-            if ids_only or key != "incidents":
-                raise ValueError("parse= reads whole pages of incidents only")
-            try:
-                parsed = parse(raw, offset, label)  # checks the body itself (BodyParser)
-            except ResponseFormatError as exc:
-                exc.url = exc.url or url
-                raise
-            return cls._lazy(
-                raw,
-                total=parsed.total,
-                offset=offset,
-                limit=limit,
-                params=params,
-                fetched_at=fetched_at,
-                url=url,
-                parsed=parsed,
-            )
-        check_body(raw, label=label, offset=offset, url=url)
-        quick = _ids_only(raw) if ids_only and key == "incidents" else None
-        if quick is not None:
-            incidents, total = quick
-        else:
+        provenance: dict[str, Any] = {
+            "offset": offset,
+            "limit": limit,
+            "params": dict(params or {}),
+            "fetched_at": fetched_at or utc_now(),
+            "body": raw,
+            "url": url,
+        }
+        if parse is None:
+            check_body(raw, label=label, offset=offset, url=url)
             decoded = decode_json(raw, label=label, offset=offset, url=url)
-            incidents, total = _check_shape(decoded, offset=offset, url=url, key=key)
-            if ids_only:
-                incidents = [{"id": item.get("id")} for item in incidents]
-        return cls._made(raw, incidents, total, offset, limit, params, fetched_at, key=key)
-
-    @classmethod
-    def _lazy(
-        cls,
-        raw: bytes,
-        *,
-        total: int,
-        offset: int,
-        limit: int,
-        params: Mapping[str, Any] | None,
-        fetched_at: datetime | None,
-        url: str | None = None,
-        parsed: ParsedBody | None = None,
-    ) -> Page:
-        """A page of incidents whose body is decoded only when ``incidents`` is read."""
-        page = cls._made(raw, _UNDECODED, total, offset, limit, params, fetched_at)
-        page.__dict__["_lazy"] = _Lazy(url=url, parsed=parsed)
-        return page
-
-    @classmethod
-    def _made(
-        cls,
-        raw: bytes,
-        incidents: list[dict[str, Any]],
-        total: int,
-        offset: int,
-        limit: int,
-        params: Mapping[str, Any] | None,
-        fetched_at: datetime | None,
-        *,
-        key: str = "incidents",
-    ) -> Page:
-        """The page of a body as received: its parameters copied, fetched now if not said."""
-        return cls(
-            incidents=incidents,
-            total=total,
-            offset=offset,
-            limit=limit,
-            params=dict(params or {}),
-            fetched_at=fetched_at or utc_now(),
-            body=raw,
-            key=key,
-        )
-
-    @property
-    def _parsed(self) -> ParsedBody | None:
-        """What ``Page.from_body(parse=...)`` made of the body, if it was given one."""
-        lazy: _Lazy | None = self.__dict__.get("_lazy")
-        return lazy.parsed if lazy is not None else None
-
-    def _decode(self) -> list[dict[str, Any]]:
-        """A lazy page's incidents, decoded from its body (the first read of them)."""
-        lazy: _Lazy | None = self.__dict__.get("_lazy")
-        if lazy is None:  # pragma: no cover - only lazy pages are built without incidents
-            raise AttributeError("incidents")
-        label = f"page at offset {self.offset}"
-        decoded = decode_json(self.body, label=label, offset=self.offset, url=lazy.url)
-        return _check_shape(decoded, offset=self.offset, url=lazy.url, key=self.key)[0]
-
-    def _ids(self) -> list[Any]:
-        """The incidents' ids, in order: from the parse when there was one (no decode).
-        Kept: the loop guards ask each page twice (as the page, then as the previous)."""
-        ids: list[Any] | None = self.__dict__.get("_id_list")
-        if ids is None:
-            parsed = self._parsed
-            ids = parsed.ids() if parsed is not None else [i.get("id") for i in self.incidents]
-            self.__dict__["_id_list"] = ids
-        return ids
-
-    def _count(self) -> int:
-        """How many incidents the page holds: from the parse when there was one."""
-        parsed = self._parsed
-        return parsed.count() if parsed is not None else len(self.incidents)
-
-    def _replace_pass(self, pass_index: int) -> Page:
-        """The page as read by pass ``pass_index``; a lazy page stays lazy (where
-        :func:`dataclasses.replace` would decode it) and keeps its parse."""
-        if pass_index == self.pass_index:
-            return self
-        page = copy.copy(self)
-        object.__setattr__(page, "pass_index", pass_index)
-        return page
+            incidents, total = _check_shape(decoded, offset=offset, url=url)
+            return cls(incidents, total, **provenance)
+        try:
+            parsed = parse(raw, offset, label)  # checks the body itself (BodyParser)
+        except ResponseFormatError as exc:
+            exc.url = exc.url or url
+            raise
+        return cls(None, parsed.total, parsed=parsed, **provenance)
 
     def __repr__(self) -> str:
         read = f", pass_index={self.pass_index}" if self.pass_index else ""
         try:
-            count: int | str = self._count()
+            count: int | str = self.count()
         except ResponseFormatError:  # a lazy body that is not a page: repr must not raise
             count = "?"
         return (
             f"Page(offset={self.offset}, limit={self.limit}, incidents={count}, "
             f"total={self.total}, fetched_at={self.fetched_at.isoformat()}{read})"
         )
+
+
+@dataclass(frozen=True)
+class AssetPage:
+    """One response of ``GET /v1/assets`` (usually all of it), with its provenance.
+
+    Attributes
+    ----------
+    assets
+        The asset objects as received (dicts, keys as the API spelled them).
+    total
+        The ``total`` the body reported, else the offset plus the number of assets (the
+        endpoint documents one unpaginated response).
+    offset, limit, params, fetched_at, body, url
+        As for :class:`Page`; ``limit`` is 0 when none was sent.
+
+    Examples
+    --------
+    >>> page = AssetPage.from_body(b'{"assets": [{"asset_id": "lagos-hq"}]}', offset=0, limit=0)
+    >>> page.total, page.ids()
+    (1, ['lagos-hq'])
+    """
+
+    assets: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+    fetched_at: datetime = field(default_factory=utc_now)
+    body: bytes = b""
+    url: str | None = field(default=None, compare=False)
+
+    def ids(self) -> list[Any]:
+        """The assets' ids (either casing), in the body's order."""
+        return [asset.get("asset_id", asset.get("assetId")) for asset in self.assets]
+
+    def count(self) -> int:
+        """How many assets the page holds."""
+        return len(self.assets)
+
+    @classmethod
+    def from_body(
+        cls,
+        body: bytes | str,
+        *,
+        offset: int,
+        limit: int,
+        params: Mapping[str, Any] | None = None,
+        fetched_at: datetime | None = None,
+        url: str | None = None,
+    ) -> AssetPage:
+        """Decode and check a body of ``GET /v1/assets``: ``{"assets": [object, ...]}``,
+        ``total`` optional (:class:`ResponseFormatError` naming the field otherwise)."""
+        label = f"assets at offset {offset}"
+        raw = encode_text(body, label=label, offset=offset, url=url)
+        check_body(raw, label=label, offset=offset, url=url)
+        decoded = decode_json(raw, label=label, offset=offset, url=url)
+        assets, total = _check_shape(decoded, offset=offset, url=url, key="assets")
+        return cls(
+            assets,
+            total,
+            offset,
+            limit,
+            dict(params or {}),
+            fetched_at or utc_now(),
+            raw,
+            url,
+        )
+
+
+@dataclass(frozen=True)
+class IdList:
+    """A page body read for its incidents' ids alone (:func:`read_ids`)."""
+
+    id_list: list[str]
+    total: int
+
+    def ids(self) -> list[str]:
+        return self.id_list
+
+    def count(self) -> int:
+        return len(self.id_list)
+
+
+def read_ids(raw: bytes, offset: int, label: str) -> IdList:
+    """A :data:`BodyParser` for reads that need only the incidents' ids (a site's
+    membership): read by Arrow without decoding the rest; a body Arrow cannot read this
+    way is decoded in full, for the exact error.
+
+    Raises
+    ------
+    ResponseFormatError
+        The body is not a page, or an incident has no string ``id``.
+    """
+    check_body(raw, label=label, offset=offset)
+    quick = _ids_only(raw)
+    if quick is not None:
+        ids, total = quick
+    else:
+        decoded = decode_json(raw, label=label, offset=offset)
+        incidents, total = _check_shape(decoded, offset=offset, url=None)
+        ids = [incident.get("id") for incident in incidents]
+    for position, value in enumerate(ids):
+        if not isinstance(value, str):
+            raise ResponseFormatError(
+                f"{label}: incidents[{position}] has no 'id'",
+                offset=offset,
+                field="incidents[].id",
+            )
+    return IdList(ids, total)
 
 
 # A raw page on disk is one JSON Lines record: the provenance first, then the body exactly
@@ -334,31 +329,10 @@ _RECORD_HEAD = b'{"page": '
 _RECORD_BODY = b', "body": '
 
 
-def write_jsonl(pages: Iterable[Page], path: str | Path) -> Path:
-    """Append pages to a JSON Lines file, one record per page, bodies kept verbatim.
-
-    Parameters
-    ----------
-    pages
-        Pages to keep (their ``body``, request parameters and fetch time).
-    path
-        The file; created (with its directory) if missing.
-
-    Returns
-    -------
-    Path
-        The file written.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("ab") as out:
-        for page in pages:
-            out.write(_record(page))
-    return target
-
-
 class JsonlWriter:
-    """Keeps pages as they arrive (see :func:`write_jsonl`); use as a context manager."""
+    """Appends pages to a JSON Lines file as they arrive, one record per page, bodies kept
+    verbatim; use as a context manager. The file (and its directory) is created if
+    missing."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -376,6 +350,27 @@ class JsonlWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_jsonl(pages: Iterable[Page], path: str | Path) -> Path:
+    """Append pages to a JSON Lines file, one record per page, bodies kept verbatim.
+
+    Parameters
+    ----------
+    pages
+        Pages to keep (their ``body``, request parameters and fetch time).
+    path
+        The file; created (with its directory) if missing.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    with JsonlWriter(path) as writer:
+        for page in pages:
+            writer.write(page)
+    return writer.path
 
 
 def _record(page: Page) -> bytes:
@@ -422,14 +417,15 @@ def read_jsonl(path: str | Path) -> Iterator[Page]:
                     "params": head.get("params") or {},
                     "fetched_at": datetime.fromisoformat(head["fetched_at"]),
                 }
+                pass_index = int(head.get("pass_index", 0))
                 total = head.get("total")
                 if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
                     # The record says the total: the body need not be decoded to tell it.
                     check_body(body, label=f"page at offset {offset}", offset=offset)
-                    page = Page._lazy(body, total=total, **options)
+                    yield Page(None, total, body=body, pass_index=pass_index, **options)
                 else:
                     page = Page.from_body(body, **options)
-                yield page._replace_pass(int(head.get("pass_index", 0)))
+                    yield dataclasses.replace(page, pass_index=pass_index)
             except (KeyError, TypeError, ValueError) as exc:
                 if isinstance(exc, ResponseFormatError):
                     raise
@@ -499,7 +495,7 @@ _IDS_PARSE = pajson.ParseOptions(
 )
 
 
-def _ids_only(raw: bytes) -> tuple[list[dict[str, Any]], int] | None:
+def _ids_only(raw: bytes) -> tuple[list[Any], int] | None:
     """The incidents' ids and the total, read by Arrow; None when Arrow cannot (the
     caller then decodes the body in full and names what is wrong)."""
     try:
@@ -517,4 +513,4 @@ def _ids_only(raw: bytes) -> tuple[list[dict[str, Any]], int] | None:
     items = pc.list_flatten(listed)
     if listed.null_count or items.null_count or total is None or total < 0:
         return None
-    return [{"id": value} for value in pc.struct_field(items, "id").to_pylist()], total
+    return pc.struct_field(items, "id").to_pylist(), total

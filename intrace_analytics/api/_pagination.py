@@ -21,7 +21,7 @@ Examples
 >>> from intrace_analytics.api._pages import Page
 >>> rows = [{"id": n} for n in range(5)]
 >>> def fetch(offset: int) -> Page:
-...     return Page(incidents=rows[offset : offset + 2], total=5, offset=offset, limit=2)
+...     return Page(rows[offset : offset + 2], total=5, offset=offset, limit=2)
 >>> [page.offset for page in OffsetPaginator(limit=2).pages(fetch)]
 [0, 2, 4]
 """
@@ -34,7 +34,7 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, Generic, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from intrace_analytics._util.checks import check_int, fail
@@ -45,6 +45,7 @@ from intrace_analytics.exceptions import ResponseFormatError
 __all__ = [
     "MAX_QUERY_LENGTH",
     "FirstFetcher",
+    "Listing",
     "OffsetPaginator",
     "PageFetcher",
     "PageStream",
@@ -55,12 +56,30 @@ __all__ = [
 # Well under the ~8 KiB many proxies and servers accept for a request line.
 MAX_QUERY_LENGTH: Final = 2000
 
-PageFetcher = Callable[[int], Page]
-"""Fetches the page at an offset: ``fetch(offset) -> Page``."""
 
-FirstFetcher = Callable[[Callable[[int], None]], Page]
+class Listing(Protocol):
+    """What the paginator reads of a page, whichever the endpoint (:class:`Page`,
+    :class:`~intrace_analytics.api._pages.AssetPage`)."""
+
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    def ids(self) -> list[Any]: ...
+
+    def count(self) -> int: ...
+
+
+P = TypeVar("P", bound=Listing)
+
+PageFetcher = Callable[[int], P]
+"""Fetches the page at an offset: ``fetch(offset) -> page``."""
+
+FirstFetcher = Callable[[Callable[[int], None]], P]
 """Fetches the page at offset 0, calling its argument with the ``total`` as soon as the
-body tells it, before the body is parsed (where it can): ``first(told) -> Page``."""
+body tells it, before the body is parsed (where it can): ``first(told) -> page``."""
 
 QueryFetcher = Callable[[Mapping[str, Any], int], Page]
 """Fetches the page at an offset of the result set of some filters: ``fetch(filters, offset)``."""
@@ -82,7 +101,7 @@ class OffsetPaginator:
     --------
     >>> from intrace_analytics.api._pages import Page
     >>> def fetch(offset: int) -> Page:
-    ...     return Page(incidents=[{"id": offset}], total=3, offset=offset, limit=1)
+    ...     return Page([{"id": offset}], total=3, offset=offset, limit=1)
     >>> [p.incidents[0]["id"] for p in OffsetPaginator(limit=1, max_workers=2).pages(fetch)]
     [0, 1, 2]
     """
@@ -94,7 +113,7 @@ class OffsetPaginator:
         check_int("limit", self.limit, 1)
         check_int("max_workers", self.max_workers, 1)
 
-    def pages(self, fetch: PageFetcher, *, first: FirstFetcher | None = None) -> Iterator[Page]:
+    def pages(self, fetch: PageFetcher[P], *, first: FirstFetcher[P] | None = None) -> Iterator[P]:
         """Yield every page ``fetch`` returns, from offset 0 until the stop rule says so.
 
         The first page is fetched in the calling thread (by ``first``, when given); the
@@ -109,7 +128,7 @@ class OffsetPaginator:
             A page repeats the previous one, or the pages outrun the total (a loop).
         """
         limit, window = self.limit, 2 * self.max_workers
-        pending: deque[tuple[int, Future[Page]]] = deque()
+        pending: deque[tuple[int, Future[P]]] = deque()
         next_offset = limit
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="intrace-page") as pool:
 
@@ -181,10 +200,10 @@ class OffsetPaginator:
             for page in self.pages(partial(fetch, {**filters, name: chunk})):
                 fresh = [item for item in page.incidents if item.get(key) not in seen]
                 seen.update(item.get(key) for item in fresh)
-                yield page if len(fresh) == len(page.incidents) else replace(page, incidents=fresh)
+                yield page if len(fresh) == len(page.incidents) else replace(page, rows=fresh)
 
 
-class PageStream(Iterator[Page]):
+class PageStream(Iterator[P], Generic[P]):
     """The pages of one load, in offset order, with the load's counters in :attr:`stats`.
 
     Returned by :meth:`IntraceClient.iter_incident_pages`; iterate it, or call
@@ -192,43 +211,43 @@ class PageStream(Iterator[Page]):
     when the pages run out and when the stream is closed (it must bear being run twice).
     """
 
-    def __init__(self, pages: Iterator[Page], stats: LoadStats, on_close: Callable[[], None]):
+    def __init__(self, pages: Iterator[P], stats: LoadStats, on_close: Callable[[], None]):
         self._pages = _closing(pages, on_close)
         self.stats = stats
         self._on_close = on_close
 
-    def __iter__(self) -> PageStream:
+    def __iter__(self) -> PageStream[P]:
         return self
 
-    def __next__(self) -> Page:
+    def __next__(self) -> P:
         return next(self._pages)
 
     def close(self) -> None:
         self._pages.close()
         self._on_close()
 
-    def __enter__(self) -> PageStream:
+    def __enter__(self) -> PageStream[P]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def _closing(pages: Iterator[Page], on_close: Callable[[], None]) -> Generator[Page, None, None]:
+def _closing(pages: Iterator[P], on_close: Callable[[], None]) -> Generator[P, None, None]:
     try:
         yield from pages
     finally:
         on_close()
 
 
-def _is_last(page: Page, limit: int) -> bool:
+def _is_last(page: Listing, limit: int) -> bool:
     """Stop rule: total reached, an empty page or a short page."""
-    received = page._count()  # from the page's parse when it has one: no decode
+    received = page.count()  # from the page's parse when it has one: no decode
     return received == 0 or received < limit or page.offset + received >= page.total
 
 
 def _check_progress(
-    page: Page, previous: Page, pages_so_far: int, first_total: int, limit: int
+    page: Listing, previous: Listing, pages_so_far: int, first_total: int, limit: int
 ) -> None:
     """Guard against a server that would make pagination loop.
 
@@ -238,9 +257,9 @@ def _check_progress(
     handle; the page-count guard below still stops a total that keeps running ahead).
     """
     # Ids from the pages' parse when they have one: a load's pages are never decoded here.
-    ids = page._ids()
+    ids = page.ids()
     shifted = page.total - previous.total >= limit
-    if ids and not shifted and ids == previous._ids():
+    if ids and not shifted and ids == previous.ids():
         raise ResponseFormatError(
             f"page at offset {page.offset} repeats the page at offset {previous.offset}: "
             "the server seems to ignore 'offset'; stopping instead of looping",

@@ -1,36 +1,24 @@
 """The client's settings, grouped as httpx groups ``Timeout`` and ``Limits`` (``_config.py``).
 
 :class:`Timeout` says how long to wait; :class:`Retries` how to retry. ``IntraceClient``
-takes either the objects or its flat keyword arguments (``deadline=``, ``max_retries=``,
-``backoff_factor=``, ...); :func:`resolve_timeout` and :func:`resolve_retries` turn both
-forms into the objects, and refuse a keyword that disagrees with the object beside it.
+takes one parameter per setting, a plain value or its settings object, as requests'
+``HTTPAdapter(max_retries=int | Retry)``: ``timeout=(5, 30)`` or ``timeout=Timeout(...)``,
+``max_retries=5`` or ``max_retries=Retries(...)``. :meth:`Timeout.from_value` and
+:meth:`Retries.from_value` turn either form into the object.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Generic, Self, TypeVar, cast, overload
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from intrace_analytics._util.checks import check_int, check_number, fail
 from intrace_analytics.api._retry import RETRY_STATUSES, LoadContext, RetryPolicy
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "Retries",
-    "Secret",
-    "SettingAlias",
-    "Timeout",
-    "check_base_url",
-    "default",
-    "resolve_retries",
-    "resolve_timeout",
-]
+__all__ = ["DEFAULT_BASE_URL", "Retries", "Secret", "Timeout", "check_base_url"]
 
 DEFAULT_BASE_URL = "https://api.intrace.ai"
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +44,10 @@ class Timeout:
     >>> patient = Timeout(connect=10, read=60, deadline=300)
     >>> from intrace_analytics import IntraceClient
     >>> client = IntraceClient("key", timeout=patient)
-    >>> client.timeout, client.deadline
-    ((10.0, 60.0), 300.0)
+    >>> client.timeout.read, client.timeout.deadline
+    (60.0, 300.0)
+    >>> IntraceClient("key", timeout=(2, 10)).timeout
+    Timeout(connect=2.0, read=10.0, deadline=90.0)
     """
 
     connect: float = 5.0
@@ -65,16 +55,34 @@ class Timeout:
     deadline: float = 90.0
 
     def __post_init__(self) -> None:
-        # Named as the client's keyword arguments name them: timeout=(connect, read), deadline.
         names = {"connect": "timeout (connect)", "read": "timeout (read)", "deadline": "deadline"}
         for field, name in names.items():
             value = check_number(name, getattr(self, field), positive=True, unit="seconds")
             object.__setattr__(self, field, value)
 
+    @classmethod
+    def from_value(cls, timeout: object) -> Timeout:
+        """``timeout`` as a :class:`Timeout`: a Timeout as it is, a number for both
+        waits, or a ``(connect, read)`` pair (either with the default deadline)."""
+        if isinstance(timeout, Timeout):
+            return timeout
+        if isinstance(timeout, tuple | list) and len(timeout) == 2:
+            return cls(timeout[0], timeout[1])
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            value = check_number("timeout", timeout, positive=True, unit="seconds")
+            return cls(value, value)
+        raise fail("timeout", "a number of seconds, a (connect, read) pair or a Timeout", timeout)
+
+    @property
+    def pair(self) -> tuple[float, float]:
+        """``(connect, read)``, as requests takes a timeout."""
+        return (self.connect, self.read)
+
 
 @dataclass(frozen=True, slots=True)
 class Retries:
-    """How a client retries: one setting object, as httpx groups ``Timeout`` and ``Limits``.
+    """How a client retries: one setting object, as urllib3's ``Retry`` is to requests'
+    ``HTTPAdapter(max_retries=...)``.
 
     Parameters
     ----------
@@ -105,9 +113,11 @@ class Retries:
     --------
     >>> from intrace_analytics import IntraceClient
     >>> patient = Retries(max_retries=8, backoff_max=60, budget=50)
-    >>> client = IntraceClient("key", retries=patient)
-    >>> client.max_retries, client.retries.budget
+    >>> client = IntraceClient("key", max_retries=patient)
+    >>> client.retries.max_retries, client.retries.budget
     (8, 50)
+    >>> IntraceClient("key", max_retries=2).retries == Retries(max_retries=2)
+    True
     """
 
     max_retries: int = 5
@@ -123,9 +133,18 @@ class Retries:
         check_int("timeout_retries", self.timeout_retries, 0, 100)
         check_int("budget", self.budget, 0, 1_000_000)
         for name in ("backoff_factor", "backoff_max", "backoff_jitter", "max_retry_after"):
-            # Stored as floats, as the client's keyword arguments always were.
             value = check_number(name, getattr(self, name), unit="seconds")
             object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_value(cls, max_retries: object) -> Retries:
+        """``max_retries`` as a :class:`Retries`: a Retries as it is, or a number of
+        retries per request (0..100) with the other settings' defaults."""
+        if isinstance(max_retries, Retries):
+            return max_retries
+        if isinstance(max_retries, int) and not isinstance(max_retries, bool):
+            return cls(max_retries=max_retries)
+        raise fail("max_retries", "an integer from 0 to 100 or a Retries", max_retries)
 
     def policy(self, load: LoadContext | None = None) -> RetryPolicy:
         """The urllib3 ``Retry`` for one request of ``load`` (GET only, no redirects)."""
@@ -151,114 +170,6 @@ class Retries:
         retry.load = load
         retry.timeout_retries = self.timeout_retries
         return retry
-
-
-class _Default(Generic[T]):
-    """A keyword argument's default, told apart from the same value passed on purpose.
-
-    A keyword given beside a settings object (``max_retries=3`` with ``retries=...``)
-    must agree with it; one left out must not be mistaken for a choice. It shows as the
-    value itself, so ``help(IntraceClient)`` reads ``max_retries=5``.
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: T) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return repr(self.value)
-
-
-def default(value: T) -> T:
-    """A keyword argument's default that :func:`resolve_retries` can tell from a choice."""
-    # Typed as the value so signatures keep their plain types (``max_retries: int``).
-    return cast(T, _Default(value))
-
-
-def _given(value: object) -> bool:
-    return not isinstance(value, _Default)
-
-
-def _value(value: T) -> T:
-    return cast(T, value.value) if isinstance(value, _Default) else value
-
-
-class SettingAlias(Generic[T]):
-    """A flat attribute (``client.max_retries``) that reads and writes one field of a
-    settings object (``client.retries``), so the two never disagree."""
-
-    def __init__(self, group: str, field: str) -> None:
-        self.group = group
-        self.field = field
-
-    @overload
-    def __get__(self, owner_instance: None, owner: type) -> Self: ...
-    @overload
-    def __get__(self, owner_instance: object, owner: type) -> T: ...
-    def __get__(self, owner_instance: object, owner: type) -> Self | T:
-        if owner_instance is None:
-            return self
-        return cast(T, getattr(getattr(owner_instance, self.group), self.field))
-
-    def __set__(self, owner_instance: object, value: T) -> None:
-        settings = getattr(owner_instance, self.group)
-        setattr(owner_instance, self.group, replace(settings, **{self.field: value}))
-
-
-def resolve_timeout(timeout: object, deadline: float) -> Timeout:
-    """A :class:`Timeout` from ``timeout`` (a Timeout, a number, or a ``(connect, read)``
-    pair) and ``deadline`` (which must agree with a Timeout's when given beside one)."""
-    if isinstance(timeout, Timeout):
-        if _given(deadline) and deadline != timeout.deadline:
-            raise fail(
-                "deadline",
-                f"left out, or equal to the Timeout's deadline ({timeout.deadline:g}), "
-                "when timeout is a Timeout",
-                deadline,
-            )
-        return timeout
-    deadline = _value(deadline)
-    if isinstance(timeout, tuple | list) and len(timeout) == 2:
-        return Timeout(timeout[0], timeout[1], deadline)
-    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
-        value = check_number("timeout", timeout, positive=True, unit="seconds")
-        return Timeout(value, value, deadline)
-    raise fail("timeout", "a number of seconds, a (connect, read) pair or a Timeout", timeout)
-
-
-# The client's keyword arguments that are fields of Retries, and the field each one sets.
-RETRY_KEYWORDS = {
-    "max_retries": "max_retries",
-    "backoff_factor": "backoff_factor",
-    "backoff_max": "backoff_max",
-    "backoff_jitter": "backoff_jitter",
-    "max_retry_after": "max_retry_after",
-    "retry_budget": "budget",
-}
-
-
-def resolve_retries(retries: object, **keywords: Any) -> Retries:
-    """``retries``, or a :class:`Retries` built from the keywords (see ``RETRY_KEYWORDS``);
-    a keyword given beside ``retries`` must agree with it."""
-    if retries is None:
-        if _given(keywords.get("retry_budget", _Default(None))):
-            # Checked here so the message names the keyword, not Retries' field.
-            check_int("retry_budget", keywords["retry_budget"], 0, 1_000_000)
-        fields = {RETRY_KEYWORDS[name]: _value(value) for name, value in keywords.items()}
-        return Retries(**fields)
-    if not isinstance(retries, Retries):
-        raise fail("retries", "None or a Retries object", retries)
-    for name, value in keywords.items():
-        field = RETRY_KEYWORDS[name]
-        if _given(value) and value != getattr(retries, field):
-            raise fail(
-                name,
-                f"left out, or equal to retries.{field} ({getattr(retries, field)!r}), "
-                "when retries is given",
-                value,
-            )
-    return retries
 
 
 class Secret:

@@ -111,7 +111,7 @@ class Normalizer:
         self._position += 1
         params = page.params if isinstance(page, Page) else {}
         read = (page.pass_index if isinstance(page, Page) else 0, _result_set(params))
-        parsed = page._parsed if isinstance(page, Page) else None
+        parsed = page.parsed if isinstance(page, Page) else None
         if isinstance(parsed, PageColumns):
             # Parsed already, as it was fetched: not again. A copy of our own (the page
             # may be shared, and finish() empties its parts), queued in arrival order.

@@ -17,11 +17,11 @@ in the main read or the bound is reached (``complete: false`` and a warning).
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +31,9 @@ import pandas as pd
 
 from intrace_analytics._util.checks import check_int, fail
 from intrace_analytics._util.clock import utc_now
-from intrace_analytics.api._client import IntraceClient, PageStream
+from intrace_analytics.api._client import IntraceClient
 from intrace_analytics.api._pages import JsonlWriter, Page
+from intrace_analytics.api._pagination import PageStream
 from intrace_analytics.api._retry import LoadContext
 from intrace_analytics.exceptions import (
     AuthenticationError,
@@ -117,118 +118,28 @@ def load_incidents(
     >>> frames.metadata["complete"]
     True
     """
-    client = client if client is not None else IntraceClient()
-    # A generator of ids would be spent by the first read: hold them, once.
-    asset_ids: list[str] | None = None
-    if asset_id is not None:
-        asset_ids = [asset_id] if isinstance(asset_id, str) else list(asset_id)
-    wanted_sites = _check_assets(assets)
-    check_int("reconcile_passes", reconcile_passes, 0, 100)
-
-    # At most one parse per core at once: the fetch threads (max_workers of them) parse
-    # what they fetched, and more parses than cores only add memory and cache misses.
-    parsing = threading.BoundedSemaphore(parse_workers())
-
-    def parse(body: bytes, offset: int, label: str) -> PageColumns:
-        with parsing:
-            return parse_page(body, offset, label)
-
-    def read(pass_load: LoadContext | None = None) -> PageStream:
-        # Each body is parsed once, by Arrow, in the thread that fetched it: the paginator's
-        # guards read that parse and the normalizer keeps it (no stdlib decode at all).
-        return client.iter_incident_pages(
-            status=status, scope=scope, asset_id=asset_ids, load=pass_load, parse=parse,
-            read_all=True,
-        )  # fmt: skip
-
-    read().close()  # validates the filters (ValueError) before anything is sent or written
+    plan = _Plan.checked(
+        client if client is not None else IntraceClient(),
+        status, scope, asset_id, assets, reconcile_passes,
+    )  # fmt: skip
     started = utc_now()
     bar = progress_bar(progress)
     try:
-        load = client.new_load(bar.waiting if bar is not None else None)
-        main = _MainRead(read, load, Normalizer(), bar, raw_dir, started)
-
-        stop = threading.Event()  # the main read failed: the sites are not read
-
-        def beside_main() -> _Early:
-            # The site list and every site's first read run beside the main read, in the
-            # same request slots: the server works on them while main pages wait on the
-            # network. The sites are read once the main read has its first page, which
-            # says what the result set looked like before they began (no probe needed).
-            sites, notes = _site_list(client, load, asset_ids, wanted_sites)
-            if sites is None:
-                return _Early(notes=notes)
-            main.begun.wait()
-            if stop.is_set():
-                return _Early(sites, notes)  # the main read failed: its error is raised
-            reads = read_sites(
-                client, sites.ids, status=status, scope=scope, load=load,
-                attempts=reconcile_passes + 1,
-            )  # fmt: skip
-            return _Early(sites, notes, main.first, reads)
-
-        with ThreadPoolExecutor(1, thread_name_prefix="intrace-sites") as beside:
-            needed = wanted_sites is not False or bool(asset_ids)
-            early = beside.submit(beside_main) if needed else None
-            try:
-                try:
-                    main.read_until_clean(reconcile_passes)
-                except BaseException:
-                    stop.set()
-                    raise
-                finally:
-                    main.begun.set()  # also when the read ended without a page
-                found = early.result() if early is not None else _Early()
-                for note in found.notes:
-                    warnings.warn(note, DataQualityWarning, stacklevel=2)
-                sites = found.sites
-                outcome = (
-                    _read_memberships(
-                        client, main, sites, found.reads, asset_ids, reconcile_passes,
-                        status=status, scope=scope, before=found.before,
-                    )
-                    if sites is not None
-                    else None
-                )  # fmt: skip
-            except BaseException as failure:
-                stop.set()
-                main.normalizer.close()
-                if early is not None and not isinstance(failure, Exception):
-                    early.cancel()
-                # A failed site list fails the load's later requests ("not sent"): say
-                # what failed first.
-                if early is not None and early.done() and early.exception() is not None:
-                    cause = early.exception()
-                    if cause is not failure and isinstance(failure, NetworkError):
-                        raise cause from None  # type: ignore[misc]
-                raise
-            finally:
-                main.close()
+        load = plan.client.new_load(bar.waiting if bar is not None else None)
+        main = _MainRead(plan.read, load, Normalizer(), bar, raw_dir, started)
+        found, outcome = _read(plan, main)
+        for note in found.notes:
+            warnings.warn(note, DataQualityWarning, stacklevel=2)
     except BaseException:
         if bar is not None:
             bar.close(clear=True)  # what failed is said next, on a clean line
         raise
-    else:
-        if bar is not None:
-            bar.close()
-    stats = load.stats
-    report: dict[str, Any] = {
-        "base_url": client.base_url,
-        "filters": {"status": status, "scope": scope, "asset_id": asset_ids},
-        "fetched_at": started.isoformat(),
-        "passes": main.passes,
-        "requests": stats.requests,
-        "retries": stats.retries,
-        "rate_limit_wait_s": round(stats.rate_limit_wait_s, 3),
-        "assets_loaded": sites is not None,
-        "asset_reads": [],
-    }
-    if main.writer is not None:
-        report["raw_file"] = str(main.writer.path)
+    if bar is not None:
+        bar.close()
     # Warns CompletenessWarning when no read was exact.
-    frames = main.normalizer.finish(report)
-    if sites is not None and outcome is not None:
-        _attach_sites(frames, sites, outcome)
+    frames = main.normalizer.finish(_report(plan, main, found.sites is not None, started))
+    if found.sites is not None and outcome is not None:
+        _attach_sites(frames, found.sites, outcome)
     return frames
 
 
@@ -245,6 +156,158 @@ def _check_assets(assets: bool | Iterable[str]) -> list[str] | None | bool:
     return list(dict.fromkeys(v.strip() for v in ids))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one load reads, its arguments checked: the client, the filters, the sites
+    wanted, how often to re-read after drift."""
+
+    client: IntraceClient
+    status: str | None
+    scope: str | None
+    asset_ids: list[str] | None
+    wanted_sites: list[str] | None | bool
+    reconcile_passes: int
+    # At most one parse per core at once: the fetch threads (max_workers of them) parse
+    # what they fetched, and more parses than cores only add memory and cache misses.
+    parsing: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(parse_workers())
+    )
+
+    @classmethod
+    def checked(
+        cls,
+        client: IntraceClient,
+        status: str | None,
+        scope: str | None,
+        asset_id: str | Iterable[str] | None,
+        assets: bool | Iterable[str],
+        reconcile_passes: int,
+    ) -> _Plan:
+        """The plan, or ``ValueError`` for a bad argument before anything is sent or
+        written."""
+        # A generator of ids would be spent by the first read: hold them, once.
+        asset_ids: list[str] | None = None
+        if asset_id is not None:
+            asset_ids = [asset_id] if isinstance(asset_id, str) else list(asset_id)
+        wanted = _check_assets(assets)
+        check_int("reconcile_passes", reconcile_passes, 0, 100)
+        plan = cls(client, status, scope, asset_ids, wanted, reconcile_passes)
+        plan.read(client.new_load()).close()  # checks the filters; sends nothing
+        return plan
+
+    @property
+    def needs_site_list(self) -> bool:
+        """Sites are loaded, or an ``asset_id`` filter is to be checked against them."""
+        return self.wanted_sites is not False or bool(self.asset_ids)
+
+    def parse(self, body: bytes, offset: int, label: str) -> PageColumns:
+        with self.parsing:
+            return parse_page(body, offset, label)
+
+    def read(self, load: LoadContext) -> PageStream[Page]:
+        """One read of the main result set. Each body is parsed once, by Arrow, in the
+        thread that fetched it: the paginator's guards read that parse and the
+        normalizer keeps it (no stdlib decode at all)."""
+        return self.client.read_incident_pages(
+            status=self.status, scope=self.scope, asset_id=self.asset_ids, load=load,
+            parse=self.parse, read_all=True,
+        )  # fmt: skip
+
+    def read_sites(
+        self, sites: Sequence[str], load: LoadContext, bar: ProgressBar | None = None
+    ) -> dict[str, SiteRead]:
+        """Each site's incidents with the main read's filters (:func:`read_sites`)."""
+        if bar is not None:
+            bar.reset(total=len(sites), unit=" sites")
+            bar.set_description("reading sites")
+        return read_sites(
+            self.client, sites, status=self.status, scope=self.scope, load=load,
+            attempts=self.reconcile_passes + 1, on_done=bar.site if bar is not None else None,
+        )  # fmt: skip
+
+    def probe(self, load: LoadContext) -> tuple[int, str | None]:
+        """The main result set's ``total`` and newest incident id, from one request of
+        one incident: what tells that the result set moved between two moments."""
+        stream = self.client.read_incident_pages(
+            status=self.status, scope=self.scope, asset_id=self.asset_ids, load=load,
+            page_size=1,
+        )  # fmt: skip
+        try:
+            first = next(stream, None)  # one request: the rest is fetched only on demand
+        finally:
+            stream.close()
+        if first is None:
+            return 0, None
+        ids = first.ids()
+        return first.total, (ids[0] if ids else None)
+
+
+def _read(plan: _Plan, main: _MainRead) -> tuple[_Early, _Membership | None]:
+    """The main read, with the site list and the sites' first reads beside it; then the
+    sites reconciled with it."""
+    with ThreadPoolExecutor(1, thread_name_prefix="intrace-sites") as beside:
+        early = beside.submit(_beside_main, plan, main) if plan.needs_site_list else None
+        try:
+            main.read_first(plan.reconcile_passes)
+            found = early.result() if early is not None else _Early()
+            if found.sites is None:
+                return found, None
+            return found, _read_memberships(plan, main, found)
+        except BaseException as failure:
+            main.failed.set()
+            main.normalizer.close()
+            _raise_first(failure, early)
+            raise
+        finally:
+            main.close()
+
+
+def _beside_main(plan: _Plan, main: _MainRead) -> _Early:
+    """The site list and every site's first read, beside the main read and in the same
+    request slots: the server works on them while main pages wait on the network. The
+    sites are read once the main read has its first page, which says what the result
+    set looked like before they began (no probe needed)."""
+    sites, notes = _site_list(plan, main.load)
+    if sites is None:
+        return _Early(notes=notes)
+    main.begun.wait()
+    if main.failed.is_set():
+        return _Early(sites, notes)  # the main read failed: its error is raised
+    return _Early(sites, notes, main.first, plan.read_sites(sites.ids, main.load))
+
+
+def _raise_first(failure: BaseException, early: Future[_Early] | None) -> None:
+    """A failed site list fails the load's later requests ("not sent"): raise what
+    failed first."""
+    if early is None:
+        return
+    if not isinstance(failure, Exception):
+        early.cancel()
+    if early.done() and not early.cancelled():
+        cause = early.exception()
+        if cause is not None and cause is not failure and isinstance(failure, NetworkError):
+            raise cause from None
+
+
+def _report(plan: _Plan, main: _MainRead, assets_loaded: bool, started: datetime) -> dict[str, Any]:
+    """The load report's own entries; the normalizer adds the pages' findings."""
+    stats = main.load.stats
+    report: dict[str, Any] = {
+        "base_url": plan.client.base_url,
+        "filters": {"status": plan.status, "scope": plan.scope, "asset_id": plan.asset_ids},
+        "fetched_at": started.isoformat(),
+        "passes": main.passes,
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "rate_limit_wait_s": round(stats.rate_limit_wait_s, 3),
+        "assets_loaded": assets_loaded,
+        "asset_reads": [],
+    }
+    if main.writer is not None:
+        report["raw_file"] = str(main.writer.path)
+    return report
+
+
 @dataclass
 class _Sites:
     """The sites a load reads: the ``assets`` frame and their ids, in the API's order."""
@@ -253,21 +316,17 @@ class _Sites:
     ids: list[str]
 
 
-def _site_list(
-    client: IntraceClient,
-    load: LoadContext,
-    asset_ids: list[str] | None,
-    wanted: list[str] | None | bool,
-) -> tuple[_Sites | None, list[str]]:
+def _site_list(plan: _Plan, load: LoadContext) -> tuple[_Sites | None, list[str]]:
     """Read ``GET /v1/assets`` when sites are wanted or an ``asset_id`` filter is to be
     checked: the sites to read (None when sites are not loaded) and the warnings to give
     about the list (unknown ids, a key that may not read it), for the caller's thread
     to give."""
     notes: list[str] = []
-    if wanted is False and not asset_ids:
+    wanted = plan.wanted_sites
+    if not plan.needs_site_list:
         return None, notes
     try:
-        with client.iter_asset_pages(load=load) as pages:
+        with plan.client.read_asset_pages(load=load) as pages:
             frame = read_assets(pages)
     except AuthenticationError as exc:
         if exc.status_code != 403:
@@ -279,7 +338,7 @@ def _site_list(
             )
         return None, notes  # the filter cannot be checked: quietly, as documented
     known = set(frame["asset_id"].dropna())
-    for what, ids in (("asset_id filter value", asset_ids), ("site in assets=", wanted)):
+    for what, ids in (("asset_id filter value", plan.asset_ids), ("site in assets=", wanted)):
         if isinstance(ids, list):
             unknown = [v for v in ids if v not in known]
             if unknown:
@@ -310,7 +369,7 @@ class _Early:
 class _MainRead:
     """The main result set's reads (passes) into one normalizer."""
 
-    read: Callable[[LoadContext | None], PageStream]
+    read: Callable[[LoadContext], PageStream[Page]]
     load: LoadContext
     normalizer: Normalizer
     bar: ProgressBar | None
@@ -320,8 +379,10 @@ class _MainRead:
     clean: bool = False
     writer: JsonlWriter | None = field(default=None, init=False)
     # Set once the first page has arrived (or the read ended without one): what the
-    # sites' first reads wait for (see load_incidents).
+    # sites' first reads wait for (see _beside_main).
     begun: threading.Event = field(default_factory=threading.Event, init=False)
+    # Set when the load failed: the sites waiting on ``begun`` are then not read.
+    failed: threading.Event = field(default_factory=threading.Event, init=False)
     # The first page's total and first (newest) id: the result set when the sites'
     # reads began, as a probe would have seen it.
     first: tuple[int, str | None] | None = field(default=None, init=False)
@@ -335,6 +396,17 @@ class _MainRead:
                 self.normalizer.close()  # its threads, and the memory pool it holds
                 raise
 
+    def read_first(self, retries: int) -> None:
+        """The load's first reads (:meth:`read_until_clean`), telling the sites' reads
+        that wait on ``begun`` whether they failed."""
+        try:
+            self.read_until_clean(retries)
+        except BaseException:
+            self.failed.set()
+            raise
+        finally:
+            self.begun.set()  # also when the read ended without a page
+
     def read_until_clean(self, retries: int) -> bool:
         """Read the result set once more, then again (at most ``retries`` more times)
         until a read is exact; whether the last one was."""
@@ -344,25 +416,24 @@ class _MainRead:
             if self.bar is not None:
                 self.bar.reset(total=None)
                 self.bar.set_description("fetching" if pass_index == 0 else "re-reading (drift)")
-            stream = self.read(self.load)
-            try:
+            with self.read(self.load) as stream:
                 for page in stream:
-                    if not self.begun.is_set():
-                        ids = page._ids()
-                        self.first = (page.total, ids[0] if ids else None)
-                        self.begun.set()
-                    page = page._replace_pass(pass_index)  # stays undecoded
-                    if self.writer is not None:
-                        self.writer.write(page)
-                    self.normalizer.add(page)
-                    if self.bar is not None:
-                        self.bar.page(page)
-            finally:
-                stream.close()
+                    self._add(dataclasses.replace(page, pass_index=pass_index))
             self.clean = self.normalizer.check_pass(pass_index).clean
             if self.clean or attempt == retries:
                 return self.clean
         return self.clean  # pragma: no cover - the loop always returns
+
+    def _add(self, page: Page) -> None:
+        if not self.begun.is_set():
+            ids = page.ids()
+            self.first = (page.total, ids[0] if ids else None)
+            self.begun.set()
+        if self.writer is not None:
+            self.writer.write(page)
+        self.normalizer.add(page)
+        if self.bar is not None:
+            self.bar.page(page)
 
     def ids(self) -> set[str]:
         """The ids of the last read."""
@@ -384,40 +455,15 @@ class _Membership:
     reread_sites: list[str] = field(default_factory=list)
 
 
-def _read_memberships(
-    client: IntraceClient,
-    main: _MainRead,
-    sites: _Sites,
-    reads: dict[str, SiteRead],
-    asset_ids: list[str] | None,
-    reconcile_passes: int,
-    *,
-    status: str | None,
-    scope: str | None,
-    before: tuple[int, str | None] | None,
-) -> _Membership:
-    """Reconcile every site's first read (``reads``) with the main read, re-reading
-    (bounded) where they disagree or the data moved since."""
-    bar = main.bar
-
-    def read(which: Sequence[str]) -> dict[str, SiteRead]:
-        if bar is not None:
-            bar.reset(total=len(which), unit=" sites")
-            bar.set_description("reading sites")
-        return read_sites(
-            client,
-            which,
-            status=status,
-            scope=scope,
-            load=main.load,
-            attempts=reconcile_passes + 1,
-            on_done=bar.site if bar is not None else None,
-        )
-
-    fresh: Sequence[str] = sites.ids
+def _read_memberships(plan: _Plan, main: _MainRead, found: _Early) -> _Membership:
+    """Reconcile every site's first read with the main read, re-reading (bounded) where
+    they disagree or the data moved since."""
+    assert found.sites is not None
+    sites, reads, before = found.sites.ids, found.reads, found.before
+    fresh: Sequence[str] = sites
     # With an asset_id filter, a site outside it rightly returns incidents the main read
     # does not hold; only the filtered sites' incidents must all be in it.
-    bound = [s for s in sites.ids if asset_ids is None or s in asset_ids]
+    bound = [s for s in sites if plan.asset_ids is None or s in plan.asset_ids]
     held = main.ids()
     outcome = _Membership(reads, consistent=True)
     while main.clean:
@@ -430,51 +476,27 @@ def _read_memberships(
         moved = (
             any(reads[s].reads > 1 for s in fresh)
             or (before is not None and _moved(before, main))
-            or _moved(_probe(client, main.load, status, scope, asset_ids), main)
+            or _moved(plan.probe(main.load), main)
         )
         before = None  # later rounds read the sites after the main read
-        changed = bool(unknown) or moved
-        if not changed:
+        if not unknown and not moved:
             break
-        if outcome.rounds >= reconcile_passes:
+        if outcome.rounds >= plan.reconcile_passes:
             outcome.consistent = False
             break
         outcome.rounds += 1
-        # Read the main result set again, then the sites whose reads may be stale: all
-        # of them when incidents appeared, else those that returned unknown incidents.
-        if not main.read_until_clean(reconcile_passes):
+        # Read the main result set again, then the sites whose reads may be stale.
+        if not main.read_until_clean(plan.reconcile_passes):
             break
         now = main.ids()
         # Sites read while the result set moved may miss or keep anything: read them all
         # again; else only those that returned incidents the main read lacked.
-        fresh = sites.ids if moved or now - held else list(unknown)
+        fresh = sites if moved or now - held else list(unknown)
         held = now
         if fresh:
-            reads.update(read(fresh))
+            reads.update(plan.read_sites(fresh, main.load, main.bar))
             outcome.reread_sites.extend(s for s in fresh if s not in outcome.reread_sites)
     return outcome
-
-
-def _probe(
-    client: IntraceClient,
-    load: LoadContext,
-    status: str | None,
-    scope: str | None,
-    asset_ids: list[str] | None,
-) -> tuple[int, str | None]:
-    """The main result set's ``total`` and newest incident id, from one request of one
-    incident: what tells that the result set moved between two moments."""
-    peek = copy.copy(client)
-    peek.page_size = 1
-    stream = peek.iter_incident_pages(status=status, scope=scope, asset_id=asset_ids, load=load)
-    try:
-        first = next(stream, None)  # one request: the rest is fetched only on demand
-    finally:
-        stream.close()
-    if first is None:
-        return 0, None
-    ids = first._ids()
-    return first.total, (ids[0] if ids else None)
 
 
 def _moved(probe: tuple[int, str | None], main: _MainRead) -> bool:

@@ -71,7 +71,7 @@ class ProgressBar:
             if self._bar.total != page.total:
                 self._bar.total = page.total
             self._show(refresh=False)
-            self._bar.update(page._count())
+            self._bar.update(page.count())
 
     def waiting(self, seconds: float, reason: str) -> None:
         """The load is about to sleep ``seconds`` (called from any worker thread)."""

@@ -15,7 +15,6 @@ from the schema's field map, a per-column pick, typing
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -24,18 +23,18 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
-from intrace_analytics.api._client import IntraceClient
-from intrace_analytics.api._pages import Page
+from intrace_analytics.api._client import DEFAULT_PAGE_SIZE, IntraceClient
+from intrace_analytics.api._pages import AssetPage, read_ids
 from intrace_analytics.api._retry import LoadContext
-from intrace_analytics.exceptions import ResponseFormatError
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._merge import assets_frame, check_read
 from intrace_analytics.frames._parse import parse_assets
 
-#: The page size of a site's membership read, when the client's is smaller: the API's
-#: largest ``limit``. Those reads keep only ids, and each request is a round trip that
-#: competes with the main read's for the load's ``max_workers`` request slots: at 100 ms
-#: per request, 4 pages per site of 1000 made the site reads add 1.23x the main load.
+#: The page size of a site's membership read when the client's ``page_size`` is the
+#: default: the API's largest ``limit``. Those reads keep only ids, and each request is a
+#: round trip that competes with the main read's for the load's ``max_workers`` request
+#: slots: at 100 ms per request, 4 pages per site of 1000 made the site reads add 1.23x
+#: the main load. A ``page_size`` the user chose is honoured by these reads too.
 SITE_PAGE_SIZE = 5000
 
 __all__ = ["SiteRead", "incident_assets_frame", "load_assets", "read_assets", "read_sites"]
@@ -91,11 +90,11 @@ def load_assets(
         return read_assets(pages)
 
 
-def read_assets(pages: Iterable[Page]) -> pd.DataFrame:
+def read_assets(pages: Iterable[AssetPage]) -> pd.DataFrame:
     """The typed ``assets`` frame from pages of ``GET /v1/assets``, in order."""
     parts = []
     for page in pages:
-        body = page.body or json.dumps({"assets": page.items}).encode()
+        body = page.body or json.dumps({"assets": page.assets}).encode()
         parts.append(parse_assets(body, page.offset, f"assets at offset {page.offset}"))
     return assets_frame(parts)
 
@@ -141,8 +140,8 @@ def read_sites(
     At most ``client.max_workers`` sites are read at once, and ``load``'s request slots
     keep the requests in flight across all of them within ``max_workers`` too; retries
     draw on ``load``'s budget. A site's read that is not exact is read again, at most
-    ``attempts`` reads in all. Its pages hold :data:`SITE_PAGE_SIZE` incidents, or the
-    client's ``page_size`` if larger.
+    ``attempts`` reads in all. Its pages hold the client's ``page_size`` incidents, or
+    :data:`SITE_PAGE_SIZE` when that is the default.
 
     Parameters
     ----------
@@ -167,19 +166,19 @@ def read_sites(
     """
     if not asset_ids:
         return {}
-    reader = copy.copy(client)  # the same sessions' settings, larger pages
-    reader.page_size = max(client.page_size, SITE_PAGE_SIZE)
+    page_size = SITE_PAGE_SIZE if client.page_size == DEFAULT_PAGE_SIZE else client.page_size
 
     def one(site: str) -> SiteRead:
         reasons: list[str] = []
         ids: list[str] = []
         for attempt in range(1, attempts + 1):
             ids, totals = [], []
-            with reader.iter_incident_pages(
-                status=status, scope=scope, asset_id=site, load=load, ids_only=True
-            ) as stream:
+            with client.read_incident_pages(
+                status=status, scope=scope, asset_id=site, load=load, parse=read_ids,
+                page_size=page_size,
+            ) as stream:  # fmt: skip
                 for page in stream:
-                    ids.extend(_ids(page))
+                    ids.extend(page.ids())
                     totals.append(page.total)
             check = check_read(pa.chunked_array([pa.array(ids, pa.string())]), totals)
             if check.clean:
@@ -203,18 +202,6 @@ def read_sites(
                 future.cancel()
             raise
     return {site: done[site] for site in asset_ids}
-
-
-def _ids(page: Page) -> list[str]:
-    ids = [incident.get("id") for incident in page.incidents]
-    for position, value in enumerate(ids):
-        if not isinstance(value, str):
-            raise ResponseFormatError(
-                f"page at offset {page.offset}: incidents[{position}] has no 'id'",
-                offset=page.offset,
-                field="incidents[].id",
-            )
-    return ids  # type: ignore[return-value]  # checked above
 
 
 def incident_assets_frame(
