@@ -27,7 +27,14 @@ from intrace_analytics import (
     load_incidents,
 )
 from intrace_analytics.sandbox import SandboxServer
-from tests.helpers import CANARY_KEY, assert_no_key, ids_of, incident_requests, served_ids
+from tests.helpers import (
+    CANARY_KEY,
+    SilentServer,
+    assert_no_key,
+    ids_of,
+    incident_requests,
+    served_ids,
+)
 
 MakeClient = Callable[..., IntraceClient]
 
@@ -563,39 +570,11 @@ def test_a_host_that_comes_up_during_the_retries_is_reached() -> None:
         server.stop()
 
 
-class _SilentServer:
-    """127.0.0.1: accepts every connection, reads nothing, never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.held: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self.sock.accept()
-            except OSError:  # closed
-                return
-            self.held.append(connection)
-
-    def __enter__(self) -> _SilentServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
-        self.thread.join(timeout=5)
-        for connection in self.held:
-            connection.close()
-
-
 def test_a_server_that_never_answers_fails_after_two_read_timeouts() -> None:
     # The README's bound: 2 x the read timeout (60 s with the defaults), whatever
     # max_retries says; before, (max_retries + 1) read timeouts plus every backoff.
     read = 0.4
-    with _SilentServer() as server:
+    with SilentServer() as server:
         client = IntraceClient(CANARY_KEY, base_url=server.url, timeout=(1, read))
         assert client.retries.max_retries == 5
         started = time.monotonic()
@@ -610,7 +589,7 @@ def test_a_server_that_never_answers_fails_after_two_read_timeouts() -> None:
 
 def test_a_whole_load_against_a_silent_server_fails_within_the_bound() -> None:
     read = 0.3
-    with _SilentServer() as server:
+    with SilentServer() as server:
         client = IntraceClient(CANARY_KEY, base_url=server.url, timeout=(1, read))
         started = time.monotonic()
         with pytest.raises(NetworkError):
@@ -624,7 +603,7 @@ def test_a_whole_load_against_a_silent_server_fails_within_the_bound() -> None:
 
 def test_timeout_retries_are_configurable() -> None:
     read = 0.2
-    with _SilentServer() as server:
+    with SilentServer() as server:
         client = IntraceClient(
             CANARY_KEY,
             base_url=server.url,
