@@ -15,6 +15,7 @@ import pytest
 from intrace_analytics import (
     ApiError,
     AuthenticationError,
+    ExportError,
     IncidentFrames,
     IntraceClient,
     IntraceError,
@@ -23,7 +24,6 @@ from intrace_analytics import (
     ResponseFormatError,
 )
 from intrace_analytics.cli import main
-from intrace_analytics.exceptions import ExportError
 from intrace_analytics.sandbox import SandboxServer
 from tests.helpers import (
     CANARY_KEY,

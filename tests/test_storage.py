@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from intrace_analytics import DataQualityWarning, __version__, frames_from_pages
-from intrace_analytics.exceptions import ExportError
+from intrace_analytics import DataQualityWarning, ExportError, __version__, frames_from_pages
 from intrace_analytics.export._parquet import write_parquet
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames, read_parquet

@@ -25,8 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from filelock import FileLock
 
-from intrace_analytics import IncidentFrames, read_parquet
-from intrace_analytics.exceptions import ExportError
+from intrace_analytics import ExportError, IncidentFrames, read_parquet
 from intrace_analytics.export._parquet import read_tables, write_parquet
 from tests.helpers import EXPORT_JOURNAL, EXPORT_LOCK, assert_same_frames
 
