@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -23,12 +23,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from intrace_analytics import frames_from_pages
+from intrace_analytics import IntraceClient, frames_from_pages, load_incidents
 from intrace_analytics._util import arrays
 from intrace_analytics.frames import _merge as merge
 from intrace_analytics.frames import _parse as normalize
 from intrace_analytics.frames._parse import threat_winners
-from intrace_analytics.sandbox import generate_dataset
+from intrace_analytics.sandbox import SandboxServer, generate_dataset
 from tests.helpers import (
     assert_same_frames,
     assert_value_error_names,
@@ -135,8 +135,8 @@ def test_merging_threats_by_partition_equals_merging_them_whole(
     whole, whole_flags = threat_winners(columns, updated, conflicted.copy())
     with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(workers) as pool:
         patch.setattr(merge, "PARALLEL_ROWS", 1)  # split however few the rows
-        patch.setattr(normalize, "_SLICE", 3)  # copies compared a few pairs at a time
-        split, split_flags = merge._merge_threats(
+        patch.setattr(normalize, "COMPARED_AT_ONCE", 3)  # copies compared a few pairs at a time
+        split, split_flags = merge.merge_threats(
             dict(columns), updated, conflicted.copy(), pool, workers
         )
     assert split.tolist() == whole.tolist()  # the same winners, in first appearance order
@@ -151,7 +151,7 @@ def test_counting_distinct_ids_by_partition_equals_counting_them_whole(
     ids = as_arrow(values, "chunked", min(cut, len(values)))
     with pytest.MonkeyPatch.context() as patch, ThreadPoolExecutor(workers) as pool:
         patch.setattr(merge, "PARALLEL_ROWS", 1)
-        counted = merge._count_distinct(ids, pool, workers)
+        counted = merge.count_distinct(ids, pool, workers)
     assert counted == (pc.count_distinct(ids).as_py() if values else 0) == len(set(values))
 
 
@@ -271,37 +271,55 @@ def test_the_normalizer_parses_on_the_workers_it_is_given(
     assert len(frames.incidents) == 2 * workers + 1
 
 
-def test_pages_are_parsed_with_the_system_allocator_and_the_pool_before_comes_back(
-    monkeypatch: pytest.MonkeyPatch, default_pool: str
+def _allocates_from(pool: pa.MemoryPool) -> bool:
+    """Whether an allocation from Arrow's default pool, as it is now, comes from ``pool``
+    (8 MiB, far more than a load's allocations from it meanwhile could hide)."""
+    held = pool.bytes_allocated()
+    buffer = pa.allocate_buffer(8 << 20)  # no memory_pool: the default one
+    grew = pool.bytes_allocated() - held
+    del buffer
+    return grew >= 6 << 20 and pa.default_memory_pool().backend_name == pool.backend_name
+
+
+def test_a_load_leaves_arrows_default_memory_pool_as_it_was(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], default_pool: str
 ) -> None:
-    before = default_pool
-    seen: list[str] = []
-    parse = merge.parse_page
+    """Arrow's default pool belongs to the whole process: a load allocates from the pool it
+    passes to Arrow's calls (arrays.POOL) and never swaps the default, which another
+    thread, watching throughout the load, finds the same before, during and after."""
+    before = pa.default_memory_pool()
+    assert _allocates_from(before)
+    baseline = arrays.POOL.bytes_allocated()
+    seen: list[tuple[bool, bool]] = []  # (the default pool is `before`, the load holds memory)
+    stop = threading.Event()
 
-    def watched(*args: object, **kwargs: object) -> object:
-        seen.append(pa.default_memory_pool().backend_name)  # on a parse worker
-        return parse(*args, **kwargs)  # type: ignore[arg-type]
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append((_allocates_from(before), arrays.POOL.bytes_allocated() > baseline))
 
-    monkeypatch.setattr(merge, "parse_page", watched)
-    first, second = merge.Normalizer(2), merge.Normalizer(1)  # two loads at once
-    first.add(json.dumps(page([incident("i1")])).encode())
-    second.add(json.dumps(page([incident("i2")])).encode())
-    assert len(first.finish().incidents) == 1
-    assert pa.default_memory_pool().backend_name == "system"  # the other is still open
-    first.close()  # a second close lets go of nothing more
-    assert pa.default_memory_pool().backend_name == "system"
-    assert len(second.finish().incidents) == 1
-    assert seen == ["system", "system"]
-    assert pa.default_memory_pool().backend_name == before
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        frames = load_incidents(make_client(), progress=False)
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(frames.incidents) == 230
+    assert any(loading for _, loading in seen)  # it looked while the load held Arrow memory
+    assert all(same for same, _ in seen)
+    assert _allocates_from(before)
+    assert pa.default_memory_pool().backend_name == default_pool
 
 
-def test_a_pool_the_user_chose_is_left_alone(
-    monkeypatch: pytest.MonkeyPatch, default_pool: str
+def test_the_load_s_pool_is_the_system_allocator_unless_the_user_named_one(
+    default_pool: str,
 ) -> None:
-    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", default_pool)
-    before = pa.default_memory_pool().backend_name
-    normalizer = merge.Normalizer(1)
-    assert pa.default_memory_pool().backend_name == before
-    normalizer.add(json.dumps(page([incident("i1")])).encode())
-    assert len(normalizer.finish().incidents) == 1
-    assert pa.default_memory_pool().backend_name == before
+    code = "from intrace_analytics._util import arrays; print(arrays.POOL.backend_name)"
+    for named, expected in ((None, "system"), (default_pool, default_pool)):
+        env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+        if named is not None:
+            env["ARROW_DEFAULT_MEMORY_POOL"] = named
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.strip() == expected

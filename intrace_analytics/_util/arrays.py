@@ -14,10 +14,7 @@ array([ 0,  1,  0, -1])
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import threading
 from typing import Any
 
 import numpy as np
@@ -25,70 +22,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = [
-    "SCRATCH",
-    "PoolHold",
+    "POOL",
     "codes",
     "first_rows",
-    "hold_system_pool",
     "partition_rows",
-    "release_memory",
     "run_starts",
     "seen_before",
     "sorted_runs",
     "take_rows",
 ]
 
-#: Where memory that is freed soon after it is allocated comes from (a page's parse, a
-#: merge's temporary copies): the system allocator, which returns freed memory to the OS.
-#: Arrow's default pool (mimalloc, jemalloc) keeps it for reuse, resident meanwhile.
-SCRATCH = pa.system_memory_pool()
-
-
-class PoolHold:
-    """One holder of :func:`hold_system_pool`; :meth:`release` lets go (once)."""
-
-    _lock = threading.Lock()
-    _holders = 0  # holds not yet released, across threads
-    _before: pa.MemoryPool | None = None  # the pool the first hold replaced
-
-    def __init__(self) -> None:
-        self._held = not os.environ.get("ARROW_DEFAULT_MEMORY_POOL")
-        if self._held:
-            with PoolHold._lock:
-                if PoolHold._holders == 0:
-                    PoolHold._before = pa.default_memory_pool()
-                    pa.set_memory_pool(SCRATCH)
-                PoolHold._holders += 1
-
-    def release(self) -> None:
-        """Let go of the hold; the last holder to let go restores the pool before."""
-        if not self._held:
-            return
-        self._held = False
-        with PoolHold._lock:
-            PoolHold._holders -= 1
-            if PoolHold._holders == 0 and PoolHold._before is not None:
-                pa.set_memory_pool(PoolHold._before)
-                PoolHold._before = None
-
-
-def hold_system_pool() -> PoolHold:
-    """Make the system allocator Arrow's default memory pool until the hold is released.
-
-    While pages are parsed and merged, Arrow's compute functions allocate from the
-    default pool on many threads. mimalloc, pyarrow's default on Linux, keeps what each
-    thread freed in that thread's heap, resident: normalizing 1,000,000 incidents (1.53
-    GiB of bodies), peak RSS was 1.67 GiB with 16 parse workers and 1.42 GiB with 2,
-    against 1.39 and 1.29 GiB with the system allocator, which was no slower
-    (``benchmarks/bench_normalize.py``).
-
-    Holds nest (a load inside a load, loads on several threads): the pool in use before
-    the first hold is restored when the last is released. Every buffer is freed to the
-    pool it came from, so other Arrow work meanwhile is only served by another
-    allocator. Nothing is changed when ``ARROW_DEFAULT_MEMORY_POOL`` names a pool: that
-    choice is the user's.
-    """
-    return PoolHold()
+#: The memory pool the normalizer's Arrow calls allocate from, passed as ``memory_pool=``:
+#: nothing here changes Arrow's default pool, which belongs to the whole process.
+#:
+#: The system allocator, unless ``ARROW_DEFAULT_MEMORY_POOL`` names a pool (then that
+#: one, the user's choice). Most of what a load allocates is freed soon after (a page's
+#: parse, a merge's temporary copies); the system allocator hands it back to the OS,
+#: where mimalloc, pyarrow's default on Linux, keeps what each thread freed resident in
+#: that thread's heap: normalizing 1,000,000 incidents with 16 parse workers, peak RSS
+#: was 1.67 GiB with mimalloc and 1.39 GiB with the system allocator, no slower
+#: (``benchmarks/bench_normalize.py``).
+POOL: pa.MemoryPool = (
+    pa.default_memory_pool()
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL")
+    else pa.system_memory_pool()
+)
 
 
 def run_starts(ordered: np.ndarray) -> np.ndarray:
@@ -122,8 +80,8 @@ def codes(values: Any) -> tuple[np.ndarray, pa.Array]:
             return np.zeros(0, np.int64), pa.array([], values.type)
         # One array first: Arrow encodes a chunked array with one growing dictionary and
         # hands each chunk a copy of it so far, 4x slower over a few hundred pages.
-        values = values.combine_chunks(memory_pool=SCRATCH)
-    encoded = pc.dictionary_encode(values, memory_pool=SCRATCH)
+        values = values.combine_chunks(memory_pool=POOL)
+    encoded = pc.dictionary_encode(values, memory_pool=POOL)
     found = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     return found.astype(np.int64, copy=False), encoded.dictionary
 
@@ -137,9 +95,9 @@ def take_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     order asked: the temporaries are the size of the result.
     """
     if isinstance(values, pa.Array):
-        return values.take(pa.array(rows, pa.int64()))
+        return pc.take(values, pa.array(rows, pa.int64()), memory_pool=POOL)
     if values.num_chunks == 1:
-        return values.chunk(0).take(pa.array(rows, pa.int64()))
+        return pc.take(values.chunk(0), pa.array(rows, pa.int64()), memory_pool=POOL)
     rows = np.asarray(rows, np.int64)
     ascending = bool(np.all(rows[1:] >= rows[:-1]))
     order = None if ascending else np.argsort(rows, kind="stable")
@@ -149,16 +107,16 @@ def take_rows(values: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     bounds = np.cumsum([0] + [len(chunk) for chunk in values.chunks])
     cuts = np.searchsorted(wanted, bounds)
     pieces = [
-        chunk.take(pa.array(wanted[cuts[i] : cuts[i + 1]] - bounds[i]))
+        pc.take(chunk, pa.array(wanted[cuts[i] : cuts[i + 1]] - bounds[i]), memory_pool=POOL)
         for i, chunk in enumerate(values.chunks)
         if cuts[i + 1] > cuts[i]
     ]
-    taken = pa.concat_arrays(pieces) if pieces else pa.array([], values.type)
+    taken = pa.concat_arrays(pieces, memory_pool=POOL) if pieces else pa.array([], values.type)
     if order is None:
         return taken
     back = np.empty_like(order)
     back[order] = np.arange(len(order))
-    return taken.take(pa.array(back))
+    return pc.take(taken, pa.array(back), memory_pool=POOL)
 
 
 def seen_before(codes: np.ndarray) -> np.ndarray:
@@ -188,7 +146,7 @@ def partition_rows(values: pa.Array | pa.ChunkedArray, parts: int) -> list[np.nd
     if isinstance(values, pa.ChunkedArray):
         if not values.num_chunks:
             return [np.zeros(0, np.int64)]
-        values = values.combine_chunks(memory_pool=SCRATCH)
+        values = values.combine_chunks(memory_pool=POOL)
     n = len(values)
     if parts <= 1 or n == 0:
         return [np.arange(n)]
@@ -215,25 +173,3 @@ def partition_rows(values: pa.Array | pa.ChunkedArray, parts: int) -> list[np.nd
     order = np.argsort(group, kind="stable")  # rows ascending within each group
     bounds = np.searchsorted(group[order], np.arange(parts + 1))
     return [order[bounds[i] : bounds[i + 1]] for i in range(parts)]
-
-
-def _malloc_trim() -> Any:
-    """glibc's ``malloc_trim``, or None (macOS, Windows, musl)."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def release_memory() -> None:
-    """Hand memory freed by now back to the OS: what glibc's arenas hold free (its
-    ``malloc_trim``, where there is one) and Arrow's default pool. A merge frees many
-    temporaries of a few MB from several threads; glibc keeps such chunks in per-thread
-    arenas, resident, after 8 MB page bodies raised its threshold for mapping memory
-    of its own. Dask's workers trim for the same reason."""
-    pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)

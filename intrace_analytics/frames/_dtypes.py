@@ -14,46 +14,52 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from intrace_analytics._util import arrays
 from intrace_analytics.exceptions import DataQualityWarning
 from intrace_analytics.frames import _schema as schema
 
 __all__ = ["typed_frame", "warn_quality"]
 
 
-def typed_frame(table: str, arrays: dict[str, pa.Array], issues: Counter[str]) -> pd.DataFrame:
+def typed_frame(table: str, columns: dict[str, pa.Array], issues: Counter[str]) -> pd.DataFrame:
     """Arrow arrays → the table's pandas dtypes, exactly as :mod:`schema` says.
 
-    Each array is taken out of ``arrays`` as it is converted, so a column that pandas
+    Each array is taken out of ``columns`` as it is converted, so a column that pandas
     copies (timestamps, numbers, categories) is freed before the next one is made.
     """
     data: dict[str, Any] = {}
     for column in schema.TABLES[table]:
-        kind = column.kind
-        if kind is schema.Kind.SEVERITY_RANK:
+        kind = schema.KINDS[column.kind]
+        if kind.derived:
             # From the severity's codes (typed just before: it comes first in the table).
             ranked = data[schema.ranked_column(schema.TABLES[table])]
             data[column.name] = schema.severity_rank(ranked).array
-            continue
-        values = arrays.pop(column.name)
-        if kind is schema.Kind.STRING:
-            data[column.name] = pd.array(values, dtype=pd.StringDtype())
-        elif kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
-            data[column.name] = _categorical(column, values, issues)
-        elif kind is schema.Kind.TIMESTAMP:
-            data[column.name] = values.to_pandas().astype(schema.pandas_dtype(column)).array
-        elif kind is schema.Kind.FLOAT:
-            data[column.name] = np.asarray(values.to_numpy(), dtype="float64")
+        elif kind.categorical:
+            data[column.name] = _categorical(column, columns.pop(column.name), issues)
         else:
-            data[column.name] = np.asarray(values.to_numpy(), dtype="int64")
+            data[column.name] = _converted(columns.pop(column.name), schema.pandas_dtype(column))
     # copy=False: the columns are ours alone, so pandas need not copy them into blocks.
     return pd.DataFrame(data, copy=False)
+
+
+def _converted(values: pa.ChunkedArray, dtype: Any) -> Any:
+    """A column of strings, timestamps or numbers as an array of the pandas ``dtype``."""
+    if isinstance(dtype, pd.StringDtype):
+        if dtype.storage != "python":
+            # Arrow-backed strings are large_string: cast here, from our pool, rather
+            # than by pandas, from Arrow's default pool.
+            values = pc.cast(values, pa.large_string(), memory_pool=arrays.POOL)
+        return pd.array(values, dtype=dtype)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return values.to_pandas(memory_pool=arrays.POOL).astype(dtype).array
+    return np.asarray(values.to_numpy(), dtype=dtype)
 
 
 def _categorical(
     column: schema.Column, values: pa.ChunkedArray, issues: Counter[str]
 ) -> pd.Categorical:
     if not pa.types.is_dictionary(values.type):
-        values = pc.dictionary_encode(values)
+        values = pc.dictionary_encode(values, memory_pool=arrays.POOL)
 
     # Pages encode on their own; map each page's (small) dictionary onto the categories.
     def fold(text: str) -> str:

@@ -18,11 +18,10 @@ from intrace_analytics.api._bodies import check_body, decode_json, describe
 from intrace_analytics.exceptions import ResponseFormatError
 from intrace_analytics.frames import _schema as schema
 
-__all__ = ["has_field", "nested_field", "read_assets", "read_page"]
+# Read by _parse, the one module of this layer that reads bodies; no other layer.
+__all__: list[str] = []
 
 # -- the payload as Arrow reads it, built from the schema's field map ----------------
-
-_STR = pa.string()
 
 
 def _payload_struct(
@@ -34,7 +33,7 @@ def _payload_struct(
     fields: dict[str, pa.DataType] = {}
     inner: dict[str, dict[str, pa.DataType]] = {}
     for column in table:
-        kind = pa.float64() if column.kind is schema.Kind.FLOAT else _STR
+        kind = schema.KINDS[column.kind].payload
         for spelling in column.api:
             parent, _, leaf = spelling.rpartition(".")
             if leaf in drop:
@@ -70,7 +69,7 @@ _PARSE = pajson.ParseOptions(
 # null for every absent field of every row, and the absent casing's half of the schema
 # made each parse 1.6x slower. Fields outside the schema are then inferred, not ignored,
 # so that a spelling of the other casing shows in the result and the page is read again
-# with every spelling (never a field lost to the guess).
+# with every spelling (never a field lost to a wrong guess: see _guess_casing).
 _ONE_CASING = {
     casing: (
         pajson.ParseOptions(
@@ -82,9 +81,6 @@ _ONE_CASING = {
     )
     for casing, other in (("snake", _CAMEL), ("camel", _SNAKE))
 }
-# Which casing the last page was in: the next page is read that way first. Shared by
-# every thread and load; any value only costs time, never a field.
-_last_casing = ["snake"]
 # GET /v1/assets: {"assets": [...]}, a total only when the list is paged.
 _ASSET_PAGE = pa.schema(
     [("assets", pa.list_(_payload_struct(schema.ASSETS))), ("total", pa.int64())]
@@ -96,9 +92,9 @@ _ASSET_PARSE = pajson.ParseOptions(
 
 def read_page(body: bytes, label: str, offset: int) -> pa.Table:
     """A page body parsed by Arrow against the narrowest schema that loses nothing: the
-    casing of the last page first (see ``_ONE_CASING``), every spelling if the page
+    casing its first incidents use (see ``_ONE_CASING``), every spelling if the page
     holds the other casing's, or if the narrow read fails for any reason."""
-    casing = _last_casing[0]
+    casing = _guess_casing(body)
     if casing in _ONE_CASING:
         check_body(body, label=label, offset=offset)
         options, other = _ONE_CASING[casing]
@@ -108,10 +104,30 @@ def read_page(body: bytes, label: str, offset: int) -> pa.Table:
             table = None  # a field outside the schema Arrow cannot infer, say
         if table is not None and table.num_rows == 1 and not _spelled(table.schema, other):
             return table
-        _last_casing[0] = "both"
-    table = _read(body, label, offset, _PARSE)
-    _last_casing[0] = _casing_of(table)
-    return table
+    return _read(body, label, offset, _PARSE)
+
+
+# Where the casing of a page is guessed from: the start of the body, which holds its first
+# incidents (about 40 of the sandbox's). Searching it costs microseconds; a whole 8 MB body,
+# milliseconds a page.
+_GUESS_BYTES = 1 << 16
+# A field every incident carries, in each casing's spelling, as a JSON key.
+_CREATED = {
+    casing: f'"{spelling}"'.encode()
+    for casing, spelling in zip(
+        ("snake", "camel"), schema.INCIDENTS.column("created_at").api, strict=True
+    )
+}
+
+
+def _guess_casing(body: bytes) -> str:
+    """The casing the first incidents of a body spell their fields in: "snake", "camel",
+    or "both" (neither or both seen). A guess made per page, so no state is shared
+    between pages, threads or loads: a page read in one casing is read again with every
+    spelling when it holds the other's (:func:`read_page`), so a wrong guess costs time,
+    never a field."""
+    found = [c for c, key in _CREATED.items() if body.find(key, 0, _GUESS_BYTES) >= 0]
+    return found[0] if len(found) == 1 else "both"
 
 
 def read_assets(body: bytes, label: str, offset: int) -> pa.Table:
@@ -132,31 +148,14 @@ def _spelled(page: pa.Schema, spellings: frozenset[str]) -> bool:
     return any(f.name in spellings or walk(f.type) for f in page)
 
 
-def _casing_of(table: pa.Table) -> str:
-    """Which casing a page read with every spelling used: "snake", "camel" or "both"
-    (by the incidents' own casing-specific fields, which every incident carries)."""
-    incidents = pc.list_flatten(table.column("incidents").chunk(0))
-    if not len(incidents) or incidents.null_count:
-        return "both"
-    seen = {
-        name: pc.struct_field(incidents, name).null_count < len(incidents)
-        for name in (*schema.THREAT_LINKS, *schema.INCIDENTS.column("created_at").api)
-    }
-    snake = seen[schema.THREAT_LINKS[0]] or seen[schema.INCIDENTS.column("created_at").api[0]]
-    camel = seen[schema.THREAT_LINKS[1]] or seen[schema.INCIDENTS.column("created_at").api[1]]
-    return "both" if snake == camel else "snake" if snake else "camel"
-
-
 def _parse(body: bytes, options: pajson.ParseOptions) -> pa.Table:
     return pajson.read_json(
         pa.BufferReader(body),  # zero-copy, unlike a Python file object
         read_options=pajson.ReadOptions(use_threads=False, block_size=len(body) + 1024),
         parse_options=options,
         # Most of what a parse allocates is dropped as soon as the page's columns are
-        # picked (the other casing's fields, the links' embedded threats): the system
-        # allocator hands it back to the OS, where Arrow's default pool (mimalloc) keeps
-        # it resident. Peak RSS at 1M incidents: 1.47 GiB against 1.60.
-        memory_pool=arrays.SCRATCH,
+        # picked (the other casing's fields, the links' embedded threats): see arrays.POOL.
+        memory_pool=arrays.POOL,
     )
 
 
@@ -243,5 +242,5 @@ def has_field(kind: pa.DataType, spelling: str) -> bool:
 def nested_field(struct: pa.Array, spelling: str) -> pa.Array:
     """The field of a struct array at the (possibly dotted) ``spelling``."""
     for name in spelling.split("."):
-        struct = pc.struct_field(struct, name)
+        struct = pc.struct_field(struct, name, memory_pool=arrays.POOL)
     return struct

@@ -50,7 +50,7 @@ from intrace_analytics.frames._parse import (
     winners_among,
 )
 
-__all__ = ["MAX_WORKERS", "Normalizer", "PassCheck", "assets_frame", "check_read", "parse_workers"]
+__all__ = ["Normalizer", "assets_frame", "check_read", "parse_workers"]
 
 #: The most parse threads a normalizer starts unless told otherwise: each page in flight
 #: holds its body and its parsed columns (about 5x the body), so memory, not only cores,
@@ -58,15 +58,6 @@ __all__ = ["MAX_WORKERS", "Normalizer", "PassCheck", "assets_frame", "check_read
 MAX_WORKERS = 32
 
 _STR = pa.string()
-# The Arrow type of each kind of column after parsing, before typing.
-_PARSED = {
-    schema.Kind.STRING: _STR,
-    schema.Kind.TIMESTAMP: pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC"),
-    schema.Kind.CATEGORY: _STR,
-    schema.Kind.SEVERITY: _STR,
-    schema.Kind.FLOAT: pa.float64(),
-    schema.Kind.INT: pa.int64(),
-}
 
 
 # Below this many rows a hash job (grouping ids, counting distinct ones) runs as one:
@@ -85,16 +76,14 @@ class Normalizer:
 
     ``workers``: the parse threads (:func:`parse_workers`: one per usable core, at most
     :data:`MAX_WORKERS`, unless given). Use :func:`frames_from_pages` unless pages arrive
-    over time, as in a load. From creation to :meth:`finish` or :meth:`close`, Arrow's
-    default memory pool is the system allocator
-    (:func:`~intrace_analytics._util.arrays.hold_system_pool`).
+    over time, as in a load. Arrow allocates its columns from
+    :data:`~intrace_analytics._util.arrays.POOL`, passed to each call: the process's
+    default pool stays as it is.
     """
 
     def __init__(self, workers: int | None = None) -> None:
         workers = parse_workers(workers)
         self.workers = workers
-        # Until close(): Arrow's temporaries on many threads from the system allocator.
-        self._pool_hold = arrays.hold_system_pool()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="intrace-normalize")
         # A page parsing on each worker and two queued, so no worker waits for the main
         # thread to hand it the next body; each page in flight holds its body (8 MB for
@@ -151,7 +140,6 @@ class Normalizer:
             future.cancel()
         self._pending = []
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._pool_hold.release()
 
     def finish(self, metadata: Mapping[str, Any] | None = None) -> IncidentFrames:
         """Build the frames from every page added; ``metadata`` extends the report."""
@@ -163,36 +151,23 @@ class Normalizer:
 
     def _finish(self, metadata: Mapping[str, Any] | None) -> IncidentFrames:
         # The pool, idle once every page is parsed, runs the merge's partitioned jobs.
-        pool, workers = self._pool, self.workers
-        arrays.release_memory()  # what the parses freed, before the merge allocates
+        arrays.POOL.release_unused()  # what the parses freed, before the merge allocates
         parts, self._parts = self._parts, []
         checks = [
             self._checks.get(k)
-            or _check_pass([p for p in parts if p.pass_index == k], pool, workers)
+            or _check_pass([p for p in parts if p.pass_index == k], self._pool, self.workers)
             for k in sorted({p.pass_index for p in parts})
         ]
-        arrays.release_memory()  # the pass checks' temporaries
         clean = next((check for check in reversed(checks) if check.clean), None)
         # After drift, the last clean read says which incidents exist (a load stops at the
         # first clean one, unless its sites' reads asked for a later read); every copy
         # read (any pass) competes for the newest version of each.
         only = clean.ids if clean is not None and len(checks) > 1 else None
         distinct = len(checks) == 1 and checks[0].repeats == 0
-        frames, report = _build(parts, only, distinct_ids=distinct, pool=pool, workers=workers)
-        first = checks[0] if checks else PassCheck(clean=True, ids=pa.chunked_array([], _STR))
-        report.update(
-            # Copies of an id repeated within a read (a re-read's copies are not duplicates).
-            duplicates_dropped=sum(check.repeats for check in checks),
-            pages=len(parts),
-            total_reported=parts[-1].total if parts else 0,
-            drift_detected=not first.clean,
-            reconciled=not first.clean and clean is not None,
-            complete=clean is not None,
-            package_version=__version__,
-            schema_version=schema.SCHEMA_VERSION,
+        frames, report = _build(
+            parts, only, distinct_ids=distinct, pool=self._pool, workers=self.workers
         )
-        if not first.clean:
-            report["drift"] = first.reasons
+        report.update(_read_report(parts, checks, clean))
         # An incomplete load keeps every incident any read returned; those its last read
         # no longer returned were deleted meanwhile (or skipped by that read's shifting).
         stale_kept = _unseen(frames.incidents, checks[-1].ids) if clean is None and checks else 0
@@ -201,21 +176,47 @@ class Normalizer:
         report.update(metadata or {})
         frames.metadata = report
         if clean is None:
-            reasons = "; ".join(checks[-1].reasons) if checks else "no pages at all"
-            kept = (
-                f"; {stale_kept} incidents an earlier read returned and the last did not "
-                "(deleted during the load, or skipped by it) are kept "
-                "(frames.metadata['stale_kept'])"
-                if stale_kept
-                else ""
-            )
-            warnings.warn(
-                "The pages do not prove they hold every matching incident exactly once: "
-                f"{reasons} (after {len(checks)} reads){kept}. See frames.metadata.",
-                CompletenessWarning,
-                stacklevel=4,
-            )
+            _warn_incomplete(checks, stale_kept)
         return frames
+
+
+def _read_report(
+    parts: list[PageColumns], checks: list[PassCheck], clean: PassCheck | None
+) -> dict[str, Any]:
+    """The load report's account of the reads: pages, duplicates, drift, completeness."""
+    first = checks[0] if checks else PassCheck(clean=True, ids=pa.chunked_array([], _STR))
+    report: dict[str, Any] = {
+        # Copies of an id repeated within a read (a re-read's copies are not duplicates).
+        "duplicates_dropped": sum(check.repeats for check in checks),
+        "pages": len(parts),
+        "total_reported": parts[-1].total if parts else 0,
+        "drift_detected": not first.clean,
+        "reconciled": not first.clean and clean is not None,
+        "complete": clean is not None,
+        "package_version": __version__,
+        "schema_version": schema.SCHEMA_VERSION,
+    }
+    if not first.clean:
+        report["drift"] = first.reasons
+    return report
+
+
+def _warn_incomplete(checks: list[PassCheck], stale_kept: int) -> None:
+    """The CompletenessWarning of a load no read of which was exact."""
+    reasons = "; ".join(checks[-1].reasons) if checks else "no pages at all"
+    kept = (
+        f"; {stale_kept} incidents an earlier read returned and the last did not "
+        "(deleted during the load, or skipped by it) are kept "
+        "(frames.metadata['stale_kept'])"
+        if stale_kept
+        else ""
+    )
+    warnings.warn(
+        "The pages do not prove they hold every matching incident exactly once: "
+        f"{reasons} (after {len(checks)} reads){kept}. See frames.metadata.",
+        CompletenessWarning,
+        stacklevel=5,
+    )
 
 
 def parse_workers(workers: int | None = None) -> int:
@@ -242,7 +243,7 @@ class PassCheck:
 
 def _unseen(incidents: pd.DataFrame, last: pa.ChunkedArray) -> int:
     """How many of ``incidents`` the read ``last`` did not return."""
-    seen = pa.concat_arrays(last.chunks) if last.num_chunks else pa.array([], _STR)
+    seen = last.combine_chunks(memory_pool=arrays.POOL)
     held = pa.array(incidents["incident_id"], type=_STR)
     return len(held) - pc.sum(pc.is_in(held, value_set=seen)).as_py() if len(held) else 0
 
@@ -287,7 +288,7 @@ def check_read(
     a large read's ids are counted in ``4 * workers`` partitions at once.
     """
     reasons: list[str] = []
-    distinct = _count_distinct(ids, pool, workers)
+    distinct = count_distinct(ids, pool, workers)
     changed = sorted(set(totals))
     if len(changed) > 1:
         reasons.append(f"total changed between pages{where}: {changed[0]} to {changed[-1]}")
@@ -316,27 +317,28 @@ def _by_partition(
     copy), on ``pool``; None when the ids are too few, or the threads, to split."""
     if pool is None or workers < 2 or len(ids) < PARALLEL_ROWS:
         return None
-    whole = ids.combine_chunks(memory_pool=arrays.SCRATCH)
+    whole = ids.combine_chunks(memory_pool=arrays.POOL)
     partitions = arrays.partition_rows(whole, _parts(workers))
     return list(pool.map(lambda rows: job(whole, rows), partitions))
 
 
-def _count_distinct(ids: pa.ChunkedArray, pool: Executor | None, workers: int) -> int:
+def count_distinct(ids: pa.ChunkedArray, pool: Executor | None, workers: int) -> int:
     """How many distinct ids: one hash job, or one per partition on ``pool`` (a
     partition holds every copy of its ids, so the counts add up)."""
 
     def count(whole: pa.Array, rows: np.ndarray) -> int:
         if not len(rows):
             return 0
-        return pc.count_distinct(pc.take(whole, rows, memory_pool=arrays.SCRATCH)).as_py()
+        taken = pc.take(whole, rows, memory_pool=arrays.POOL)
+        return pc.count_distinct(taken, memory_pool=arrays.POOL).as_py()
 
     counts = _by_partition(ids, pool, workers, count)
     if counts is None:
-        return pc.count_distinct(ids).as_py() if len(ids) else 0
+        return pc.count_distinct(ids, memory_pool=arrays.POOL).as_py() if len(ids) else 0
     return sum(counts)
 
 
-def _merge_threats(
+def merge_threats(
     threats: dict[str, pa.ChunkedArray],
     updated: np.ndarray,
     conflicted: np.ndarray,
@@ -349,9 +351,7 @@ def _merge_threats(
     back in order of first appearance, and compare copies one field per thread."""
 
     def merge(whole: pa.Array, rows: np.ndarray) -> Winners:
-        found = winners_among(whole, rows, updated[rows], conflicted[rows])
-        arrays.release_memory()  # this job's temporaries, before the next job's
-        return found
+        return winners_among(whole, rows, updated[rows], conflicted[rows])
 
     parts = _by_partition(threats["threat_id"], pool, workers, merge)
     if parts is None:
@@ -383,10 +383,7 @@ def assets_frame(parts: list[PageColumns]) -> pd.DataFrame:
     columns: dict[str, pa.ChunkedArray] = {}
     for column in schema.ASSETS:
         chunks = [part.incidents[column.name] for part in parts]
-        kind = _PARSED[column.kind]
-        columns[column.name] = pa.chunked_array(
-            [c.cast(kind) if c.type != kind else c for c in chunks], type=kind
-        )
+        columns[column.name] = _chunked(chunks, schema.KINDS[column.kind].parsed)
     for part in parts:
         issues.update(part.issues)
         conflicts.update(part.conflicts)
@@ -402,6 +399,12 @@ def assets_frame(parts: list[PageColumns]) -> pd.DataFrame:
 # -- all pages ----------------------------------------------------------------------
 
 
+def _chunked(chunks: list[pa.Array], kind: pa.DataType) -> pa.ChunkedArray:
+    """The pages' arrays of one column as one chunked array of type ``kind``."""
+    cast = [c if c.type == kind else c.cast(kind, memory_pool=arrays.POOL) for c in chunks]
+    return pa.chunked_array(cast, type=kind)
+
+
 def _chain(
     parts: list[PageColumns], table: schema.Table, skip: str = ""
 ) -> dict[str, pa.ChunkedArray]:
@@ -409,15 +412,64 @@ def _chain(
     buffers become the frames' without a copy."""
     chained = {}
     for column in table:
-        if column.name == skip or column.kind is schema.Kind.SEVERITY_RANK:
+        if column.name == skip or schema.KINDS[column.kind].derived:
             continue  # the rank is computed from the severity while typing
         chunks = [getattr(part, table.name)[column.name] for part in parts]
         # The parse fixes each column's type; an empty load falls back to the plain one.
-        kind = chunks[0].type if chunks else _PARSED[column.kind]
-        chained[column.name] = pa.chunked_array(
-            [c.cast(kind) if c.type != kind else c for c in chunks], type=kind
-        )
+        kind = chunks[0].type if chunks else schema.KINDS[column.kind].parsed
+        chained[column.name] = _chunked(chunks, kind)
     return chained
+
+
+@dataclass
+class _Pages:
+    """Every page's columns, chained, and where each row of each page now sits."""
+
+    incidents: dict[str, pa.ChunkedArray]
+    threat_count: pa.ChunkedArray
+    links: dict[str, pa.ChunkedArray]
+    threats: dict[str, pa.ChunkedArray]  # each page's winning copies
+    link_parent: np.ndarray  # each link's incident, as a row over all pages
+    threat_source: np.ndarray  # each threat copy's incident, as a row over all pages
+    threat_updated: np.ndarray
+    threat_conflicted: np.ndarray
+    issues: Counter[str]
+    conflicts: Counter[str]
+
+
+def _gather(parts: list[PageColumns]) -> _Pages:
+    """The pages' columns, chained; the pages let go of them."""
+    issues: Counter[str] = Counter()
+    conflicts: Counter[str] = Counter()
+    for part in parts:
+        issues.update(part.issues)
+        conflicts.update(part.conflicts)
+    starts = np.cumsum([0] + [len(p.threat_count) for p in parts])
+
+    def rows(of: list[np.ndarray]) -> np.ndarray:
+        """Row numbers within each page as row numbers over all pages."""
+        shifted = [page_rows + s for page_rows, s in zip(of, starts, strict=False)]
+        return np.concatenate(shifted or [np.zeros(0, int)]).astype(np.int64)
+
+    pages = _Pages(
+        incidents=_chain(parts, schema.INCIDENTS, skip="threat_count"),
+        threat_count=pa.chunked_array([p.threat_count for p in parts], type=pa.int64()),
+        links=_chain(parts, schema.LINKS),
+        threats=_chain(parts, schema.THREATS),
+        link_parent=rows([p.link_parent for p in parts]),
+        threat_source=rows([p.threat_source for p in parts]),
+        threat_updated=np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)]),
+        threat_conflicted=np.concatenate(
+            [p.threat_conflicted for p in parts] or [np.zeros(0, bool)]
+        ),
+        issues=issues,
+        conflicts=conflicts,
+    )
+    for part in parts:
+        # The chained columns now hold the pages' buffers; letting go of the pages' own
+        # references lets a column be freed as soon as a deduplicated copy replaces it.
+        part.incidents, part.links, part.threats = {}, {}, {}
+    return pages
 
 
 def _build(
@@ -431,97 +483,86 @@ def _build(
     """Chain the pages' columns, deduplicate, type. ``only``: the ids to keep;
     ``distinct_ids``: the caller already knows no incident id repeats; ``pool``: threads
     (``workers`` of them) for the jobs that split: threat ids by partition, columns."""
-    issues: Counter[str] = Counter()
-    conflicts: Counter[str] = Counter()
-    for part in parts:
-        issues.update(part.issues)
-        conflicts.update(part.conflicts)
-
-    incidents = _chain(parts, schema.INCIDENTS, skip="threat_count")
-    threat_count = pa.chunked_array([p.threat_count for p in parts], type=pa.int64())
-    links = _chain(parts, schema.LINKS)
-    threats = _chain(parts, schema.THREATS)
-    for part in parts:
-        # The chained columns now hold the pages' buffers; letting go of the pages' own
-        # references lets a column be freed as soon as a deduplicated copy replaces it.
-        part.incidents, part.links, part.threats = {}, {}, {}
-    # Each link's and each threat copy's incident, as a row number over all pages.
-    starts = np.cumsum([0] + [len(p.threat_count) for p in parts])
-    link_parent = np.concatenate(
-        [p.link_parent + s for p, s in zip(parts, starts, strict=False)] or [np.zeros(0, int)]
-    ).astype(np.int64)
-
+    pages = _gather(parts)
     # Incidents: one row per id; the copy with the newest updated_at wins, at the place the
     # id first appeared (a live result set shifts under offset pagination).
-    if distinct_ids:
-        keep = np.arange(len(incidents["incident_id"]))
-    else:
-        keep = _winners(incidents["incident_id"], incidents["updated_at"])
-    duplicates = len(incidents["incident_id"]) - len(keep)
+    ids = pages.incidents["incident_id"]
+    keep = np.arange(len(ids)) if distinct_ids else _winners(ids, pages.incidents["updated_at"])
+    duplicates = len(ids) - len(keep)
     stale = 0
     if only is not None:
-        # After a re-read, the clean read alone says which incidents exist, in its order.
-        position = pc.index_in(
-            incidents["incident_id"].take(pa.array(keep)), value_set=pa.concat_arrays(only.chunks)
-        )
-        wanted = pc.is_valid(position).to_numpy(zero_copy_only=False)
-        stale = len(keep) - int(wanted.sum())
-        keep = keep[wanted]
-        keep = keep[np.argsort(position.filter(pa.array(wanted)).to_numpy(), kind="stable")]
+        keep, stale = _in_clean_read(ids, keep, only)
     if duplicates or stale:
-        # rank[row] = position of that incident row in the output, or -1 if it lost; links
-        # follow their incident's winning copy, in the incidents' order.
-        rank = np.full(len(incidents["incident_id"]), -1, dtype=np.int64)
-        rank[keep] = np.arange(len(keep))
-        incidents = take(incidents, keep)
-        threat_count = threat_count.take(pa.array(keep))
-        link_rank = rank[link_parent]
-        kept = np.flatnonzero(link_rank >= 0)
-        kept = kept[np.argsort(link_rank[kept], kind="stable")]
-        links = take(links, kept)
-        link_parent = link_rank[kept]
-
+        _drop_lost_copies(pages, keep)
     # Threats: one row per id; the copy from the most recently updated incident wins.
     # Pages arrive deduplicated; merge their winners the same way.
-    updated = np.concatenate([p.threat_updated for p in parts] or [np.zeros(0, np.int64)])
-    conflicted = np.concatenate([p.threat_conflicted for p in parts] or [np.zeros(0, bool)])
-    if duplicates or stale:
-        # Only copies embedded by a kept incident's kept copy compete, and only threats
-        # that one embeds are kept: the frames then equal a clean read of the result set.
-        # A threat only a dropped copy embedded goes, even where a kept link still names
-        # it (a link without an embedded threat describes nothing).
-        source = np.concatenate(
-            [p.threat_source + s for p, s in zip(parts, starts, strict=False)]
-        ).astype(np.int64)
-        alive = np.flatnonzero(rank[source] >= 0)
-        threats = take(threats, alive)
-        updated, conflicted = updated[alive], conflicted[alive]
-    winners, conflicted = _merge_threats(threats, updated, conflicted, pool, workers)
+    winners, conflicted = merge_threats(
+        pages.threats, pages.threat_updated, pages.threat_conflicted, pool, workers
+    )
     # Each column on its own thread; each lets go of its source chunks as it goes.
-    copies, names = threats, list(threats)
+    copies, names = pages.threats, list(pages.threats)
     taken = _each(pool, lambda name: _take_streaming(copies, name, winners), names)
     threats = dict(zip(names, taken, strict=True))
-    arrays.release_memory()  # the merge's temporaries, before typing allocates
+    arrays.POOL.release_unused()  # the merge's temporaries, before typing allocates
     disagreeing = int(conflicted.sum())
     if disagreeing:
-        conflicts["threat copies"] += disagreeing
-
-    incidents["threat_count"] = threat_count
+        pages.conflicts["threat copies"] += disagreeing
+    pages.incidents["threat_count"] = pages.threat_count
     frames = IncidentFrames(
-        incidents=typed_frame("incidents", incidents, issues),
-        links=typed_frame("links", links, issues),
-        threats=typed_frame("threats", threats, issues),
+        incidents=typed_frame("incidents", pages.incidents, pages.issues),
+        links=typed_frame("links", pages.links, pages.issues),
+        threats=typed_frame("threats", threats, pages.issues),
     )
-    warn_quality(issues, conflicts)
+    warn_quality(pages.issues, pages.conflicts)
     report: dict[str, Any] = {
         "rows": len(frames.incidents),
         "links": len(frames.links),
         "threats": len(frames.threats),
         "stale_dropped": stale,
         "threat_conflicts": disagreeing,
-        "data_quality": {k: v for k, v in sorted((issues + conflicts).items()) if v},
+        "data_quality": {k: v for k, v in sorted((pages.issues + pages.conflicts).items()) if v},
     }
     return frames, report
+
+
+def _in_clean_read(
+    ids: pa.ChunkedArray, keep: np.ndarray, only: pa.ChunkedArray
+) -> tuple[np.ndarray, int]:
+    """After a re-read, the clean read alone says which incidents exist, in its order:
+    the rows of ``keep`` whose id it holds, in its order, and how many went."""
+    position = pc.index_in(
+        pc.take(ids, pa.array(keep), memory_pool=arrays.POOL),
+        value_set=only.combine_chunks(memory_pool=arrays.POOL),
+        memory_pool=arrays.POOL,
+    )
+    wanted = pc.is_valid(position).to_numpy(zero_copy_only=False)
+    stale = len(keep) - int(wanted.sum())
+    keep = keep[wanted]
+    return keep[np.argsort(position.filter(pa.array(wanted)).to_numpy(), kind="stable")], stale
+
+
+def _drop_lost_copies(pages: _Pages, keep: np.ndarray) -> None:
+    """Keep the incident rows ``keep``, in that order, and what belongs to them: links
+    follow their incident's winning copy, in the incidents' order; only threat copies
+    a kept copy embeds compete, and only threats one embeds are kept, so the frames
+    equal a clean read of the result set. A threat only a dropped copy embedded goes,
+    even where a kept link still names it (a link without an embedded threat describes
+    nothing)."""
+    # rank[row] = position of that incident row in the output, or -1 if it lost.
+    rank = np.full(len(pages.incidents["incident_id"]), -1, dtype=np.int64)
+    rank[keep] = np.arange(len(keep))
+    pages.incidents = take(pages.incidents, keep)
+    pages.threat_count = pc.take(pages.threat_count, pa.array(keep), memory_pool=arrays.POOL)
+    link_rank = rank[pages.link_parent]
+    kept = np.flatnonzero(link_rank >= 0)
+    kept = kept[np.argsort(link_rank[kept], kind="stable")]
+    pages.links = take(pages.links, kept)
+    pages.link_parent = link_rank[kept]
+    alive = np.flatnonzero(rank[pages.threat_source] >= 0)
+    pages.threats = take(pages.threats, alive)
+    pages.threat_updated = pages.threat_updated[alive]
+    pages.threat_conflicted = pages.threat_conflicted[alive]
+    pages.threat_source = pages.threat_source[alive]
 
 
 def _winners(ids: pa.ChunkedArray, updated: pa.ChunkedArray) -> np.ndarray:
@@ -560,7 +601,8 @@ def _take_streaming(
         which = np.searchsorted(bounds, piece, side="right") - 1
         first, last = int(which.min()), int(which.max())
         source = pa.chunked_array(chunks[first : last + 1], type=kind)
-        out.extend(source.take(pa.array(piece - bounds[first])).chunks)
+        taken = pc.take(source, pa.array(piece - bounds[first]), memory_pool=arrays.POOL)
+        out.extend(taken.chunks)
         keep_from = (
             np.searchsorted(bounds, needed[number + 1], side="right") - 1
             if number + 1 < len(pieces)

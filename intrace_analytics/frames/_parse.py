@@ -37,18 +37,9 @@ from intrace_analytics.exceptions import ResponseFormatError
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._json import has_field, nested_field, read_assets, read_page
 
-__all__ = [
-    "PageColumns",
-    "Winners",
-    "flag_disagreeing",
-    "page_source",
-    "parse_assets",
-    "parse_page",
-    "threat_winners",
-    "winners_among",
-]
+__all__ = ["PageColumns", "parse_assets", "parse_page"]
 
-_TIMESTAMP = pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC")
+_TIMESTAMP = schema.KINDS[schema.Kind.TIMESTAMP].parsed
 _HAS_OFFSET = r"([zZ]|[+-]\d\d(:?\d\d)?)\s*$"
 
 
@@ -138,7 +129,7 @@ class _Fields:
         self.conflicts = conflicts
 
     def __call__(self, struct: pa.Array, column: schema.Column) -> pa.Array:
-        # A page read in one casing has only that casing's spellings (payload.read_page).
+        # A page read in one casing has only that casing's spellings (_json.read_page).
         values = [nested_field(struct, s) for s in column.api if has_field(struct.type, s)]
         first = values[0]  # every column has a spelling in each casing
         for second in values[1:]:
@@ -153,7 +144,7 @@ class _Fields:
             return second
         both = pc.and_(pc.is_valid(first), pc.is_valid(second))
         if pc.any(both).as_py():
-            if column.kind is schema.Kind.TIMESTAMP:
+            if pa.types.is_timestamp(schema.KINDS[column.kind].parsed):
                 # The same instant may be written two ways ("...Z" and "...+01:00").
                 scratch: Counter[str] = Counter()
                 one = timestamps(first, column.name, scratch)
@@ -162,7 +153,18 @@ class _Fields:
                 one, two = first, second
             differ = pc.sum(pc.and_(both, pc.not_equal(one, two))).as_py() or 0
             self.conflicts[column.name] += differ
-        return pc.coalesce(first, second)
+        return pc.coalesce(first, second, memory_pool=arrays.POOL)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """How errors name the page being parsed."""
+
+    label: str
+    offset: int
+
+    def bad(self, field: str, problem: str) -> ResponseFormatError:
+        return ResponseFormatError(f"{self.label}: {problem}", offset=self.offset, field=field)
 
 
 def parse_page(
@@ -173,106 +175,156 @@ def parse_page(
     Raises :class:`ResponseFormatError` naming the page (``offset``) and the first field
     that is not the documented shape.
     """
-
-    def bad(field: str, problem: str) -> ResponseFormatError:
-        return ResponseFormatError(f"{label}: {problem}", offset=offset, field=field)
-
-    table = read_page(body, label, offset)
-    listed = table.column("incidents").chunk(0)
-    if listed.null_count:
-        raise bad("incidents", "field 'incidents' should be a list of incident objects")
-    total = table.column("total")[0].as_py()
-    if total is None or total < 0:
-        got = "nothing" if total is None else total
-        raise bad("total", f"field 'total' should be a non-negative integer, got {got}")
-    incidents = pc.list_flatten(listed)
-    if incidents.null_count:
-        raise bad("incidents[]", "field 'incidents' holds a null instead of an incident")
-    kind = incidents.type
-
+    where = _Where(label, offset)
+    incidents, total = _incidents_of(read_page(body, label, offset), where)
     issues: Counter[str] = Counter()
     conflicts: Counter[str] = Counter()
     pick = _Fields(conflicts)
-
-    columns: dict[str, pa.Array] = {}
-    for column in schema.INCIDENTS:
-        if not column.api:
-            continue  # threat_count: counted from the links below
-        values = pick(incidents, column)
-        if column.kind is schema.Kind.TIMESTAMP:
-            values = timestamps(values, column.name, issues)
-        elif column.kind is schema.Kind.CATEGORY:
-            # Encoded here, on the worker thread; the merge only unifies small dictionaries.
-            values = pc.dictionary_encode(values)
-        columns[column.name] = values
+    # Categories encoded here, on the worker thread: the merge only unifies small
+    # dictionaries.
+    columns = _parsed_columns(incidents, schema.INCIDENTS, pick, issues, encode=True)
     if columns["incident_id"].null_count:
-        raise bad("incidents[].id", "an incident has no 'id'")
-
-    spelled = [pc.struct_field(incidents, n) for n in schema.THREAT_LINKS if has_field(kind, n)]
-    link_lists = spelled[0]
-    if len(spelled) == 2:
-        snake_links, camel_links = spelled
-        both = pc.and_(pc.is_valid(snake_links), pc.is_valid(camel_links))
-        if pc.any(both).as_py():
-            # Rare: compare the two lists only where both spellings are present.
-            rows = np.flatnonzero(both.to_numpy(zero_copy_only=False))
-            conflicts[schema.THREAT_LINKS[0]] += sum(
-                _snake_keys(snake_links[i].as_py()) != _snake_keys(camel_links[i].as_py())
-                for i in rows
-            )
-        link_lists = pc.coalesce(snake_links, camel_links)
-    threat_count = pc.fill_null(pc.list_value_length(link_lists), 0).cast(pa.int64())
+        raise where.bad("incidents[].id", "an incident has no 'id'")
+    link_lists = _link_lists(incidents, conflicts)
     link_parent = pc.list_parent_indices(link_lists).to_numpy().astype(np.int32)
-    links = pc.list_flatten(link_lists)
+    links = pc.list_flatten(link_lists, memory_pool=arrays.POOL)
     if links.null_count:
-        raise bad("incidents[].threat_links[]", "a threat link is null")
-    threats = pc.struct_field(links, schema.EMBEDDED_THREAT[0])
-    link_columns = {
-        "link_id": pick(links, schema.LINKS.column("link_id")),
-        "incident_id": columns["incident_id"].take(pa.array(link_parent)),
-        # A link that does not name its threat takes the embedded threat's id.
-        "threat_id": pc.coalesce(
-            pick(links, schema.LINKS.column("threat_id")), pc.struct_field(threats, "id")
-        ),
-        "added_at": timestamps(pick(links, schema.LINKS.column("added_at")), "added_at", issues),
-    }
+        raise where.bad("incidents[].threat_links[]", "a threat link is null")
+    link_columns = _link_columns(links, columns["incident_id"], link_parent, pick, issues)
     if link_columns["link_id"].null_count:
-        raise bad("incidents[].threat_links[].id", "a threat link has no 'id'")
-
-    embedded = pc.is_valid(threats)
-    # Fields are picked from the whole column of links (zero-copy), then only the embedded
-    # rows are kept, field by field: never a copy of the whole struct with unused spellings.
-    threat_columns = {
-        column.name: pick(threats, column).filter(embedded)
-        for column in schema.THREATS
-        if column.kind is not schema.Kind.SEVERITY_RANK  # computed while typing
-    }
-    threat_columns["threat_id"] = pc.coalesce(
-        threat_columns["threat_id"], link_columns["threat_id"].filter(embedded)
-    )
-    threat_columns["observed_at"] = timestamps(threat_columns["observed_at"], "observed_at", issues)
-    if threat_columns["threat_id"].null_count:
-        raise bad("incidents[].threat_links[].threat.id", "an embedded threat has no 'id'")
+        raise where.bad("incidents[].threat_links[].id", "a threat link has no 'id'")
+    threats = _page_threats(links, link_columns["threat_id"], pick, issues, where)
     # Deduplicate this page's threat copies here, on the worker thread: most copies of a
     # threat sit on the same page, so the final merge has far less to do.
-    threat_parent = link_parent[embedded.to_numpy(zero_copy_only=False)]
+    threat_parent = link_parent[threats.embedded]
     updated = as_int(columns["updated_at"])[threat_parent]
-    winners, conflicted = threat_winners(threat_columns, updated, np.zeros(len(updated), bool))
+    winners, conflicted = threat_winners(threats.columns, updated, np.zeros(len(updated), bool))
     return PageColumns(
         total=total,
         pass_index=pass_index,
         result_set=result_set,
         incidents=columns,
-        threat_count=threat_count,
+        threat_count=pc.fill_null(pc.list_value_length(link_lists), 0).cast(pa.int64()),
         links=link_columns,
         link_parent=link_parent,
-        threats=take(threat_columns, winners),
+        threats=take(threats.columns, winners),
         threat_updated=updated[winners],
         threat_conflicted=conflicted,
         threat_source=threat_parent[winners].astype(np.int32),
         issues=issues,
         conflicts=conflicts,
     )
+
+
+def _incidents_of(table: pa.Table, where: _Where) -> tuple[pa.Array, int]:
+    """A parsed page's incidents (one struct array) and its ``total``, both checked."""
+    listed = table.column("incidents").chunk(0)
+    if listed.null_count:
+        raise where.bad("incidents", "field 'incidents' should be a list of incident objects")
+    total = table.column("total")[0].as_py()
+    if total is None or total < 0:
+        got = "nothing" if total is None else total
+        raise where.bad("total", f"field 'total' should be a non-negative integer, got {got}")
+    incidents = pc.list_flatten(listed, memory_pool=arrays.POOL)
+    if incidents.null_count:
+        raise where.bad("incidents[]", "field 'incidents' holds a null instead of an incident")
+    return incidents, total
+
+
+def _parsed_columns(
+    struct: pa.Array,
+    table: schema.Table,
+    pick: _Fields,
+    issues: Counter[str],
+    *,
+    encode: bool = False,
+) -> dict[str, pa.Array]:
+    """Each column of ``table`` the API spells, picked from ``struct`` (see
+    :func:`parsed`)."""
+    return {c.name: parsed(pick(struct, c), c, issues, encode=encode) for c in table if c.api}
+
+
+def parsed(
+    values: pa.Array, column: schema.Column, issues: Counter[str], *, encode: bool = False
+) -> pa.Array:
+    """A picked column as its kind is parsed (:data:`~.schema.KINDS`): timestamps
+    parsed, categoricals dictionary-encoded when ``encode``, the rest as read."""
+    kind = schema.KINDS[column.kind]
+    if pa.types.is_timestamp(kind.parsed):
+        return timestamps(values, column.name, issues)
+    if encode and kind.categorical:
+        return pc.dictionary_encode(values, memory_pool=arrays.POOL)
+    return values
+
+
+def _link_lists(incidents: pa.Array, conflicts: Counter[str]) -> pa.Array:
+    """Each incident's list of links, whichever spelling it uses; rows that spell it both
+    ways with different links are counted in ``conflicts``."""
+    kind = incidents.type
+    spelled = [nested_field(incidents, n) for n in schema.THREAT_LINKS if has_field(kind, n)]
+    if len(spelled) == 1:
+        return spelled[0]
+    snake_links, camel_links = spelled
+    both = pc.and_(pc.is_valid(snake_links), pc.is_valid(camel_links))
+    if pc.any(both).as_py():
+        # Rare: compare the two lists only where both spellings are present.
+        rows = np.flatnonzero(both.to_numpy(zero_copy_only=False))
+        conflicts[schema.THREAT_LINKS[0]] += sum(
+            _snake_keys(snake_links[i].as_py()) != _snake_keys(camel_links[i].as_py()) for i in rows
+        )
+    return pc.coalesce(snake_links, camel_links, memory_pool=arrays.POOL)
+
+
+def _link_columns(
+    links: pa.Array,
+    incident_ids: pa.Array,
+    link_parent: np.ndarray,
+    pick: _Fields,
+    issues: Counter[str],
+) -> dict[str, pa.Array]:
+    """The ``links`` table's columns of one page."""
+    column = schema.LINKS.column
+    embedded_id = nested_field(links, f"{schema.EMBEDDED_THREAT[0]}.id")
+    return {
+        "link_id": pick(links, column("link_id")),
+        "incident_id": pc.take(incident_ids, pa.array(link_parent), memory_pool=arrays.POOL),
+        # A link that does not name its threat takes the embedded threat's id.
+        "threat_id": pc.coalesce(
+            pick(links, column("threat_id")), embedded_id, memory_pool=arrays.POOL
+        ),
+        "added_at": parsed(pick(links, column("added_at")), column("added_at"), issues),
+    }
+
+
+class _PageThreats(NamedTuple):
+    columns: dict[str, pa.Array]  # one row per embedded threat copy
+    embedded: np.ndarray  # per link: whether it embeds its threat
+
+
+def _page_threats(
+    links: pa.Array, threat_ids: pa.Array, pick: _Fields, issues: Counter[str], where: _Where
+) -> _PageThreats:
+    """The threat copies the page's links embed, one row per copy."""
+    threats = nested_field(links, schema.EMBEDDED_THREAT[0])
+    embedded = pc.is_valid(threats)
+    # Fields are picked from the whole column of links (zero-copy), then only the embedded
+    # rows are kept, field by field: never a copy of the whole struct with unused spellings.
+    columns = {
+        column.name: pc.filter(pick(threats, column), embedded, memory_pool=arrays.POOL)
+        for column in schema.THREATS
+        if not schema.KINDS[column.kind].derived
+    }
+    columns["threat_id"] = pc.coalesce(
+        columns["threat_id"],
+        pc.filter(threat_ids, embedded, memory_pool=arrays.POOL),
+        memory_pool=arrays.POOL,
+    )
+    if columns["threat_id"].null_count:
+        raise where.bad("incidents[].threat_links[].threat.id", "an embedded threat has no 'id'")
+    for column in schema.THREATS:
+        if column.name in columns:
+            columns[column.name] = parsed(columns[column.name], column, issues)
+    return _PageThreats(columns, embedded.to_numpy(zero_copy_only=False))
 
 
 def parse_assets(body: bytes, offset: int = 0, label: str = "assets") -> PageColumns:
@@ -286,36 +338,24 @@ def parse_assets(body: bytes, offset: int = 0, label: str = "assets") -> PageCol
     Raises :class:`ResponseFormatError` naming the first field that is not the
     documented shape.
     """
+    where = _Where(label, offset)
     table = read_assets(body, label, offset)
     listed = table.column("assets").chunk(0)
-    assets = pc.list_flatten(listed)
+    assets = pc.list_flatten(listed, memory_pool=arrays.POOL)
     if listed.null_count or assets.null_count:
-        raise ResponseFormatError(
-            f"{label}: field 'assets' should be a list of asset objects",
-            offset=offset,
-            field="assets",
-        )
+        raise where.bad("assets", "field 'assets' should be a list of asset objects")
     total = table.column("total")[0].as_py()
     issues: Counter[str] = Counter()
     conflicts: Counter[str] = Counter()
-    pick = _Fields(conflicts)
-    columns: dict[str, pa.Array] = {}
-    for column in schema.ASSETS:
-        values = pick(assets, column)
-        if column.kind is schema.Kind.TIMESTAMP:
-            values = timestamps(values, column.name, issues)
-        columns[column.name] = values
+    columns = _parsed_columns(assets, schema.ASSETS, _Fields(conflicts), issues)
     if columns["asset_id"].null_count:
-        raise ResponseFormatError(
-            f"{label}: an asset has no 'asset_id'", offset=offset, field="assets[].asset_id"
-        )
-    empty = pa.array([], pa.string())
+        raise where.bad("assets[].asset_id", "an asset has no 'asset_id'")
     return PageColumns(
         total=offset + len(assets) if total is None else total,
         pass_index=0,
         result_set="",
         incidents=columns,
-        threat_count=empty,
+        threat_count=pa.array([], pa.string()),
         links={},
         link_parent=np.zeros(0, np.int32),
         threats={},
@@ -382,7 +422,7 @@ def winners_among(
     are read; whether copies disagree is :func:`flag_disagreeing`'s to say, after.
     """
     if rows is not None:  # a temporary copy of this partition's ids
-        ids = pc.take(ids, pa.array(rows), memory_pool=arrays.SCRATCH)
+        ids = pc.take(ids, pa.array(rows), memory_pool=arrays.POOL)
     n = len(ids)
     if n == 0:
         empty = np.zeros(0, np.int64)
@@ -424,15 +464,18 @@ def flag_disagreeing(
     def differs(name: str) -> np.ndarray:
         values = threats[name]
         out = np.zeros(len(copies), dtype=bool)
-        for at in range(0, len(copies), _SLICE):
-            end = at + _SLICE
+        for at in range(0, len(copies), COMPARED_AT_ONCE):
+            end = at + COMPARED_AT_ONCE
             mine = arrays.take_rows(values, copies[at:end])
             other = arrays.take_rows(values, theirs[at:end])
+            pool = arrays.POOL
             same = pc.or_kleene(
-                pc.fill_null(pc.equal(mine, other), False),
-                pc.and_(pc.is_null(mine), pc.is_null(other)),
+                pc.equal(mine, other, memory_pool=pool),
+                pc.and_(pc.is_null(mine), pc.is_null(other), memory_pool=pool),
+                memory_pool=pool,
             )
-            out[at:end] = ~same.to_numpy(zero_copy_only=False)
+            # Null where one side is missing: they differ.
+            out[at:end] = ~pc.fill_null(same, False).to_numpy(zero_copy_only=False)
         return out
 
     differing = np.zeros(len(copies), dtype=bool)
@@ -445,14 +488,16 @@ def flag_disagreeing(
     return found.flagged | bad[found.winner]
 
 
-# Pairs of threat copies compared at once: bounds the temporaries of a comparison.
-_SLICE = 1 << 18
+#: Pairs of threat copies compared at once: bounds the temporaries of a comparison.
+COMPARED_AT_ONCE = 1 << 18
 
 
-def take(arrays: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+def take(columns: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
     """Rows of every column; each source column is released as soon as it is copied."""
     indices = pa.array(rows)
-    return {name: arrays.pop(name).take(indices) for name in list(arrays)}
+    return {
+        name: pc.take(columns.pop(name), indices, memory_pool=arrays.POOL) for name in list(columns)
+    }
 
 
 def as_int(timestamps: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -467,16 +512,16 @@ def timestamps(values: pa.Array, name: str, issues: Counter[str]) -> pa.Array:
     try:
         # Arrow's parser takes every well-formed ISO-8601 string with an offset; it
         # refuses the whole array for one naive or malformed value.
-        return pc.cast(values, _TIMESTAMP)
+        return pc.cast(values, _TIMESTAMP, memory_pool=arrays.POOL)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     present = pc.is_valid(values)
     # RFC 3339 allows a lowercase "z"; neither Arrow nor pandas does.
     upper_z = pc.replace_substring_regex(values, pattern=r"z(\s*)$", replacement="Z\\1")
-    parsed = pd.to_datetime(
+    converted = pd.to_datetime(
         upper_z.to_pandas(), format="ISO8601", utc=True, errors="coerce"
     ).dt.as_unit(schema.TIMESTAMP_UNIT)
-    result = pa.array(parsed, type=_TIMESTAMP, from_pandas=True)
+    result = pa.array(converted, type=_TIMESTAMP, from_pandas=True, memory_pool=arrays.POOL)
     failed = pc.and_(present, pc.is_null(result))
     naive = pc.and_(pc.is_valid(result), pc.invert(pc.match_substring_regex(values, _HAS_OFFSET)))
     issues[f"{name}:unparseable"] += pc.sum(failed).as_py() or 0

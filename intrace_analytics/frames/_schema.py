@@ -11,7 +11,7 @@ restores the categories recorded at write time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import overload
@@ -24,30 +24,25 @@ from intrace_analytics.api._endpoints import SCOPES, STATUSES
 
 __all__ = [
     "ASSETS",
-    "ASSET_ATTRIBUTES",
-    "EMBEDDED_THREAT",
     "INCIDENTS",
     "INCIDENT_ASSETS",
     "KEYS",
-    "LINKS",
+    "KINDS",
     "METADATA_KEY",
     "SCHEMA_VERSION",
     "SCOPES",
     "SEVERITIES",
-    "SNAKE_CASE",
     "STATUSES",
     "TABLES",
     "THREATS",
-    "THREAT_LINKS",
     "TIMESTAMP_UNIT",
     "Column",
     "Kind",
+    "KindTypes",
     "Table",
     "arrow_schema",
-    "arrow_type",
     "categories_for",
     "empty_frame",
-    "find_column",
     "pandas_dtype",
     "ranked_column",
     "severity_rank",
@@ -81,6 +76,75 @@ class Kind(StrEnum):
     SEVERITY_RANK = "severity_rank"
     FLOAT = "float"  #: float64, missing is NaN
     INT = "int"  #: int64, never missing
+
+
+@dataclass(frozen=True)
+class KindTypes:
+    """What a kind of column is at each stage: read from a page, parsed, in pandas, in
+    Parquet. Every stage looks its column's kind up in :data:`KINDS`, here alone.
+
+    Attributes
+    ----------
+    payload
+        How Arrow's JSON reader reads the API's field.
+    parsed
+        A page's column after parsing, before typing (timestamps parsed).
+    arrow
+        The column in Parquet and in the Arrow schema of an export.
+    pandas
+        The pandas dtype, given the categories (ignored unless ``categorical``).
+    categorical
+        Typed as a categorical whose categories are the documented values and those seen.
+    derived
+        Computed while typing from another column of the table, never read from the API.
+    nullable
+        Whether the column may hold missing values.
+    """
+
+    payload: pa.DataType
+    parsed: pa.DataType
+    arrow: pa.DataType
+    pandas: Callable[[list[str]], object]
+    categorical: bool = False
+    derived: bool = False
+    nullable: bool = True
+
+
+_STRING = pa.string()
+_TIMESTAMP = pa.timestamp(TIMESTAMP_UNIT, tz="UTC")
+
+#: Each kind's types at every stage: the one table the parse, the merge, the typing and
+#: the Parquet export dispatch on.
+KINDS: dict[Kind, KindTypes] = {
+    Kind.STRING: KindTypes(_STRING, _STRING, _STRING, lambda _: pd.StringDtype()),
+    Kind.TIMESTAMP: KindTypes(
+        _STRING,
+        _TIMESTAMP,
+        _TIMESTAMP,
+        lambda _: pd.DatetimeTZDtype(unit=TIMESTAMP_UNIT, tz="UTC"),
+    ),
+    Kind.CATEGORY: KindTypes(
+        _STRING,
+        _STRING,
+        pa.dictionary(pa.int32(), _STRING),
+        lambda categories: pd.CategoricalDtype(categories, ordered=False),
+        categorical=True,
+    ),
+    Kind.SEVERITY: KindTypes(
+        _STRING,
+        _STRING,
+        pa.dictionary(pa.int32(), _STRING, ordered=True),
+        lambda categories: pd.CategoricalDtype(categories, ordered=True),
+        categorical=True,
+    ),
+    Kind.SEVERITY_RANK: KindTypes(
+        pa.int8(), pa.int8(), pa.int8(), lambda _: pd.Int8Dtype(), derived=True
+    ),
+    Kind.FLOAT: KindTypes(pa.float64(), pa.float64(), pa.float64(), lambda _: np.dtype("float64")),
+    Kind.INT: KindTypes(
+        pa.int64(), pa.int64(), pa.int64(), lambda _: np.dtype("int64"), nullable=False
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -232,9 +296,6 @@ THREATS = Table(
     ),
 )
 
-#: The payload's containers of ``GET /v1/assets`` (both casings nest under ``attributes``).
-ASSET_ATTRIBUTES = ("attributes",)
-
 ASSETS = Table(
     "assets",
     "asset_id",
@@ -339,40 +400,18 @@ def ranked_column(table: Table) -> str:
 
 
 def pandas_dtype(column: Column, categories: Iterable[str] | None = None) -> object:
-    """The pandas dtype of a column (categoricals need their categories)."""
-    if column.kind is Kind.STRING:
-        return pd.StringDtype()
-    if column.kind is Kind.SEVERITY_RANK:
-        return pd.Int8Dtype()
-    if column.kind is Kind.TIMESTAMP:
-        return pd.DatetimeTZDtype(unit=TIMESTAMP_UNIT, tz="UTC")
-    if column.kind is Kind.FLOAT:
-        return "float64"
-    if column.kind is Kind.INT:
-        return "int64"
-    cats = list(column.known) if categories is None else list(categories)
-    return pd.CategoricalDtype(cats, ordered=column.kind is Kind.SEVERITY)
-
-
-def arrow_type(column: Column) -> pa.DataType:
-    """The Arrow type of a column, as written to Parquet."""
-    if column.kind is Kind.STRING:
-        return pa.string()
-    if column.kind is Kind.TIMESTAMP:
-        return pa.timestamp(TIMESTAMP_UNIT, tz="UTC")
-    if column.kind is Kind.FLOAT:
-        return pa.float64()
-    if column.kind is Kind.INT:
-        return pa.int64()
-    if column.kind is Kind.SEVERITY_RANK:
-        return pa.int8()
-    return pa.dictionary(pa.int32(), pa.string(), ordered=column.kind is Kind.SEVERITY)
+    """The pandas dtype of a column (categoricals need their categories: by default the
+    documented ones)."""
+    return KINDS[column.kind].pandas(list(column.known if categories is None else categories))
 
 
 def arrow_schema(table: str) -> pa.Schema:
-    """The explicit Arrow schema of ``"incidents"``, ``"links"`` or ``"threats"``."""
+    """The explicit Arrow schema of a table (``"incidents"``, ...), as written to Parquet."""
     return pa.schema(
-        [pa.field(c.name, arrow_type(c), nullable=c.kind is not Kind.INT) for c in TABLES[table]]
+        [
+            pa.field(c.name, KINDS[c.kind].arrow, nullable=KINDS[c.kind].nullable)
+            for c in TABLES[table]
+        ]
     )
 
 
