@@ -15,17 +15,19 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from intrace_analytics.analysis._status import (
+from intrace_analytics import (
+    IncidentFrames,
     data_quality,
     incident_severity,
     open_backlog,
+    resolution_summary,
+    resolution_times,
     severity_breakdown,
     status_breakdown,
     status_over_time,
 )
-from intrace_analytics.analysis._survival import resolution_summary, resolution_times
+from intrace_analytics.analysis._status import CHECKS
 from intrace_analytics.frames import _schema as schema
-from intrace_analytics.frames._container import IncidentFrames
 from tests.helpers import assert_value_error_names, stamp, typed
 
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
@@ -305,6 +307,13 @@ def test_data_quality_finds_each_problem() -> None:
         "duplicate_links": (2, ["l2", "l1"]),
     }
     assert result.columns.tolist() == ["check", "count", "example_ids"]
+    # The declared table is what runs: its checks, in its order, examples from the table
+    # each check's column is the key of.
+    assert result["check"].tolist() == [check.name for check in CHECKS]
+    keys = {"incident_id": incidents, "link_id": links, "threat_id": threats}
+    for check, (_, ids) in zip(CHECKS, found.values(), strict=True):
+        assert set(ids) <= set(keys[check.column][check.column])
+        assert check.words
 
 
 def test_duplicate_links_are_exact_despite_shared_suffixes() -> None:

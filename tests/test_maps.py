@@ -23,19 +23,11 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from intrace_analytics import IncidentFrames
+from intrace_analytics import IncidentFrames, plot_site_map, plot_site_maps, plot_threat_map
 from intrace_analytics._util.format import MISSING
 from intrace_analytics.frames._schema import SEVERITIES, empty_frame
 from intrace_analytics.sandbox import SITES
-from intrace_analytics.viz._maps import (
-    EARTH_RADIUS_KM,
-    RADIUS_LABEL,
-    SITE_LABEL,
-    circle_polygon,
-    plot_site_map,
-    plot_site_maps,
-    plot_threat_map,
-)
+from intrace_analytics.viz._maps import EARTH_RADIUS_KM, RADIUS_LABEL, SITE_LABEL, circle_polygon
 from intrace_analytics.viz._style import SEVERITY_COLORS, SEVERITY_ORDER, UNKNOWN_COLOR
 from tests.helpers import SITE_RADIUS_KM, typed
 

@@ -26,19 +26,21 @@ from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
 
-from intrace_analytics import IncidentFrames
-from intrace_analytics._util.format import MISSING
-from intrace_analytics.analysis._status import open_backlog
-from intrace_analytics.analysis._survival import km_curve, resolution_times
-from intrace_analytics.frames._schema import SEVERITIES, STATUSES, empty_frame
-from intrace_analytics.viz._maps import SITE_LABEL, plot_threat_map
-from intrace_analytics.viz._plots import (
+from intrace_analytics import (
+    IncidentFrames,
+    km_curve,
+    open_backlog,
     plot_open_backlog,
     plot_resolution_times,
     plot_severity,
     plot_severity_by_type,
     plot_status_breakdown,
+    plot_threat_map,
+    resolution_times,
 )
+from intrace_analytics._util.format import MISSING
+from intrace_analytics.frames._schema import SEVERITIES, STATUSES, empty_frame
+from intrace_analytics.viz._maps import SITE_LABEL
 from intrace_analytics.viz._style import (
     GROUP_COLORS,
     KM_LABEL,

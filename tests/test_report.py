@@ -251,6 +251,20 @@ def test_top_open_lists_the_top_open_incidents(frames: IncidentFrames, report: P
     assert top.count("&lt;script&gt;alert(1)&lt;/script&gt;") == TOP_OPEN
 
 
+def test_top_open_starts_where_resolution_times_start(tmp_path: Path) -> None:
+    # One started before it was reported; one says nothing of its start (created_at then).
+    frames = frames_from_pages(
+        [page([incident("early", started_at="2026-09-20T00:00:00Z",
+                        created_at="2026-09-21T00:00:00Z"),
+               incident("unsaid", created_at="2026-09-22T06:00:00Z")])]
+    )  # fmt: skip
+    document = _parse(build_report(frames, tmp_path / "starts.html", as_of=AS_OF))
+    started = {row["incident"]: row["started"] for row in document.table("top-open")}
+    begin = survival.resolution_times(frames.incidents, as_of=AS_OF).set_index("incident_id")
+    assert started == {iid: timestamp(t) for iid, t in begin["start"].items()}
+    assert started == {"early": "2026-09-20 00:00 UTC", "unsaid": "2026-09-22 06:00 UTC"}
+
+
 def test_api_key_never_appears(report: Path, document: _Document) -> None:
     html = report.read_text(encoding="utf-8")
     assert SECRET not in html
@@ -495,6 +509,9 @@ def test_data_quality_is_listed_once(frames: IncidentFrames, document: _Document
     rows = document.table("data-quality")
     assert [row["count"] for row in rows] == [count(n) for n in findings["count"]]
     assert rows[0]["finding"].startswith("closed or resolved without a resolution time")
+    # Each finding in the words its check declares.
+    words = {check.name: check.words for check in analysis.CHECKS}
+    assert [row["finding"] for row in rows] == [words[name] for name in findings["check"]]
     visible = " ".join(document.visible)
     assert "data_quality" not in visible
     assert "data quality" not in " ".join(document.prose("provenance").split()).lower()

@@ -10,10 +10,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from intrace_analytics import IncidentFrames
-from intrace_analytics.analysis._sites import EXPOSURE_COLUMNS, asset_exposure, incidents_by_asset
-from intrace_analytics.analysis._status import status_breakdown
-from intrace_analytics.analysis._survival import resolution_summary
+from intrace_analytics import (
+    IncidentFrames,
+    asset_exposure,
+    incidents_by_asset,
+    resolution_summary,
+    status_breakdown,
+)
+from intrace_analytics.analysis._sites import EXPOSURE_COLUMNS
 from intrace_analytics.sandbox import SITES
 from tests.helpers import typed
 

@@ -15,10 +15,14 @@ import pandas as pd
 import pytest
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from intrace_analytics.analysis._status import data_quality
-from intrace_analytics.analysis._survival import km_curve, resolution_summary, resolution_times
+from intrace_analytics import (
+    IncidentFrames,
+    data_quality,
+    km_curve,
+    resolution_summary,
+    resolution_times,
+)
 from intrace_analytics.frames import _schema as schema
-from intrace_analytics.frames._container import IncidentFrames
 from tests.helpers import assert_value_error_names, stamp, typed
 
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")

@@ -1,8 +1,9 @@
 """The one formatter: every number, duration and time the package shows, one way each.
 
 The HTML report, the text summary and the command line print through these functions,
-so a quantity reads the same wherever it appears (never ``44.5 h`` in one place and
-``1 d 20 h`` in another). One function per meaning:
+and the figures label their ticks and legends through :func:`label`, so a quantity reads
+the same wherever it appears (never ``44.5 h`` in one place and ``1 d 20 h`` in another),
+and a missing value is :data:`MISSING` everywhere. One function per meaning:
 
 =============  ==========================  ==========================================
 meaning        function                    example
@@ -238,7 +239,8 @@ def timestamp(value: Any) -> str:
 
 
 def label(value: Any) -> str:
-    """A category or free-text value as it is, or :data:`MISSING` when missing.
+    """A category or free-text value as it is, or :data:`MISSING` when missing: a table
+    cell, a tick or a legend entry.
 
     Examples
     --------

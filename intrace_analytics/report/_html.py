@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["DEFAULT_TITLE", "SECTIONS", "TOP_OPEN", "build_report"]
+__all__ = ["SECTIONS", "TOP_OPEN", "build_report"]
 
 #: The report's title when none is given.
 DEFAULT_TITLE = "Intrace incidents report"

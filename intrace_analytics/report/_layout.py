@@ -18,6 +18,9 @@ from intrace_analytics.analysis import _status as analysis
 from intrace_analytics.analysis import _survival as survival
 from intrace_analytics.frames._container import IncidentFrames
 
+# The names below are the report layer's own: _html and _text lay them out.
+__all__: list[str] = []
+
 STATUS_HEADING = "Incidents by status"
 RESOLUTION_HEADING = "Time to resolution"
 SEVERITY_HEADING = "Threats by severity"
@@ -30,6 +33,8 @@ ALL = "all"
 #: The column ``resolution_summary`` adds for incidents closed or resolved without a
 #: ``resolved_at`` (neither resolved at a known time nor open); read when present.
 WITHOUT_TIME = "resolved_without_time"
+#: What a group's times say when every incident in it ended without a ``resolved_at``.
+NO_END_TIMES = "no end times"
 
 # One meaning per word: "open", "closed", "resolved" alone are statuses (what the
 # incident says); the resolution figures, which count by resolved_at, say so in their
@@ -120,7 +125,7 @@ def times(row: Any, columns: Sequence[str]) -> list[str]:
     """The durations of one group; a group with nothing to estimate says why."""
     estimated = int(row["resolved"]) + int(row["open"])
     if not estimated:
-        empty = fmt.NO_INCIDENTS if not row["count"] else "no end times"
+        empty = fmt.NO_INCIDENTS if not row["count"] else NO_END_TIMES
         return [empty] * len(columns)
     return [fmt.duration(row[name]) for name in columns]
 

@@ -21,6 +21,7 @@ from intrace_analytics.analysis import _sites as sites
 from intrace_analytics.analysis import _status as analysis
 from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.report._layout import (
+    NO_END_TIMES,
     RESOLUTION_COUNTS,
     RESOLUTION_HEADING,
     RESOLUTION_LEGEND,
@@ -145,16 +146,16 @@ def _resolution_lines(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[str]
         median, low, high, p90, naive = times(row, list(RESOLUTION_TIMES))
         ci = (
             median
-            if median in (fmt.NO_INCIDENTS, "no end times")
+            if median in (fmt.NO_INCIDENTS, NO_END_TIMES)
             else fmt.interval(row["km_median_low"], row["km_median_high"])
         )
         time_rows.append([name, median, ci, p90, naive])
     time_headers = ["scope", "median", "median 95% CI", "90th pct", "naive median"]
     legend = RESOLUTION_LEGEND + (f"; {WITHOUT_TIME_LEGEND}." if WITHOUT_TIME in counts else ".")
-    notes = [
+    note = (
         "median, 95% CI and 90th pct: Kaplan-Meier estimates that count unresolved "
         "incidents; naive median: resolved incidents only (biased short, for contrast)."
-    ]
+    )
     return [
         *_text_table(count_headers, count_rows, right=range(1, len(count_headers))),
         "",
@@ -162,7 +163,7 @@ def _resolution_lines(incidents: pd.DataFrame, as_of: pd.Timestamp) -> list[str]
         "",
         *_text_table(time_headers, time_rows, right=range(1, len(time_headers))),
         "",
-        *_wrap(notes[0]),
+        *_wrap(note),
     ]
 
 

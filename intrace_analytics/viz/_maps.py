@@ -38,7 +38,6 @@ from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.viz import _style as style
 
 __all__ = [
-    "EARTH_RADIUS_KM",
     "RADIUS_LABEL",
     "SITE_LABEL",
     "plot_site_map",
