@@ -13,6 +13,25 @@ import pytest
 
 import intrace_analytics
 
+STUB = Path(intrace_analytics.__file__).with_suffix(".pyi")
+
+
+def _stub() -> tuple[dict[str, str], list[str]]:
+    """What type checkers see: each name the stub imports and from where, and its __all__."""
+    tree = ast.parse(STUB.read_text(encoding="utf-8"))
+    imported = {
+        alias.name: node.module
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module is not None
+        for alias in node.names
+    }
+    (listed,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__all__"
+    ]
+    return imported, listed
+
 
 def test_all_is_sorted_and_is_the_whole_public_surface() -> None:
     exported = intrace_analytics.__all__
@@ -20,39 +39,26 @@ def test_all_is_sorted_and_is_the_whole_public_surface() -> None:
     assert len(set(exported)) == len(exported)
     # Everything public the package namespace holds (submodules aside), plus the names
     # it loads on first use, is exactly __all__: nothing missing, nothing stray (an
-    # accidental `Any` from a typing import would show up here). Every export but
-    # __version__ is loaded on first use, so the eager set is empty today.
+    # accidental `Path` from an import would show up here).
     eager = {
         name
         for name, value in vars(intrace_analytics).items()
         if not name.startswith("_") and not inspect.ismodule(value)
     }
-    lazy = set(intrace_analytics._LAZY)
-    assert eager.isdisjoint(lazy)
-    assert eager | lazy | {"__version__"} == set(exported)
-    for name in exported:
-        value = getattr(intrace_analytics, name)
-        if name != "__version__":
-            assert value.__module__ == intrace_analytics._LAZY[name], name
+    assert eager == set()
     assert set(exported) <= set(dir(intrace_analytics))
 
 
 def test_type_checkers_see_the_same_names_from_the_same_modules() -> None:
-    # The `if typing.TYPE_CHECKING:` imports are what mypy and editors see; _LAZY is
-    # what runs. They must name the same things, or a user's types would lie.
-    source = Path(intrace_analytics.__file__).read_text(encoding="utf-8")
-    (block,) = [
-        node
-        for node in ast.parse(source).body
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-    ]
-    seen = {
-        alias.name: node.module
-        for node in block.body
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
-    }
-    assert seen == intrace_analytics._LAZY
+    # The stub is what mypy and editors read; at run time each name is imported on first
+    # use from the module the stub names. Both say the same, or a user's types would lie.
+    imported, listed = _stub()
+    assert listed == intrace_analytics.__all__
+    assert sorted(imported) == sorted(listed)
+    for name, module in imported.items():
+        value = getattr(intrace_analytics, name)
+        if name != "__version__":
+            assert value.__module__ == module, name
 
 
 def test_importing_the_package_imports_no_heavy_dependency() -> None:
