@@ -21,7 +21,7 @@ from intrace_analytics.history._log import GONE, data_schema, key_array, log_sch
 
 __all__ = ["Incoming", "absent_labels", "counts", "diff", "incoming", "rows_differ"]
 
-_CATEGORICAL = (schema.Kind.CATEGORY, schema.Kind.SEVERITY)
+_CATEGORICAL = tuple(kind for kind, types in schema.KINDS.items() if types.categorical)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from intrace_analytics._util.clock import as_of as to_utc
 from intrace_analytics._util.redact import scrub
 from intrace_analytics._version import __version__
 from intrace_analytics.exceptions import IncompleteLoadError, IntraceError
+from intrace_analytics.export._atomic import sweep_temporaries
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.history import _changes, _diff, _log
@@ -159,6 +160,11 @@ class History:
         partitions of the next load are its own)."""
         committed = set(loads["load_id"])
         last = int(loads["load_seq"].max()) if not loads.empty else 0
+        if self._store.local is not None:
+            # A loads row's temporary, left by a writer killed just before or after
+            # linking it into place.
+            names = [f"load-{seq:06d}.parquet" for seq in (last, last + 1)]
+            sweep_temporaries(self._store.local / "loads", names)
         for table in schema.TABLES:
             for info in self._store.children(self._store.path(table)):
                 load_id = info.base_name.removeprefix("load_id=")

@@ -70,7 +70,7 @@ LOADS_SCHEMA = pa.schema(
 )
 
 _LOAD_FILE = re.compile(r"load-([0-9]{6,})\.parquet")
-_CATEGORICAL = (schema.Kind.CATEGORY, schema.Kind.SEVERITY)
+_CATEGORICAL = tuple(kind for kind, types in schema.KINDS.items() if types.categorical)
 
 
 def load_path(store: Store, seq: int) -> str:
