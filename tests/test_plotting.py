@@ -53,6 +53,7 @@ from intrace_analytics.viz._style import (
     STATUS_COLORS,
     UNKNOWN_COLOR,
 )
+from tests.helpers import assert_value_error_names
 
 # The sandbox's history ends at this fixed instant; censoring there keeps results stable.
 AS_OF = pd.Timestamp("2026-10-01T00:00:00Z")
@@ -384,6 +385,17 @@ def test_resolution_many_groups_are_capped_with_other(
 def test_resolution_times_rejects_an_unknown_unit(sandbox_frames: IncidentFrames) -> None:
     with pytest.raises(ValueError, match=r"unit must be one of .*'weeks'"):
         plot_resolution_times(sandbox_frames.incidents, as_of=AS_OF, unit="weeks")
+
+
+@pytest.mark.parametrize("plot", [plot_resolution_times, plot_status_breakdown])
+def test_grouped_plots_reject_an_unknown_by_column(
+    plot: Any, sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    # The analyses' one check: a ValueError naming by and the column, never a KeyError.
+    for incidents in (sandbox_frames.incidents, sandbox_frames.incidents.iloc[:0]):
+        assert_value_error_names(
+            lambda frame=incidents: plot(frame, by="nope", ax=ax), ["by", "'nope'"]
+        )
 
 
 # -- severity ------------------------------------------------------------------------

@@ -4,8 +4,8 @@ lookups, and the two rules about an incident's times, each written once.
 - :func:`start_times`: when an incident started (``started_at``, else ``created_at``);
 - :func:`ended_without_time`: an incident whose status says it ended, but not when.
 
-The report and the figures take these from here too, so "started" and "ended" mean one
-thing wherever the package counts them.
+The report and the figures take these from here too (the start rule, the ``by=`` check),
+so "started" means one thing, and a bad ``by=`` one error, wherever the package uses them.
 
 >>> import pandas as pd
 >>> incidents = pd.DataFrame({
@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from intrace_analytics._util.checks import check_columns, fail
 
-__all__ = ["start_times"]
+__all__ = ["by_list", "start_times"]
 
 #: Where a duration may start: ``started_at`` (falling back to ``created_at``), or
 #: ``created_at`` alone.

@@ -29,6 +29,7 @@ from matplotlib.lines import Line2D
 
 from intrace_analytics._util import clock
 from intrace_analytics._util.checks import check_choice
+from intrace_analytics.analysis._common import by_list
 from intrace_analytics.analysis._status import open_backlog, severity_breakdown, status_breakdown
 from intrace_analytics.analysis._survival import km_curve, resolution_times
 from intrace_analytics.frames._schema import STATUSES
@@ -129,7 +130,7 @@ def plot_status_breakdown(
     >>> ax = plot_status_breakdown(frames.incidents, by="scope")  # doctest: +SKIP
     """
     ax = style.axes(ax)
-    columns = style.as_list(by)
+    columns = by_list(by, incidents)
     breakdown = status_breakdown(incidents, by=by)
     if columns:
         sizes = pd.Series(
@@ -336,7 +337,7 @@ def plot_resolution_times(
     check_choice("unit", unit, ("auto", *_UNITS))
     ax = style.axes(ax)
     as_of = clock.as_of(as_of)  # read once, so every group is censored at the same time
-    columns = style.as_list(by)
+    columns = by_list(by, incidents)
     groups, colors = _resolution_groups(incidents, columns)
     times = [(name, resolution_times(frame, start=start, as_of=as_of)) for name, frame in groups]
     times = [(name, rt) for name, rt in times if len(rt)]

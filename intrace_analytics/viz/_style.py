@@ -97,14 +97,6 @@ def labels(values: Any) -> list[str]:
     return [fmt.label(v) for v in pd.Series(values).astype(object)]
 
 
-def as_list(by: str | Sequence[str] | None) -> list[str]:
-    if by is None:
-        return []
-    if isinstance(by, str):
-        return [by]
-    return list(by)
-
-
 def group_labels(frame: pd.DataFrame, by: list[str]) -> list[str]:
     """One label per row: the values of the ``by`` columns, joined with " / "."""
     if not by:
