@@ -7,9 +7,10 @@ A page body looks like this (the API may spell keys in snake_case or camelCase):
                     "createdAt": "2026-04-18T09:00:00Z", "updatedAt": "2026-04-18T11:20:00Z"}],
      "total": 1}
 
-:class:`Page` keeps the raw bytes beside the decoded incidents, with the request
-parameters, the offset and the time it was fetched, so a load can be audited and
-replayed offline.
+:class:`Page` keeps the raw bytes beside the incidents (given, or decoded from the body
+when first read), with the request parameters, the offset and the time it was fetched, so a
+load can be audited and replayed offline. A page of ``GET /v1/assets`` is an
+:class:`AssetPage`. :func:`read_ids` parses a body for its incidents' ids alone.
 """
 
 from __future__ import annotations

@@ -393,7 +393,7 @@ class _MainRead:
             try:
                 self.writer = JsonlWriter(Path(self.raw_dir) / f"pages-{stamp}.jsonl")
             except BaseException:
-                self.normalizer.close()  # its threads, and the memory pool it holds
+                self.normalizer.close()  # its threads
                 raise
 
     def read_first(self, retries: int) -> None:
@@ -581,9 +581,11 @@ def frames_from_pages(
 
     Examples
     --------
-    >>> body = b'{"incidents": [{"id": "i1", "title": "Unrest", "status": "Open",'
-    ... b' "scope": "aggregate", "createdAt": "2026-04-18T09:00:00Z",'
-    ... b' "updatedAt": "2026-04-18T11:20:00+01:00", "threatLinks": []}], "total": 1}'
+    >>> body = (
+    ...     b'{"incidents": [{"id": "i1", "title": "Unrest", "status": "Open",'
+    ...     b' "scope": "aggregate", "createdAt": "2026-04-18T09:00:00Z",'
+    ...     b' "updatedAt": "2026-04-18T11:20:00+01:00", "threatLinks": []}], "total": 1}'
+    ... )
     >>> frames = frames_from_pages([body])
     >>> frames.incidents[["incident_id", "status", "threat_count"]]
       incident_id status  threat_count
