@@ -141,10 +141,10 @@ class Truth:
             self.views += 1
             return view(*args)
 
-        def recording_mutate(mutation: Any) -> None:
+        def recording_mutate(*args: Any) -> None:
             data = api.dataset
             self.before_last = (self.views, list(data.incidents), dict(data.assets_of))
-            mutate(mutation)
+            mutate(*args)
 
         api._view = counting_view  # type: ignore[method-assign]
         api._mutate = recording_mutate  # type: ignore[method-assign]

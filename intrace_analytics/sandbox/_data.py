@@ -17,18 +17,17 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from intrace_analytics._util.checks import check_int, fail
 
-# The sites live in assets.py; re-exported because callers have always imported them here.
+# The sites (from _assets) and the serializer (from _bodies) are importable from here
+# too, beside the data they describe and serialize: one import for a test or benchmark
+# that makes data and pages.
 from intrace_analytics.sandbox._assets import ASSETS, SITES, Asset, site_times
-
-# Serialization lives in payload.py; re-exported because callers (and the tests) have
-# always imported page_body and to_camel from here.
 from intrace_analytics.sandbox._bodies import page_body, to_camel
 from intrace_analytics.sandbox._gcpause import gc_paused
 
@@ -40,6 +39,7 @@ __all__ = [
     "THREAT_TYPES",
     "Asset",
     "Dataset",
+    "Tenant",
     "generate_dataset",
     "page_body",
     "to_camel",
@@ -275,31 +275,77 @@ def _place_offsets() -> dict[str, list[tuple[float, float]]]:
     }
 
 
-_PLACE_OFFSETS = _place_offsets()
+def _offset_suffix(hours: int) -> str:
+    return f"{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
 
-# Timestamps are formatted from cached "YYYY-MM-DDTHH:MM" prefixes and second and
-# millisecond suffixes: datetime.isoformat() would dominate the generator's run time.
-_MINUTE_CACHE: dict[int, str] = {}
+
+_PLACE_OFFSETS = _place_offsets()
+_TYPE_CUM = _cumulative(_TYPE_WEIGHTS)
+_SEVERITY_CUM = {t: _cumulative(w) for t, w in _SEVERITY_WEIGHTS.items()}
+_ASSET_CUM = _cumulative(_ASSET_WEIGHTS)
+_ASSET_COUNT_CUM = _cumulative(_ASSET_COUNT_WEIGHTS)
+_LINK_COUNT_CUM = _cumulative(_LINK_COUNT_WEIGHTS)
+_STATUS_CUM = _cumulative([w for _, w in _STATUS_WEIGHTS])
+_STATUSES = [s for s, _ in _STATUS_WEIGHTS]
+_SUFFIXES = {a.asset_id: _offset_suffix(a.utc_offset_hours) for a in ASSETS}
+_OFFSETS = {a.asset_id: a.utc_offset_hours * _HOUR for a in ASSETS}
+_SITE_PLACES = {a.asset_id: _PLACES[a.asset_id][1] for a in ASSETS}
+_LOCATIONS = {
+    a.asset_id: [f"{place}, {_PLACES[a.asset_id][0]}" for place in _PLACES[a.asset_id][1]]
+    for a in ASSETS
+}
+_MEDIAN_LOG = math.log(30 * _HOUR)
+
 _SECONDS = tuple(f":{s:02d}" for s in range(60))
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+_HOURS_MINUTES = tuple(f"T{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 _EPOCH = date(1970, 1, 1)
 
 
-_DAY_CACHE: dict[int, str] = {}
-_HOURS_MINUTES = tuple(f"T{m // 60:02d}:{m % 60:02d}" for m in range(1440))
+class _Minutes(dict[int, str]):
+    """``"YYYY-MM-DDTHH:MM"`` per minute since the epoch, made on first use.
+
+    Timestamps are formatted from these prefixes and second and millisecond suffixes:
+    ``datetime.isoformat()`` would dominate the generator's run time.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.days: dict[int, str] = {}
+
+    def __missing__(self, minute: int) -> str:
+        days, rest = divmod(minute, 1440)
+        day = self.days.get(days)
+        if day is None:
+            day = self.days[days] = (_EPOCH + timedelta(days=days)).isoformat()
+        text = self[minute] = day + _HOURS_MINUTES[rest]
+        return text
 
 
-def _minute(minute: int) -> str:
-    days, rest = divmod(minute, 1440)
-    day = _DAY_CACHE.get(days)
-    if day is None:
-        day = _DAY_CACHE[days] = (_EPOCH + timedelta(days=days)).isoformat()
-    text = _MINUTE_CACHE[minute] = day + _HOURS_MINUTES[rest]
-    return text
+def _stamper(
+    rand: Callable[[], float], minutes: _Minutes
+) -> Callable[[int, int, str], tuple[str, int]]:
+    """``stamp(sec, offset_seconds, suffix)``: an instant's text and its milliseconds.
 
+    Mostly whole seconds in UTC; some with milliseconds, about 10 % in the site's local
+    offset. Milliseconds only ever add < 1 s, so callers keep related instants >= 1 s
+    apart (or reuse the same text) to preserve their order. A closure over the stream,
+    not a method: it runs several times per incident.
+    """
 
-def _offset_suffix(hours: int) -> str:
-    return f"{'+' if hours >= 0 else '-'}{abs(hours):02d}:00"
+    def stamp(sec: int, offset_seconds: int, suffix: str) -> tuple[str, int]:
+        r = rand()
+        if r < 0.10:
+            minute, ss = divmod(sec + offset_seconds, 60)
+            return minutes[minute] + _SECONDS[ss] + suffix, sec * 1000
+        minute, ss = divmod(sec, 60)
+        prefix = minutes[minute]
+        if r < 0.25:
+            ms = int(rand() * 1000)
+            return prefix + _SECONDS[ss] + _MILLIS[ms], sec * 1000 + ms
+        return prefix + _SECONDS[ss] + "Z", sec * 1000
+
+    return stamp
 
 
 @dataclass
@@ -336,6 +382,57 @@ class Dataset:
 
     incidents: list[dict[str, Any]]
     assets_of: dict[str, tuple[str, ...]]
+
+
+@dataclass
+class Tenant:
+    """The data a sandbox serves, and where its next live incidents come from.
+
+    ``dataset`` is changed in place, so whoever holds it sees every change.
+    """
+
+    dataset: Dataset
+    seed: int
+    #: The ``start_index`` of the next batch of live incidents (see generate_dataset).
+    next_index: int
+    #: Batches are created from ``live_end + next_index`` seconds on.
+    live_end: datetime
+
+    @classmethod
+    def generate(cls, n: int, seed: int, end: datetime) -> Tenant:
+        """``n`` incidents whose history ends at ``end``; live ones come a second later."""
+        # A batch's start_index must be positive (0 means a history), and the first live
+        # incident comes one second after the history's end, whatever its size.
+        first = max(n, 1)
+        live_end = end - timedelta(seconds=first - 1)
+        return cls(generate_dataset(n, seed, end=end), seed, first, live_end)
+
+    def insert(self, n: int, site: str | None = None) -> None:
+        """Put ``n`` new incidents in front, as a live system's newest arrive.
+
+        Each belongs to one to three sites, as generated; with ``site``, to that site
+        too, so a read of that site sees them.
+        """
+        batch = generate_dataset(n, self.seed, start_index=self.next_index, end=self.live_end)
+        self.next_index += n
+        self.dataset.incidents[:0] = batch.incidents
+        for incident_id, sites in batch.assets_of.items():
+            if site is not None and site not in sites:
+                sites = (*sites, site)
+            self.dataset.assets_of[incident_id] = sites
+
+    def delete(self, n: int, site: str | None = None) -> None:
+        """Delete the ``n`` newest incidents (of ``site``, when given)."""
+        incidents, assets_of = self.dataset.incidents, self.dataset.assets_of
+        if site is None:
+            doomed = [i["id"] for i in incidents[:n]]
+            del incidents[:n]
+        else:
+            doomed = [i["id"] for i in incidents if site in assets_of.get(i["id"], ())][:n]
+            gone = set(doomed)
+            incidents[:] = [i for i in incidents if i["id"] not in gone]
+        for incident_id in doomed:
+            assets_of.pop(incident_id, None)
 
 
 def generate_dataset(
@@ -383,102 +480,120 @@ def generate_dataset(
     else:
         raise fail("end", "a timezone-aware datetime or None", end)
     with gc_paused():
-        return _generate(n, seed, start_index, anchor)
+        return _Generator(seed, start_index, anchor).dataset(n)
 
 
-def _generate(n: int, seed: int, start_index: int, anchor: int) -> Dataset:
-    rng = random.Random(seed if start_index == 0 else f"{seed}:{start_index}")
-    rand = rng.random
-    getrandbits = rng.getrandbits
-    lognormvariate = rng.lognormvariate
+class _Generator:
+    """One run of the generator: its random stream, and each site's recent threats.
 
-    def new_id() -> str:
-        h = f"{(getrandbits(128) & _UUID_CLEAR) | _UUID_SET:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    The methods draw from one stream in a fixed order, so the order of the draws *is*
+    the data: a draw added, dropped or moved changes every incident after it.
+    """
 
-    def stamp(sec: int, offset_seconds: int, suffix: str) -> tuple[str, int]:
-        # Mostly whole seconds in UTC; some with milliseconds, about 10 % in the
-        # site's local offset. Returns the text and the instant in milliseconds.
-        # Milliseconds only ever add < 1 s, so callers keep related instants >= 1 s
-        # apart (or reuse the same text) to preserve their order.
-        r = rand()
-        if r < 0.10:
-            minute, ss = divmod(sec + offset_seconds, 60)
-            prefix = minutes.get(minute) or _minute(minute)
-            return prefix + _SECONDS[ss] + suffix, sec * 1000
-        minute, ss = divmod(sec, 60)
-        prefix = minutes.get(minute) or _minute(minute)
-        if r < 0.25:
-            ms = int(rand() * 1000)
-            return prefix + _SECONDS[ss] + _MILLIS[ms], sec * 1000 + ms
-        return prefix + _SECONDS[ss] + "Z", sec * 1000
+    def __init__(self, seed: int, start_index: int, anchor: int) -> None:
+        rng = random.Random(seed if start_index == 0 else f"{seed}:{start_index}")
+        self.rng = rng
+        self.rand = rng.random
+        self.getrandbits = rng.getrandbits
+        self.start_index = start_index
+        self.anchor = anchor
+        self.stamp = _stamper(self.rand, _Minutes())
+        # Threats recently reported near each site, which later incidents may share.
+        self.pools: dict[str, list[dict[str, Any]]] = {a.asset_id: [] for a in ASSETS}
+        # Sites with no incidents of their own (the archived depot) touch the incidents
+        # created while they were active with a threat at one of their places. Derived
+        # from the threats, not drawn: the random stream is the same as without them.
+        end = datetime.fromtimestamp(anchor, UTC)
+        self.near: dict[str, tuple[str, int]] = {
+            place: (site.asset_id, int(site_times(site, end)[1].timestamp()))
+            for site in SITES
+            if site not in ASSETS
+            for place in site.places
+        }
 
-    type_cum = _cumulative(_TYPE_WEIGHTS)
-    severity_cum = {t: _cumulative(w) for t, w in _SEVERITY_WEIGHTS.items()}
-    asset_cum = _cumulative(_ASSET_WEIGHTS)
-    asset_count_cum = _cumulative(_ASSET_COUNT_WEIGHTS)
-    link_count_cum = _cumulative(_LINK_COUNT_WEIGHTS)
-    status_cum = _cumulative([w for _, w in _STATUS_WEIGHTS])
-    statuses = [s for s, _ in _STATUS_WEIGHTS]
-    suffixes = {a.asset_id: _offset_suffix(a.utc_offset_hours) for a in ASSETS}
-    offsets = {a.asset_id: a.utc_offset_hours * _HOUR for a in ASSETS}
-    locations = {
-        a.asset_id: [f"{place}, {_PLACES[a.asset_id][0]}" for place in _PLACES[a.asset_id][1]]
-        for a in ASSETS
-    }
-    places = {a.asset_id: _PLACES[a.asset_id][1] for a in ASSETS}
-    pools: dict[str, list[dict[str, Any]]] = {a.asset_id: [] for a in ASSETS}
-    minutes = _MINUTE_CACHE
-    median_log = math.log(30 * _HOUR)
-    # Sites with no incidents of their own (the archived depot) touch the incidents
-    # created while they were active with a threat at one of their places. Derived
-    # from the threats, not drawn: the random stream is the same as without them.
-    end_of = datetime.fromtimestamp(anchor, UTC)
-    near: dict[str, tuple[str, int]] = {
-        place: (site.asset_id, int(site_times(site, end_of)[1].timestamp()))
-        for site in SITES
-        if site not in ASSETS
-        for place in site.places
-    }
+    def dataset(self, n: int) -> Dataset:
+        created_secs, now = self.creation_times(n)
+        incidents: list[dict[str, Any]] = []
+        keys: list[tuple[int, str]] = []
+        assets_of: dict[str, tuple[str, ...]] = {}
+        for created in created_secs:
+            incident, created_ms, sites = self.incident(created, now)
+            incidents.append(incident)
+            keys.append((-created_ms, incident["id"]))
+            assets_of[incident["id"]] = sites
+        # The API's stable order: newest instant first, ties broken by id.
+        order = sorted(range(len(incidents)), key=keys.__getitem__)
+        return Dataset([incidents[i] for i in order], assets_of)
 
-    if start_index == 0:
-        # Creation times over the window, denser towards the end (a growing tenant):
-        # density rising linearly from 0.6 to 1.4, sampled by inverting its CDF.
-        now = anchor
-        created_secs = sorted(
-            now - _WINDOW + int(_WINDOW * (math.sqrt(0.36 + 1.6 * rand()) - 0.6) / 0.8)
+    def creation_times(self, n: int) -> tuple[list[int], int]:
+        """When each incident was created, ascending, and the instant the data ends."""
+        anchor, start_index, rand = self.anchor, self.start_index, self.rand
+        if start_index:
+            return [anchor + start_index + i for i in range(n)], anchor + start_index + n
+        # Over the window, denser towards the end (a growing tenant): density rising
+        # linearly from 0.6 to 1.4, sampled by inverting its CDF.
+        created = sorted(
+            anchor - _WINDOW + int(_WINDOW * (math.sqrt(0.36 + 1.6 * rand()) - 0.6) / 0.8)
             for _ in range(n)
         )
-    else:
-        created_secs = [anchor + start_index + i for i in range(n)]
-        now = anchor + start_index + n
+        return created, anchor
 
-    incidents: list[dict[str, Any]] = []
-    keys: list[tuple[int, str]] = []
-    assets_of: dict[str, tuple[str, ...]] = {}
+    def new_id(self) -> str:
+        h = f"{(self.getrandbits(128) & _UUID_CLEAR) | _UUID_SET:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
-    for created in created_secs:
-        k = bisect(asset_count_cum, rand()) + 1
-        if k == 1:
-            inc_assets: tuple[Asset, ...] = (ASSETS[bisect(asset_cum, rand())],)
+    def incident(self, created: int, now: int) -> tuple[dict[str, Any], int, tuple[str, ...]]:
+        """One incident created at ``created``, its creation in ms, and its sites."""
+        rand = self.rand
+        count = bisect(_ASSET_COUNT_CUM, rand()) + 1
+        if count == 1:
+            sites: tuple[Asset, ...] = (ASSETS[bisect(_ASSET_CUM, rand())],)
         else:
-            inc_assets = tuple(rng.sample(ASSETS, k))
-        primary = inc_assets[0]
-        off = offsets[primary.asset_id]
-        suffix = suffixes[primary.asset_id]
-        incident_id = new_id()
-        created_text, created_ms = stamp(created, off, suffix)
+            sites = tuple(self.rng.sample(ASSETS, count))
+        primary = sites[0].asset_id
+        off, suffix = _OFFSETS[primary], _SUFFIXES[primary]
+        incident_id = self.new_id()
+        created_text, created_ms = self.stamp(created, off, suffix)
+        status, started, resolved, updated = self.lifecycle(created, now)
+        links, also, first_type = self.links(sites, created, updated, created_text)
+        if first_type is None:
+            first_type = THREAT_TYPES[bisect(_TYPE_CUM, rand())]
+        name = sites[0].name
+        titles = _INCIDENT_TITLES[first_type]
+        incident: dict[str, Any] = {
+            "id": incident_id,
+            "title": titles[int(rand() * len(titles))].format(asset=name),
+            "status": status,
+            "scope": "investigation" if rand() < 0.7 else "aggregate",
+            "threat_links": links,
+            "created_at": created_text,
+            "updated_at": self.stamp(updated, off, suffix)[0],
+        }
+        if rand() < 0.7:
+            incident["description"] = (
+                _DESCRIPTION_OPENINGS[first_type].format(asset=name)
+                + _DESCRIPTION_FOLLOW_UPS[int(rand() * len(_DESCRIPTION_FOLLOW_UPS))]
+            )
+        if started is not None:
+            incident["started_at"] = self.stamp(started, off, suffix)[0]
+        if resolved is not None:
+            incident["resolved_at"] = self.stamp(resolved, off, suffix)[0]
+        return incident, created_ms, (*(a.asset_id for a in sites), *also)
 
-        # Lifecycle first: links are added between creation and the last update.
-        status = statuses[bisect(status_cum, rand())]
+    def lifecycle(self, created: int, now: int) -> tuple[str, int | None, int | None, int]:
+        """Status, start, resolution and last update; links fall between creation and
+        the last update."""
+        rand = self.rand
+        status = _STATUSES[bisect(_STATUS_CUM, rand())]
         started = created - 60 - int(rand() * 6 * _HOUR) if rand() < 0.85 else None
         resolved: int | None = None
         if status != "open":
             base = created if started is None else started
             # Never before creation: an incident is not closed before it is opened.
-            resolved = max(base + 60 + int(lognormvariate(median_log, 1.2)), created + 60)
+            lasted = int(self.rng.lognormvariate(_MEDIAN_LOG, 1.2))
+            resolved = max(base + 60 + lasted, created + 60)
             if resolved > now - 60:
-                # Not resolved yet at the anchor: a live system would still show it open.
+                # Not resolved yet when the data ends: a live system still shows it open.
                 status, resolved = "open", None
         if resolved is not None:
             updated = min(now, resolved + 60 + int(rand() * 2 * _HOUR))
@@ -487,98 +602,82 @@ def _generate(n: int, seed: int, start_index: int, anchor: int) -> Dataset:
         else:
             span = min(now - created, 72 * _HOUR)
             updated = created + 1 + (int(rand() * span) if span > 1 else 0)
+        return status, started, resolved, updated
 
+    def links(
+        self, sites: tuple[Asset, ...], created: int, updated: int, created_text: str
+    ) -> tuple[list[dict[str, Any]], list[str], str | None]:
+        """An incident's threat links; the sites without incidents of their own that
+        its threats touch; and the first threat's type (``None`` without links)."""
+        rand = self.rand
+        count = bisect(_LINK_COUNT_CUM, rand())
+        if not count:
+            return [], [], None
+        primary = sites[0].asset_id
+        off, suffix = _OFFSETS[primary], _SUFFIXES[primary]
+        extra = sorted(created + 1 + int(rand() * (updated - created)) for _ in range(count - 1))
         links: list[dict[str, Any]] = []
-        n_links = bisect(link_count_cum, rand())
         seen: set[str] = set()
         also: list[str] = []
         first_type: str | None = None
-        if n_links:
-            extra = sorted(
-                created + 1 + int(rand() * (updated - created)) for _ in range(n_links - 1)
-            )
-            added_secs = [created, *extra]
-            for i, added in enumerate(added_secs):
-                asset = inc_assets[0] if k == 1 else inc_assets[int(rand() * k)]
-                aid = asset.asset_id
-                pool = pools[aid]
-                threat: dict[str, Any] | None = None
-                if pool and rand() < _REUSE:
-                    candidate = pool[-1 - int(rand() * min(_RECENT, len(pool)))]
-                    if candidate["id"] not in seen:
-                        threat = candidate
-                if threat is None:
-                    ttype = THREAT_TYPES[bisect(type_cum, rand())]
-                    p = int(rand() * len(places[aid]))
-                    dlat, dlng = _PLACE_OFFSETS[aid][p]
-                    templates = _THREAT_TITLES[ttype]
-                    threat = {
-                        "id": new_id(),
-                        "title": templates[int(rand() * len(templates))].format(
-                            place=places[aid][p]
-                        ),
-                        "severity": SEVERITIES[bisect(severity_cum[ttype], rand())],
-                        "threat_type": ttype,
-                        "location": locations[aid][p],
-                        "observed_at": stamp(
-                            added - 60 - int(rand() * 6 * _HOUR),
-                            offsets[aid],
-                            suffixes[aid],
-                        )[0],
-                    }
-                    r = rand()
-                    if r >= 0.08:
-                        threat["coordinates"] = {
-                            "lat": round(asset.lat + dlat + (rand() - 0.5) * 0.04, 5),
-                            "lng": round(asset.lng + dlng + (rand() - 0.5) * 0.04, 5),
-                        }
-                    elif r < 0.04:
-                        threat["coordinates"] = None  # else: the key is absent
-                    pool.append(threat)
-                    if len(pool) > 4 * _RECENT:
-                        del pool[: 2 * _RECENT]
-                tid = threat["id"]
-                if near:
-                    hit = near.get(threat["location"])
-                    if hit is not None and created < hit[1] and hit[0] not in also:
-                        also.append(hit[0])
-                seen.add(tid)
-                if first_type is None:
-                    first_type = threat["threat_type"]
-                link: dict[str, Any] = {
-                    "id": new_id(),
-                    "threat_id": tid,
-                    "added_at": created_text if i == 0 else stamp(added, off, suffix)[0],
-                }
-                if rand() >= 0.05:
-                    link["threat"] = threat
-                links.append(link)
-        if first_type is None:
-            first_type = THREAT_TYPES[bisect(type_cum, rand())]
+        for i, added in enumerate((created, *extra)):
+            site = sites[0] if len(sites) == 1 else sites[int(rand() * len(sites))]
+            threat = self.threat(site, added, seen)
+            tid = threat["id"]
+            hit = self.near.get(threat["location"]) if self.near else None
+            if hit is not None and created < hit[1] and hit[0] not in also:
+                also.append(hit[0])
+            seen.add(tid)
+            if first_type is None:
+                first_type = threat["threat_type"]
+            link: dict[str, Any] = {
+                "id": self.new_id(),
+                "threat_id": tid,
+                "added_at": created_text if i == 0 else self.stamp(added, off, suffix)[0],
+            }
+            if rand() >= 0.05:
+                link["threat"] = threat
+            links.append(link)
+        return links, also, first_type
 
-        titles = _INCIDENT_TITLES[first_type]
-        incident: dict[str, Any] = {
-            "id": incident_id,
-            "title": titles[int(rand() * len(titles))].format(asset=primary.name),
-            "status": status,
-            "scope": "investigation" if rand() < 0.7 else "aggregate",
-            "threat_links": links,
-            "created_at": created_text,
-            "updated_at": stamp(updated, off, suffix)[0],
+    def threat(self, site: Asset, added: int, seen: set[str]) -> dict[str, Any]:
+        """The threat a link added at ``added`` points to: often a recent one of the
+        site's (not one the incident already links), else a new one."""
+        rand = self.rand
+        pool = self.pools[site.asset_id]
+        if pool and rand() < _REUSE:
+            candidate = pool[-1 - int(rand() * min(_RECENT, len(pool)))]
+            if candidate["id"] not in seen:
+                return candidate
+        threat = self.new_threat(site, added)
+        pool.append(threat)
+        if len(pool) > 4 * _RECENT:
+            del pool[: 2 * _RECENT]
+        return threat
+
+    def new_threat(self, site: Asset, added: int) -> dict[str, Any]:
+        rand = self.rand
+        aid = site.asset_id
+        ttype = THREAT_TYPES[bisect(_TYPE_CUM, rand())]
+        p = int(rand() * len(_SITE_PLACES[aid]))
+        templates = _THREAT_TITLES[ttype]
+        threat: dict[str, Any] = {
+            "id": self.new_id(),
+            "title": templates[int(rand() * len(templates))].format(place=_SITE_PLACES[aid][p]),
+            "severity": SEVERITIES[bisect(_SEVERITY_CUM[ttype], rand())],
+            "threat_type": ttype,
+            "location": _LOCATIONS[aid][p],
+            "observed_at": self.stamp(
+                added - 60 - int(rand() * 6 * _HOUR), _OFFSETS[aid], _SUFFIXES[aid]
+            )[0],
         }
-        if rand() < 0.7:
-            incident["description"] = (
-                _DESCRIPTION_OPENINGS[first_type].format(asset=primary.name)
-                + _DESCRIPTION_FOLLOW_UPS[int(rand() * len(_DESCRIPTION_FOLLOW_UPS))]
-            )
-        if started is not None:
-            incident["started_at"] = stamp(started, off, suffix)[0]
-        if resolved is not None:
-            incident["resolved_at"] = stamp(resolved, off, suffix)[0]
-        incidents.append(incident)
-        keys.append((-created_ms, incident_id))
-        assets_of[incident_id] = (*(a.asset_id for a in inc_assets), *also)
-
-    # The API's stable order: newest instant first, ties broken by id.
-    order = sorted(range(len(incidents)), key=keys.__getitem__)
-    return Dataset([incidents[i] for i in order], assets_of)
+        r = rand()
+        if r >= 0.08:
+            dlat, dlng = _PLACE_OFFSETS[aid][p]
+            threat["coordinates"] = {
+                "lat": round(site.lat + dlat + (rand() - 0.5) * 0.04, 5),
+                "lng": round(site.lng + dlng + (rand() - 0.5) * 0.04, 5),
+            }
+        elif r < 0.04:
+            threat["coordinates"] = None  # else: the key is absent
+        return threat

@@ -1,12 +1,17 @@
-"""The sandbox's fault switches: arming them, consuming them, and the answers they become.
+"""The sandbox's fault switches: one small class per kind, in one registry.
 
-A switch is armed by a method of :class:`~intrace_analytics.sandbox.SandboxServer`
-(defined here, in :class:`FaultSwitches`), taken by the first matching request (by
-path, offset and site), and turned into a response: an error status, 429 with
-``Retry-After``, a redirect, a malformed body, or a good body written badly (cut off,
-reset, trickled). Switches named ``*_between_pages`` change the data after a page
-instead (see ``SandboxServer``). :meth:`FaultSwitches.forbid_assets` is a setting, not a
-one-off: while on, ``GET /v1/assets`` answers 403.
+A switch class says what its kind does: an :class:`Answer` replaces the answer to a
+request (an error status, 429 with ``Retry-After``, a redirect, a malformed body, or a
+good body written badly: cut off, reset, trickled); a :class:`DataChange` changes the
+served data after answering (rows inserted or deleted between pages). Subclassing
+registers it under its name (``class Fail(Answer, name="fail")``), and
+:meth:`FaultSwitches.arm` arms any registered switch by that name; an unknown name is
+an error. A new fault switch is one class, plus a named arming method on
+:class:`FaultSwitches` where tests want one.
+
+An armed switch (a :class:`Fault`) is taken by the first matching request (by path,
+offset and site). :meth:`FaultSwitches.forbid_assets` is a setting, not a switch: while
+on, ``GET /v1/assets`` answers 403.
 """
 
 from __future__ import annotations
@@ -19,28 +24,43 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from intrace_analytics._util.checks import check_choice, check_int, check_number, fail
 from intrace_analytics.api._endpoints import ASSETS_PATH, INCIDENTS_PATH
 from intrace_analytics.sandbox._bodies import assets_body, error_body, page_body
+from intrace_analytics.sandbox._data import Tenant
 
 __all__ = [
+    "SWITCHES",
+    "Answer",
+    "DataChange",
     "Fault",
     "FaultSwitches",
+    "Request",
     "Response",
+    "Switch",
     "fault_response",
     "take",
-    "write_body",
+    "write_whole",
 ]
 
 #: What a switch's ``path`` may be: one endpoint, or ``None`` for either.
 PATHS = (INCIDENTS_PATH, ASSETS_PATH, None)
 
-BAD_BODY_KINDS = ("not_json", "wrong_shape", "bad_total")
+#: Every fault switch, by name: filled by subclassing :class:`Switch` with ``name=``.
+SWITCHES: dict[str, type[Switch]] = {}
+
+#: Writes a response's body after its headers: ``(handler, body, stopping)``, where
+#: ``stopping`` is the server's shutdown event (it cuts waits short).
+BodyWriter = Callable[[BaseHTTPRequestHandler, bytes, threading.Event], None]
+
+S = TypeVar("S", bound="Switch")
+
 _ERROR_CODES = {
     500: "internal_error",
     502: "bad_gateway",
@@ -55,33 +75,302 @@ _NOT_JSON_PAGE = (
 )
 
 
+def write_whole(handler: BaseHTTPRequestHandler, body: bytes, stopping: threading.Event) -> None:
+    """The ordinary :data:`BodyWriter`: the whole body at once."""
+    handler.wfile.write(body)
+
+
+@dataclass
+class Response:
+    """An answer to send, and the writer of its body (whole unless a switch says so)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    write: BodyWriter = write_whole
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an :class:`Answer` may use: the rows the request would get, and how.
+
+    ``rows`` (snake_case) of ``total`` matches; ``casing`` and ``rng`` serialize them as
+    the good answer would; ``raw_query`` and ``base_url`` complete a redirect's
+    ``Location``; ``list_key`` is ``"assets"`` for the sites list, a body without
+    ``total``.
+    """
+
+    rows: list[Any]
+    total: int
+    casing: str
+    rng: random.Random | None
+    raw_query: str
+    base_url: str
+    list_key: str = "incidents"
+
+    def good_body(self) -> bytes:
+        """The body the request would get without a fault."""
+        if self.list_key == "assets":
+            return assets_body(self.rows, casing=self.casing, rng=self.rng)
+        return page_body(self.rows, self.total, casing=self.casing, rng=self.rng)
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A kind of misbehaviour; its fields are its options, checked when it is made."""
+
+    #: The name it is armed by and recorded under (``RequestRecord.fault``).
+    name: ClassVar[str]
+    #: The endpoints it may be aimed at.
+    paths: ClassVar[tuple[str | None, ...]] = PATHS
+
+    def __init_subclass__(cls, name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if name is None:
+            return  # a family of switches (Answer, DataChange), not one to arm
+        if name in SWITCHES:
+            raise TypeError(f"a fault switch named {name!r} exists already")
+        cls.name = name
+        SWITCHES[name] = cls
+
+
+@dataclass(frozen=True)
+class Answer(Switch):
+    """A switch that answers a request in place of the API."""
+
+    def respond(self, request: Request) -> Response:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DataChange(Switch):
+    """A switch that changes the served data after the API answered a request."""
+
+    paths: ClassVar[tuple[str | None, ...]] = (INCIDENTS_PATH,)
+
+    def apply(self, tenant: Tenant, site: str | None) -> None:
+        """Change ``tenant``'s data; ``site`` is the site the fault was aimed at, if any."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Fail(Answer, name="fail"):
+    status: int = 503
+
+    def __post_init__(self) -> None:
+        check_int("status", self.status, 400, 599)
+
+    def respond(self, request: Request) -> Response:
+        code = self.status
+        error_code = _ERROR_CODES.get(code) or (
+            HTTPStatus(code).phrase.lower().replace(" ", "_")
+            if code in HTTPStatus._value2member_map_
+            else "server_error"
+        )
+        body = error_body(
+            error_code,
+            "the service is temporarily unavailable; retry later",
+            retryable=code >= 500 or code in (408, 429),
+        )
+        return Response(code, body)
+
+
+@dataclass(frozen=True)
+class RateLimit(Answer, name="rate_limit"):
+    retry_after: float = 1
+    http_date: bool = False
+
+    def __post_init__(self) -> None:
+        check_number("retry_after", self.retry_after, unit="seconds")
+
+    def respond(self, request: Request) -> Response:
+        wait = self.retry_after
+        if self.http_date:
+            retry_after = email.utils.formatdate(time.time() + wait, usegmt=True)
+        else:
+            retry_after = str(math.ceil(wait))
+        body = error_body("rate_limited", "too many requests; slow down", retryable=True)
+        return Response(429, body, headers=[("Retry-After", retry_after)])
+
+
+@dataclass(frozen=True)
+class Redirect(Answer, name="redirect"):
+    location: str
+    status: int = 302
+
+    def __post_init__(self) -> None:
+        check_int("status", self.status, 300, 399)
+
+    def respond(self, request: Request) -> Response:
+        location = self.location
+        if location.startswith("/"):
+            location = request.base_url + location
+        # A location ending in "?" is sent as given: the caller wants the query dropped.
+        if request.raw_query and not location.endswith("?"):
+            location += ("&" if "?" in location else "?") + request.raw_query
+        return Response(self.status, b"", headers=[("Location", location)])
+
+
+@dataclass(frozen=True)
+class BadBody(Answer, name="bad_body"):
+    kind: str = "not_json"
+
+    KINDS: ClassVar[tuple[str, ...]] = ("not_json", "wrong_shape", "bad_total")
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, self.KINDS)
+
+    def respond(self, request: Request) -> Response:
+        if self.kind == "not_json":
+            return Response(200, _NOT_JSON_PAGE, content_type="text/html")
+        payload: dict[str, Any]
+        if self.kind == "wrong_shape":
+            payload = {"data": request.rows, "count": request.total}
+        else:
+            payload = {request.list_key: request.rows, "total": "many"}
+        return Response(
+            200, json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        )
+
+
+@dataclass(frozen=True)
+class _BadlyWritten(Answer):
+    """The good body, written badly by :meth:`write`."""
+
+    def respond(self, request: Request) -> Response:
+        return Response(200, request.good_body(), write=self.write)
+
+    def write(
+        self, handler: BaseHTTPRequestHandler, body: bytes, stopping: threading.Event
+    ) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DropConnection(_BadlyWritten, name="drop_connection"):
+    def write(
+        self, handler: BaseHTTPRequestHandler, body: bytes, stopping: threading.Event
+    ) -> None:
+        handler.wfile.write(body[: len(body) // 2])
+        # Let the partial body reach the client before the reset, so it reliably
+        # sees "headers, some body, then ECONNRESET" rather than a bare refusal.
+        stopping.wait(0.05)
+        handler.close_connection = True
+        conn = handler.connection
+        # SO_LINGER on with a zero timeout makes close() send RST instead of FIN.
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # The reader holds a reference to the socket; the descriptor (and so the RST)
+        # only goes once both are closed. The server's later shutdown() of the closed
+        # socket fails quietly.
+        handler.rfile.close()
+        conn.close()
+
+
+@dataclass(frozen=True)
+class TruncateBody(_BadlyWritten, name="truncate_body"):
+    def write(
+        self, handler: BaseHTTPRequestHandler, body: bytes, stopping: threading.Event
+    ) -> None:
+        handler.wfile.write(body[: len(body) // 2])
+        handler.close_connection = True  # the server then shuts the socket down: a FIN
+
+
+@dataclass(frozen=True)
+class TrickleBody(_BadlyWritten, name="trickle_body"):
+    interval: float = 0.2
+    chunk: int = 8
+
+    def __post_init__(self) -> None:
+        check_number("interval", self.interval, unit="seconds")
+        check_int("chunk", self.chunk, 1)
+
+    def write(
+        self, handler: BaseHTTPRequestHandler, body: bytes, stopping: threading.Event
+    ) -> None:
+        for start in range(0, len(body), self.chunk):
+            if start and stopping.wait(self.interval):
+                handler.close_connection = True
+                return
+            try:
+                handler.wfile.write(body[start : start + self.chunk])
+            except OSError:
+                # The client gave up (timeout, reset): routine for this fault.
+                handler.close_connection = True
+                return
+
+
+@dataclass(frozen=True)
+class InsertBetweenPages(DataChange, name="insert_between_pages"):
+    n: int
+
+    def __post_init__(self) -> None:
+        check_int("n", self.n, 1)
+
+    def apply(self, tenant: Tenant, site: str | None) -> None:
+        tenant.insert(self.n, site)
+
+
+@dataclass(frozen=True)
+class DeleteBetweenPages(DataChange, name="delete_between_pages"):
+    n: int
+
+    def __post_init__(self) -> None:
+        check_int("n", self.n, 1)
+
+    def apply(self, tenant: Tenant, site: str | None) -> None:
+        tenant.delete(self.n, site)
+
+
 @dataclass
 class Fault:
-    """One armed switch: its kind, how many more requests it takes, where, and how.
+    """One armed switch: what it does, how many more requests it takes, and which.
 
     ``path`` (``None``: any endpoint), ``offset`` (``None``: any) and ``asset_id``
     (``None``: any request; else only incident requests whose ``asset_id`` filter
     names that site) say which requests it matches.
     """
 
-    kind: str
+    switch: Switch
     times: int
-    offset: int | None
-    options: dict[str, Any]
+    offset: int | None = None
     path: str | None = INCIDENTS_PATH
     asset_id: str | None = None
 
+    def matches(self, path: str, offset: int, assets: tuple[str, ...] | None) -> bool:
+        return (
+            (self.path is None or self.path == path)
+            and (self.offset is None or self.offset == offset)
+            and (self.asset_id is None or self.asset_id in (assets or ()))
+        )
 
-@dataclass
-class Response:
-    """An answer to send, and how to write its body (see :func:`write_body`)."""
 
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    mode: str = "normal"  # "normal" | "drop" | "truncate" | "trickle"
-    options: dict[str, Any] = field(default_factory=dict)
+def take(
+    faults: list[Fault],
+    family: type[S],
+    path: str,
+    offset: int,
+    assets: tuple[str, ...] | None = None,
+) -> tuple[S, Fault] | None:
+    """Consume the first armed fault of ``family`` matching the request, or ``None``.
+
+    ``path``, ``offset`` and ``assets`` (the ``asset_id`` filter's values) describe the
+    request. Returns the switch (typed as its family) and the fault that armed it. The
+    caller holds the lock.
+    """
+    for fault in faults:
+        switch = fault.switch
+        if isinstance(switch, family) and fault.matches(path, offset, assets):
+            fault.times -= 1
+            if fault.times == 0:
+                faults.remove(fault)
+            return switch, fault
+    return None
+
+
+def fault_response(switch: Answer, request: Request) -> Response:
+    """The answer ``request`` gets from ``switch`` instead of the API's."""
+    return switch.respond(request)
 
 
 class FaultSwitches:
@@ -107,31 +396,41 @@ class FaultSwitches:
     # log, so a page, the total beside it and the fault it consumed always agree.
     _lock: threading.Lock
     _faults: list[Fault]
-    _mutations: list[Fault]
     assets_forbidden: bool
 
-    def _add(
+    def arm(
         self,
-        kind: str,
-        times: int,
-        offset: int | None,
+        name: str,
         /,
+        *,
+        times: int = 1,
+        offset: int | None = None,
         path: str | None = INCIDENTS_PATH,
         asset_id: str | None = None,
         **options: Any,
     ) -> None:
+        """Arm the fault switch called ``name`` with its ``options``.
+
+        ``name`` is one of the names in :data:`SWITCHES` (``"fail"``, ``"rate_limit"``,
+        ...: the named methods below, which call this); ``options`` are that switch's
+        own (``status=`` for ``"fail"``, ``n=`` for ``"insert_between_pages"``, ...).
+
+        Examples
+        --------
+        >>> with SandboxServer(incidents=3) as sandbox:
+        ...     sandbox.arm("fail", status=502, times=2)
+        ...     sandbox.arm("bad_body", kind="wrong_shape", path="/v1/assets")
+        """
+        kind = SWITCHES[check_choice("name", name, tuple(SWITCHES))]
+        switch = kind(**options)
         check_int("times", times, 1)
         if offset is not None:
             check_int("offset", offset, 0)
-        check_choice("path", path, PATHS)
+        check_choice("path", path, kind.paths)
         if asset_id is not None and (not isinstance(asset_id, str) or path != INCIDENTS_PATH):
             raise fail("asset_id", f"None or a site id (with path={INCIDENTS_PATH!r})", asset_id)
-        fault = Fault(kind, times, offset, options, path, asset_id)
         with self._lock:
-            if kind.endswith("_between_pages"):
-                self._mutations.append(fault)
-            else:
-                self._faults.append(fault)
+            self._faults.append(Fault(switch, times, offset, path, asset_id))
 
     def forbid_assets(self, forbidden: bool = True) -> None:
         """Answer ``GET /v1/assets`` with 403 (a key without access to sites) until undone.
@@ -154,8 +453,7 @@ class FaultSwitches:
 
         The body's ``retryable`` is true for 5xx, 408 and 429, false otherwise.
         """
-        check_int("status", status, 400, 599)
-        self._add("fail", times, offset, path, asset_id, status=status)
+        self.arm("fail", times=times, offset=offset, path=path, asset_id=asset_id, status=status)
 
     def rate_limit(
         self,
@@ -168,13 +466,12 @@ class FaultSwitches:
         asset_id: str | None = None,
     ) -> None:
         """Answer 429 with ``Retry-After``: whole seconds (rounded up) or an HTTP-date."""
-        check_number("retry_after", retry_after, unit="seconds")
-        self._add(
+        self.arm(
             "rate_limit",
-            times,
-            offset,
-            path,
-            asset_id,
+            times=times,
+            offset=offset,
+            path=path,
+            asset_id=asset_id,
             retry_after=retry_after,
             http_date=http_date,
         )
@@ -188,7 +485,7 @@ class FaultSwitches:
         asset_id: str | None = None,
     ) -> None:
         """Send the headers (full Content-Length) and half the body, then reset (RST)."""
-        self._add("drop_connection", times, offset, path, asset_id)
+        self.arm("drop_connection", times=times, offset=offset, path=path, asset_id=asset_id)
 
     def truncate_body(
         self,
@@ -199,7 +496,7 @@ class FaultSwitches:
         asset_id: str | None = None,
     ) -> None:
         """Send the headers (full Content-Length) and half the body, then close (FIN)."""
-        self._add("truncate_body", times, offset, path, asset_id)
+        self.arm("truncate_body", times=times, offset=offset, path=path, asset_id=asset_id)
 
     def trickle_body(
         self,
@@ -212,9 +509,15 @@ class FaultSwitches:
         asset_id: str | None = None,
     ) -> None:
         """Send the body ``chunk`` bytes at a time, one chunk every ``interval`` seconds."""
-        check_number("interval", interval, unit="seconds")
-        check_int("chunk", chunk, 1)
-        self._add("trickle_body", times, offset, path, asset_id, interval=interval, chunk=chunk)
+        self.arm(
+            "trickle_body",
+            times=times,
+            offset=offset,
+            path=path,
+            asset_id=asset_id,
+            interval=interval,
+            chunk=chunk,
+        )
 
     def bad_body(
         self,
@@ -231,8 +534,7 @@ class FaultSwitches:
         ``{"data": [...], "count": N}``; ``"bad_total"`` has ``"total": "many"`` (on
         ``/v1/assets`` too, beside ``"assets"``).
         """
-        check_choice("kind", kind, BAD_BODY_KINDS)
-        self._add("bad_body", times, offset, path, asset_id, kind=kind)
+        self.arm("bad_body", times=times, offset=offset, path=path, asset_id=asset_id, kind=kind)
 
     def redirect(
         self,
@@ -250,8 +552,15 @@ class FaultSwitches:
         ``?`` (then it is sent as is); a location starting with ``/`` is made
         absolute against :attr:`url`.
         """
-        check_int("status", status, 300, 399)
-        self._add("redirect", times, offset, path, asset_id, location=location, status=status)
+        self.arm(
+            "redirect",
+            times=times,
+            offset=offset,
+            path=path,
+            asset_id=asset_id,
+            location=location,
+            status=status,
+        )
 
     def insert_between_pages(
         self, n: int, *, after_offset: int = 0, times: int = 1, asset_id: str | None = None
@@ -263,9 +572,8 @@ class FaultSwitches:
         with ``asset_id``, only a request of that site's read triggers it and the new
         incidents belong to that site too, so the site's read sees them.
         """
-        check_int("n", n, 1)
         check_int("after_offset", after_offset, 0)
-        self._add("insert_between_pages", times, after_offset, INCIDENTS_PATH, asset_id, n=n)
+        self.arm("insert_between_pages", times=times, offset=after_offset, asset_id=asset_id, n=n)
 
     def delete_between_pages(
         self, n: int, *, after_offset: int = 0, times: int = 1, asset_id: str | None = None
@@ -275,9 +583,8 @@ class FaultSwitches:
         The ``n`` newest; with ``asset_id``, only a request of that site's read triggers
         it, and the ``n`` newest incidents of that site go.
         """
-        check_int("n", n, 1)
         check_int("after_offset", after_offset, 0)
-        self._add("delete_between_pages", times, after_offset, INCIDENTS_PATH, asset_id, n=n)
+        self.arm("delete_between_pages", times=times, offset=after_offset, asset_id=asset_id, n=n)
 
     def clear_faults(self) -> None:
         """Forget every fault switch not yet consumed (data changes already made stay).
@@ -286,147 +593,3 @@ class FaultSwitches:
         """
         with self._lock:
             self._faults.clear()
-            self._mutations.clear()
-
-
-def take(
-    faults: list[Fault], path: str, offset: int, assets: tuple[str, ...] | None = None
-) -> Fault | None:
-    """Consume the first armed fault matching the request, or ``None``.
-
-    ``path``, ``offset`` and ``assets`` (the ``asset_id`` filter's values) describe the
-    request. The caller holds the lock.
-    """
-    for fault in faults:
-        if (
-            fault.times > 0
-            and (fault.path is None or fault.path == path)
-            and (fault.offset is None or fault.offset == offset)
-            and (fault.asset_id is None or fault.asset_id in (assets or ()))
-        ):
-            fault.times -= 1
-            if fault.times == 0:
-                faults.remove(fault)
-            return fault
-    return None
-
-
-def fault_response(
-    fault: Fault,
-    page: list[Any],
-    total: int,
-    *,
-    casing: str,
-    rng: random.Random | None,
-    raw_query: str,
-    base_url: str,
-    list_key: str = "incidents",
-) -> Response:
-    """The answer a request gets from ``fault`` instead of its ``page`` of ``total``.
-
-    ``casing`` and ``rng`` serialize the page where the fault sends it (cut off, reset
-    or trickled); ``raw_query`` and ``base_url`` complete a redirect's ``Location``.
-    ``list_key`` is ``"assets"`` for the sites list, a body without ``total``.
-    """
-    options = fault.options
-    if fault.kind == "fail":
-        code = options["status"]
-        error_code = _ERROR_CODES.get(code) or (
-            HTTPStatus(code).phrase.lower().replace(" ", "_")
-            if code in HTTPStatus._value2member_map_
-            else "server_error"
-        )
-        body = error_body(
-            error_code,
-            "the service is temporarily unavailable; retry later",
-            retryable=code >= 500 or code in (408, 429),
-        )
-        return Response(code, body)
-    if fault.kind == "rate_limit":
-        wait = options["retry_after"]
-        retry_after = (
-            email.utils.formatdate(time.time() + wait, usegmt=True)
-            if options["http_date"]
-            else str(math.ceil(wait))
-        )
-        body = error_body("rate_limited", "too many requests; slow down", retryable=True)
-        return Response(429, body, headers=[("Retry-After", retry_after)])
-    if fault.kind == "redirect":
-        location: str = options["location"]
-        if location.startswith("/"):
-            location = base_url + location
-        if location.endswith("?"):
-            pass  # sent as given: the caller wants the query dropped
-        elif raw_query:
-            location += ("&" if "?" in location else "?") + raw_query
-        return Response(options["status"], b"", headers=[("Location", location)])
-    if fault.kind == "bad_body":
-        kind = options["kind"]
-        if kind == "not_json":
-            return Response(200, _NOT_JSON_PAGE, content_type="text/html")
-        if kind == "wrong_shape":
-            payload: dict[str, Any] = {"data": page, "count": total}
-        else:
-            payload = {list_key: page, "total": "many"}
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        return Response(200, body)
-    mode = {"drop_connection": "drop", "truncate_body": "truncate"}.get(fault.kind, "trickle")
-    if list_key == "assets":
-        body = assets_body(page, casing=casing, rng=rng)
-    else:
-        body = page_body(page, total, casing=casing, rng=rng)
-    return Response(200, body, mode=mode, options=options)
-
-
-def write_body(
-    handler: BaseHTTPRequestHandler, response: Response, stopping: threading.Event
-) -> None:
-    """Write ``response``'s body after its headers: whole, cut off, reset or trickled.
-
-    ``stopping`` is the server's shutdown event: it cuts the waits short.
-    """
-    body = response.body
-    if response.mode == "normal":
-        handler.wfile.write(body)
-    elif response.mode == "truncate":
-        handler.wfile.write(body[: len(body) // 2])
-        handler.close_connection = True  # the server then shuts the socket down: a FIN
-    elif response.mode == "drop":
-        handler.wfile.write(body[: len(body) // 2])
-        # Let the partial body reach the client before the reset, so it reliably
-        # sees "headers, some body, then ECONNRESET" rather than a bare refusal.
-        stopping.wait(0.05)
-        _reset(handler)
-    else:
-        _trickle(handler, body, response.options["interval"], response.options["chunk"], stopping)
-
-
-def _reset(handler: BaseHTTPRequestHandler) -> None:
-    handler.close_connection = True
-    conn = handler.connection
-    # SO_LINGER on with a zero timeout makes close() send RST instead of FIN.
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    # The reader holds a reference to the socket; the descriptor (and so the RST)
-    # only goes once both are closed. The server's later shutdown() of the closed
-    # socket fails quietly.
-    handler.rfile.close()
-    conn.close()
-
-
-def _trickle(
-    handler: BaseHTTPRequestHandler,
-    body: bytes,
-    interval: float,
-    chunk: int,
-    stopping: threading.Event,
-) -> None:
-    for start in range(0, len(body), chunk):
-        if start and stopping.wait(interval):
-            handler.close_connection = True
-            return
-        try:
-            handler.wfile.write(body[start : start + chunk])
-        except OSError:
-            # The client gave up (timeout, reset): routine for this fault.
-            handler.close_connection = True
-            return

@@ -1,25 +1,27 @@
 """The sandbox's HTTP plumbing: the stdlib's threading server and request handler.
 
 Keep-alive HTTP/1.1 with ``TCP_NODELAY``; every request, malformed ones included, is
-handed to the :class:`~intrace_analytics.sandbox._server.SandboxServer` that owns the
-server, which records it and answers in the API's JSON shape. The stdlib's own answers
-(an HTML error page for a malformed request or an unknown method) are replaced by the
-JSON error envelope, and nothing is written to stderr.
+handed to the callables the :class:`Server` was made with (the sandbox's, which record it
+and answer in the API's JSON shape): callables rather than the sandbox itself, so this
+module needs nothing of the sandbox's. The stdlib's own answers (an HTML error page for a
+malformed request or an unknown method) are replaced by the JSON error envelope, and
+nothing is written to stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import socket
+import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, parse_qs, urlsplit
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from intrace_analytics.sandbox._bodies import error_body
-
-if TYPE_CHECKING:
-    from intrace_analytics.sandbox._server import SandboxServer
 
 __all__ = ["Handler", "Server", "split_target"]
 
@@ -50,14 +52,6 @@ def split_target(target: str) -> SplitResult:
     return split
 
 
-def _split_or_empty(target: str) -> SplitResult:
-    """The target's parts for the request log; a malformed target is logged as ''."""
-    try:
-        return split_target(target)
-    except ValueError:
-        return urlsplit("")
-
-
 class Handler(BaseHTTPRequestHandler):
     server: Server
     # HTTP/1.1 gives keep-alive, which the client's connection pool relies on; every
@@ -74,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     def do_GET(self) -> None:
-        self.server.sandbox._handle(self)
+        self.server.answer(self)
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
@@ -92,17 +86,14 @@ class Handler(BaseHTTPRequestHandler):
         # server speaks HTTP/1.1 only, so the answer carries its status line and headers.
         if getattr(self, "request_version", None) == "HTTP/0.9":
             self.request_version = self.protocol_version
-        # Recorded before answering, so a client that has its answer sees the record.
+        # Told before answering, so a client that has its answer sees the record.
         # Malformed requests may fail before the path or the headers are parsed.
-        split = _split_or_empty(getattr(self, "path", None) or "")
         headers = getattr(self, "headers", None)
-        self.server.sandbox._record(
+        self.server.refused(
             self.command or "",
-            split.path,
-            parse_qs(split.query, keep_blank_values=True),
+            getattr(self, "path", None) or "",
             headers.get("X-API-Key") if headers is not None else None,
             int(code),
-            None,
         )
         self.close_connection = True
         self.send_response(code)
@@ -116,27 +107,51 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        # Silent: the stdlib writes every request to stderr. _handle logs at DEBUG.
+        # Silent: the stdlib writes every request to stderr; the sandbox logs at DEBUG.
         return
 
 
+#: Answers one well-formed request on the handler (status, headers, body).
+Answer = Callable[[Handler], None]
+#: Told of a request the handler refuses itself: (method, target, X-API-Key, status).
+Refused = Callable[[str, str, str | None, int], None]
+
+
 class Server(ThreadingHTTPServer):
+    """The stdlib's threading server, handing requests to ``answer`` and ``refused``,
+    and keeping its open connections so :meth:`close_connections` can end them."""
+
     daemon_threads = True
     # stop() must not wait for idle keep-alive connections or a trickling body.
     block_on_close = False
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], sandbox: SandboxServer) -> None:
-        self.sandbox = sandbox
+    def __init__(self, address: tuple[str, int], answer: Answer, refused: Refused) -> None:
+        self.answer = answer
+        self.refused = refused
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        self.sandbox._track(request)
+        if isinstance(request, socket.socket):
+            with self._open_lock:
+                self._open.add(request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
-        self.sandbox._untrack(request)
+        with self._open_lock:
+            self._open.discard(request)
         super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Shut every open connection down: wakes handlers blocked on a read or on a
+        client that stopped reading."""
+        with self._open_lock:
+            connections = list(self._open)
+        for conn in connections:
+            with contextlib.suppress(OSError):  # already closed by its handler
+                conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The default prints a traceback to stderr; a client going away mid-body is

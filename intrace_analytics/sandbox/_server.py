@@ -3,7 +3,7 @@
 The sandbox is a real HTTP/1.1 server on loopback, so the client, the CLI and the
 tests exercise the same sockets, headers and failure modes they meet in production:
 auth, filters, offset pagination, parameter validation and both key casings, plus the
-fault switches of :mod:`.faults` (5xx, 429 with ``Retry-After``, reset or truncated
+fault switches of :mod:`._faults` (5xx, 429 with ``Retry-After``, reset or truncated
 bodies, slow bodies, malformed bodies, redirects, rows inserted or deleted between
 pages, a key that may not list sites)::
 
@@ -17,18 +17,16 @@ pages, a key that may not list sites)::
 Its history ends shortly before the server is made (unless ``end`` pins it), so a
 demo looks like a live tenant.
 
-Standard library only (and the package's own argument checks and secret scrubber), so
-the sandbox runs wherever the package installs.
+Standard library only (and the package's own argument checks, secret scrubber and
+endpoint declarations), so the sandbox runs wherever the package installs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import re
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from intrace_analytics._util.checks import check_choice, fail
 from intrace_analytics._util.redact import redact
@@ -50,14 +48,16 @@ from intrace_analytics.api._endpoints import (
 )
 from intrace_analytics.sandbox._assets import asset_records
 from intrace_analytics.sandbox._bodies import CASINGS, assets_body, error_body, page_body
-from intrace_analytics.sandbox._data import Dataset, generate_dataset
+from intrace_analytics.sandbox._data import Dataset, Tenant
 from intrace_analytics.sandbox._faults import (
+    Answer,
+    DataChange,
     Fault,
     FaultSwitches,
+    Request,
     Response,
     fault_response,
     take,
-    write_body,
 )
 from intrace_analytics.sandbox._httpd import Handler, Server, split_target
 
@@ -65,7 +65,6 @@ __all__ = ["RequestRecord", "SandboxServer"]
 
 logger = logging.getLogger("intrace_analytics.sandbox")
 
-_PATH = INCIDENTS_PATH
 _PATHS = (INCIDENTS_PATH, ASSETS_PATH)
 # How long before the server is made its history ends, by default: a live tenant whose
 # latest incident is minutes old, yet room for the insert switch's new incidents (one
@@ -139,10 +138,6 @@ class SandboxServer(FaultSwitches):
     ----------
     requests : list of RequestRecord
         Every request received, in order.
-    dataset : Dataset
-        The data served right now (the insert and delete switches change it);
-        ``dataset.assets_of`` maps each incident to its sites: the truth the
-        ``asset_id`` filter answers from.
     assets : list of dict
         The sites ``GET /v1/assets`` serves, snake_case, in order: the six sites with
         generated incidents, an archived one and one without incidents.
@@ -186,21 +181,16 @@ class SandboxServer(FaultSwitches):
         if end is None:
             end = datetime.now(UTC).replace(microsecond=0) - _RECENT
         self.end: datetime = end.astimezone(UTC)
-        self.dataset: Dataset = generate_dataset(incidents, seed, end=self.end)
+        self._tenant = Tenant.generate(incidents, seed, self.end)
         self.assets: list[dict[str, Any]] = asset_records(seed, self.end)
         self.assets_forbidden = False
         self._seed = seed
-        self._next_index = incidents
-        # Inserted batches are created from end + start_index seconds on; shifted so the
-        # first inserted incident is one second after the history's end, whatever its size.
-        self._live_end = self.end - timedelta(seconds=max(incidents - 1, 0))
         self._host = host
         self._port = port
-        # One lock for the data, the fault lists and the request log, so a page, the
+        # One lock for the data, the armed faults and the request log, so a page, the
         # total beside it and the fault it consumed are always consistent.
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
-        self._mutations: list[Fault] = []
         self._views: dict[tuple[str | None, str | None, tuple[str, ...] | None], list[Any]] = {}
         self._views_source: tuple[int, int] = (0, -1)
         # Each served row's JSON, by the row object and casing; emptied when data changes.
@@ -210,7 +200,6 @@ class SandboxServer(FaultSwitches):
         self._httpd: Server | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
-        self._connections: set[socket.socket] = set()
 
     def incidents_of(self, asset_id: str) -> list[str]:
         """The ids of the incidents served now that belong to site ``asset_id``, in order.
@@ -228,6 +217,15 @@ class SandboxServer(FaultSwitches):
         return f"<SandboxServer {state} incidents={len(self.dataset.incidents)}>"
 
     # -- settings ---------------------------------------------------------------------
+
+    @property
+    def dataset(self) -> Dataset:
+        """The data served right now (the insert and delete switches change it in place).
+
+        ``dataset.assets_of`` maps each incident to its sites: the truth the ``asset_id``
+        filter answers from.
+        """
+        return self._tenant.dataset
 
     @property
     def casing(self) -> str:
@@ -253,7 +251,7 @@ class SandboxServer(FaultSwitches):
             if self._httpd is not None:
                 return self
             self._stopping.clear()
-            httpd = Server((self._host, self._port), self)
+            httpd = Server((self._host, self._port), self._handle, self._refused)
             host = f"[{self._host}]" if ":" in self._host else self._host
             self._url = f"http://{host}:{httpd.server_address[1]}"
             self._httpd = httpd
@@ -277,11 +275,7 @@ class SandboxServer(FaultSwitches):
             # blocked on a read or on a client that stopped reading.
             self._stopping.set()
             httpd.shutdown()
-            with self._lock:
-                connections = list(self._connections)
-            for conn in connections:
-                with contextlib.suppress(OSError):  # already closed by its handler
-                    conn.shutdown(socket.SHUT_RDWR)
+            httpd.close_connections()
             httpd.server_close()
             if thread is not None:
                 thread.join(timeout=5)
@@ -312,15 +306,6 @@ class SandboxServer(FaultSwitches):
 
     # -- internals --------------------------------------------------------------------
 
-    def _track(self, conn: Any) -> None:
-        if isinstance(conn, socket.socket):
-            with self._lock:
-                self._connections.add(conn)
-
-    def _untrack(self, conn: Any) -> None:
-        with self._lock:
-            self._connections.discard(conn)
-
     def _record(
         self,
         method: str,
@@ -334,6 +319,15 @@ class SandboxServer(FaultSwitches):
         record = RequestRecord(method, path, query, api_key, status, fault, received or time.time())
         with self._lock:
             self.requests.append(record)
+
+    def _refused(self, method: str, target: str, key: str | None, status: int) -> None:
+        # A request the handler answered itself (malformed, or an unknown method).
+        try:
+            split = split_target(target)
+        except ValueError:
+            split = urlsplit("")  # a malformed target is logged as ''
+        query = parse_qs(split.query, keep_blank_values=True)
+        self._record(method, split.path, query, key, status, None)
 
     def _shown(self, raw: str) -> str:
         # Echo the bad value so the error names it, but never the key (a client that
@@ -425,34 +419,9 @@ class SandboxServer(FaultSwitches):
             self._views[key] = view
         return view
 
-    def _mutate(self, mutation: Fault) -> None:
+    def _mutate(self, change: DataChange, site: str | None) -> None:
         # Caller holds the lock.
-        n: int = mutation.options["n"]
-        site = mutation.asset_id
-        data = self.dataset
-        if mutation.kind == "insert_between_pages":
-            batch = generate_dataset(
-                n, self._seed, start_index=self._next_index, end=self._live_end
-            )
-            self._next_index += n
-            data.incidents[:0] = batch.incidents
-            for incident_id, sites in batch.assets_of.items():
-                if site is not None and site not in sites:
-                    sites = (*sites, site)  # aimed at a site's read: it must see them
-                data.assets_of[incident_id] = sites
-        else:
-            doomed = [
-                i["id"]
-                for i in data.incidents
-                if site is None or site in data.assets_of.get(i["id"], ())
-            ][:n]
-            for incident_id in doomed:
-                data.assets_of.pop(incident_id, None)
-            if site is None:
-                del data.incidents[:n]
-            else:
-                gone = set(doomed)
-                data.incidents[:] = [i for i in data.incidents if i["id"] not in gone]
+        change.apply(self._tenant, site)
         self._views.clear()
         self._views_source = (0, -1)
         self._fragments.clear()
@@ -460,57 +429,58 @@ class SandboxServer(FaultSwitches):
     def _respond(
         self, method: str, path: str, raw_query: str, query: dict[str, list[str]], key: str | None
     ) -> tuple[Response, list[str]]:
-        if path not in _PATHS:
-            endpoints = " or ".join(f"GET {p}" for p in _PATHS)
-            body = error_body("not_found", f"no such endpoint; use {endpoints}", retryable=False)
-            return Response(404, body), []
-        if method != "GET":
-            body = error_body(
-                "method_not_allowed", f"method {method} is not allowed; use GET", retryable=False
-            )
-            return Response(405, body, headers=[("Allow", "GET")]), []
-        if key is None or not secrets.compare_digest(
-            key.encode("utf-8", "surrogateescape"), self.api_key.encode("utf-8")
-        ):
-            message = "missing X-API-Key header" if key is None else "invalid API key"
-            return Response(401, error_body("unauthorized", message, retryable=False)), []
-        if path == ASSETS_PATH:
-            return self._respond_assets(raw_query, query)
+        refusal = self._refusal(method, path, key)
+        if refusal is not None:
+            return refusal, []
         try:
-            limit, offset, status, scope, assets = self._parse(query)
+            if path == ASSETS_PATH:
+                return self._respond_assets(raw_query, query)
+            return self._respond_incidents(raw_query, query)
         except _ParameterError as exc:
             body = error_body("invalid_parameter", str(exc), retryable=False)
             return Response(422, body), []
 
+    def _refusal(self, method: str, path: str, key: str | None) -> Response | None:
+        """The answer to a request for no endpoint, by another method or without the key."""
+        if path not in _PATHS:
+            endpoints = " or ".join(f"GET {p}" for p in _PATHS)
+            body = error_body("not_found", f"no such endpoint; use {endpoints}", retryable=False)
+            return Response(404, body)
+        if method != "GET":
+            body = error_body(
+                "method_not_allowed", f"method {method} is not allowed; use GET", retryable=False
+            )
+            return Response(405, body, headers=[("Allow", "GET")])
+        if key is None or not secrets.compare_digest(
+            key.encode("utf-8", "surrogateescape"), self.api_key.encode("utf-8")
+        ):
+            message = "missing X-API-Key header" if key is None else "invalid API key"
+            return Response(401, error_body("unauthorized", message, retryable=False))
+        return None
+
+    def _respond_incidents(
+        self, raw_query: str, query: dict[str, list[str]]
+    ) -> tuple[Response, list[str]]:
+        limit, offset, status, scope, assets = self._parse(query)
         with self._lock:
-            fault = take(self._faults, path, offset, assets)
+            answer = take(self._faults, Answer, INCIDENTS_PATH, offset, assets)
             view = self._view(status, scope, assets)
             page = view[offset : offset + limit]
             total = len(view)
-            mutation = take(self._mutations, path, offset, assets)
-            if mutation is not None:
-                self._mutate(mutation)
-        names = [f.kind for f in (fault, mutation) if f is not None]
-
+            change = take(self._faults, DataChange, INCIDENTS_PATH, offset, assets)
+            if change is not None:
+                self._mutate(change[0], change[1].asset_id)
+        names = [taken[0].name for taken in (answer, change) if taken is not None]
         casing = self.casing
         rng = None
         if casing == "mixed":
             # Seeded by the request, so the same request gets the same body.
             rng = random.Random(f"{self._seed}:{limit}:{offset}:{status}:{scope}:{assets}")
-        if fault is None:
+        if answer is None:
             body = page_body(page, total, casing=casing, rng=rng, cache=self._fragments)
             return Response(200, body), names
-
-        response = fault_response(
-            fault,
-            page,
-            total,
-            casing=casing,
-            rng=rng,
-            raw_query=raw_query,
-            base_url=self.url,
-        )
-        return response, names
+        request = Request(page, total, casing, rng, raw_query, self.url)
+        return fault_response(answer[0], request), names
 
     def _respond_assets(
         self, raw_query: str, query: dict[str, list[str]]
@@ -520,13 +490,9 @@ class SandboxServer(FaultSwitches):
             message = "this API key may not list assets"
             body = error_body("forbidden", message, retryable=False)
             return Response(403, body), ["forbid_assets"]
-        try:
-            status, kind = self._parse_assets(query)
-        except _ParameterError as exc:
-            body = error_body("invalid_parameter", str(exc), retryable=False)
-            return Response(422, body), []
+        status, kind = self._parse_assets(query)
         with self._lock:
-            fault = take(self._faults, ASSETS_PATH, 0)
+            answer = take(self._faults, Answer, ASSETS_PATH, 0)
         rows = [
             asset
             for asset in self.assets
@@ -535,19 +501,10 @@ class SandboxServer(FaultSwitches):
         ]
         casing = self.casing
         rng = random.Random(f"{self._seed}:assets:{status}:{kind}") if casing == "mixed" else None
-        if fault is None:
+        if answer is None:
             return Response(200, assets_body(rows, casing=casing, rng=rng)), []
-        response = fault_response(
-            fault,
-            rows,
-            len(rows),
-            casing=casing,
-            rng=rng,
-            raw_query=raw_query,
-            base_url=self.url,
-            list_key="assets",
-        )
-        return response, [fault.kind]
+        request = Request(rows, len(rows), casing, rng, raw_query, self.url, "assets")
+        return fault_response(answer[0], request), [answer[0].name]
 
     def _handle(self, handler: Handler) -> None:
         received = time.time()
@@ -591,6 +548,5 @@ class SandboxServer(FaultSwitches):
             handler.send_header("Connection", "close")
             handler.close_connection = True
         handler.end_headers()
-        if handler.command == "HEAD":
-            return
-        write_body(handler, response, self._stopping)
+        if handler.command != "HEAD":
+            response.write(handler, body, self._stopping)
