@@ -56,6 +56,11 @@ The methods, and why each is here:
   at a time, into the three typed frames of SPEC.md, with the default parse workers.
   The thing being measured.
 - ``ours@K``: the same with ``workers=K``; the worker sweep (below).
+- ``before``: ours from another copy of the package (``--before DIR``, a directory holding
+  ``intrace_analytics/``, e.g. ``git archive <commit> intrace_analytics | tar -x -C DIR``),
+  imported in its children through ``PYTHONPATH``, in the same interleaved rounds as ours:
+  a change's before and after, measured in one run on the same bytes. ``--tree DIR``
+  does the same for ours (by default the package this interpreter imports).
 - ``arrow_parse``: ``pyarrow.json.read_json`` of all bodies as one newline-delimited
   buffer with an explicit schema and ``use_threads=True`` (the default), nothing else.
   The parse floor of issue 12: multi-threaded C++ that builds no frames, but needs every
@@ -358,6 +363,8 @@ def prepare(method: str, manifest: dict[str, Any]) -> Prepared:
     """Import what ``method`` needs and return its work (``ours@K``: ours, K workers)."""
     if swept := SWEPT.fullmatch(method):
         return method_ours(manifest, workers=int(swept[1]))
+    if method == "before":  # ours, imported from the --before tree (its PYTHONPATH)
+        return method_ours(manifest)
     return FACTORIES[method](manifest)
 
 
@@ -563,11 +570,14 @@ def about() -> dict[str, Any]:
     }
 
 
-def in_child(*arguments: str, script: str = __file__) -> dict[str, Any]:
-    """Run ``script`` (this one by default) with ``arguments`` in a fresh interpreter;
-    its last stdout line, as JSON."""
+def in_child(*arguments: str, script: str = __file__, tree: str | None = None) -> dict[str, Any]:
+    """Run ``script`` (this one by default) with ``arguments`` in a fresh interpreter,
+    importing the package from ``tree`` when given; its last stdout line, as JSON."""
+    env = None
+    if tree is not None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([tree, os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(
-        [sys.executable, script, *arguments], capture_output=True, text=True, check=False
+        [sys.executable, script, *arguments], capture_output=True, text=True, check=False, env=env
     )
     if done.returncode != 0 or not done.stdout.strip():
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
@@ -822,6 +832,24 @@ def print_methods(run: SizeRun) -> None:
         )
 
 
+def print_before(run: SizeRun) -> None:
+    """Ours against the --before tree: wall time and peak RSS, medians and ranges."""
+    for method in ("before", "ours"):
+        done = run.done(method)
+        if done:
+            walls = [r["seconds"] for r in done]
+            peaks = [r["peak_rss_bytes"] / GIB for r in done]
+            print(
+                f"{method:<7} wall {statistics.median(walls):.2f} s ({spread(walls)} s), peak RSS "
+                f"{statistics.median(peaks):.3f} GiB ({spread(peaks)} GiB), {len(done)} runs"
+            )
+    peak = ratio(run.median("ours", "peak_rss_bytes"), run.median("before", "peak_rss_bytes"))
+    print(
+        f"ours / before at {run.incidents:,}: wall {run.versus('ours', 'before').text()}; "
+        f"peak RSS {times(peak)}"
+    )
+
+
 def print_sweep(run: SizeRun, default_workers: int) -> None:
     """The worker sweep: ours at each worker count, against arrow_parse and 2 workers."""
     rows = {default_workers: "ours"} if "ours" in run.methods else {}
@@ -952,16 +980,21 @@ def run_size(size: int, methods: list[str], args: argparse.Namespace, position: 
         f"({manifest['bytes'] / 1e9:.3f} GB, {manifest['bytes'] / GIB:.3f} GiB)",
         flush=True,
     )
+
+    def tree(method: str) -> str | None:
+        """Where a method's children import the package from (None: as this one does)."""
+        return args.before if method == "before" else args.tree
+
     # Import RSS of each method's own modules; ours@K imports what ours does.
     idle = {
-        m: in_child("--run-one", m, str(directory), "--idle")
+        m: in_child("--run-one", m, str(directory), "--idle", tree=tree(m))
         for m in methods
         if not SWEPT.fullmatch(m)
     }
     runs = interleaved_rounds(
         methods,
         args.repeat,
-        lambda method: in_child("--run-one", method, str(directory)),
+        lambda method: in_child("--run-one", method, str(directory), tree=tree(method)),
         lambda round_: f"  {size:,}: round {round_ + 1}/{args.repeat}",
     )
     return SizeRun(manifest, methods, runs, idle)
@@ -1004,6 +1037,8 @@ def report(run: SizeRun, default_workers: int) -> None:
             f"\nours / arrow_parse (the parse floor) at {run.incidents:,}: {floor.text()}; "
             f"medians {ours:.2f} s / {arrow:.2f} s"
         )
+    if "before" in run.methods:
+        print_before(run)
     print_sweep(run, default_workers)
     print(f"\ninformation at {run.incidents:,} (gates nothing):")
     print_verdicts(information(run))
@@ -1043,6 +1078,14 @@ def main() -> int:
         help=f"sizes at which {', '.join(BASELINES)} run (default: the smallest size)",
     )
     parser.add_argument("--repeat", type=int, default=3, metavar="R", help="rounds (default 3)")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also run ours from the package in DIR, as the method 'before' (see above)",
+    )
+    parser.add_argument(
+        "--tree", metavar="DIR", help="run ours from the package in DIR (default: as imported)"
+    )
     parser.add_argument("--methods", nargs="+", type=method_name, default=list(METHODS))
     parser.add_argument("--casing", choices=("snake", "camel", "mixed"), default="snake")
     parser.add_argument(
@@ -1077,7 +1120,9 @@ def main() -> int:
         return 0
 
     cores = usable_cores()
-    package = in_child("--about")  # in a fresh process, as the measured children see it
+    package = in_child(
+        "--about", tree=args.tree
+    )  # in a fresh process, as the measured children see it
     default_workers: int = package.get("default_workers") or min(cores, MAX_WORKERS)
     most: int = package.get("max_workers") or MAX_WORKERS
 
@@ -1104,6 +1149,7 @@ def main() -> int:
     # ours@K with K the default would run ours again under another name: its row is ours.
     same = default_workers in swept and "ours" in chosen
     order = [m for m in ("ours", "arrow_parse") if m in chosen]
+    order += ["before"] if args.before else []
     order += [f"ours@{k}" for k in sorted(swept) if not (same and k == default_workers)]
     order += [m for m in BASELINES if m in chosen]
     if not order:

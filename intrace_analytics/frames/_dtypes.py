@@ -18,7 +18,8 @@ from intrace_analytics._util import arrays
 from intrace_analytics.exceptions import DataQualityWarning
 from intrace_analytics.frames import _schema as schema
 
-__all__ = ["typed_frame", "warn_quality"]
+# Used by the merge alone; no other layer types frames.
+__all__: list[str] = []
 
 
 def typed_frame(table: str, columns: dict[str, pa.Array], issues: Counter[str]) -> pd.DataFrame:

@@ -151,7 +151,9 @@ class Normalizer:
 
     def _finish(self, metadata: Mapping[str, Any] | None) -> IncidentFrames:
         # The pool, idle once every page is parsed, runs the merge's partitioned jobs.
-        arrays.POOL.release_unused()  # what the parses freed, before the merge allocates
+        # What the parses freed, before the merge allocates: a caching pool the user chose
+        # (mimalloc, jemalloc) hands it back; for the system allocator, a no-op.
+        arrays.POOL.release_unused()
         parts, self._parts = self._parts, []
         checks = [
             self._checks.get(k)
@@ -503,7 +505,7 @@ def _build(
     copies, names = pages.threats, list(pages.threats)
     taken = _each(pool, lambda name: _take_streaming(copies, name, winners), names)
     threats = dict(zip(names, taken, strict=True))
-    arrays.POOL.release_unused()  # the merge's temporaries, before typing allocates
+    arrays.POOL.release_unused()  # the merge's temporaries, before typing (as above)
     disagreeing = int(conflicted.sum())
     if disagreeing:
         pages.conflicts["threat copies"] += disagreeing
