@@ -39,6 +39,7 @@ from intrace_analytics.history._log import (
     latest,
     read_loads,
     scan,
+    still_present,
     to_frame,
 )
 from intrace_analytics.history._store import Store
@@ -314,10 +315,12 @@ def _transitions(log: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     seq = log["_seq"].to_numpy()
     order = np.lexsort((seq, codes))
     codes, seq = codes[order], seq[order]
-    status = pc.index_in(log["status"], value_set=pa.array(["open", "closed", "resolved"]))
-    state = pc.fill_null(status, 3).to_numpy()[order].astype(np.int64)
-    gone = pc.is_in(log["change"], value_set=pa.array(GONE)).to_numpy(zero_copy_only=False)
-    state[gone[order]] = -1
+    state = np.full(len(seq), 3, dtype=np.int64)
+    for code, name in enumerate(("open", "closed", "resolved")):
+        equal = pc.fill_null(pc.equal(log["status"], name), False)
+        state[equal.to_numpy(zero_copy_only=False)[order]] = code
+    present = still_present(log["change"]).to_numpy(zero_copy_only=False)
+    state[~present[order]] = -1
     was = np.full(len(state), -1, dtype=np.int64)
     same = codes[1:] == codes[:-1]
     was[1:][same] = state[:-1][same]
@@ -343,7 +346,7 @@ def versions(store: Store, table: str) -> pd.DataFrame:
     codes, seq = codes[order], seq[order]
     stamps = loads["fetched_at"].reset_index(drop=True)
     following = np.append(np.where(codes[1:] == codes[:-1], seq[1:], 0), 0)
-    keep = ~pc.is_in(log["change"], value_set=pa.array(GONE)).to_numpy(zero_copy_only=False)
+    keep = still_present(log["change"]).to_numpy(zero_copy_only=False)
     frame = to_frame(table, log.filter(pa.array(keep)))
     frame["valid_from"] = stamps.iloc[seq[keep] - 1].to_numpy() if keep.any() else []
     valid_to = pd.Series(pd.NaT, index=frame.index, dtype=_UTC)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +20,16 @@ from intrace_analytics.export._parquet import _categories, _check_columns
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.history._log import GONE, data_schema, key_array, log_schema
 
-__all__ = ["Incoming", "absent_labels", "counts", "diff", "incoming", "rows_differ"]
+__all__ = [
+    "Incoming",
+    "absent_labels",
+    "counts",
+    "diff",
+    "incoming",
+    "pairs",
+    "rows_at",
+    "rows_differ",
+]
 
 _CATEGORICAL = tuple(kind for kind, types in schema.KINDS.items() if types.categorical)
 
@@ -49,9 +59,6 @@ def incoming(table: str, frame: pd.DataFrame) -> Incoming:
         for c in schema.TABLES[table]
         if c.kind in _CATEGORICAL
     }
-    duplicated = pc.count_distinct(key_array(rows, table)).as_py() != rows.num_rows
-    if duplicated:
-        raise ValueError(f"the {table!r} frame has repeated keys {schema.TABLES[table].key!r}")
     return Incoming(rows.cast(data_schema(table)).replace_schema_metadata(None), categories)
 
 
@@ -78,23 +85,54 @@ def diff(
     then the rows of ``old`` absent from ``new`` labelled by ``gone`` (one label per row
     of ``old``; ``None`` writes no absent rows: an incomplete load), with ``load_id``
     and ``change``."""
-    new_keys, old_keys = key_array(new, table), key_array(old, table)
-    position = pc.index_in(new_keys, value_set=old_keys)
-    is_new = pc.is_null(position)
-    matched = pc.invert(is_new)
-    new_matched = new.filter(matched)
-    old_matched = old.take(pc.drop_null(position))
+    new_only, matched_new, matched_old, old_only = pairs(
+        key_array(new, table), key_array(old, table)
+    )
+    new_matched = rows_at(new, matched_new)
+    old_matched = rows_at(old, matched_old)
     values = [c for c in data_schema(table).names if c not in schema.TABLES[table].key_columns]
     changed = new_matched.filter(rows_differ(new_matched, old_matched, values))
-    parts = [_labelled(new.filter(is_new), "new"), _labelled(changed, "changed")]
-    if gone is not None and old.num_rows:
-        absent = pc.invert(pc.is_in(old_keys, value_set=new_keys))
-        rows = old.select(data_schema(table).names).filter(absent)
-        parts.append(_with_change(rows, gone.filter(absent)))
+    parts = [_labelled(rows_at(new, new_only), "new"), _labelled(changed, "changed")]
+    if gone is not None and len(old_only):
+        rows = old.select(data_schema(table).names).take(old_only)
+        parts.append(_with_change(rows, gone.take(old_only)))
     rows = pa.concat_tables(parts)
     return rows.set_column(
         rows.schema.get_field_index("load_id"), "load_id", pa.repeat(load_id, rows.num_rows)
     ).cast(log_schema(table))
+
+
+def rows_at(table: pa.Table, positions: np.ndarray) -> pa.Table:
+    """``table.take(positions)``, as a zero-copy slice when the positions are a run
+    (the rows a load kept from the previous one usually are)."""
+    count = len(positions)
+    if count == 0:
+        return table.slice(0, 0)
+    start = int(positions[0])
+    if int(positions[-1]) - start + 1 == count and bool((np.diff(positions) == 1).all()):
+        return table.slice(start, count)
+    return table.take(positions)
+
+
+def pairs(
+    new: pa.ChunkedArray, old: pa.ChunkedArray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Row positions by key: in ``new`` only, matched (``new`` and ``old`` side by side)
+    and in ``old`` only, each in its table's order. One hash join on the keys (Acero's,
+    several times faster than ``index_in`` plus ``is_in`` over strings)."""
+    left = pa.table({"k": new, "n": np.arange(len(new), dtype=np.int64)})
+    right = pa.table({"k": old, "o": np.arange(len(old), dtype=np.int64)})
+    joined = left.join(right, "k", join_type="full outer")
+    n = pc.fill_null(joined["n"], -1).to_numpy()
+    o = pc.fill_null(joined["o"], -1).to_numpy()
+    both = (n >= 0) & (o >= 0)
+    order = np.argsort(n[both], kind="stable")
+    return (
+        np.sort(n[o < 0]),
+        n[both][order],
+        o[both][order],
+        np.sort(o[n < 0]),
+    )
 
 
 def absent_labels(

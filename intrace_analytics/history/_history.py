@@ -245,8 +245,11 @@ class History:
             name: _log.latest(_log.scan(self._store, loads, name, upto=last), name)
             for name in tables
         }
-        old_incidents = previous["incidents"]
-        left = pc_absent(old_incidents, tables["incidents"].rows)
+        # The incidents that left the result set, which links and threats may follow
+        # (only a filtered store tells them apart).
+        left = pa.array([], pa.string())
+        if filtered:
+            left = pc_absent(previous["incidents"], tables["incidents"].rows)
         rows = {}
         for name, incoming in tables.items():
             labels = None

@@ -45,6 +45,7 @@ __all__ = [
     "read_loads",
     "read_record",
     "scan",
+    "still_present",
     "to_frame",
 ]
 
@@ -176,12 +177,16 @@ def scan(
     target = log_schema(table)
     if chosen.empty:
         return target.empty_table().select(wanted).append_column("_seq", pa.array([], pa.int64()))
-    paths = [partition_path(store, table, i) for i in chosen["load_id"]]
-    dataset = ds.dataset(paths, schema=target, filesystem=store.fs, format="parquet")
-    found = dataset.to_table(columns=wanted, filter=where)
-    ids = pa.array(chosen["load_id"].tolist(), pa.string())
-    seqs = pa.array(chosen["load_seq"].to_numpy(dtype=np.int64))
-    return found.append_column("_seq", seqs.take(pc.index_in(found["load_id"], value_set=ids)))
+    parts = []
+    for load_id, seq in zip(chosen["load_id"], chosen["load_seq"], strict=True):
+        # One file per load: read each on its own, so its rows get its number without a
+        # lookup per row.
+        dataset = ds.dataset(
+            partition_path(store, table, load_id), schema=target, filesystem=store.fs
+        )
+        found = dataset.to_table(columns=wanted, filter=where)
+        parts.append(found.append_column("_seq", pa.repeat(pa.scalar(int(seq)), found.num_rows)))
+    return pa.concat_tables(parts)
 
 
 def latest(log: pa.Table, table: str, *, present: bool = True) -> pa.Table:
@@ -199,11 +204,18 @@ def latest(log: pa.Table, table: str, *, present: bool = True) -> pa.Table:
             .group_by("k", use_threads=False)
             .aggregate([("o", "max")])
         )
-        rows = pc.bit_wise_and(grouped["o_max"], pa.scalar(0xFFFFFFFF, pa.int64()))
-        log = log.take(pc.take(rows, pc.array_sort_indices(rows)))
+        if grouped.num_rows < log.num_rows:  # else every row is its key's latest
+            rows = pc.bit_wise_and(grouped["o_max"], pa.scalar(0xFFFFFFFF, pa.int64()))
+            log = log.take(pc.take(rows, pc.array_sort_indices(rows)))
     if present:
-        log = log.filter(pc.invert(pc.is_in(log["change"], value_set=pa.array(GONE))))
+        log = log.filter(still_present(log["change"]))
     return log
+
+
+def still_present(change: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Whether each ``change`` leaves its row in the result set (two string compares:
+    cheaper than a hash lookup over many rows)."""
+    return pc.and_(pc.not_equal(change, GONE[0]), pc.not_equal(change, GONE[1]))
 
 
 def to_frame(
