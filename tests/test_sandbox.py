@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -629,6 +630,91 @@ def test_fault_switch_arguments_are_checked(sandbox: SandboxServer, arm: Any, me
         arm(sandbox)
     assert get(sandbox).status_code == 200
     assert sandbox.requests[-1].fault is None
+
+
+def test_arm_by_name_and_an_unknown_name_is_an_error(sandbox: SandboxServer) -> None:
+    sandbox.arm("fail", status=502, times=2)
+    sandbox.arm("bad_body", kind="wrong_shape")
+    assert [get(sandbox).status_code for _ in range(2)] == [502, 502]
+    assert set(get(sandbox).json()) == {"data", "count"}
+    with pytest.raises(
+        ValueError, match=r"^name must be one of 'fail', 'rate_limit', .*; got 'trickle'$"
+    ):
+        sandbox.arm("trickle")
+    with pytest.raises(TypeError, match="status"):
+        sandbox.arm("drop_connection", status=500)  # an option the switch does not have
+    with pytest.raises(
+        ValueError, match=r"^path must be one of '/v1/incidents'; got '/v1/assets'$"
+    ):
+        sandbox.arm("insert_between_pages", n=1, path="/v1/assets")  # sites do not drift
+    assert get(sandbox).status_code == 200
+    assert [r.fault for r in sandbox.requests] == ["fail", "fail", "bad_body", None]
+
+
+def test_a_new_fault_switch_is_one_class(sandbox: SandboxServer) -> None:
+    from intrace_analytics.sandbox._faults import SWITCHES, Answer, Request, Response
+
+    @dataclass(frozen=True)
+    class Teapot(Answer, name="teapot"):
+        note: str = "short and stout"
+
+        def respond(self, request: Request) -> Response:
+            body = json.dumps({"note": self.note, "rows": len(request.rows)}).encode()
+            return Response(418, body)
+
+    try:
+        with pytest.raises(TypeError, match="'teapot' exists already"):
+            type("Again", (Answer,), {}, name="teapot")
+        sandbox.arm("teapot", note="tip me over", offset=10)
+        assert get(sandbox).status_code == 200  # offset 0: not its request
+        response = get(sandbox, {"offset": 10, "limit": 5})
+        assert response.status_code == 418
+        assert response.json() == {"note": "tip me over", "rows": 5}
+        assert sandbox.requests[-1].fault == "teapot"
+    finally:
+        del SWITCHES["teapot"]
+    with pytest.raises(ValueError, match="^name must be one of"):
+        sandbox.arm("teapot")
+
+
+def test_incidents_inserted_into_an_empty_tenant_are_newer_than_its_history() -> None:
+    with SandboxServer(incidents=0, seed=5, api_key=KEY, end=ANCHOR) as server:
+        server.insert_between_pages(3)
+        assert get(server).json()["total"] == 0
+        server.insert_between_pages(2)
+        body = get(server).json()
+        assert body["total"] == 3
+        server.insert_between_pages(1, asset_id="london-office")
+        get(server, {"asset_id": "london-office"})
+    created = [instant(i["created_at"]) for i in server.dataset.incidents]
+    assert len(created) == 6
+    assert all(moment > ANCHOR for moment in created)
+    assert created == sorted(created, reverse=True)  # newest first: each batch in front
+    assert [i["id"] for i in body["incidents"]] == [i["id"] for i in server.dataset.incidents[3:]]
+    assert "london-office" in server.dataset.assets_of[server.dataset.incidents[0]["id"]]
+
+
+def test_overlapping_gc_pauses_restore_the_collector_as_it_was() -> None:
+    import gc
+
+    from intrace_analytics.sandbox._gcpause import gc_paused
+
+    assert gc.isenabled()
+    first, second = gc_paused(), gc_paused()
+    first.__enter__()
+    second.__enter__()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)  # ends before the second: the collector stays off
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # off before: left off
+    finally:
+        gc.enable()
 
 
 def test_generator_and_server_arguments_are_checked() -> None:

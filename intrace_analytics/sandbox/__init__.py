@@ -3,8 +3,9 @@
 Used by the tests, the benchmarks and ``intrace-analytics demo`` / ``sandbox``. Modules,
 in the order they import each other: ``_gcpause`` (pausing the garbage collector),
 ``_bodies`` (page, sites and error bodies, serialized), ``_assets`` (the monitored sites),
-``_data`` (the synthetic incidents), ``_faults`` (the fault switches), ``_httpd`` (the
-stdlib server and handler) and ``_server`` (the API itself).
+``_data`` (the synthetic incidents, and the tenant whose data changes), ``_faults`` (the
+fault switches: one small class per kind, in one registry), ``_httpd`` (the stdlib server
+and handler) and ``_server`` (the API itself).
 """
 
 from intrace_analytics.sandbox._assets import SITES, asset_records

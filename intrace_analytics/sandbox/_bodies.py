@@ -136,7 +136,7 @@ def assets_body(
     Parameters
     ----------
     assets : sequence of dict
-        snake_case site payloads (see :func:`~.assets.asset_records`).
+        snake_case site payloads (see :func:`~._assets.asset_records`).
     casing : {"snake", "camel", "mixed"}, default "snake"
         As for :func:`page_body`; nested keys are renamed too
         (``attributes.monitoring_radius_km`` becomes ``attributes.monitoringRadiusKm``).
