@@ -8,7 +8,8 @@ Errors::
     ├── ApiError              any other HTTP failure (status_code, error_code, message)
     ├── NetworkError          connection refused, reset or timed out after retries
     ├── ResponseFormatError   a body that is not the documented shape (offset)
-    └── ExportError           an export could not be written, read or published (path)
+    ├── ExportError           an export could not be written, read or published (path)
+    └── IncompleteLoadError   an incomplete load offered to a history, which refuses it
 
 Warnings (``warnings.warn``)::
 
@@ -32,6 +33,7 @@ __all__ = [
     "CompletenessWarning",
     "DataQualityWarning",
     "ExportError",
+    "IncompleteLoadError",
     "IntraceError",
     "IntraceWarning",
     "NetworkError",
@@ -179,3 +181,8 @@ class DataQualityWarning(IntraceWarning):
 
 class CompletenessWarning(IntraceWarning):
     """A load could not prove that it holds every matching incident exactly once."""
+
+
+class IncompleteLoadError(IntraceError):
+    """A load that could not prove it holds every matching incident was not appended to
+    a history (``History.append(..., allow_incomplete=True)`` appends it without gone rows)."""
