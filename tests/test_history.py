@@ -103,10 +103,12 @@ def test_the_first_load_is_all_new_and_as_of_gives_it_back(
     history: History, base: IncidentFrames
 ) -> None:
     row = history.append(base)
-    assert row["load_seq"] == 1 and row["previous_load_id"] is None
+    assert row["load_seq"] == 1
+    assert row["previous_load_id"] is None
     assert (row["rows"], row["links"], row["threats"]) == (300, len(base.links), len(base.threats))
     assert (row["new"], row["changed"], row["gone"], row["left_scope"]) == (300, 0, 0, 0)
-    assert row["complete"] is True and json.loads(row["filters"]) == {}
+    assert row["complete"] is True
+    assert json.loads(row["filters"]) == {}
     loads = history.loads
     assert list(loads.columns) == [
         "load_id", "load_seq", "fetched_at", "previous_load_id", "complete", "filters", "rows",
@@ -120,7 +122,8 @@ def test_the_first_load_is_all_new_and_as_of_gives_it_back(
     assert seen.metadata["fetched_at"] == T0.isoformat()
     changes = history.changes()
     assert list(changes.columns) == ["incident_id", *CHANGE_COLUMNS]
-    assert (changes["change"] == "new").all() and len(changes) == 300
+    assert (changes["change"] == "new").all()
+    assert len(changes) == 300
     assert changes["fetched_at"].eq(T0).all()
 
 
@@ -252,7 +255,8 @@ def test_a_change_undone_within_the_span_shows_nothing(
     )
     # With until at the first load, everything is new.
     first = history.changes(until=T0)
-    assert len(first) == 300 and set(first["change"]) == {"new"}
+    assert len(first) == 300
+    assert set(first["change"]) == {"new"}
 
 
 def test_the_same_export_twice_is_a_no_op_and_the_past_is_refused(
@@ -292,7 +296,9 @@ def test_an_incomplete_load_is_refused_unless_allowed_and_carries_forward(
     assert issubclass(IncompleteLoadError, IntraceError)
     assert len(history.loads) == 1
     row = history.append(partial, allow_incomplete=True)
-    assert row["complete"] is False and row["gone"] == 0 and row["rows"] == 250
+    assert row["complete"] is False
+    assert row["gone"] == 0
+    assert row["rows"] == 250
     # What it did not see is carried forward.
     seen = history.as_of(T0 + DAY)
     assert set(missing) <= set(seen.incidents["incident_id"])
@@ -327,7 +333,8 @@ def test_a_filtered_store_says_left_scope_and_stays_bound(
     other = at(first, T0 + 2 * DAY, filters={"status": "closed"})
     with pytest.raises(ValueError, match="bound to the filters") as info:
         history.append(other)
-    assert "'status': 'open'" in str(info.value) and "'status': 'closed'" in str(info.value)
+    assert "'status': 'open'" in str(info.value)
+    assert "'status': 'closed'" in str(info.value)
 
 
 def test_trend_counts_the_result_set_load_by_load(history: History, base: IncidentFrames) -> None:
@@ -380,10 +387,12 @@ def test_versions_is_the_scd2_view(history: History, base: IncidentFrames) -> No
     mine = versions[versions["incident_id"] == incident]
     assert mine["title"].tolist()[1] == "Second title"
     assert mine["valid_from"].tolist() == [T0, T0 + DAY]
-    assert mine["valid_to"].iloc[0] == T0 + DAY and pd.isna(mine["valid_to"].iloc[1])
+    assert mine["valid_to"].iloc[0] == T0 + DAY
+    assert pd.isna(mine["valid_to"].iloc[1])
     assert mine["change"].tolist() == ["new", "changed"]
     ended = versions[versions["incident_id"] == removed]
-    assert len(ended) == 1 and ended["valid_to"].iloc[0] == T0 + DAY
+    assert len(ended) == 1
+    assert ended["valid_to"].iloc[0] == T0 + DAY
     assert versions["status"].dtype == base.incidents["status"].dtype
 
 

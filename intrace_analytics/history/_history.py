@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from intrace_analytics._util.clock import as_of as to_utc
 from intrace_analytics._util.redact import scrub
@@ -339,8 +340,6 @@ class History:
 
 def pc_absent(old: pa.Table, new: pa.Table) -> pa.Array:
     """The incident ids of ``old`` that ``new`` does not hold."""
-    import pyarrow.compute as pc
-
     ids = old["incident_id"]
     return pc.filter(ids, pc.invert(pc.is_in(ids, value_set=new["incident_id"]))).combine_chunks()
 
