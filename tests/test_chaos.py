@@ -41,8 +41,7 @@ from intrace_analytics import (
     load_incidents,
 )
 from intrace_analytics.frames import _merge as merge
-from intrace_analytics.sandbox import SandboxServer
-from intrace_analytics.sandbox._data import page_body
+from intrace_analytics.sandbox import SandboxServer, page_body
 from tests.helpers import CANARY_KEY, assert_no_key
 
 SEEDS = int(os.environ.get("INTRACE_CHAOS_SEEDS", "40"))

@@ -823,8 +823,6 @@ def test_a_cached_page_body_is_the_same_bytes_as_a_fresh_one(casing: str) -> Non
     # must not change by a byte, on the first call (filling the cache) or later ones.
     import random
 
-    from intrace_analytics.sandbox._bodies import page_body
-
     rows = generate_dataset(120, seed=4).incidents
     fresh = page_body(rows, 500, casing=casing, rng=random.Random(9))
     cache: dict[tuple[int, bool], bytes] = {}

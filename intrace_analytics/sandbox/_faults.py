@@ -369,7 +369,11 @@ def take(
 
 
 def fault_response(switch: Answer, request: Request) -> Response:
-    """The answer ``request`` gets from ``switch`` instead of the API's."""
+    """The answer ``request`` gets from ``switch`` instead of the API's.
+
+    Every switched answer passes through here, so a test can alter them all at once,
+    as a proxy in front of the API would (``Retry-After`` on every 5xx, say).
+    """
     return switch.respond(request)
 
 
@@ -417,9 +421,13 @@ class FaultSwitches:
 
         Examples
         --------
-        >>> with SandboxServer(incidents=3) as sandbox:
-        ...     sandbox.arm("fail", status=502, times=2)
-        ...     sandbox.arm("bad_body", kind="wrong_shape", path="/v1/assets")
+        >>> from intrace_analytics.sandbox import SandboxServer
+        >>> sandbox = SandboxServer(incidents=3)
+        >>> sandbox.arm("fail", status=502, times=2)
+        >>> sandbox.arm("bad_body", kind="wrong_shape", path="/v1/assets")
+        >>> sandbox.arm("trickle")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: name must be one of 'fail', 'rate_limit', ...; got 'trickle'
         """
         kind = SWITCHES[check_choice("name", name, tuple(SWITCHES))]
         switch = kind(**options)

@@ -462,15 +462,20 @@ class SandboxServer(FaultSwitches):
         self, raw_query: str, query: dict[str, list[str]]
     ) -> tuple[Response, list[str]]:
         limit, offset, status, scope, assets = self._parse(query)
+        names = []
         with self._lock:
             answer = take(self._faults, Answer, INCIDENTS_PATH, offset, assets)
             view = self._view(status, scope, assets)
             page = view[offset : offset + limit]
             total = len(view)
-            change = take(self._faults, DataChange, INCIDENTS_PATH, offset, assets)
-            if change is not None:
-                self._mutate(change[0], change[1].asset_id)
-        names = [taken[0].name for taken in (answer, change) if taken is not None]
+            taken = take(self._faults, DataChange, INCIDENTS_PATH, offset, assets)
+            if taken is not None:
+                change, fault = taken
+                self._mutate(change, fault.asset_id)
+        if answer is not None:
+            names.append(answer[0].name)
+        if taken is not None:
+            names.append(taken[0].name)
         casing = self.casing
         rng = None
         if casing == "mixed":
