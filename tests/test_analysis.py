@@ -240,7 +240,7 @@ def test_backlog_at_as_of_is_the_resolution_tables_open(sandbox_frames: Incident
     assert summary["resolved_without_time"] > 0
     backlog = open_backlog(incidents, as_of=AS_OF)
     assert backlog["time"].iloc[-1] == AS_OF
-    assert backlog["open"].iloc[-1] == summary["open"]
+    assert backlog["open"].iloc[-1] == summary["unresolved"]
 
 
 def test_open_backlog_on_sandbox_matches_brute_force(sandbox_frames: IncidentFrames) -> None:

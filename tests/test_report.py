@@ -440,7 +440,7 @@ def _check_figures_agree(frames: IncidentFrames, document: _Document) -> None:
     assert overall["median"] == headline["Median time to resolve"]
     summary = survival.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
     assert _number(overall["resolved by as-of"]) == summary["resolved"]
-    assert _number(overall["unresolved at as-of"]) == summary["open"]
+    assert _number(overall["unresolved at as-of"]) == summary["unresolved"]
     parts = ["resolved by as-of", "unresolved at as-of"]
     if WITHOUT_TIME in summary.index:
         parts.append("closed or resolved, no end time")
@@ -460,11 +460,11 @@ def _check_figures_agree(frames: IncidentFrames, document: _Document) -> None:
     last = int(analysis.open_backlog(frames.incidents, as_of=AS_OF)["open"].iloc[-1])
     assert "not yet resolved" in caption
     assert f": {count(last)} at the end" in caption
-    if last == summary["open"]:
+    if last == summary["unresolved"]:
         assert "unresolved at as-of" in caption
     else:
         assert WITHOUT_TIME in summary.index
-        assert last == summary["open"] + summary[WITHOUT_TIME]
+        assert last == summary["unresolved"] + summary[WITHOUT_TIME]
         assert f"{count(summary[WITHOUT_TIME])} closed or resolved without" in caption
 
 

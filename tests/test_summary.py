@@ -93,7 +93,7 @@ def test_resolution_and_severity_counts(frames: IncidentFrames) -> None:
     header = _rows(text, HEADINGS[1], "scope")[0]
     assert header[1:4] == ["incidents", "resolved by as-of", "unresolved at as-of"]
     assert counts[1:4] == [count(summary["count"]), count(summary["resolved"]),
-                           count(summary["open"])]  # fmt: skip
+                           count(summary["unresolved"])]  # fmt: skip
     # "resolved" there is not the status: it counts resolved_at, whatever the status.
     resolved_at = frames.incidents["resolved_at"]
     done = resolved_at.notna() & (resolved_at <= pd.Timestamp(AS_OF))

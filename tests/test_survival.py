@@ -102,12 +102,12 @@ def test_counts_split_every_incident_once() -> None:
     summary = resolution_summary(incidents, as_of=as_of)
     assert summary.columns.tolist()[-1] == "resolved_without_time"
     row = summary.iloc[0]
-    counts = {k: int(row[k]) for k in ("count", "resolved", "open", "resolved_without_time")}
-    assert counts == {"count": 8, "resolved": 2, "open": 4, "resolved_without_time": 2}
-    assert row["count"] == row["resolved"] + row["open"] + row["resolved_without_time"]
-    # "open" is exactly the censored rows of resolution_times.
+    counts = {k: int(row[k]) for k in ("count", "resolved", "unresolved", "resolved_without_time")}
+    assert counts == {"count": 8, "resolved": 2, "unresolved": 4, "resolved_without_time": 2}
+    assert row["count"] == row["resolved"] + row["unresolved"] + row["resolved_without_time"]
+    # "unresolved" is exactly the censored rows of resolution_times.
     times = resolution_times(incidents, as_of=as_of)
-    assert row["open"] == (~times["resolved"]).sum()
+    assert row["unresolved"] == (~times["resolved"]).sum()
     assert row["resolved"] == times["resolved"].sum()
     # Left out of the estimates: the same numbers as without those incidents.
     known = incidents[~incidents["incident_id"].str.endswith("-no-time")]
@@ -116,6 +116,15 @@ def test_counts_split_every_incident_once() -> None:
     pd.testing.assert_series_equal(row[estimates], without[estimates], check_names=False)
     assert row["naive_median"] == pd.Timedelta(days=3)  # done (2 d), open-with-time (4 d)
     assert without["resolved_without_time"] == 0
+
+
+def test_summary_says_unresolved_never_open() -> None:
+    # "open" is a status (status_breakdown, asset_exposure); the censored count is another.
+    summary = resolution_summary(_ended_apart(), as_of="2026-02-01T00:00Z")
+    assert summary.columns.tolist() == [
+        "count", "resolved", "unresolved", "km_median", "km_median_low", "km_median_high",
+        "km_p90", "naive_median", "resolved_without_time",
+    ]  # fmt: skip
 
 
 def test_km_median_is_unchanged_by_incidents_resolved_without_time() -> None:
@@ -131,7 +140,7 @@ def test_km_median_is_unchanged_by_incidents_resolved_without_time() -> None:
         weeks=k + 1)} for k in range(10)]  # fmt: skip
     plain = resolution_summary(typed("incidents", rows), as_of=as_of).iloc[0]
     mixed = resolution_summary(typed("incidents", rows + extra), as_of=as_of).iloc[0]
-    assert (mixed["count"], mixed["resolved"], mixed["open"]) == (31, 9, 12)
+    assert (mixed["count"], mixed["resolved"], mixed["unresolved"]) == (31, 9, 12)
     assert mixed["resolved_without_time"] == 10
     for column in ["km_median", "km_median_low", "naive_median"]:
         assert mixed[column] == plain[column]
@@ -172,7 +181,7 @@ def test_km_median_on_freireich_through_resolution_summary() -> None:
     assert math.isinf(high)
     assert pd.isna(summary["km_median_high"])
     assert pd.isna(summary["km_p90"])
-    assert (summary["count"], summary["resolved"], summary["open"]) == (21, 9, 12)
+    assert (summary["count"], summary["resolved"], summary["unresolved"]) == (21, 9, 12)
     assert summary["naive_median"] == pd.Timedelta(weeks=10)
 
 
@@ -239,7 +248,7 @@ def test_km_all_censored_group_is_not_reached() -> None:
     )  # fmt: skip
     summary = resolution_summary(incidents, by="scope", as_of="2026-02-01T00:00Z")
     assert summary["scope"].astype(str).tolist() == ["investigation", "aggregate"]
-    assert summary["open"].tolist() == [0, 2]
+    assert summary["unresolved"].tolist() == [0, 2]
     aggregate = summary.iloc[1]
     for column in ["km_median", "km_median_low", "km_median_high", "km_p90", "naive_median"]:
         assert pd.isna(aggregate[column])
@@ -262,7 +271,7 @@ def test_resolution_summary_on_sandbox(sandbox_frames: IncidentFrames) -> None:
     times = resolution_times(sandbox_frames.incidents, as_of=AS_OF)
     assert summary["count"].sum() == len(sandbox_frames.incidents)
     assert summary["resolved"].sum() == times["resolved"].sum()
-    assert summary["open"].sum() == (~times["resolved"]).sum()
+    assert summary["unresolved"].sum() == (~times["resolved"]).sum()
     # The sandbox closes some incidents without resolved_at: counted apart, exactly the
     # data-quality finding.
     findings = data_quality(sandbox_frames).set_index("check")["count"]
@@ -270,7 +279,7 @@ def test_resolution_summary_on_sandbox(sandbox_frames: IncidentFrames) -> None:
     assert unknown > 0
     assert summary["resolved_without_time"].sum() == unknown
     assert len(times) == len(sandbox_frames.incidents) - unknown
-    assert (summary["count"] == summary["resolved"] + summary["open"]
+    assert (summary["count"] == summary["resolved"] + summary["unresolved"]
             + summary["resolved_without_time"]).all()  # fmt: skip
     for row in summary.itertuples():
         assert row.km_median_low <= row.km_median

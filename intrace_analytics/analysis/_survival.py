@@ -3,7 +3,7 @@
 Pure, vectorised functions over the incidents frame (see :mod:`intrace_analytics.frames._schema`),
 returning tidy frames (plain columns, ``RangeIndex``, durations as ``Timedelta``).
 
-Time is always explicit: open incidents are right-censored at an ``as_of`` time given
+Time is always explicit: unresolved incidents are right-censored at an ``as_of`` time given
 at call time (``None`` means the current UTC time, read from
 :func:`intrace_analytics._util.clock.as_of` when the function is called, never at import).
 
@@ -13,11 +13,11 @@ wherever this module (and :func:`~intrace_analytics.analysis._status.open_backlo
 - *resolved*: ``resolved_at`` is present and not after ``as_of`` (whatever the status
   says; an ``open`` status with a ``resolved_at`` is a data-quality finding);
 - *resolved without time*: the status says ``closed`` or ``resolved`` but there is no
-  ``resolved_at``. It ended, at an unknown time: it is neither open nor censored, and
+  ``resolved_at``. It ended, at an unknown time: it is neither unresolved nor censored, and
   it is left out of every estimate (and counted apart);
-- *open*: every other incident: not resolved by ``as_of``, so right-censored there.
-  This is not the status field's ``open``: an incident resolved after ``as_of``, or
-  with a status outside the documented set, is open here too.
+- *unresolved*: every other incident: not resolved by ``as_of``, so right-censored
+  there. The word is not "open", which is a status: an incident resolved after
+  ``as_of``, or with a status outside the documented set, is unresolved here too.
 
 Survival estimates come from :func:`km_curve`, a vectorised Kaplan-Meier estimator of
 our own. lifelines, the usual choice, pins ``pandas < 3``, so it cannot be a
@@ -83,7 +83,7 @@ def resolution_times(
     start: str = "started_at",
     as_of: pd.Timestamp | datetime | str | None = None,
 ) -> pd.DataFrame:
-    """Each incident's time to resolution, open ones right-censored at ``as_of``.
+    """Each incident's time to resolution, unresolved ones right-censored at ``as_of``.
 
     Parameters
     ----------
@@ -267,7 +267,7 @@ def resolution_summary(
     start: str = "started_at",
     as_of: pd.Timestamp | datetime | str | None = None,
 ) -> pd.DataFrame:
-    """Per group: how many resolved, how many open, and how long resolution takes.
+    """Per group: how many resolved, how many unresolved, and how long resolution takes.
 
     Parameters
     ----------
@@ -278,29 +278,29 @@ def resolution_summary(
     start : {"started_at", "created_at"}, default "started_at"
         Where the clock starts (see :func:`resolution_times`).
     as_of : timestamp, optional
-        The censoring time for open incidents; ``None`` is the current UTC time,
+        The censoring time for unresolved incidents; ``None`` is the current UTC time,
         read at call time.
 
     Returns
     -------
     DataFrame
-        One row per group: ``[*by], count, resolved, open, km_median, km_median_low,
+        One row per group: ``[*by], count, resolved, unresolved, km_median, km_median_low,
         km_median_high, km_p90, naive_median, resolved_without_time``; times are
         ``Timedelta``. The counts (int64) split every incident of the group:
-        ``count = resolved + open + resolved_without_time``, where
+        ``count = resolved + unresolved + resolved_without_time``, where
 
         - ``resolved``: ``resolved_at`` present and not after ``as_of`` (the events);
-        - ``open``: not resolved by ``as_of``, so censored at ``as_of``: status open, a
-          ``resolved_at`` after ``as_of``, or a status outside the documented set
-          without ``resolved_at``. Not the status field's ``open``
-          (:func:`~intrace_analytics.analysis._status.status_breakdown`);
+        - ``unresolved``: not resolved by ``as_of``, so censored at ``as_of``: status
+          open, a ``resolved_at`` after ``as_of``, or a status outside the documented
+          set without ``resolved_at``. Never called "open", which is the status field's
+          word (:func:`~intrace_analytics.analysis._status.status_breakdown`);
         - ``resolved_without_time``: status ``closed`` or ``resolved`` but no
-          ``resolved_at``: ended at an unknown time, neither open nor censored, and
+          ``resolved_at``: ended at an unknown time, neither unresolved nor censored, and
           left out of every estimate below.
 
     Notes
     -----
-    ``km_median`` is the Kaplan-Meier median (:func:`km_curve`, open incidents
+    ``km_median`` is the Kaplan-Meier median (:func:`km_curve`, unresolved incidents
     censored at ``as_of``): the smallest time with S(t) <= 0.5. ``km_p90`` is the
     smallest with S(t) <= 0.1. ``km_median_low``/``km_median_high`` form its 95 %
     confidence interval, by inverting the pointwise log-log band (Brookmeyer and
@@ -308,8 +308,8 @@ def resolution_summary(
     implement it, against which the tests check it). A time the curve never reaches
     (fewer than half resolved, or a group with no incident) is ``NaT``: "not
     reached", never infinity. ``naive_median`` is the median over resolved
-    incidents only, which ignores the open ones and so is biased short; it is shown
-    for contrast. Incidents without any start time are counted (as resolved or open)
+    incidents only, which ignores the unresolved ones and so is biased short; it is shown
+    for contrast. Incidents without any start time are counted (as resolved or unresolved)
     but left out of the estimates; so are those resolved without time. The estimator
     is our own, vectorised (lifelines pins pandas < 3).
 
@@ -348,7 +348,7 @@ def resolution_summary(
     out = keys.copy()
     out["count"] = count.astype(np.int64)
     out["resolved"] = n_resolved
-    out["open"] = out["count"] - n_resolved - n_unknown
+    out["unresolved"] = out["count"] - n_resolved - n_unknown
     names = ["km_median", "km_median_low", "km_median_high", "km_p90", "naive_median"]
     for i, name in enumerate(names):
         out[name] = pd.to_timedelta(results[:, i])

@@ -222,7 +222,7 @@ def _headline(incidents: pd.DataFrame, overall: Any) -> dict[str, Any]:
         "headline": headline,
         "naive_median": median[1],
         "resolved_by_as_of": fmt.count(overall["resolved"]),
-        "unresolved_at_as_of": fmt.count(overall["open"]),
+        "unresolved_at_as_of": fmt.count(overall["unresolved"]),
         "without_time": None if without_time is None else fmt.count(int(without_time)),
     }
 
@@ -296,7 +296,7 @@ def _backlog_note(incidents: pd.DataFrame, as_of: pd.Timestamp, overall: Any) ->
         f"Incidents started and not yet resolved (no resolved_at yet) at the end of each "
         f"day, up to {fmt.timestamp(as_of)}: {fmt.count(last)} at the end"
     )
-    unresolved = int(overall["open"])
+    unresolved = int(overall["unresolved"])
     if last == unresolved:
         return f"{text}, the resolution table's \u201cunresolved at as-of\u201d."
     without = int(overall[tables.WITHOUT_TIME]) if tables.WITHOUT_TIME in overall.index else 0

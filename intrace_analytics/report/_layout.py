@@ -42,7 +42,7 @@ NO_END_TIMES = "no end times"
 RESOLUTION_COUNTS = {
     "count": "incidents",
     "resolved": "resolved by as-of",
-    "open": "unresolved at as-of",
+    "unresolved": "unresolved at as-of",
     WITHOUT_TIME: "no end time",
 }
 RESOLUTION_TIMES = {
@@ -123,7 +123,7 @@ def count_fields(row: Any) -> list[str]:
 
 def times(row: Any, columns: Sequence[str]) -> list[str]:
     """The durations of one group; a group with nothing to estimate says why."""
-    estimated = int(row["resolved"]) + int(row["open"])
+    estimated = int(row["resolved"]) + int(row["unresolved"])
     if not estimated:
         empty = fmt.NO_INCIDENTS if not row["count"] else NO_END_TIMES
         return [empty] * len(columns)
