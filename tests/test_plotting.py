@@ -42,6 +42,7 @@ from intrace_analytics._util.format import MISSING
 from intrace_analytics.frames._schema import SEVERITIES, STATUSES, empty_frame
 from intrace_analytics.viz._maps import SITE_LABEL
 from intrace_analytics.viz._style import (
+    CENSORED_LABEL,
     GROUP_COLORS,
     KM_LABEL,
     MAX_BANDS,
@@ -281,17 +282,17 @@ def test_resolution_times_km_curve_band_and_naive(sandbox_frames: IncidentFrames
     plot_resolution_times(sandbox_frames.incidents, as_of=AS_OF, unit="hours", ax=ax)
     times = resolution_times(sandbox_frames.incidents, as_of=AS_OF)
     km = km_curve(times["duration"], times["resolved"])
-    km_line, naive_line = ax.get_lines()
-    assert _legend_texts(ax) == ["Kaplan\u2013Meier (unresolved counted)", "naive (resolved only)"]
+    km_line, _, naive_line = ax.get_lines()
+    assert _legend_texts(ax) == [KM_LABEL, CENSORED_LABEL, NAIVE_LABEL]
     assert km_line.get_drawstyle() == naive_line.get_drawstyle() == "steps-post"
     assert naive_line.get_linestyle() == "--"
 
     # The KM line starts at (0, 1), then is km_curve's table.
     y = np.asarray(km_line.get_ydata())
     assert y[0] == 1.0
-    np.testing.assert_array_equal(y[1:], km["survival"].to_numpy(dtype=float))
+    np.testing.assert_array_equal(y[1 : len(km) + 1], km["survival"].to_numpy(dtype=float))
     hours = (km["time"] / pd.Timedelta(hours=1)).to_numpy(dtype=float)
-    np.testing.assert_allclose(np.asarray(km_line.get_xdata())[1:], hours, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(km_line.get_xdata())[1 : len(km) + 1], hours, rtol=1e-12)
 
     # The naive line is 1 - ECDF of the resolved durations only: it reaches 0.
     resolved = times.loc[times["resolved"], "duration"] / pd.Timedelta(hours=1)
@@ -310,6 +311,58 @@ def test_resolution_times_km_curve_band_and_naive(sandbox_frames: IncidentFrames
     assert ax.get_ylabel() == "Share not yet resolved"
 
 
+def _step_at(line: Any, at: np.ndarray) -> np.ndarray:
+    """A post-step line's value at ``at``, read from its drawn data."""
+    x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    return y[np.searchsorted(x, at, side="right") - 1]
+
+
+def test_km_curve_runs_to_the_last_observation_and_marks_censoring(
+    sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    times = resolution_times(sandbox_frames.incidents, as_of=AS_OF)
+    durations = (times["duration"] / pd.Timedelta(days=1)).to_numpy(float)
+    resolved = times["resolved"].to_numpy(bool)
+    # The case of the issue: unresolved incidents outlast the last resolution.
+    assert durations[~resolved].max() > durations[resolved].max()
+    plot_resolution_times(sandbox_frames.incidents, as_of=AS_OF, unit="days", ax=ax)
+    km_line, ticks, _ = ax.get_lines()
+    survival = km_curve(times["duration"], times["resolved"])["survival"].to_numpy(float)
+
+    # The curve is drawn flat past the last resolution, up to the longest duration.
+    x, y = np.asarray(km_line.get_xdata(), float), np.asarray(km_line.get_ydata(), float)
+    assert x[-1] == pytest.approx(durations.max(), rel=1e-12)
+    assert x[-2] == pytest.approx(durations[resolved].max(), rel=1e-12)
+    assert y[-1] == y[-2] == survival[-1] > 0
+    ax.figure.canvas.draw()
+    assert ax.get_xlim()[1] >= durations.max()
+
+    # One "+" per unresolved incident, at its duration, on the curve.
+    assert ticks.get_label() == CENSORED_LABEL
+    assert ticks.get_marker() == "+"
+    assert ticks.get_linestyle() == "None"
+    tick_x = np.asarray(ticks.get_xdata(), float)
+    np.testing.assert_allclose(np.sort(tick_x), np.sort(durations[~resolved]), rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(ticks.get_ydata(), float), _step_at(km_line, tick_x))
+
+
+def test_km_curve_of_a_group_without_resolutions_stays_at_one(
+    sandbox_frames: IncidentFrames, ax: Axes
+) -> None:
+    incidents = sandbox_frames.incidents.copy()
+    incidents["resolved_at"] = pd.Series(
+        pd.NaT, index=incidents.index, dtype=incidents["resolved_at"].dtype
+    )
+    incidents["status"] = pd.Categorical(["open"] * len(incidents), categories=list(STATUSES))
+    plot_resolution_times(incidents, as_of=AS_OF, unit="days", ax=ax)
+    [km_line, ticks] = ax.get_lines()
+    longest = resolution_times(incidents, as_of=AS_OF)["duration"].max() / pd.Timedelta(days=1)
+    assert list(km_line.get_ydata()) == [1.0, 1.0]
+    assert list(km_line.get_xdata()) == pytest.approx([0.0, longest], rel=1e-12)
+    assert len(ticks.get_xdata()) == len(incidents)
+    assert set(ticks.get_ydata()) == {1.0}
+
+
 def test_resolution_times_auto_unit_and_groups(sandbox_frames: IncidentFrames, ax: Axes) -> None:
     plot_resolution_times(sandbox_frames.incidents, by="scope", as_of=AS_OF, ax=ax)
     incidents = sandbox_frames.incidents
@@ -318,7 +371,7 @@ def test_resolution_times_auto_unit_and_groups(sandbox_frames: IncidentFrames, a
     assert ax.get_xlabel() == f"Time to resolution ({unit})"
     # One legend entry per group in the scope categorical's order, then the two styles.
     scopes = [s for s in incidents["scope"].cat.categories if (incidents["scope"] == s).any()]
-    assert _legend_texts(ax) == [*scopes, KM_LABEL, NAIVE_LABEL]
+    assert _legend_texts(ax) == [*scopes, KM_LABEL, CENSORED_LABEL, NAIVE_LABEL]
     handles = ax.get_legend().legend_handles
     for scope, handle, colour in zip(scopes, handles, GROUP_COLORS, strict=False):
         assert to_rgba(handle.get_color()) == _rgba(colour), scope
@@ -330,7 +383,7 @@ def test_resolution_times_auto_unit_and_groups(sandbox_frames: IncidentFrames, a
         times = resolution_times(group, as_of=AS_OF)
         km = km_curve(times["duration"], times["resolved"])
         np.testing.assert_array_equal(
-            np.asarray(line.get_ydata())[1:], km["survival"].to_numpy(dtype=float)
+            np.asarray(line.get_ydata())[1 : len(km) + 1], km["survival"].to_numpy(dtype=float)
         )
     # Few groups: each keeps its confidence band.
     assert len([c for c in ax.collections if isinstance(c, PolyCollection)]) == len(scopes)
@@ -342,7 +395,7 @@ def test_resolution_severity_groups_take_the_severity_palette(
     incidents = _with_max_severity(sandbox_frames)
     plot_resolution_times(incidents, by="max_severity", as_of=AS_OF, ax=ax)
     groups = [*SEVERITY_ORDER, "extreme", MISSING]
-    assert _legend_texts(ax) == [*groups, KM_LABEL, NAIVE_LABEL]
+    assert _legend_texts(ax) == [*groups, KM_LABEL, CENSORED_LABEL, NAIVE_LABEL]
     assert ax.get_legend().get_title().get_text() == "max_severity"
     colours = [SEVERITY_COLORS[s] for s in SEVERITY_ORDER] + [UNKNOWN_COLOR] * 2
     handles = ax.get_legend().legend_handles[: len(groups)]
@@ -361,8 +414,8 @@ def test_resolution_many_groups_are_capped_with_other(
     incidents = _with_many_sites(sandbox_frames, 14)
     plot_resolution_times(incidents, by="site", as_of=AS_OF, ax=ax)
     legend = _legend_texts(ax)
-    groups = legend[:-2]
-    assert legend[-2:] == [KM_LABEL, NAIVE_LABEL]
+    groups = legend[:-3]
+    assert legend[-3:] == [KM_LABEL, CENSORED_LABEL, NAIVE_LABEL]
     assert len(groups) == MAX_GROUPS
     assert groups[-2:] == [f"other ({14 - (MAX_GROUPS - 2)} groups)", MISSING]
     colours = [to_rgba(h.get_color()) for h in ax.get_legend().legend_handles[: len(groups)]]
@@ -377,7 +430,7 @@ def test_resolution_many_groups_are_capped_with_other(
     km = km_curve(times["duration"], times["resolved"])
     [line] = [ln for ln in ax.get_lines() if ln.get_label() == f"{groups[-2]}: {KM_LABEL}"]
     np.testing.assert_array_equal(
-        np.asarray(line.get_ydata())[1:], km["survival"].to_numpy(dtype=float)
+        np.asarray(line.get_ydata())[1 : len(km) + 1], km["survival"].to_numpy(dtype=float)
     )
     assert [c for c in ax.collections if isinstance(c, PolyCollection)] == []
 

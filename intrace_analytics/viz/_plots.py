@@ -263,13 +263,24 @@ def plot_open_backlog(
 _UNITS = {"hours": pd.Timedelta(hours=1), "days": pd.Timedelta(days=1)}
 
 
-def _km_steps(km: pd.DataFrame, unit: pd.Timedelta) -> tuple[np.ndarray, ...]:
-    """The KM table as step coordinates, starting from (0, 1) where every curve starts."""
+def _km_steps(km: pd.DataFrame, unit: pd.Timedelta, last: float) -> tuple[np.ndarray, ...]:
+    """The KM table as step coordinates, starting from (0, 1) where every curve starts
+    and, as lifelines draws it, carried flat to ``last`` (the longest duration, in
+    ``unit``s): after the last resolution the incidents still unresolved keep the
+    estimate known up to their censoring times, and the curve must show how far that is."""
     x = np.concatenate([[0.0], _duration_in(km["time"], unit)])
     survival = np.concatenate([[1.0], km["survival"].to_numpy(dtype="float64")])
     low = np.concatenate([[1.0], km["low"].to_numpy(dtype="float64")])
     high = np.concatenate([[1.0], km["high"].to_numpy(dtype="float64")])
+    if last > x[-1]:
+        x = np.append(x, last)
+        survival, low, high = (np.append(v, v[-1]) for v in (survival, low, high))
     return x, survival, low, high
+
+
+def _step_value(x: np.ndarray, y: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The post-step curve through ``(x, y)`` (``x`` sorted, from 0) read at ``at``."""
+    return y[np.searchsorted(x, at, side="right") - 1]
 
 
 def _naive_steps(resolved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,8 +306,10 @@ def plot_resolution_times(
     """Kaplan-Meier curves of time to resolution, beside the naive resolved-only view.
 
     Open incidents are right-censored at ``as_of`` and counted by the Kaplan-Meier
-    curve (a solid step with its shaded 95 % band); the dashed step is ``1 - ECDF`` of
-    the resolved incidents alone, which ignores the open ones and so looks faster.
+    curve (a solid step with its shaded 95 % band), which runs to the longest duration
+    observed, resolved or not, with a ``+`` where each unresolved incident is censored
+    (as lifelines draws it); the dashed step is ``1 - ECDF`` of the resolved incidents
+    alone, which ignores the open ones and so looks faster.
 
     Parameters
     ----------
@@ -328,7 +341,11 @@ def plot_resolution_times(
     -------
     Axes
         ``ax``. Each Kaplan-Meier line's y values are ``1`` followed by the
-        ``survival`` column of :func:`~intrace_analytics.analysis._survival.km_curve`.
+        ``survival`` column of :func:`~intrace_analytics.analysis._survival.km_curve`,
+        and its last value again at the longest duration when an unresolved incident
+        outlasts the last resolution. The censoring ticks are a marker-only line
+        labelled :data:`style.CENSORED_LABEL`, one ``+`` per unresolved incident at its
+        duration, on the curve.
 
     Examples
     --------
@@ -398,12 +415,20 @@ def _resolution_curves(
     """One group's curves: the Kaplan-Meier step (and its 95 % band when ``band``), and
     the dashed naive step of its resolved incidents (thin when groups share the axes)."""
     resolved = rt["resolved"].to_numpy(dtype=bool)
-    x, survival, low, high = _km_steps(km_curve(rt["duration"], rt["resolved"]), step)
+    durations = _duration_in(rt["duration"], step)
+    km = km_curve(rt["duration"], rt["resolved"])
+    x, survival, low, high = _km_steps(km, step, float(durations.max()))
     if band:
         ax.fill_between(x, low, high, step="post", color=color, alpha=0.2, linewidth=0)
     ax.step(x, survival, where="post", color=color, label=f"{prefix}{style.KM_LABEL}", **kwargs)
+    if not resolved.all():
+        # One tick per incident still unresolved, on the curve at its censoring time.
+        censored = durations[~resolved]
+        ax.plot(censored, _step_value(x, survival, censored), linestyle="none",
+                marker="+", markersize=5, markeredgewidth=0.7, color=color,
+                label=f"{prefix}{style.CENSORED_LABEL}")  # fmt: skip
     if resolved.any():
-        nx, ny = _naive_steps(_duration_in(rt["duration"], step)[resolved])
+        nx, ny = _naive_steps(durations[resolved])
         ax.step(
             nx,
             ny,
@@ -416,16 +441,17 @@ def _resolution_curves(
 
 
 def _group_legend(ax: Axes, groups: list[tuple[str, str]], title: str) -> None:
-    """One legend entry per group (its colour), then one per line style: N + 2 entries
-    instead of 2N, small enough for the upper right, which survival curves leave empty
-    (they fall from 1 at the left)."""
+    """One legend entry per group (its colour), then one per line style and one for the
+    censoring tick: N + 3 entries instead of 3N, small enough for the upper right, which
+    survival curves leave empty (they fall from 1 at the left)."""
     handles = [Line2D([], [], color=color, linewidth=2) for _, color in groups]
     labels = [style.literal(name) for name, _ in groups]
     handles += [
         Line2D([], [], color="#333333", linestyle="-"),
+        Line2D([], [], color="#333333", linestyle="none", marker="+", markersize=6),
         Line2D([], [], color="#333333", linestyle="--", linewidth=1.0),
     ]
-    labels += [style.KM_LABEL, style.NAIVE_LABEL]
+    labels += [style.KM_LABEL, style.CENSORED_LABEL, style.NAIVE_LABEL]
     ax.legend(
         handles,
         labels,

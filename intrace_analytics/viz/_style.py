@@ -20,6 +20,7 @@ from intrace_analytics._util import format as fmt
 from intrace_analytics.frames._schema import SEVERITIES, STATUSES
 
 __all__ = [
+    "CENSORED_LABEL",
     "GROUP_COLORS",
     "KM_LABEL",
     "MAX_BANDS",
@@ -82,6 +83,7 @@ MAX_BANDS = 3
 #: Legend entries of :func:`plot_resolution_times` (with an en dash, as in print).
 KM_LABEL = "Kaplan\u2013Meier (unresolved counted)"
 NAIVE_LABEL = "naive (resolved only)"
+CENSORED_LABEL = "unresolved at as-of (censored)"
 
 assert set(SEVERITY_COLORS) == set(SEVERITY_ORDER)
 assert set(STATUS_COLORS) == set(STATUSES)
