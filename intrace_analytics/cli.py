@@ -1,7 +1,7 @@
 """The ``intrace-analytics`` command: argument parsing, progress and exit codes only.
 
 Failures print one line to stderr, never a traceback and never the API key, and exit 1
-(2 for usage errors, 130 when interrupted).
+(2 for usage errors, an unknown ``--asset-id`` included; 130 when interrupted).
 
 Only the standard library is imported here at first: pandas, pyarrow and requests cost
 more than a second to import, which ``--help``, ``--version`` and a usage error should
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
+from intrace_analytics._util.checks import ArgumentError
 from intrace_analytics._util.redact import redact
 from intrace_analytics._version import __version__
 from intrace_analytics.exceptions import AuthenticationError, IntraceError
@@ -229,8 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit code: 0 on success, 1 after a failure (one line on stderr, no
-        traceback, never the key), 130 when interrupted. A usage error raises
-        ``SystemExit(2)`` from argparse, after one error line on stderr.
+        traceback, never the key), 2 for a usage error found after parsing (an
+        ``--asset-id`` the site list does not hold), 130 when interrupted. A usage error
+        argparse finds raises ``SystemExit(2)``, after one error line on stderr.
 
     Examples
     --------
@@ -251,6 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ArgumentError as exc:
+        # A value the options gave that only the API could refuse (an unknown site id):
+        # a usage error, found before anything was fetched or written.
+        print(f"intrace-analytics {args.command}: error: {error_line(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         # Ours, the file system's, or Arrow's (a damaged file): one line. Anything else
         # is a bug, and its traceback is the useful report.

@@ -176,6 +176,23 @@ def test_an_incomplete_load_writes_nothing_unless_allowed(
     assert read_parquet(out).metadata["complete"] is False
 
 
+def test_an_unknown_asset_id_is_a_usage_error_that_keeps_the_export(
+    in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "good"
+    assert main(["fetch", str(out), "--page-size", "100"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    sent = len(in_process_env.requests)
+    code = main(["fetch", str(out), "--asset-id", "lagos-hq", "--asset-id", "lagos-hqq"])
+    line = one_error_line(capsys.readouterr().err, "fetch")
+    assert code == 2
+    assert "asset_id must be one of the" in line
+    assert "got 'lagos-hqq' (closest: 'lagos-hq'" in line
+    assert [r.path for r in in_process_env.requests[sent:]] == ["/v1/assets"]
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--version"])

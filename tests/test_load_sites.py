@@ -137,20 +137,39 @@ def test_a_forbidden_site_list_warns_and_loads_incidents_without_sites(
     assert frames.incident_assets.empty
     assert list(frames.incidents["incident_id"]) == served_ids(api)
     assert_no_key(*(w.message for w in caught))
-    # The filter check is skipped quietly when sites are forbidden.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        load_incidents(make_client(), asset_id="no-such-site", progress=False)
 
 
-def test_an_unknown_asset_id_filter_warns_naming_it(
+def test_a_forbidden_site_list_says_the_asset_id_filter_went_unchecked(
     api: SandboxServer, make_client: MakeClient
 ) -> None:
-    with pytest.warns(DataQualityWarning, match="'lagos-hqq'"):
-        frames = load_incidents(make_client(), asset_id=["lagos-hqq"], progress=False)
-    assert frames.incidents.empty
+    api.forbid_assets()
+    with pytest.warns(DataQualityWarning, match="asset_id filter values could not be checked"):
+        frames = load_incidents(make_client(), asset_id="no-such-site", progress=False)
+    assert frames.incidents.empty  # the API matched nothing; the load went on, as told
+    assert frames.metadata["complete"] is True
+
+
+def test_an_unknown_asset_id_filter_is_refused_before_any_incident_is_read(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    with pytest.raises(ValueError, match="asset_id") as caught:
+        load_incidents(make_client(), asset_id=[site_ids(api)[0], "lagos-hqq"], progress=False)
+    message = str(caught.value)
+    assert "got 'lagos-hqq'" in message
+    assert "closest: 'lagos-hq'" in message
+    assert incident_requests(api) == []  # only the site list was read
+    assert [r.path for r in api.requests] == ["/v1/assets"]
+    with pytest.raises(ValueError, match="closest: none close"):
+        load_incidents(make_client(), asset_id="zzzzzzzz", assets=True, progress=False)
+    assert incident_requests(api) == []
+
+
+def test_an_unknown_site_in_assets_warns_naming_it(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
     with pytest.warns(DataQualityWarning, match="'nowhere'"):
-        load_incidents(make_client(), assets=["nowhere", site_ids(api)[0]], progress=False)
+        frames = load_incidents(make_client(), assets=["nowhere", site_ids(api)[0]], progress=False)
+    assert list(frames.assets["asset_id"]) == [site_ids(api)[0]]
 
 
 def test_an_asset_id_filter_with_sites_holds_only_filtered_incidents(

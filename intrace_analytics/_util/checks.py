@@ -10,16 +10,30 @@ work (before a request is sent or a file is touched), so every message has one s
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-__all__ = ["check_choice", "check_columns", "check_int", "check_number", "fail"]
+__all__ = [
+    "ArgumentError",
+    "check_choice",
+    "check_columns",
+    "check_int",
+    "check_known",
+    "check_number",
+    "fail",
+]
 
 
-def fail(name: str, expected: str, value: object) -> ValueError:
+class ArgumentError(ValueError):
+    """A value the caller gave is not allowed: a ``ValueError`` raised before any work,
+    which the command line reports as a usage error (exit 2)."""
+
+
+def fail(name: str, expected: str, value: object) -> ArgumentError:
     """The one message shape: ``{name} must be {expected}; got {value!r}``."""
-    return ValueError(f"{name} must be {expected}; got {value!r}")
+    return ArgumentError(f"{name} must be {expected}; got {value!r}")
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[Any], *, fold: bool = False) -> Any:
@@ -68,3 +82,24 @@ def check_columns(name: str, columns: Iterable[str], available: Sequence[str]) -
     if missing:
         raise fail(name, f"columns of the frame ({', '.join(map(repr, available))})", missing)
     return wanted
+
+
+def check_known(name: str, values: Iterable[str], known: Collection[str], what: str) -> None:
+    """``ValueError`` unless every one of ``values`` is in ``known``: the message names
+    ``name``, the first unknown value and the closest known ones, as a typo's fix.
+
+    ``what`` words the known set (``"the 12 sites GET /v1/assets lists"``).
+
+    >>> try:
+    ...     check_known("asset_id", ["lagos-hqq"], {"lagos-hq", "abuja"}, "the sites")
+    ... except ValueError as exc:
+    ...     print(exc)
+    asset_id must be one of the sites; got 'lagos-hqq' (closest: 'lagos-hq')
+    """
+    unknown = [v for v in values if v not in known]
+    if not unknown:
+        return
+    closest = difflib.get_close_matches(unknown[0], sorted(known), n=3, cutoff=0.5)
+    hint = ", ".join(map(repr, closest)) if closest else "none close"
+    others = f" ({len(unknown) - 1} more unknown)" if len(unknown) > 1 else ""
+    raise ArgumentError(f"{fail(name, f'one of {what}', unknown[0])} (closest: {hint}){others}")

@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from intrace_analytics._util.checks import check_int, fail
+from intrace_analytics._util.checks import check_int, check_known, fail
 from intrace_analytics._util.clock import utc_now
 from intrace_analytics.api._client import IntraceClient
 from intrace_analytics.api._pages import JsonlWriter, Page
@@ -69,9 +69,9 @@ def load_incidents(
         The client to use; by default one configured from ``INTRACE_API_KEY`` and
         ``INTRACE_BASE_URL``.
     status, scope, asset_id
-        Filters, as in :meth:`IntraceClient.iter_incident_pages`. An ``asset_id`` that
-        ``GET /v1/assets`` does not list warns (the check is skipped when the key may
-        not read assets).
+        Filters, as in :meth:`IntraceClient.iter_incident_pages`. Every ``asset_id`` is
+        checked against ``GET /v1/assets`` before any incident is read (when the key may
+        not read assets, a warning says it could not be).
     assets
         ``True``: also load every site the key can see (whatever its status) into
         ``frames.assets``, and for each site which of the loaded incidents touch it into
@@ -98,7 +98,9 @@ def load_incidents(
     Raises
     ------
     ValueError
-        A filter or ``assets`` is not allowed (before any request).
+        A filter or ``assets`` is not allowed (before any request), or an ``asset_id``
+        is not a known site (the message names it and the closest known ids; before any
+        incident is read).
 
     Warns
     -----
@@ -106,8 +108,8 @@ def load_incidents(
         The load could not prove it holds every matching incident exactly once, or a
         site's membership exactly (``metadata["complete"]`` is then False).
     DataQualityWarning
-        The key may not read assets (403: incidents are loaded without sites); an
-        ``asset_id`` filter value or an id in ``assets`` that is not a known site.
+        The key may not read assets (403: incidents are loaded without sites, an
+        ``asset_id`` filter is not checked); an id in ``assets`` that is not a known site.
 
     Examples
     --------
@@ -126,8 +128,11 @@ def load_incidents(
     bar = progress_bar(progress)
     try:
         load = plan.client.new_load(bar.waiting if bar is not None else None)
+        # An asset_id filter is checked against the site list before any incident is
+        # read: a typo is an error, not an empty load.
+        listing = _SiteList.read(plan, load) if plan.asset_ids else None
         main = _MainRead(plan.read, load, Normalizer(), bar, raw_dir, started)
-        found, outcome = _read(plan, main)
+        found, outcome = _read(plan, main, listing)
         for note in found.notes:
             warnings.warn(note, DataQualityWarning, stacklevel=2)
     except BaseException:
@@ -242,11 +247,13 @@ class _Plan:
         return first.total, (ids[0] if ids else None)
 
 
-def _read(plan: _Plan, main: _MainRead) -> tuple[_Early, _Membership | None]:
-    """The main read, with the site list and the sites' first reads beside it; then the
-    sites reconciled with it."""
+def _read(
+    plan: _Plan, main: _MainRead, listing: _SiteList | None
+) -> tuple[_Early, _Membership | None]:
+    """The main read, with the site list (unless given) and the sites' first reads
+    beside it; then the sites reconciled with it."""
     with ThreadPoolExecutor(1, thread_name_prefix="intrace-sites") as beside:
-        early = beside.submit(_beside_main, plan, main) if plan.needs_site_list else None
+        early = beside.submit(_beside_main, plan, main, listing) if plan.needs_site_list else None
         try:
             main.read_first(plan.reconcile_passes)
             found = early.result() if early is not None else _Early()
@@ -262,12 +269,15 @@ def _read(plan: _Plan, main: _MainRead) -> tuple[_Early, _Membership | None]:
             main.close()
 
 
-def _beside_main(plan: _Plan, main: _MainRead) -> _Early:
-    """The site list and every site's first read, beside the main read and in the same
-    request slots: the server works on them while main pages wait on the network. The
-    sites are read once the main read has its first page, which says what the result
-    set looked like before they began (no probe needed)."""
-    sites, notes = _site_list(plan, main.load)
+def _beside_main(plan: _Plan, main: _MainRead, listing: _SiteList | None) -> _Early:
+    """The site list (unless ``listing`` was read before the load began) and every site's
+    first read, beside the main read and in the same request slots: the server works on
+    them while main pages wait on the network. The sites are read once the main read has
+    its first page, which says what the result set looked like before they began (no
+    probe needed)."""
+    listing = listing if listing is not None else _SiteList.read(plan, main.load)
+    notes = listing.notes
+    sites = listing.sites(plan.wanted_sites)
     if sites is None:
         return _Early(notes=notes)
     main.begun.wait()
@@ -316,42 +326,68 @@ class _Sites:
     ids: list[str]
 
 
-def _site_list(plan: _Plan, load: LoadContext) -> tuple[_Sites | None, list[str]]:
-    """Read ``GET /v1/assets`` when sites are wanted or an ``asset_id`` filter is to be
-    checked: the sites to read (None when sites are not loaded) and the warnings to give
-    about the list (unknown ids, a key that may not read it), for the caller's thread
-    to give."""
-    notes: list[str] = []
-    wanted = plan.wanted_sites
-    if not plan.needs_site_list:
-        return None, notes
-    try:
-        with plan.client.read_asset_pages(load=load) as pages:
-            frame = read_assets(pages)
-    except AuthenticationError as exc:
-        if exc.status_code != 403:
-            raise
-        if wanted is not False:
-            notes.append(
-                "The API key may not read GET /v1/assets (HTTP 403): incidents are loaded "
-                "without sites (frames.assets and frames.incident_assets stay empty)"
-            )
-        return None, notes  # the filter cannot be checked: quietly, as documented
-    known = set(frame["asset_id"].dropna())
-    for what, ids in (("asset_id filter value", plan.asset_ids), ("site in assets=", wanted)):
-        if isinstance(ids, list):
-            unknown = [v for v in ids if v not in known]
+@dataclass
+class _SiteList:
+    """``GET /v1/assets`` as a load reads it: the frame (None when the key may not read
+    it) and the warnings it calls for, for the caller's thread to give."""
+
+    frame: pd.DataFrame | None
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, plan: _Plan, load: LoadContext) -> _SiteList:
+        """The site list, with the ``asset_id`` filter checked against it.
+
+        Raises
+        ------
+        ArgumentError
+            An ``asset_id`` filter value is not a known site: no incident can match it,
+            and a load of nothing would replace a good export with an empty one.
+        """
+        try:
+            with plan.client.read_asset_pages(load=load) as pages:
+                frame = read_assets(pages)
+        except AuthenticationError as exc:
+            if exc.status_code != 403:
+                raise
+            return cls(None, _forbidden_notes(plan))
+        known = set(frame["asset_id"].dropna())
+        if plan.asset_ids:
+            listed = f"the {len(known)} sites GET /v1/assets lists"
+            check_known("asset_id", plan.asset_ids, known, listed)
+        notes = []
+        if isinstance(plan.wanted_sites, list):
+            unknown = [v for v in plan.wanted_sites if v not in known]
             if unknown:
                 shown = ", ".join(repr(v) for v in unknown[:10])
                 notes.append(
-                    f"{len(unknown)} {what} not among the {len(known)} sites GET /v1/assets "
-                    f"lists: {shown}; no incident can match it"
+                    f"{len(unknown)} site in assets= not among the {len(known)} sites "
+                    f"GET /v1/assets lists: {shown}; no incident can match it"
                 )
-    if wanted is False:
-        return None, notes
-    if isinstance(wanted, list):
-        frame = frame[frame["asset_id"].isin(wanted)].reset_index(drop=True)
-    return _Sites(frame, [str(v) for v in frame["asset_id"]]), notes
+        return cls(frame, notes)
+
+    def sites(self, wanted: list[str] | None | bool) -> _Sites | None:
+        """The sites to read: every one listed, or those ``wanted``; None when sites are
+        not loaded."""
+        if self.frame is None or wanted is False:
+            return None
+        frame = self.frame
+        if isinstance(wanted, list):
+            frame = frame[frame["asset_id"].isin(wanted)].reset_index(drop=True)
+        return _Sites(frame, [str(v) for v in frame["asset_id"]])
+
+
+def _forbidden_notes(plan: _Plan) -> list[str]:
+    """What a 403 on ``GET /v1/assets`` costs this load, in words."""
+    costs = []
+    if plan.wanted_sites is not False:
+        costs.append(
+            "incidents are loaded without sites (frames.assets and frames.incident_assets "
+            "stay empty)"
+        )
+    if plan.asset_ids:
+        costs.append("the asset_id filter values could not be checked against the site list")
+    return ["The API key may not read GET /v1/assets (HTTP 403): " + "; ".join(costs)]
 
 
 @dataclass
