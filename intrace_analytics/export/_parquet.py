@@ -329,7 +329,7 @@ def _to_arrow(
         "categories": {
             column.name: _categories(column, ordered[column.name])
             for column in schema.TABLES[name]
-            if column.kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY)
+            if schema.KINDS[column.kind].categorical
         },
     }
     encoded = json.dumps(record, default=_json_default, ensure_ascii=False).encode()
@@ -487,12 +487,12 @@ def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -
         if column.name not in frame:  # a version-1 file: derive the rank
             continue
         values = frame[column.name]
-        if column.kind in (schema.Kind.CATEGORY, schema.Kind.SEVERITY):
+        if schema.KINDS[column.kind].categorical:
             categories = recorded.get(column.name)
             if categories is None:
                 categories = schema.categories_for(column, values.cat.categories)
             frame[column.name] = _recategorize(path, column, values, categories)
-        elif column.kind is schema.Kind.INT and values.isna().any():
+        elif not schema.KINDS[column.kind].nullable and values.isna().any():
             raise ExportError(f"{path}: column {column.name!r} has missing values", path=path)
         else:
             dtype = schema.pandas_dtype(column)
