@@ -54,7 +54,7 @@ from intrace_analytics.frames import _schema as schema
 if TYPE_CHECKING:
     from intrace_analytics.frames._container import IncidentFrames
 
-__all__ = ["read_tables", "write_parquet"]
+__all__ = ["check_columns", "read_tables", "recorded_categories", "to_pandas", "write_parquet"]
 
 #: The schema-metadata key under which each file carries our JSON record.
 METADATA_KEY = schema.METADATA_KEY
@@ -275,7 +275,7 @@ def _missing(path: Path) -> ExportError:
 # --- writing ---------------------------------------------------------------------------
 
 
-def _check_columns(name: str, frame: pd.DataFrame) -> list[str]:
+def check_columns(name: str, frame: pd.DataFrame) -> list[str]:
     """The schema's column names, after checking the frame has exactly those."""
     expected = [column.name for column in schema.TABLES[name]]
     present = [str(label) for label in frame.columns]
@@ -297,7 +297,7 @@ def _check_columns(name: str, frame: pd.DataFrame) -> list[str]:
     return expected
 
 
-def _categories(column: schema.Column, values: pd.Series) -> list[str]:
+def recorded_categories(column: schema.Column, values: pd.Series) -> list[str]:
     """The categories to record for a categorical column, in their order."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         return [str(category) for category in values.dtype.categories]
@@ -309,7 +309,7 @@ def _to_arrow(
     name: str, frame: pd.DataFrame, load_report: dict[str, Any], export_id: str
 ) -> pa.Table:
     """The frame as an Arrow table of the explicit schema, with our metadata attached."""
-    columns = _check_columns(name, frame)
+    columns = check_columns(name, frame)
     ordered = frame[columns]
     # pyarrow copies DataFrame.attrs into the pandas metadata; attrs are not ours to
     # publish (and could hold anything), so they stay out of the file.
@@ -327,7 +327,7 @@ def _to_arrow(
         "export_id": export_id,
         "table": name,
         "categories": {
-            column.name: _categories(column, ordered[column.name])
+            column.name: recorded_categories(column, ordered[column.name])
             for column in schema.TABLES[name]
             if schema.KINDS[column.kind].categorical
         },
@@ -376,7 +376,7 @@ def _read_files(
     for name, path in paths.items():
         record, table = _read_table(name, path)
         records[name] = record
-        read[name] = _to_pandas(name, path, table, record)
+        read[name] = to_pandas(name, path, table, record)
     export_ids = {name: record.get("export_id") for name, record in records.items()}
     if len(set(export_ids.values())) > 1:
         listing = ", ".join(f"{paths[n]} ({export_ids[n]})" for n in export_ids)
@@ -466,7 +466,7 @@ def _string_type_mapper(arrow: pa.DataType) -> pd.StringDtype | None:
     return None
 
 
-def _to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -> pd.DataFrame:
+def to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) -> pd.DataFrame:
     """The table as a frame of exactly the schema's dtypes."""
     stored = _stored_columns(name, record.get("schema_version"))
     target = pa.schema([schema.arrow_schema(name).field(c.name) for c in stored])

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from intrace_analytics.export._parquet import _categories, _check_columns
+from intrace_analytics.export._parquet import check_columns, recorded_categories
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.history._log import GONE, data_schema, key_array, log_schema
 
@@ -45,7 +45,7 @@ class Incoming:
 def incoming(table: str, frame: pd.DataFrame) -> Incoming:
     """The frame as Arrow in the log's types (categoricals as strings), and its
     categories; raises ``ValueError`` when its columns are not the table's."""
-    columns = _check_columns(table, frame)
+    columns = check_columns(table, frame)
     ordered = frame[columns]
     ordered.attrs = {}
     target = schema.arrow_schema(table)
@@ -55,7 +55,7 @@ def incoming(table: str, frame: pd.DataFrame) -> Incoming:
         exc.add_note(f"while converting the {table!r} frame to its Arrow schema:\n{target}")
         raise
     categories = {
-        c.name: _categories(c, ordered[c.name])
+        c.name: recorded_categories(c, ordered[c.name])
         for c in schema.TABLES[table]
         if c.kind in _CATEGORICAL
     }

@@ -29,7 +29,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from intrace_analytics._version import __version__
-from intrace_analytics.export._parquet import _to_pandas
+from intrace_analytics.export._parquet import to_pandas
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.history._store import Store
 
@@ -235,7 +235,7 @@ def to_frame(
             known = schema.categories_for(column, seen | set(known))
         recorded[column.name] = known
     record = {"schema_version": schema.SCHEMA_VERSION, "categories": recorded}
-    return _to_pandas(table, f"the history's {table} log", rows, record)  # type: ignore[arg-type]
+    return to_pandas(table, f"the history's {table} log", rows, record)  # type: ignore[arg-type]
 
 
 def _strings(arrow: pa.DataType) -> pd.StringDtype | None:
