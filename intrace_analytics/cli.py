@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from intrace_analytics._util.checks import ArgumentError
-from intrace_analytics._util.redact import redact
+from intrace_analytics._util.redact import redact, redact_url, redact_urls
 from intrace_analytics._version import __version__
 from intrace_analytics.exceptions import AuthenticationError, IntraceError
 
@@ -84,7 +84,7 @@ def _base_url(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected an http(s) URL such as https://api.intrace.ai, without a query or "
-            f"credentials, got {text!r}"
+            f"credentials, got {redact_url(text.strip())!r}"
         ) from None
 
 
@@ -277,7 +277,7 @@ _ERRNO = re.compile(r"\[Errno -?\d+\]\s*")
 
 def error_line(exc: BaseException) -> str:
     """The one line a failure prints: no ``[Errno N]``, no temporary file names, no
-    newlines, never the API key.
+    newlines, never the API key nor a URL's credentials or query values.
 
     Examples
     --------
@@ -291,7 +291,7 @@ def error_line(exc: BaseException) -> str:
             text = f"{exc.filename} -> {exc.filename2}: {reason}"
     else:
         text = str(exc) or type(exc).__name__
-    text = _TEMPORARY.sub(r"\1", _ERRNO.sub("", text))
+    text = redact_urls(_TEMPORARY.sub(r"\1", _ERRNO.sub("", text)))
     key = os.environ.get("INTRACE_API_KEY", "").strip()
     if len(key) >= 4:  # a stray "k" must not turn every k in a message into ***
         text = redact(text, key)

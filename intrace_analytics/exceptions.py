@@ -27,6 +27,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from intrace_analytics._util.redact import redact_url, redact_urls
+
 __all__ = [
     "ApiError",
     "AuthenticationError",
@@ -54,9 +56,11 @@ class IntraceError(Exception):
     """
 
     def __init__(self, message: str, *, url: str | None = None) -> None:
+        # A URL a message repeats may be one a user typed with a secret in it.
+        message = redact_urls(message)
         super().__init__(message)
         self.message = message
-        self.url = url
+        self.url = redact_url(url) if url is not None else None
 
 
 class ApiError(IntraceError):

@@ -356,6 +356,31 @@ def test_a_bad_base_url_names_the_environment_variable_or_the_option(
     assert "argument --base-url: expected an http(s) URL" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "url",
+    [f"https://user:{CANARY_KEY}@api.intrace.ai/", f"https://api.intrace.ai/?api_key={CANARY_KEY}"],
+)
+def test_a_base_url_typed_with_the_key_is_never_echoed(
+    in_process_env: SandboxServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["fetch", str(tmp_path / "x"), "--base-url", url])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --base-url: expected an http(s) URL" in err
+    assert "api.intrace.ai" in err
+    assert_no_key(err)
+    monkeypatch.setenv("INTRACE_BASE_URL", url)
+    assert main(["fetch", str(tmp_path / "x")]) == 1
+    line = one_error_line(capsys.readouterr().err, "fetch")  # checks the key is not in it
+    assert "INTRACE_BASE_URL must be an http(s) URL without a query" in line
+    assert in_process_env.requests == []
+
+
 def test_a_failed_fetch_clears_the_bar_then_prints_one_line(
     in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -464,6 +464,55 @@ def test_a_real_404_names_status_and_url(api: SandboxServer) -> None:
     assert len(api.requests) == 1
 
 
+def test_a_base_url_ending_in_v1_gets_a_hint_to_drop_it(api: SandboxServer) -> None:
+    client = IntraceClient(CANARY_KEY, base_url=api.url + "/v1/")
+    with pytest.raises(ApiError) as info:
+        list(client.iter_incident_pages())
+    assert info.value.status_code == 404
+    message = str(info.value)
+    assert "/v1/v1/incidents" in message
+    assert f"drop /v1 from it (base_url={api.url!r})" in message
+    with pytest.raises(ApiError) as other:  # any other 404 gets no such hint
+        list(IntraceClient(CANARY_KEY, base_url=api.url + "/x").iter_incident_pages())
+    assert "drop /v1" not in str(other.value)
+
+
+SECRET = "sk_live_0123456789"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"https://user:{SECRET}@api.intrace.ai/",
+        f"https://{SECRET}@api.intrace.ai",
+        f"https://api.intrace.ai/?api_key={SECRET}",
+        f"https://api.intrace.ai/#token={SECRET}",
+        f"ftp://user:{SECRET}@api.intrace.ai/",
+        f"user:{SECRET}@api.intrace.ai",
+    ],
+)
+def test_a_base_url_typed_with_a_key_is_refused_without_echoing_it(base_url: str) -> None:
+    with pytest.raises(ValueError, match="base_url") as info:
+        IntraceClient("k", base_url=base_url)
+    assert_no_key(info.value, key=SECRET)
+    assert "api.intrace.ai" in str(info.value)  # the rest is shown, to find the typo
+
+
+def test_every_error_repeating_a_url_masks_its_query_and_credentials(
+    api: SandboxServer, make_client: MakeClient
+) -> None:
+    # A same-origin redirect to a URL carrying a token, which then fails: the ApiError
+    # repeats the URL requested, with the token masked and the client's own paging kept.
+    api.redirect(f"/v1/elsewhere?token={SECRET}&offset=0&limit=50?")
+    with pytest.raises(ApiError) as info:
+        list(make_client().iter_incident_pages())
+    assert info.value.status_code == 404
+    assert_no_key(info.value, key=SECRET)
+    assert "/v1/elsewhere?token=***&offset=0&limit=50" in str(info.value)
+    assert info.value.url is not None
+    assert SECRET not in info.value.url
+
+
 def test_a_body_cut_short_every_time_is_a_network_error(
     api: SandboxServer, make_client: MakeClient
 ) -> None:

@@ -485,7 +485,7 @@ class IntraceClient:
                     load.stats.add(requests=1)
                     continue
                 if response.status_code >= 400:
-                    raise http_error(response, load)
+                    raise http_error(response, load, self._hint(response.status_code, path))
                 body, retry = self._read(response, offset, load, retry)
                 if body is None:
                     continue
@@ -533,6 +533,17 @@ class IntraceClient:
             )
             retry.sleep()
             return None, retry
+
+    def _hint(self, status: int, path: str) -> str:
+        """What to change when an error status likely comes from the base URL: one that
+        ends in ``/v1`` makes every path ``/v1/v1/...``, which the API does not know."""
+        base = self.base_url.rstrip("/")
+        if status != 404 or not base.endswith("/v1"):
+            return ""
+        return (
+            f"The base URL {base!r} ends in /v1, and the client appends {path} itself: "
+            f"drop /v1 from it (base_url={base.removesuffix('/v1')!r})"
+        )
 
     def _follow(self, response: requests.Response, url: str, redirects: int) -> tuple[str, None]:
         location = response.headers.get("Location")

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from intrace_analytics._util.clock import utc_now
+from intrace_analytics._util.redact import redact_url
 from intrace_analytics.api._bodies import check_body, decode_json, describe, encode_text
 from intrace_analytics.exceptions import ResponseFormatError
 
@@ -197,7 +198,7 @@ class Page:
         try:
             parsed = parse(raw, offset, label)  # checks the body itself (BodyParser)
         except ResponseFormatError as exc:
-            exc.url = exc.url or url
+            exc.url = exc.url or (redact_url(url) if url is not None else None)
             raise
         return cls(None, parsed.total, parsed=parsed, **provenance)
 

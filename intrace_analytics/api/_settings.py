@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from intrace_analytics._util.checks import check_int, check_number, fail
+from intrace_analytics._util.redact import redact_url
 from intrace_analytics.api._retry import RETRY_STATUSES, LoadContext, RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "Retries", "Secret", "Timeout", "check_base_url"]
@@ -191,16 +192,26 @@ class Secret:
 
 def check_base_url(url: str) -> str:
     """``url`` stripped of a trailing slash, if it is an http(s) URL with no query,
-    fragment or credentials; else ``ValueError`` naming ``base_url``."""
+    fragment or credentials; else ``ValueError`` naming ``base_url``, the URL shown with
+    its credentials and query masked (they may hold a secret).
+
+    >>> check_base_url("https://api.example/")
+    'https://api.example'
+    >>> try:
+    ...     check_base_url("https://me:KEY@api.example/?api_key=KEY")
+    ... except ValueError as exc:
+    ...     print(str(exc).partition("; got ")[2])
+    'https://***@api.example/?api_key=***'
+    """
     parts = urlsplit(url.strip())
+    shown = redact_url(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise fail("base_url", f"an http(s) URL such as {DEFAULT_BASE_URL!r}", url)
-    if parts.query or parts.fragment or parts.username or parts.password:
-        # Shown without its query and credentials: they may hold a secret.
+        raise fail("base_url", f"an http(s) URL such as {DEFAULT_BASE_URL!r}", shown)
+    if parts.query or parts.fragment or parts.username or parts.password or "@" in parts.netloc:
         raise fail(
             "base_url",
             "an http(s) URL without a query, fragment or credentials "
             "(the API key goes in INTRACE_API_KEY)",
-            f"{parts.scheme}://{parts.hostname}{parts.path}",
+            shown,
         )
     return url.strip().rstrip("/")

@@ -181,9 +181,10 @@ def error_body(response: requests.Response) -> tuple[str | None, str | None]:
     )
 
 
-def http_error(response: requests.Response, load: LoadContext) -> Exception:
+def http_error(response: requests.Response, load: LoadContext, hint: str = "") -> Exception:
     """The error an HTTP error status stands for: the API's code and message, the retries
-    made (and whether the load's budget stopped them), a rate limit's wait."""
+    made (and whether the load's budget stopped them), a rate limit's wait; ``hint``, a
+    sentence on what to change, ends an :class:`ApiError`'s message."""
     status = response.status_code
     error_code, message = error_body(response)
     detail = f"HTTP {status}" + (f" {error_code}" if error_code else "")
@@ -213,7 +214,8 @@ def http_error(response: requests.Response, load: LoadContext) -> Exception:
         text = f"Still rate limited {after} ({detail})"
         return RateLimitError(text, retry_after=wait, url=url)
     return ApiError(
-        f"GET {url} failed{' ' + after if retries or spent else ''} with {detail}",
+        f"GET {url} failed{' ' + after if retries or spent else ''} with {detail}"
+        + (f". {hint}" if hint else ""),
         status_code=status,
         error_code=error_code,
         url=url,
