@@ -139,7 +139,8 @@ def frames(sandbox_frames: IncidentFrames) -> IncidentFrames:
     incidents.loc[(incidents["status"] == "open").to_numpy(dtype=bool), "title"] = SCRIPT_TITLE
     frames.metadata["api_key"] = SECRET
     frames.metadata["filters"] = {"status": "open", "apiKey": SECRET}
-    frames.metadata["fetched_at"] = "2026-10-01T02:34:56+02:00"
+    # Fetched just before AS_OF, in another zone: the report shows it in UTC.
+    frames.metadata["fetched_at"] = "2026-10-01T01:34:56+02:00"
     frames.metadata["rate_limit_wait_s"] = 2.5
     return frames
 
@@ -226,8 +227,8 @@ def test_tables_use_the_one_formatter(frames: IncidentFrames, document: _Documen
     shares = analysis.status_breakdown(frames.incidents)["share"]
     assert all(f"{100 * share:.1f} %" in status for share in shares)
     provenance = document.section_text["provenance"]
-    assert timestamp("2026-10-01T00:34:56Z") == "2026-10-01 00:34 UTC"
-    assert "2026-10-01 00:34 UTC" in provenance  # fetched_at, in UTC
+    assert timestamp("2026-09-30T23:34:56Z") == "2026-09-30 23:34 UTC"
+    assert "2026-09-30 23:34 UTC" in provenance  # fetched_at, in UTC
     assert seconds(2.5) == "2.5 s"
     assert "2.5 s" in provenance  # rate_limit_wait_s: seconds, not a share
 
@@ -416,36 +417,47 @@ def test_a_report_of_other_data_names_no_sandbox_site(
 
 WITHOUT_TIME = "resolved_without_time"
 #: A label that uses "open" or "resolved" for something other than a status says so.
-QUALIFIED = ("(status)", "as-of", "resolved only", "no end time")
+QUALIFIED = ("(status)", "(status at fetch)", "as-of", "resolved only", "no end time")
 
 
 def _number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def _check_figures_agree(frames: IncidentFrames, document: _Document) -> None:
-    """Headline, status table, resolution table and backlog: one count each, or labelled."""
+def _started_by(frames: IncidentFrames, as_of: str) -> pd.DataFrame:
+    """The incidents that existed at ``as_of``: started (started_at, else created_at)."""
+    incidents = frames.incidents
+    begin = incidents["started_at"].fillna(incidents["created_at"])
+    return incidents[(begin <= pd.Timestamp(as_of)).to_numpy(dtype=bool)]
+
+
+def _check_figures_agree(
+    frames: IncidentFrames, document: _Document, as_of: str = AS_OF, status: str = "(status)"
+) -> None:
+    """Headline, status table, resolution table and backlog: one count each, or labelled;
+    every figure of the incidents that existed at ``as_of``."""
     headline = document.headline
-    status = {row["status"]: row for row in document.table("status")}
+    incidents = _started_by(frames, as_of)
+    by_status = {row["status"]: row for row in document.table("status")}
     # Headline status counts are the status table's "all scopes" column.
     for name in ("open", "closed", "resolved"):
-        assert headline[f"{name.capitalize()} (status)"] == status[name]["all scopes"]
-        is_status = (frames.incidents["status"] == name).fillna(False)
-        assert _number(headline[f"{name.capitalize()} (status)"]) == int(is_status.sum())
-    assert headline["Incidents"] == status["total"]["all scopes"]
+        assert headline[f"{name.capitalize()} {status}"] == by_status[name]["all scopes"]
+        is_status = (incidents["status"] == name).fillna(False)
+        assert _number(headline[f"{name.capitalize()} {status}"]) == int(is_status.sum())
+    assert headline["Incidents"] == by_status["total"]["all scopes"] == count(len(incidents))
     # The resolution table: its "all" row is the headline's incidents and median.
     resolution = {row["scope"]: row for row in document.table("resolution")}
     overall = resolution["all"]
     assert overall["incidents"] == headline["Incidents"]
     assert overall["median"] == headline["Median time to resolve"]
-    summary = survival.resolution_summary(frames.incidents, as_of=AS_OF).iloc[0]
+    summary = survival.resolution_summary(frames.incidents, as_of=as_of).iloc[0]
     assert _number(overall["resolved by as-of"]) == summary["resolved"]
     assert _number(overall["unresolved at as-of"]) == summary["unresolved"]
     parts = ["resolved by as-of", "unresolved at as-of"]
     if WITHOUT_TIME in summary.index:
         parts.append("closed or resolved, no end time")
         assert _number(overall[parts[-1]]) == summary[WITHOUT_TIME]
-    assert sum(_number(overall[p]) for p in parts) == len(frames.incidents)
+    assert sum(_number(overall[p]) for p in parts) == len(incidents)
     # Where a word counts something other than the status, its label says so.
     labels = [*headline, *document.tables["resolution"][0][0], *document.tables["status"][0][0]]
     for label in labels:
@@ -457,7 +469,7 @@ def _check_figures_agree(frames: IncidentFrames, document: _Document) -> None:
     assert "whatever the status" in note
     # The backlog's last point: stated with what it counts, and tied to the table.
     (caption,) = document.captions["backlog"]
-    last = int(analysis.open_backlog(frames.incidents, as_of=AS_OF)["open"].iloc[-1])
+    last = int(analysis.open_backlog(frames.incidents, as_of=as_of)["open"].iloc[-1])
     assert "not yet resolved" in caption
     assert f": {count(last)} at the end" in caption
     if last == summary["unresolved"]:
@@ -472,6 +484,33 @@ def test_headline_status_resolution_and_backlog_agree_or_are_labelled_apart(
     frames: IncidentFrames, document: _Document
 ) -> None:
     _check_figures_agree(frames, document)
+
+
+def test_an_earlier_as_of_counts_what_existed_then_and_says_what_is_the_fetch(
+    frames: IncidentFrames, tmp_path: Path
+) -> None:
+    begin = frames.incidents["started_at"].fillna(frames.incidents["created_at"])
+    middle = timestamp(begin.quantile(0.5)).replace(" UTC", "Z").replace(" ", "T")
+    assert len(_started_by(frames, middle)) < len(frames.incidents)
+    document = _parse(build_report(frames, tmp_path / "middle.html", as_of=middle))
+    _check_figures_agree(frames, document, as_of=middle, status="(status at fetch)")
+    # The headline note and the backlog's last point: one number on one page.
+    (caption,) = document.captions["backlog"]
+    unresolved = document.table("resolution")[0]["unresolved at as-of"]
+    assert f"{unresolved} unresolved at as-of" in document.prose("headline")
+    assert f": {unresolved} at the end, the resolution table" in caption
+    # Every section made of statuses or severities says they are the fetch's.
+    said = "as the API reported them at the fetch"
+    for section in ("status", "severity", "top-open", "threat-map"):
+        assert said in document.prose(section), section
+    assert said in " ".join(" ".join(document.visible).split()[:200])
+    assert f"{count(len(_started_by(frames, middle)))} of the export's" in document.prose("status")
+    # Nothing open for a negative time: incidents not started yet are not listed.
+    for row in document.table("top-open"):
+        assert not row["open for (to as-of)"].startswith("-"), row
+    # At the fetch itself, no such note.
+    at_fetch = _parse(build_report(frames, tmp_path / "fetch.html"))
+    assert said not in " ".join(at_fetch.visible)
 
 
 def test_incidents_without_an_end_time_get_their_own_column(

@@ -142,6 +142,25 @@ def test_exposure_equals_a_plain_recount(sites_frames: IncidentFrames, sites_dat
         assert row["name"] == next(a.name for a in SITES if a.asset_id == site)
 
 
+def _started(incident: dict[str, Any]) -> pd.Timestamp:
+    return pd.Timestamp(incident.get("started_at") or incident["created_at"])
+
+
+def test_exposure_at_an_earlier_as_of_counts_what_existed_then(
+    sites_frames: IncidentFrames, sites_dataset: Any
+) -> None:
+    starts = sorted(_started(i) for i in sites_dataset.incidents)
+    as_of = starts[len(starts) // 2]
+    rows = asset_exposure(sites_frames, as_of=as_of).set_index("asset_id")
+    for site, payloads in _site_of(sites_dataset).items():
+        then = [i for i in payloads if _started(i) <= as_of]
+        row = rows.loc[site]
+        assert row["incidents"] == len(then) <= len(payloads)
+        # "open" is the status the API reported at the fetch, of those that existed then.
+        assert row["open"] == sum(i["status"] == "open" for i in then)
+    assert rows["incidents"].sum() < asset_exposure(sites_frames, as_of=AS_OF)["incidents"].sum()
+
+
 def test_most_exposed_first(sites_frames: IncidentFrames) -> None:
     exposure = asset_exposure(sites_frames, as_of=AS_OF)
     keys = list(zip(-exposure["max_open_severity"].cat.codes, -exposure["open"], strict=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -15,7 +16,9 @@ from intrace_analytics.analysis import _survival as survival
 from intrace_analytics.analysis._sites import asset_exposure
 from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.frames._schema import STATUSES, empty_frame
+from intrace_analytics.report._html import build_report
 from intrace_analytics.report._text import summary_text
+from tests.test_report import _parse
 
 AS_OF = "2026-10-01T00:00:00Z"
 HEADINGS = ("Incidents by status", "Time to resolution", "Threats by severity")
@@ -324,3 +327,40 @@ def test_long_site_names_are_cut_to_fit(sites_frames: IncidentFrames) -> None:
     lines = _sites_section(summary_text(frames, as_of=AS_OF))
     assert max(len(line) for line in lines) <= 80
     assert any(line.startswith("Lagos head office and...") for line in lines)
+
+
+def test_an_earlier_as_of_counts_what_existed_then_as_the_report_does(
+    sites_frames: IncidentFrames, tmp_path: Path
+) -> None:
+    frames = copy.deepcopy(sites_frames)
+    frames.metadata["fetched_at"] = AS_OF
+    incidents = frames.incidents
+    begin = incidents["started_at"].fillna(incidents["created_at"])
+    middle = begin.quantile(0.5)
+    started = int((begin <= middle).sum())
+    assert started < len(incidents)
+    text = summary_text(frames, as_of=middle)
+    _clean(text)
+    _fits(text)
+    assert _row(text, HEADINGS[0], "total")[-2] == count(started)
+    summary = survival.resolution_summary(incidents, as_of=middle).iloc[0]
+    counts = _rows(text, HEADINGS[1], "all")[0]
+    assert counts[1:4] == [count(started), count(summary["resolved"]),
+                           count(summary["unresolved"])]  # fmt: skip
+    # Status and severity tables say they describe the fetch, as the report does.
+    said = " ".join(text.split())
+    assert f"{count(started)} of the export's {count(len(incidents))} incidents" in said
+    assert said.count("as the API reported them at the fetch") == 3
+    exposure = asset_exposure(frames, as_of=middle)
+    assert sum(int(_row(text, SITES_HEADING, n)[1].replace(",", "")) for n in exposure["name"]) == (
+        exposure["incidents"].sum()
+    )
+    # The report at the same as-of shows the same counts.
+    document = _parse(build_report(frames, tmp_path / "r.html", as_of=middle))
+    overall = document.table("resolution")[0]
+    assert [overall["incidents"], overall["resolved by as-of"], overall["unresolved at as-of"]] == (
+        counts[1:4]
+    )
+    assert document.headline["Open (status at fetch)"] == _row(text, HEADINGS[0], "open")[-2]
+    # At the fetch itself, nothing to say.
+    assert "at the fetch" not in summary_text(frames)

@@ -19,6 +19,7 @@ from intrace_analytics import (
     IncidentFrames,
     data_quality,
     km_curve,
+    open_backlog,
     resolution_summary,
     resolution_times,
 )
@@ -49,13 +50,65 @@ def test_resolution_times_censors_open_incidents_at_as_of() -> None:
     assert result.columns.tolist() == ["incident_id", "start", "end", "duration", "resolved"]
     assert result["resolved"].tolist() == [True, False, False, True]
     assert result["end"].tolist()[1:3] == [pd.Timestamp(as_of)] * 2
+    # "bad" was resolved before it started (a data error): resolved at its start, zero.
     assert result["duration"].tolist() == [
-        pd.Timedelta(days=3), pd.Timedelta(days=5), pd.Timedelta(days=5), pd.Timedelta(days=-1)
+        pd.Timedelta(days=3), pd.Timedelta(days=5), pd.Timedelta(days=5), pd.Timedelta(0)
     ]  # fmt: skip
     by_created = resolution_times(incidents, start="created_at", as_of=as_of)
     assert by_created["duration"].iloc[0] == pd.Timedelta(days=2)
     naive = resolution_times(incidents, as_of="2026-01-10")
     assert naive.equals(result)
+
+
+def _before_and_after() -> pd.DataFrame:
+    """Two incidents that existed on 2026-01-10 and three that started after it."""
+    return typed(
+        "incidents",
+        [
+            {"incident_id": "early", "status": "resolved", "created_at": stamp("2026-01-02"),
+             "started_at": stamp("2026-01-01"), "resolved_at": stamp("2026-01-04")},
+            {"incident_id": "long", "status": "resolved", "created_at": stamp("2026-01-05"),
+             "resolved_at": stamp("2026-03-01")},
+            {"incident_id": "late", "status": "open", "created_at": stamp("2026-02-01")},
+            {"incident_id": "late-done", "status": "resolved",
+             "created_at": stamp("2026-02-01"), "resolved_at": stamp("2026-02-03")},
+            # Reported before the as-of, but started after it: it did not exist yet.
+            {"incident_id": "started-late", "status": "open", "created_at": stamp("2026-01-08"),
+             "started_at": stamp("2026-01-12")},
+        ],
+    )  # fmt: skip
+
+
+def test_an_as_of_is_a_moment_incidents_started_after_it_are_not_counted() -> None:
+    incidents = _before_and_after()
+    as_of = pd.Timestamp("2026-01-10T00:00Z")
+    times = resolution_times(incidents, as_of=as_of)
+    assert times["incident_id"].tolist() == ["early", "long"]
+    assert times["resolved"].tolist() == [True, False]
+    assert times["duration"].tolist() == [pd.Timedelta(days=3), pd.Timedelta(days=5)]
+    # Timed from created_at, "started-late" still started after the as-of (the one start
+    # rule decides what existed); no duration is negative either way.
+    by_created = resolution_times(incidents, start="created_at", as_of=as_of)
+    assert by_created["incident_id"].tolist() == ["early", "long"]
+    row = resolution_summary(incidents, as_of=as_of).iloc[0]
+    assert (row["count"], row["resolved"], row["unresolved"]) == (2, 1, 1)
+    backlog = open_backlog(incidents, as_of=as_of)
+    assert backlog["open"].iloc[-1] == row["unresolved"] == 1
+    # At a later as-of every incident counts again.
+    later = resolution_summary(incidents, as_of="2026-04-01").iloc[0]
+    assert (later["count"], later["resolved"], later["unresolved"]) == (5, 3, 2)
+
+
+def test_no_duration_is_negative_at_any_as_of(sandbox_frames: IncidentFrames) -> None:
+    incidents = sandbox_frames.incidents
+    begin = incidents["started_at"].fillna(incidents["created_at"])
+    for as_of in begin.quantile([0.1, 0.5, 0.9]):
+        times = resolution_times(incidents, as_of=as_of)
+        assert (times["duration"] >= pd.Timedelta(0)).all()
+        started = int((begin <= as_of).sum())
+        summary = resolution_summary(incidents, as_of=as_of).iloc[0]
+        assert summary["count"] == started < len(incidents)
+        assert summary["unresolved"] + summary["resolved"] == len(times)
 
 
 def _ended_apart() -> pd.DataFrame:

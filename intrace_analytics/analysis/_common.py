@@ -2,6 +2,8 @@
 lookups, and the two rules about an incident's times, each written once.
 
 - :func:`start_times`: when an incident started (``started_at``, else ``created_at``);
+- :func:`started_by`: whether it had started by an as-of time, by that rule: an as-of
+  is a moment, and an incident that started after it did not exist yet then;
 - :func:`ended_without_time`: an incident whose status says it ended, but not when.
 
 The report and the figures take these from here too (the start rule, the ``by=`` check),
@@ -27,7 +29,7 @@ import pyarrow.compute as pc
 
 from intrace_analytics._util.checks import check_columns, fail
 
-__all__ = ["by_list", "start_times"]
+__all__ = ["by_list", "start_times", "started_by"]
 
 #: Where a duration may start: ``started_at`` (falling back to ``created_at``), or
 #: ``created_at`` alone.
@@ -57,6 +59,25 @@ def start_times(incidents: pd.DataFrame, start: str = "started_at") -> pd.Series
     if start == "created_at":
         return incidents["created_at"]
     return incidents["started_at"].fillna(incidents["created_at"])
+
+
+def started_by(incidents: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
+    """True where the incident had started by ``as_of`` (:func:`start_times`, the one
+    start rule, whatever clock a duration is measured from).
+
+    An incident without any start time is kept: nothing says it did not exist yet, and
+    the analyses count it (and leave it out of their estimates).
+
+    >>> incidents = pd.DataFrame({
+    ...     "started_at": [pd.Timestamp("2026-01-01", tz="UTC"), pd.NaT, pd.NaT],
+    ...     "created_at": [pd.Timestamp("2026-03-01", tz="UTC"), pd.NaT,
+    ...                    pd.Timestamp("2026-03-01", tz="UTC")],
+    ... })
+    >>> started_by(incidents, pd.Timestamp("2026-02-01", tz="UTC")).tolist()
+    [True, True, False]
+    """
+    begin = start_times(incidents)
+    return (begin.isna() | (begin <= as_of)).to_numpy(dtype=bool)
 
 
 def ended_without_time(incidents: pd.DataFrame) -> np.ndarray:

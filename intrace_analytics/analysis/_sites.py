@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from intrace_analytics._util import clock
-from intrace_analytics.analysis._common import positions, require
+from intrace_analytics.analysis._common import positions, require, started_by
 from intrace_analytics.analysis._status import incident_severity
 from intrace_analytics.analysis._survival import resolution_summary
 from intrace_analytics.frames import _schema as schema
@@ -146,8 +146,10 @@ def asset_exposure(
         Incidents, links and threats with their sites (``frames.assets``,
         ``frames.incident_assets``).
     as_of : timestamp, optional
-        Where open incidents are censored for ``km_median``; ``None`` is the current
-        UTC time, read at call time. Naive values are taken as UTC.
+        The moment the table describes: incidents that started after it (``started_at``,
+        else ``created_at``) are not counted at all, and those unresolved then are
+        censored there for ``km_median``. ``None`` is the current UTC time, read at call
+        time. Naive values are taken as UTC.
 
     Returns
     -------
@@ -155,10 +157,11 @@ def asset_exposure(
         One row per site of ``frames.assets`` (:data:`EXPOSURE_COLUMNS`):
 
         - ``asset_id``, ``name``: the site;
-        - ``incidents``: the loaded incidents that touch it;
-        - ``open``: those whose status says ``open`` (the status field, as in
+        - ``incidents``: the loaded incidents that touch it and had started by ``as_of``;
+        - ``open``: those whose status says ``open`` (the status field as the API
+          reported it at the fetch, as in
           :func:`~intrace_analytics.analysis._status.status_breakdown`; not the resolution
-          tables' ``open``, which counts every incident not resolved by ``as_of``);
+          tables' ``unresolved``, which counts every incident not resolved by ``as_of``);
         - ``max_open_severity``: the highest known linked severity among the open
           ones (:func:`~intrace_analytics.analysis._status.incident_severity`; an ordered
           categorical, NA when no open incident has a known severity);
@@ -183,7 +186,8 @@ def asset_exposure(
         return _empty_exposure()
     n_sites = len(assets)
     incident_row, site_row, _ = _pairs(frames)
-    known = site_row >= 0
+    # An as-of is a moment: an incident that started after it is not part of it.
+    known = (site_row >= 0) & started_by(frames.incidents, cutoff)[incident_row]
     incident_row, site_row = incident_row[known], site_row[known]
 
     is_open = (frames.incidents["status"] == "open").fillna(False).to_numpy(dtype=bool)

@@ -49,6 +49,7 @@ from intrace_analytics.analysis._common import (
     group_ids,
     require,
     start_times,
+    started_by,
 )
 from intrace_analytics.frames import _schema as schema
 
@@ -60,21 +61,34 @@ _UNIT = schema.TIMESTAMP_UNIT
 _NAT = np.timedelta64("NaT", "us")
 
 
-def _times(
-    incidents: pd.DataFrame, start: str, as_of: Any
-) -> tuple[pd.Series, pd.Series, np.ndarray, np.ndarray]:
-    """Every incident's start, end (``resolved_at`` or ``as_of``), whether it was resolved
-    by ``as_of``, and whether it ended without a time; one entry per row."""
+def _existing(incidents: pd.DataFrame, start: str, as_of: Any) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The incidents that had started by ``as_of`` (the others did not exist yet at that
+    moment), with a ``RangeIndex``, and ``as_of`` as a UTC timestamp."""
     check_choice("start", start, STARTS)
     require(
         "incidents", incidents, ["incident_id", "status", "created_at", "started_at", "resolved_at"]
     )
     cutoff = clock.as_of(as_of)
+    kept = started_by(incidents, cutoff)
+    frame = incidents if kept.all() else incidents[kept]
+    return frame.reset_index(drop=True), cutoff
+
+
+def _times(
+    incidents: pd.DataFrame, start: str, cutoff: pd.Timestamp
+) -> tuple[pd.Series, pd.Series, pd.Series, np.ndarray, np.ndarray]:
+    """Every incident's start, end (``resolved_at`` or ``as_of``), duration (never
+    negative), whether it was resolved by ``as_of``, and whether it ended without a time;
+    one entry per row of incidents that all started by ``cutoff``."""
     begin = start_times(incidents, start)
     resolved_at = incidents["resolved_at"]
     resolved = (resolved_at.notna() & (resolved_at <= cutoff)).to_numpy(dtype=bool)
     end = resolved_at.where(resolved, cutoff).astype(resolved_at.dtype)
-    return begin, end, resolved, ended_without_time(incidents)
+    # A resolved_at before the start (a data error data_quality lists), or an incident
+    # reported after the as-of when timed from created_at, ended where it began: zero,
+    # as open_backlog counts it, never a negative time that would pull every estimate down.
+    duration = (end - begin).clip(lower=pd.Timedelta(0))
+    return begin, end, duration, resolved, ended_without_time(incidents)
 
 
 def resolution_times(
@@ -101,13 +115,16 @@ def resolution_times(
     -------
     DataFrame
         Columns ``incident_id, start, end, duration, resolved``, one row per incident
-        whose end is known or censored, in the incidents' order. ``resolved`` is true
-        when ``resolved_at`` is present and not after ``as_of``; then ``end`` is
-        ``resolved_at``. Otherwise the incident is open at ``as_of``: censored there,
-        ``end`` is ``as_of``. Durations are ``Timedelta``. They are not clipped: a
-        ``resolved_at`` before the start (a data error reported by
-        :func:`~intrace_analytics.analysis._status.data_quality`) gives a negative duration,
-        kept as is so it stays visible; so does an incident that started after ``as_of``.
+        that had started by ``as_of`` and whose end is known or censored, in the
+        incidents' order. An incident that started after ``as_of`` (``started_at``, else
+        ``created_at``, whatever ``start`` says) did not exist yet at that moment: it has
+        no row. ``resolved`` is true when ``resolved_at`` is present and not after
+        ``as_of``; then ``end`` is ``resolved_at``. Otherwise the incident is unresolved
+        at ``as_of``: censored there, ``end`` is ``as_of``. Durations are ``Timedelta``
+        and never negative: a ``resolved_at`` before the start (a data error listed by
+        :func:`~intrace_analytics.analysis._status.data_quality`) is a duration of zero,
+        as :func:`~intrace_analytics.analysis._status.open_backlog` counts it (resolved at
+        its start), and so is an incident timed from a ``created_at`` after ``as_of``.
 
         Incidents *resolved without time* (status ``closed`` or ``resolved``, no
         ``resolved_at``) have no row: they ended at an unknown time, so they have
@@ -120,18 +137,19 @@ def resolution_times(
     >>> resolution_times(empty_frame("incidents"), as_of="2026-10-01").columns.tolist()
     ['incident_id', 'start', 'end', 'duration', 'resolved']
     """
-    begin, end, resolved, unknown = _times(incidents, start, as_of)
+    existing, cutoff = _existing(incidents, start, as_of)
+    begin, end, duration, resolved, unknown = _times(existing, start, cutoff)
     keep = ~unknown
     return pd.DataFrame(
         {
-            "incident_id": incidents["incident_id"][keep].reset_index(drop=True),
+            "incident_id": existing["incident_id"][keep].reset_index(drop=True),
             "start": begin[keep].reset_index(drop=True),
             "end": end[keep].reset_index(drop=True),
-            "duration": (end - begin)[keep].reset_index(drop=True),
+            "duration": duration[keep].reset_index(drop=True),
             "resolved": resolved[keep],
         }
     ).astype({"incident_id": incidents["incident_id"].dtype, "start": begin.dtype,
-              "end": end.dtype})  # fmt: skip
+              "end": end.dtype, "duration": duration.dtype})  # fmt: skip
 
 
 def _as_numbers(values: Any, name: str) -> tuple[np.ndarray, np.dtype[Any] | None]:
@@ -286,7 +304,9 @@ def resolution_summary(
     DataFrame
         One row per group: ``[*by], count, resolved, unresolved, km_median, km_median_low,
         km_median_high, km_p90, naive_median, resolved_without_time``; times are
-        ``Timedelta``. The counts (int64) split every incident of the group:
+        ``Timedelta``. The counts (int64) split every incident of the group that had
+        started by ``as_of`` (``started_at``, else ``created_at``; one that started
+        later did not exist yet at that moment and is not counted at all):
         ``count = resolved + unresolved + resolved_without_time``, where
 
         - ``resolved``: ``resolved_at`` present and not after ``as_of`` (the events);
@@ -321,10 +341,11 @@ def resolution_summary(
     (0, NaT)
     """
     columns = by_list(by, incidents)
-    begin, end, resolved, unknown = _times(incidents, start, as_of)
-    gid, keys = group_ids(incidents, columns)
+    existing, cutoff = _existing(incidents, start, as_of)
+    _, _, durations, resolved, unknown = _times(existing, start, cutoff)
+    gid, keys = group_ids(existing, columns)
     n_groups = len(keys)
-    duration = (end - begin).to_numpy(dtype=f"timedelta64[{_UNIT}]")
+    duration = durations.to_numpy(dtype=f"timedelta64[{_UNIT}]")
     usable = ~np.isnat(duration) & ~unknown
     count = np.bincount(gid, minlength=n_groups)
     n_resolved = np.bincount(gid, weights=resolved, minlength=n_groups).astype(np.int64)

@@ -24,6 +24,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,12 +41,16 @@ from intrace_analytics.analysis._common import start_times
 from intrace_analytics.export._atomic import write_text_atomic
 from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.report import _layout as tables
+from intrace_analytics.viz._labels import threat_type_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["SECTIONS", "TOP_OPEN", "build_report"]
+
+#: Pixels per inch of the report's figures: twice the CSS 96, sharp on 2x screens.
+FIGURE_DPI = 192
 
 #: The report's title when none is given.
 DEFAULT_TITLE = "Intrace incidents report"
@@ -122,7 +127,10 @@ def build_report(
         export's ``fetched_at`` (``frames.metadata``), so a stored export reads the same
         whenever the report is built; only without a ``fetched_at`` is it the current
         UTC time, and the report says so. Naive values are taken as UTC. The report
-        states the time and where it came from.
+        states the time and where it came from. An as-of is a moment: incidents that
+        started after it are in no table, count or figure; when it is before the
+        fetch, every section made of statuses or severities (which the API reports as
+        they are when read) says that they describe the fetch.
 
     Returns
     -------
@@ -175,9 +183,15 @@ def build_report(
 
 
 def _context(
-    frames: IncidentFrames, title: str, as_of: pd.Timestamp, source: str
+    export: IncidentFrames, title: str, as_of: pd.Timestamp, source: str
 ) -> dict[str, Any]:
-    """Everything the template shows: the page's frame, then each section's content."""
+    """Everything the template shows: the page's frame, then each section's content.
+
+    Every table and figure shows the export as it existed at ``as_of``
+    (:func:`~intrace_analytics.report._layout.at_as_of`); the data-quality findings and
+    the provenance describe the export as written."""
+    frames = tables.at_as_of(export, as_of)
+    note = tables.fetch_note(export, frames, as_of)
     incidents, threats = frames.incidents, frames.threats
     loaded = tables.sites_loaded(frames)
     groups = tables.resolution_groups(incidents, as_of)
@@ -185,13 +199,14 @@ def _context(
         "title": title,
         "as_of": fmt.timestamp(as_of),
         "as_of_sentence": tables.as_of_sentence(as_of, source),
+        "fetch_note": note,
         "version": __version__,
         "sections": dict(SECTIONS),
         "section_order": [(id_, h) for id_, h in SECTIONS if loaded or id_ != "sites"],
         "sites_loaded": loaded,
-        "exposure_table": _exposure_table(frames, as_of) if loaded else None,
+        "exposure_table": _exposure_table(frames, as_of, note) if loaded else None,
         "site_maps_figure": _site_maps_figure(frames) if loaded and len(frames.assets) else None,
-        **_headline(incidents, groups[0][1]),
+        **_headline(incidents, groups[0][1], note),
         "status_table": _status_table(incidents),
         "backlog_note": _backlog_note(incidents, as_of, groups[0][1]),
         "resolution_table": _resolution_table(groups),
@@ -199,20 +214,21 @@ def _context(
         **_figures(frames, as_of, loaded),
         "top_open": _top_open(frames, as_of),
         "top_n": TOP_OPEN,
-        "quality_table": _quality_table(frames),
-        "provenance": _provenance(frames.metadata),
+        "quality_table": _quality_table(export),
+        "provenance": _provenance(export.metadata),
     }
 
 
-def _headline(incidents: pd.DataFrame, overall: Any) -> dict[str, Any]:
+def _headline(incidents: pd.DataFrame, overall: Any, note: str | None) -> dict[str, Any]:
     """The headline figures: status counts, labelled as such, and the resolution counts
     and median of ``overall`` (the all-incidents row of ``resolution_summary``)."""
     status = incidents["status"]
     median = tables.times(overall, ["km_median", "naive_median"])
     headline = [
+        # At an as-of before the fetch, those that had started by then (the note says so).
         ("Incidents", fmt.count(len(incidents))),
         *(
-            (f"{name.capitalize()} (status)", fmt.count((status == name).sum()))
+            (tables.status_label(name, note), fmt.count((status == name).sum()))
             for name in ("open", "closed", "resolved")
         ),
         ("Median time to resolve", median[0]),
@@ -227,7 +243,7 @@ def _headline(incidents: pd.DataFrame, overall: Any) -> dict[str, Any]:
     }
 
 
-def _figures(frames: IncidentFrames, as_of: pd.Timestamp, loaded: bool) -> dict[str, str]:
+def _figures(frames: IncidentFrames, as_of: pd.Timestamp, loaded: bool) -> dict[str, Png]:
     """The figures of every section but the sites', each a PNG data URI."""
     from intrace_analytics.viz import _maps as maps
     from intrace_analytics.viz import _plots as plotting  # matplotlib only when a report is drawn
@@ -331,7 +347,7 @@ def _severity_table(threats: pd.DataFrame) -> dict[str, Any]:
     levels = [fmt.label(level) for level in long["severity"].drop_duplicates()]
     counts: dict[str, dict[str, int]] = {}
     for kind, level, n in zip(long["threat_type"], long["severity"], long["count"], strict=True):
-        counts.setdefault(fmt.label(kind), {})[fmt.label(level)] = int(n)
+        counts.setdefault(threat_type_label(kind), {})[fmt.label(level)] = int(n)
     rows = [
         [kind, *(fmt.count(by_level.get(level, 0)) for level in levels),
          fmt.count(sum(by_level.values()))]
@@ -371,21 +387,24 @@ def _top_open(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
     return _table(headers, rows, "no open incidents", css="ids")
 
 
-def _exposure_table(frames: IncidentFrames, as_of: pd.Timestamp) -> dict[str, Any]:
+def _exposure_table(
+    frames: IncidentFrames, as_of: pd.Timestamp, note: str | None
+) -> dict[str, Any]:
     exposure = sites.asset_exposure(frames, as_of=as_of)
-    columns = ["site", "incidents", "open (status)", "worst open severity",
-               "open with a critical threat", "median time to resolve"]  # fmt: skip
+    columns = ["site", "incidents", tables.status_label("open", note).lower(),
+               "worst open severity", "open with a critical threat",
+               "median time to resolve"]  # fmt: skip
     return _table(columns, tables.exposure_rows(exposure, fmt.label), "no sites")
 
 
-def _site_maps_figure(frames: IncidentFrames) -> str:
+def _site_maps_figure(frames: IncidentFrames) -> Png:
     from matplotlib.figure import Figure
 
     from intrace_analytics.viz import _maps as maps
 
     cols = min(3, len(frames.assets))
     rows = -(-len(frames.assets) // cols)
-    figure = Figure(figsize=(3.6 * cols, 3.6 * rows + 0.6), dpi=100, layout="constrained")
+    figure = Figure(figsize=(3.6 * cols, 3.6 * rows + 0.6), dpi=FIGURE_DPI, layout="constrained")
     return _png(maps.plot_site_maps(frames, ncols=cols, figure=figure))
 
 
@@ -472,12 +491,12 @@ def _provenance(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return _table(["field", "value"], rows)
 
 
-def _figure(draw: Callable[[Axes], Axes], size: tuple[float, float] = (7.0, 4.0)) -> str:
+def _figure(draw: Callable[[Axes], Axes], size: tuple[float, float] = (7.0, 4.0)) -> Png:
     """Draw on a fresh Agg figure (never pyplot's) and return it as a PNG data URI."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=size, dpi=100)
+    figure = Figure(figsize=size, dpi=FIGURE_DPI)
     FigureCanvasAgg(figure)
     try:
         draw(figure.add_subplot())
@@ -487,7 +506,16 @@ def _figure(draw: Callable[[Axes], Axes], size: tuple[float, float] = (7.0, 4.0)
     return _png(figure)
 
 
-def _png(figure: Figure) -> str:
+@dataclass(frozen=True)
+class Png:
+    """A figure as a PNG data URI, and the width in CSS pixels to show it at: half its
+    pixels (:data:`FIGURE_DPI`), so it is as large as at 96 dpi and sharp on 2x screens."""
+
+    uri: str
+    width: int
+
+
+def _png(figure: Figure) -> Png:
     """A figure drawn off pyplot as a PNG data URI (the figure is cleared after)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -498,5 +526,7 @@ def _png(figure: Figure) -> str:
         figure.savefig(buffer, format="png", bbox_inches="tight")
     finally:
         figure.clear()
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f"data:image/png;base64,{encoded}"
+    png = buffer.getvalue()
+    encoded = base64.b64encode(png).decode("ascii")
+    pixels = int.from_bytes(png[16:20], "big")  # the IHDR chunk's width
+    return Png(f"data:image/png;base64,{encoded}", round(pixels * 96 / FIGURE_DPI))

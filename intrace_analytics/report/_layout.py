@@ -16,6 +16,7 @@ from intrace_analytics._util import clock
 from intrace_analytics._util import format as fmt
 from intrace_analytics.analysis import _status as analysis
 from intrace_analytics.analysis import _survival as survival
+from intrace_analytics.analysis._common import started_by
 from intrace_analytics.frames._container import IncidentFrames
 
 # The names below are the report layer's own: _html and _text lay them out.
@@ -63,6 +64,17 @@ WITHOUT_TIME_LEGEND = (
 )
 
 
+def _fetched(frames: IncidentFrames) -> pd.Timestamp | None:
+    """The export's ``fetched_at``; None when it records none (or an unreadable one)."""
+    fetched = frames.metadata.get("fetched_at")
+    if fetched:
+        try:
+            return clock.as_of(fetched)
+        except ValueError:
+            pass  # an unreadable fetched_at: callers say there is none
+    return None
+
+
 def cutoff(frames: IncidentFrames, as_of: Any) -> tuple[pd.Timestamp, str]:
     """The as-of time and where it comes from, in words.
 
@@ -71,13 +83,62 @@ def cutoff(frames: IncidentFrames, as_of: Any) -> tuple[pd.Timestamp, str]:
     """
     if as_of is not None:
         return clock.as_of(as_of), "as requested"
-    fetched = frames.metadata.get("fetched_at")
-    if fetched:
-        try:
-            return clock.as_of(fetched), "the time of the fetch"
-        except ValueError:
-            pass  # an unreadable fetched_at: the fallback below says so
+    fetched = _fetched(frames)
+    if fetched is not None:
+        return fetched, "the time of the fetch"
     return clock.as_of(None), "now: the export records no fetch time"
+
+
+def at_as_of(frames: IncidentFrames, stamp: pd.Timestamp) -> IncidentFrames:
+    """The frames as far as they existed at ``stamp``: the incidents that had started by
+    then (the one start rule), their links, the threats those link to and their sites.
+
+    An as-of is a moment: an incident that started after it is in no table, count or
+    figure computed at it. Sites and the load report stay whole. Statuses and severities
+    are still those of the fetch: the export holds no other (:func:`fetch_note`).
+    """
+    kept = started_by(frames.incidents, stamp)
+    if kept.all():
+        return frames
+    incidents = frames.incidents[kept].reset_index(drop=True)
+    ids = incidents["incident_id"]
+    links = frames.links[frames.links["incident_id"].isin(ids).to_numpy(dtype=bool)]
+    threats = frames.threats[frames.threats["threat_id"].isin(links["threat_id"]).to_numpy(bool)]
+    pairs = frames.incident_assets
+    pairs = pairs[pairs["incident_id"].isin(ids).to_numpy(dtype=bool)]
+    return IncidentFrames(
+        incidents,
+        links.reset_index(drop=True),
+        threats.reset_index(drop=True),
+        assets=frames.assets,
+        incident_assets=pairs.reset_index(drop=True),
+        metadata=frames.metadata,
+    )
+
+
+def fetch_note(frames: IncidentFrames, shown: IncidentFrames, stamp: pd.Timestamp) -> str | None:
+    """What an as-of before the fetch changes, in words; None at (or after) the fetch.
+
+    ``frames`` is the whole export, ``shown`` :func:`at_as_of` it. The API reports
+    statuses and severities as they are when it is read, so every figure made of them
+    describes the fetch, whatever the as-of: the note says so wherever they are shown.
+    """
+    fetched = _fetched(frames)
+    if fetched is None or stamp >= fetched:
+        return None
+    return (
+        f"As of {fmt.timestamp(stamp)}, before the fetch ({fmt.timestamp(fetched)}): "
+        f"{fmt.count(len(shown.incidents))} of the export's "
+        f"{fmt.count(len(frames.incidents))} incidents had started and are counted. "
+        "Their status and their threats' severity are as the API reported them at the "
+        "fetch (\u201cat fetch\u201d), not as they were at the as-of."
+    )
+
+
+def status_label(status: str, note: str | None) -> str:
+    """A status as a headline or column label: "Open (status)", or "Open (status at
+    fetch)" when the as-of is before the fetch (:func:`fetch_note`)."""
+    return f"{status.capitalize()} (status{' at fetch' if note else ''})"
 
 
 def as_of_sentence(stamp: pd.Timestamp, source: str) -> str:

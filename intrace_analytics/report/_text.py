@@ -34,9 +34,11 @@ from intrace_analytics.report._layout import (
     WITHOUT_TIME,
     WITHOUT_TIME_LEGEND,
     as_of_sentence,
+    at_as_of,
     count_fields,
     cutoff,
     exposure_rows,
+    fetch_note,
     resolution_groups,
     sites_loaded,
     status_grid,
@@ -44,6 +46,13 @@ from intrace_analytics.report._layout import (
 )
 
 __all__ = ["summary_text"]
+
+#: Under each later table made of statuses or severities, when the as-of is before the
+#: fetch (the first such table says it in full).
+AT_FETCH_AGAIN = (
+    "Of the incidents started by the as-of; statuses and severities as the API reported "
+    "them at the fetch (see Incidents by status)."
+)
 
 
 def summary_text(
@@ -58,7 +67,10 @@ def summary_text(
     as_of : timestamp, optional
         The time open incidents are counted as unresolved up to. ``None`` is the
         export's ``fetched_at`` (``frames.metadata``); only without one is it the
-        current UTC time, and the text says so. Naive values are taken as UTC.
+        current UTC time, and the text says so. Naive values are taken as UTC. An
+        as-of is a moment: incidents that started after it are in no table. When it
+        is before the fetch, the tables made of statuses and severities (which the API
+        reports as they are when read) say that they describe the fetch.
 
     Returns
     -------
@@ -109,15 +121,24 @@ def summary_text(
     Incidents by status
     """
     stamp, source = cutoff(frames, as_of)
-    incidents = frames.incidents
+    shown = at_as_of(frames, stamp)  # what existed at the as-of
+    note = fetch_note(frames, shown, stamp)
+    # Statuses and severities describe the fetch: said under each table made of them.
+    at_fetch = ["", *_wrap(note)] if note else []
+    again = ["", *_wrap(AT_FETCH_AGAIN)] if note else []
+    incidents = shown.incidents
     sections = [
-        _section(STATUS_HEADING, _status_lines(incidents)),
+        _section(STATUS_HEADING, [*_status_lines(incidents), *at_fetch]),
         _section(
             RESOLUTION_HEADING,
             [*_resolution_lines(incidents, stamp), "", *_wrap(as_of_sentence(stamp, source))],
         ),
-        _section(SEVERITY_HEADING, _severity_lines(frames.threats)),
-        *([_section(SITES_HEADING, _sites_lines(frames, stamp))] if sites_loaded(frames) else []),
+        _section(SEVERITY_HEADING, [*_severity_lines(shown.threats), *again]),
+        *(
+            [_section(SITES_HEADING, [*_sites_lines(shown, stamp), *again])]
+            if sites_loaded(frames)
+            else []
+        ),
         "\n".join(_wrap(_provenance_line(frames.metadata))),
     ]
     return "\n\n".join(sections) + "\n"
