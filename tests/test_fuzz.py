@@ -28,6 +28,7 @@ import select
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -367,6 +368,43 @@ def test_frames_or_a_format_error_naming_the_page(worker: Worker, pages: list[An
         assert message.startswith(labels[offset]), message
     else:
         assert kind == "frames", outcome
+
+
+def _deep_in_an_unknown_field(levels: int) -> dict[str, Any]:
+    """A real page whose first incident carries an unknown field nested ``levels`` deep
+    (as the child's marker)."""
+    page: dict[str, Any] = json.loads(REAL_PAGES[0])
+    page["incidents"][0]["vendorExtension"] = _nest(levels)
+    return page
+
+
+def _deep_body(levels: int) -> bytes:
+    text = json.dumps(_deep_in_an_unknown_field(0))
+    return text.replace('{"__deep__": 0}', "[" * levels + "]" * levels).encode()
+
+
+@pytest.mark.parametrize(
+    ("form", "levels"),
+    [("bytes", 1000), ("str", 1000), ("page", 1000), ("bytes", 100_000), ("dict", 500),
+     ("dict", 1000)],
+)  # fmt: skip
+def test_deep_nesting_in_an_unknown_field_is_a_format_error_at_once(
+    worker: Worker, form: str, levels: int
+) -> None:
+    # One gate before any parser or walk recurses: a body nested 1,000 deep once escaped as
+    # RecursionError from a walk of the types Arrow built for it; 100,000 deep crashes
+    # Arrow's reader.
+    page: Any = _deep_in_an_unknown_field(levels) if form == "dict" else _deep_body(levels)
+    if form == "str":
+        page = page.decode()
+    elif form == "page":
+        page = Page(rows=[], total=0, offset=2000, limit=4, body=page)
+    started = time.monotonic()
+    outcome = worker.run([page])
+    assert time.monotonic() - started < 5.0  # the child's pickling included; the gate: ms
+    assert outcome[0] == "format", outcome
+    assert outcome[1] == (2000 if form == "page" else 0)
+    assert "nests" in outcome[2]
 
 
 def test_the_worker_reports_a_crash_and_restarts() -> None:

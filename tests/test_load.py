@@ -432,6 +432,45 @@ def test_a_live_load_stops_a_server_that_ignores_offset(broken_server: Any) -> N
     assert handler.served < 10
 
 
+@pytest.mark.parametrize("levels", [1000, 100_000])
+def test_a_live_body_nested_deep_in_an_unknown_field_is_a_format_error_at_once(
+    levels: int,
+) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    incident = {"id": "i1", "title": "t", "status": "open", "scope": "aggregate",
+                "created_at": "2026-04-18T09:00:00Z", "updated_at": "2026-04-18T09:00:00Z",
+                "threat_links": [], "vendor_extension": None}  # fmt: skip
+    text = json.dumps({"incidents": [incident], "total": 1})
+    body = text.replace("null", "[" * levels + "]" * levels).encode()
+
+    class Deep(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        started = time.monotonic()
+        with pytest.raises(ResponseFormatError, match="nests") as info:
+            load_incidents(IntraceClient("k", base_url=url), progress=False)
+        assert time.monotonic() - started < 1.0
+        assert info.value.offset == 0
+        with pytest.raises(ResponseFormatError, match="nests"):  # the pages, as users read them
+            list(IntraceClient("k", base_url=url).iter_incident_pages())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_raw_dir_that_cannot_be_written_closes_the_normalizer_and_gives_the_memory_pool_back(
     api: SandboxServer,
     make_client: Callable[..., IntraceClient],

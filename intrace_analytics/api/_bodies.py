@@ -1,10 +1,11 @@
 """A response body before it is a page: text to UTF-8 bytes, the check every body passes
 before a parser sees it, and JSON decoding that names the page in its errors.
 
-Arrow's JSON reader must never see bytes that are not UTF-8 or that do not open a JSON
-object (:func:`check_body`); the stdlib decoder must never see a body nested deep enough
-to exhaust Python's stack (:data:`MAX_DEPTH`). :mod:`intrace_analytics.api._pages` and
-:mod:`intrace_analytics.frames._parse` both read bodies through these.
+No parser sees bytes that are not UTF-8, that do not open a JSON object, or that nest
+deeper than :data:`MAX_DEPTH` (:func:`check_body`, the one gate): Arrow's reader crashes
+on some, and whatever recurses over a parse (the stdlib decoder, a walk of the types
+Arrow built) would exhaust Python's stack on others. :mod:`intrace_analytics.api._pages`
+and :mod:`intrace_analytics.frames._json` both read bodies through it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from intrace_analytics.exceptions import ResponseFormatError
 __all__ = [
     "MAX_DEPTH",
     "check_body",
+    "check_depth",
     "decode_json",
     "describe",
     "encode_text",
@@ -90,12 +92,16 @@ def encode_text(
 
 def check_body(raw: bytes, *, label: str, offset: int, url: str | None = None) -> None:
     """Refuse, before any parser sees it, a body that cannot be a page: one that is not
-    UTF-8, or whose first character (after an optional BOM and whitespace) does not
-    open a JSON object. Arrow's JSON reader must never see such bytes: it crashes the
-    process on a body that starts with ``null`` and keeps invalid UTF-8 in its strings.
+    UTF-8, whose first character (after an optional BOM and whitespace) does not open a
+    JSON object, or that nests deeper than :data:`MAX_DEPTH` (:func:`check_depth`).
+    Arrow's JSON reader must never see such bytes: it crashes the process on a body that
+    starts with ``null`` or nests 100,000 deep, keeps invalid UTF-8 in its strings, and
+    hands a body nested 1,000 deep to Python code as types that deep.
 
-    Cheap: Arrow's UTF-8 validation (SIMD, about 1 ms for a page of 5000 incidents) and
-    one look at the first bytes.
+    Every body passes here, live or offline (bytes, str, a dict once encoded), whichever
+    parser reads it next: the one gate. Cheap: Arrow's UTF-8 validation (SIMD, about
+    1 ms for a page of 5000 incidents), one look at the first bytes, and the depth scan
+    (about 15 ms for that page of 8 MB, a tenth of its parse).
     """
 
     def bad(problem: str) -> ResponseFormatError:
@@ -109,6 +115,7 @@ def check_body(raw: bytes, *, label: str, offset: int, url: str | None = None) -
                 f"the body is not UTF-8 ({exc.reason} at byte {exc.start}: "
                 f"{raw[exc.start : exc.start + 4]!r})"
             ) from None
+    check_depth(raw, label=label, offset=offset, url=url)
     start = _LEADING.match(raw).end()  # type: ignore[union-attr]  # matches the empty string
     if raw[start : start + 1] != b"{":
         # The error path: decode (safely: UTF-8 and depth are checked) to say what it is.
@@ -153,6 +160,19 @@ def nesting_depth(raw: bytes) -> int:
     return int(np.cumsum(steps).max())
 
 
+def check_depth(raw: bytes, *, label: str, offset: int, url: str | None = None) -> None:
+    """Refuse a body nested deeper than :data:`MAX_DEPTH`, before anything recurses
+    over it (:func:`check_body` and :func:`decode_json` call it)."""
+    depth = nesting_depth(raw)
+    if depth > MAX_DEPTH:
+        raise ResponseFormatError(
+            f"{label}: the body nests {depth} levels deep, more than the {MAX_DEPTH} allowed",
+            offset=offset,
+            field="(body)",
+            url=url,
+        )
+
+
 def decode_json(raw: bytes, *, label: str, offset: int, url: str | None = None) -> Any:
     """Decode a body as JSON, or raise ResponseFormatError showing how it starts.
 
@@ -162,15 +182,7 @@ def decode_json(raw: bytes, *, label: str, offset: int, url: str | None = None) 
     try:
         # JSON on the wire is UTF-8 (RFC 8259); json.loads would guess UTF-16/32 from bytes.
         text = raw.decode("utf-8")
-        depth = nesting_depth(raw)
-        if depth > MAX_DEPTH:
-            raise ResponseFormatError(
-                f"{label}: the body nests {depth} levels deep, more than the "
-                f"{MAX_DEPTH} allowed",
-                offset=offset,
-                field="(body)",
-                url=url,
-            )
+        check_depth(raw, label=label, offset=offset, url=url)
         return json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
