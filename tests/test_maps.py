@@ -23,13 +23,25 @@ from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from intrace_analytics import IncidentFrames, plot_site_map, plot_site_maps, plot_threat_map
-from intrace_analytics._util.format import MISSING
+from intrace_analytics import (
+    IncidentFrames,
+    frames_from_pages,
+    plot_site_map,
+    plot_site_maps,
+    plot_threat_map,
+)
+from intrace_analytics._util.format import MISSING, count
 from intrace_analytics.frames._schema import SEVERITIES, empty_frame
 from intrace_analytics.sandbox import SITES
-from intrace_analytics.viz._maps import EARTH_RADIUS_KM, RADIUS_LABEL, SITE_LABEL, circle_polygon
+from intrace_analytics.viz._maps import (
+    DENSE_POINTS,
+    EARTH_RADIUS_KM,
+    RADIUS_LABEL,
+    SITE_LABEL,
+    circle_polygon,
+)
 from intrace_analytics.viz._style import SEVERITY_COLORS, SEVERITY_ORDER, UNKNOWN_COLOR
-from tests.helpers import SITE_RADIUS_KM, typed
+from tests.helpers import SITE_RADIUS_KM, incident, link, page, strings, threat, typed
 
 KM_PER_DEGREE = math.radians(1) * EARTH_RADIUS_KM  # along a meridian
 
@@ -268,6 +280,143 @@ def test_a_site_without_coordinates_or_radius_says_so(
     plot_site_map(frames, "unsized", ax=other)
     assert any("monitoring radius unknown" in t for t in _texts(other))
     assert RADIUS_LABEL not in [line.get_label() for line in other.get_lines()]
+
+
+# -- dense sites ---------------------------------------------------------------------
+
+#: A site whose incidents bring more threats into view than single points can show:
+#: many geocoded to one place (identical coordinates), more spread around the site,
+#: a few far away and a few without coordinates.
+DENSE_SITE = (10.0, 20.0)  # lat, lng
+SPOT = (10.1, 20.1)
+SPOT_COUNTS = {"low": 200, "medium": 100, "high": 50, "critical": 30}
+SPREAD = 60
+FAR = (48.85, 2.35)  # Paris: thousands of km away
+FAR_N, UNLOCATED_N = 5, 3
+
+
+def _dense_frames() -> IncidentFrames:
+    places: list[tuple[str, tuple[float, float] | None]] = [
+        (level, SPOT) for level, n in SPOT_COUNTS.items() for _ in range(n)
+    ]
+    for k in range(SPREAD):  # a ring 0.05-0.25 degrees around the site, every level
+        r, angle = 0.05 + 0.2 * (k % 7) / 6, 2 * math.pi * k / SPREAD
+        spot = (DENSE_SITE[0] + r * math.sin(angle), DENSE_SITE[1] + r * math.cos(angle))
+        places.append((SEVERITY_ORDER[k % 4], spot))
+    places += [("high", FAR)] * FAR_N + [("medium", None)] * UNLOCATED_N
+    links = [
+        link(f"l{i}", f"t{i}", threat(f"t{i}", severity=level, coordinates=(
+            None if spot is None else {"lat": spot[0], "lng": spot[1]})))
+        for i, (level, spot) in enumerate(places)
+    ]  # fmt: skip
+    frames = frames_from_pages([page([incident("i1", "2026-01-02T00:00:00Z", *links)])])
+    frames.assets = typed("assets", [{"asset_id": "dense", "name": "Dense depot",
+                                      "lat": DENSE_SITE[0], "lng": DENSE_SITE[1],
+                                      "monitoring_radius_km": SITE_RADIUS_KM}])  # fmt: skip
+    frames.incident_assets = pd.DataFrame(
+        {"incident_id": strings("i1"), "asset_id": strings("dense")}
+    )
+    return frames
+
+
+def _haversine_km(a: tuple[float, float], lat: Any, lng: Any) -> np.ndarray:
+    lat1, lng1 = np.radians(a[0]), np.radians(a[1])
+    lat2, lng2 = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lng, float))
+    h = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lng2 - lng1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(h))
+
+
+def test_a_dense_site_map_pools_threats_and_keeps_every_severity_visible(ax: Axes) -> None:
+    frames = _dense_frames()
+    in_view = sum(SPOT_COUNTS.values()) + SPREAD
+    assert in_view > DENSE_POINTS
+    plot_site_map(frames, "dense", ax=ax)
+    points = _points(ax)
+    site = points.pop(SITE_LABEL)
+    # Pooled: far fewer markers than threats, drawn low → critical, under the site.
+    markers = sum(len(c.get_offsets()) for c in points.values())
+    assert markers <= in_view // 5
+    assert list(points) == list(SEVERITY_ORDER)
+    z = [c.get_zorder() for c in points.values()]
+    assert z == sorted(z)
+    assert max(z) < site.get_zorder()
+    for label, collection in points.items():
+        assert {tuple(c[:3]) for c in collection.get_facecolor()} == {_rgb(SEVERITY_COLORS[label])}
+
+    # At each place, every level present is a ring around the next (strictly smaller,
+    # drawn later, at least a point wide), critical the core: no level hides another.
+    places: dict[tuple[float, float], list[float]] = {}
+    for collection in points.values():  # in drawing order
+        sizes = np.broadcast_to(collection.get_sizes(), (len(collection.get_offsets()),))
+        for (x, y), size in zip(collection.get_offsets().tolist(), sizes, strict=True):
+            places.setdefault((round(x, 9), round(y, 9)), []).append(float(size))
+    for place, sizes in places.items():
+        diameters = np.sqrt(sizes)
+        assert (-np.diff(diameters) / 2 >= 1.0).all(), place
+
+    # The place of identical coordinates: one marker per level, exactly there, and
+    # each ring's area in proportion to its level's count (area = threats at that
+    # level or above).
+    spot = places[(round(SPOT[1], 9), round(SPOT[0], 9))]
+    assert len(spot) == len(SEVERITY_ORDER)
+    enclosed = np.cumsum([SPOT_COUNTS[s] for s in reversed(SEVERITY_ORDER)])[::-1]
+    np.testing.assert_allclose(np.array(spot) / spot[0], enclosed / enclosed[0], rtol=1e-9)
+    legend = ax.get_legend()
+    assert {float(h.get_sizes()[0]) for h in legend.legend_handles[:4]} == {40.0}
+
+    # The figure of every site: one legend with one marker size.
+    fig = plot_site_maps(frames)
+    sizes = {float(h.get_sizes()[0]) for h in fig.legends[0].legend_handles
+             if isinstance(h, PathCollection) and h.get_label() != SITE_LABEL}  # fmt: skip
+    assert len(sizes) == 1
+
+
+def _note(ax: Axes) -> str:
+    [note] = [t.get_text() for t in ax.texts if "in view" in t.get_text()]
+    return note
+
+
+@pytest.mark.parametrize("which", ["dense", "lagos-hq", "london-office"])
+def test_the_site_note_accounts_for_every_threat(
+    which: str, sites_frames: IncidentFrames, sites_dataset: Any, ax: Axes
+) -> None:
+    if which == "dense":
+        frames, site = _dense_frames(), DENSE_SITE
+        threats = frames.threats
+    else:
+        frames = sites_frames
+        [asset] = [a for a in SITES if a.asset_id == which]
+        site = (asset.lat, asset.lng)
+        ids = {link["threat_id"] for incident in sites_dataset.incidents
+               if which in sites_dataset.assets_of[incident["id"]]
+               for link in incident["threat_links"]}  # fmt: skip
+        threats = frames.threats[frames.threats["threat_id"].isin(ids)]
+    plot_site_map(frames, which, ax=ax)
+    ax.figure.canvas.draw()  # the limits as drawn
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    located = threats[threats["lat"].notna() & threats["lng"].notna()]
+    seen = located["lng"].between(x0, x1) & located["lat"].between(y0, y1)
+    away = located[~seen]
+    note = _note(ax)
+    assert f"{count(len(threats))} threats" in note
+    assert f"in view: {count(int(seen.sum()))}" in note
+    assert len(away) > 0
+    nearest = round(float(_haversine_km(site, away["lat"], away["lng"]).min()))
+    assert f"outside the view: {count(len(away))} (nearest {count(nearest)} km away)" in note
+    without = len(threats) - len(located)
+    assert (f"without coordinates: {count(without)}" in note) == (without > 0)
+    if which == "dense":
+        assert (int(seen.sum()), len(away), without) == (
+            sum(SPOT_COUNTS.values()) + SPREAD,
+            FAR_N,
+            UNLOCATED_N,
+        )
+        assert "pooled" in note
+    else:
+        assert "pooled" not in note
 
 
 # -- every site ----------------------------------------------------------------------

@@ -10,7 +10,10 @@ from the plotting code.
 
 from __future__ import annotations
 
+import base64
+import io
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +31,7 @@ from matplotlib.colors import to_rgba
 
 from intrace_analytics import (
     IncidentFrames,
+    build_report,
     km_curve,
     open_backlog,
     plot_open_backlog,
@@ -156,6 +160,46 @@ def test_one_severity_order_and_palette() -> None:
     colours = [*SEVERITY_COLORS.values(), UNKNOWN_COLOR]
     assert len({_rgba(c) for c in colours}) == len(colours)
     assert len({_rgba(c) for c in GROUP_COLORS}) == len(GROUP_COLORS)
+
+
+#: Colour vision deficiencies as linear-RGB matrices (Machado, Oliveira & Fernandes 2009,
+#: severity 1.0): each keeps lightness roughly and changes hue.
+VISIONS = {
+    "typical": np.eye(3),
+    "protanopia": np.array(
+        [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+         [-0.003882, -0.048116, 1.051998]]
+    ),
+    "deuteranopia": np.array(
+        [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+         [-0.011820, 0.042940, 0.968881]]
+    ),
+    "tritanopia": np.array(
+        [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+         [0.004733, 0.691367, 0.303900]]
+    ),
+}  # fmt: skip
+
+
+def _lightness(colour: str, vision: np.ndarray) -> float:
+    """CIE L* (0 black .. 100 white) of an sRGB colour as seen with ``vision``: the grey
+    it prints as."""
+    rgb = np.asarray(to_rgba(colour)[:3])
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    y = float(np.clip(vision @ linear, 0, 1) @ [0.2126, 0.7152, 0.0722])
+    return 116 * y ** (1 / 3) - 16 if y > 216 / 24389 else 24389 / 27 * y
+
+
+@pytest.mark.parametrize("vision", VISIONS)
+def test_severity_palette_is_ordered_in_greyscale_and_for_colour_blind_readers(
+    vision: str,
+) -> None:
+    # Lightness falls from low to critical by a clear step (15 L*: tell-apart in print)
+    # in greyscale and under each deficiency; the lightest still shows on white.
+    lightness = [_lightness(SEVERITY_COLORS[s], VISIONS[vision]) for s in SEVERITY_ORDER]
+    steps = -np.diff(lightness)
+    assert (steps >= 15).all(), dict(zip(SEVERITY_ORDER, np.round(lightness, 1), strict=True))
+    assert lightness[0] <= 85
 
 
 # -- status --------------------------------------------------------------------------
@@ -487,6 +531,8 @@ def test_severity_by_type_stacks_in_severity_order(
     plot_severity_by_type(sandbox_frames.threats, ax=ax)
     threats = sandbox_frames.threats.astype({"severity": object, "threat_type": object})
     expected = pd.crosstab(threats["threat_type"], threats["severity"])
+    # Rows are named in words ("crime_violence" shows as "Crime violence").
+    expected.index = [code.replace("_", " ").capitalize() for code in expected.index]
     types = _yticks(ax)
     assert sorted(types) == sorted(expected.index)
     totals = [int(expected.loc[t].sum()) for t in types]
@@ -516,6 +562,35 @@ PLOTS: dict[str, tuple[Callable[..., Axes], str, dict[str, Any]]] = {
     "severity_by_type": (plot_severity_by_type, "threats", {}),
     "map": (plot_threat_map, "threats", {}),
 }
+
+
+def test_threat_types_are_shown_in_words(sandbox_frames: IncidentFrames, ax: Axes) -> None:
+    plot_severity_by_type(sandbox_frames.threats, ax=ax)
+    codes = sandbox_frames.threats["threat_type"].dropna().astype(str).unique()
+    assert any("_" in code for code in codes)  # the API's snake_case codes
+    words = {code: code.replace("_", " ").capitalize() for code in codes}
+    assert sorted(_yticks(ax)) == sorted(words.values())
+    assert "Crime violence" in _yticks(ax)
+
+
+def test_report_figures_are_sharp_at_2x_and_show_types_in_words(
+    sites_frames: IncidentFrames, tmp_path: Any
+) -> None:
+    from PIL import Image
+
+    page = build_report(sites_frames, tmp_path / "report.html").read_text(encoding="utf-8")
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) >= 6
+    for encoded in images:
+        with Image.open(io.BytesIO(base64.b64decode(encoded))) as png:
+            # Sharp on a 2x screen (pHYs stores pixels per metre: 192 dpi reads 191.9986).
+            assert round(min(png.info["dpi"])) >= 192
+            assert png.width >= 2 * 320  # drawn at 2x, not an upscaled 1x
+    # Sane size: the whole self-contained page stays within a few megabytes.
+    assert len(page) < 6_000_000
+    # The severity table names threat types in words, as the figure does.
+    assert "Crime violence" in page
+    assert "crime_violence" not in page
 
 
 @pytest.mark.parametrize("name", PLOTS)

@@ -12,7 +12,8 @@ order come from :mod:`intrace_analytics.viz._style` (the one palette). Overlappi
 stay visible: lower severities are drawn first and higher ones on top (critical last),
 with white edges; on the world map, where a site's threats fall on one spot, lower
 severities are drawn larger, so a cluster reads as rings of every severity present
-around a critical core. Text from the data is shown literally (no mathtext).
+around a critical core. A dense site map pools nearby threats the same way, with ring
+areas proportional to counts. Text from the data is shown literally (no mathtext).
 
 >>> from intrace_analytics.viz._maps import plot_site_maps, plot_threat_map
 >>> ax = plot_threat_map(frames.threats, assets=frames.assets)  # doctest: +SKIP
@@ -31,6 +32,7 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 
 from intrace_analytics._util import format as fmt
 from intrace_analytics._util.checks import check_choice, check_int, fail
@@ -38,6 +40,7 @@ from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.viz import _style as style
 
 __all__ = [
+    "DENSE_POINTS",
     "RADIUS_LABEL",
     "SITE_LABEL",
     "plot_site_map",
@@ -58,6 +61,19 @@ _WORLD_SIZES = {"low": 420.0, "medium": 250.0, "high": 120.0, "critical": 40.0}
 _UNKNOWN_WORLD_SIZE = 600.0
 #: On a site map points spread out: one size, white edges separate overlaps.
 _SITE_SIZE = 30.0
+#: Above this many threats in a site map's view, single points pile into blobs: the
+#: threats are pooled by place (:func:`_pooled_severities`) on a grid of
+#: ``_POOL_CELLS`` cells across the view.
+DENSE_POINTS = 300
+_POOL_CELLS = 24
+#: Marker area (points^2) of the cell with the most threats in a pooled panel: about
+#: two cells across at the report's panel size, so the busiest places stand out; at
+#: most ``_POOL_AREA_PER_THREAT`` per threat, so a panel of thinly spread threats is
+#: not drawn as big as a dense one.
+_POOL_MAX_AREA = 260.0
+_POOL_AREA_PER_THREAT = 12.0
+_CORE_MIN = 4.0  # points: the smallest pooled marker stays visible
+_RING_MIN = 1.2  # points: the narrowest ring of a level around the one inside it
 _SITE_ZORDER = 10.0
 _THREAT_ZORDER = 3.0
 _RADIUS_COLOR = "#0072B2"
@@ -70,6 +86,15 @@ def _located(threats: pd.DataFrame) -> pd.DataFrame:
     return threats.loc[(threats["lat"].notna() & threats["lng"].notna()).to_numpy(dtype=bool)]
 
 
+def _severity_labels(located: pd.DataFrame) -> tuple[pd.Series, list[str]]:
+    """Each threat's severity label, and the order to draw the labels in: unknown and
+    missing below, then the known levels low → critical, so critical is drawn on top."""
+    labels = pd.Series(style.labels(located["severity"]), index=located.index, dtype=object)
+    known = style.ordered(list(labels.unique()), style.SEVERITY_ORDER)
+    order = [label for label in known if label not in style.SEVERITY_ORDER]
+    return labels, [*order, *style.SEVERITY_ORDER]
+
+
 def _scatter_severities(
     ax: Axes, threats: pd.DataFrame, *, world: bool, **kwargs: Any
 ) -> dict[str, int]:
@@ -79,12 +104,7 @@ def _scatter_severities(
     of points per label drawn.
     """
     located = _located(threats)
-    labels = pd.Series(style.labels(located["severity"]), index=located.index, dtype=object)
-    known = style.ordered(list(labels.unique()), style.SEVERITY_ORDER)
-    # Draw order: unknown and missing below, then the known levels low → critical.
-    order = [label for label in known if label not in style.SEVERITY_ORDER] + list(
-        style.SEVERITY_ORDER
-    )
+    labels, order = _severity_labels(located)
     drawn: dict[str, int] = {}
     for z, label in enumerate(order):
         rows = located.loc[(labels == label).to_numpy(dtype=bool)]
@@ -107,6 +127,62 @@ def _scatter_severities(
         )
         drawn[label] = len(rows)
     return drawn
+
+
+def _pooled_severities(
+    ax: Axes, located: pd.DataFrame, corner: tuple[float, float], cell: tuple[float, float],
+    **kwargs: Any,
+) -> int:  # fmt: skip
+    """Threats pooled by place: one marker per cell of a grid (``corner``, the view's
+    lower left, and ``cell``, a cell's width and height in degrees) and severity
+    present in it, at the mean position of the cell's threats.
+
+    A cell's markers are concentric rings, one per severity present, drawn lowest
+    first: the ring of a level has the area of the threats at that level or above, so
+    each ring's own area is proportional to its level's count, critical is the core on
+    top, and no level hides another. Returns the most threats in one cell.
+    """
+    labels, order = _severity_labels(located)
+    lng = located["lng"].to_numpy(dtype="float64")
+    lat = located["lat"].to_numpy(dtype="float64")
+    column = np.floor((lng - corner[0]) / cell[0]).astype(np.int64)
+    row = np.floor((lat - corner[1]) / cell[1]).astype(np.int64)
+    cells, where = np.unique(row * (_POOL_CELLS + 1) + column, return_inverse=True)
+    level = np.array([order.index(label) for label in labels], dtype=np.int64)
+    counts = np.zeros((len(cells), len(order)), dtype=np.int64)
+    np.add.at(counts, (where, level), 1)
+    size = np.bincount(where)
+    x, y = np.bincount(where, lng) / size, np.bincount(where, lat) / size
+    # Threats at each level or above, per cell: the area each ring encloses.
+    enclosed = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
+    largest = int(enclosed[:, 0].max())
+    per_threat = min(_POOL_MAX_AREA / largest, _POOL_AREA_PER_THREAT)
+    diameters = _ring_diameters(counts, np.sqrt(enclosed * per_threat))
+    for z, label in enumerate(order):
+        present = counts[:, z] > 0
+        if not present.any():
+            continue
+        options: dict[str, Any] = {"edgecolors": "white", "linewidths": 0.4,
+                                   "zorder": _THREAT_ZORDER + z / 10, **kwargs}  # fmt: skip
+        ax.scatter(x[present], y[present], s=diameters[present, z] ** 2,
+                   color=style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR),
+                   label=style.literal(label), **options)  # fmt: skip
+    return largest
+
+
+def _ring_diameters(counts: np.ndarray, diameters: np.ndarray) -> np.ndarray:
+    """``diameters`` (points, by area) widened from the core outwards so every level
+    present in a cell shows: the core at least :data:`_CORE_MIN` across, each ring at
+    least :data:`_RING_MIN` wide around the level inside it; NaN where a level is absent."""
+    out = np.full(diameters.shape, np.nan)
+    inside = np.zeros(len(diameters))  # the diameter of the nearest inner level drawn
+    for j in range(diameters.shape[1] - 1, -1, -1):
+        present = counts[:, j] > 0
+        least = np.where(inside > 0, inside + 2 * _RING_MIN, _CORE_MIN)
+        widened = np.maximum(diameters[:, j], least)
+        out[:, j] = np.where(present, widened, np.nan)
+        inside = np.where(present, widened, inside)
+    return out
 
 
 def _site_markers(ax: Axes, lng: np.ndarray, lat: np.ndarray, *, size: float = 70.0) -> None:
@@ -141,10 +217,14 @@ def _legend_in_order(ax: Axes, **kwargs: Any) -> None:
     handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
     if handles:
         order = _legend_order(list(handles))
-        legend = ax.legend([handles[label] for label in order], order, **kwargs)
-        for handle in legend.legend_handles:  # one size in the legend, whatever the map's
-            if isinstance(handle, PathCollection):
-                handle.set_sizes([40.0])
+        _one_size(ax.legend([handles[label] for label in order], order, **kwargs))
+
+
+def _one_size(legend: Legend) -> None:
+    """One marker size in the legend, whatever the map's (pooled markers vary)."""
+    for handle in legend.legend_handles:
+        if isinstance(handle, PathCollection):
+            handle.set_sizes([40.0])
 
 
 #: Site names on the world map, in points.
@@ -390,10 +470,14 @@ def plot_site_map(
         (:data:`SITE_LABEL`), its monitoring radius as the line :data:`RADIUS_LABEL`
         (a true circle on the ground, :func:`circle_polygon`), and the threats linked to
         its incidents (``incident_assets`` → ``links`` → ``threats``), one scatter per
-        severity drawn lowest first. The view is the circle plus a margin with the
-        local aspect (one degree of longitude drawn ``cos(lat)`` as wide as one of
+        severity drawn lowest first. Beyond :data:`DENSE_POINTS` threats in view,
+        nearby threats are pooled: one marker per place and severity present, sized by
+        count, the levels of a place concentric rings around a critical core, so no
+        level hides another. The view is the circle plus a margin with the local
+        aspect (one degree of longitude drawn ``cos(lat)`` as wide as one of
         latitude), so the circle looks round; a note in the corner gives the radius,
-        the counts, and how many of the threats lie outside the view. A site without
+        the counts, and where every threat is: in view (pooled or not), outside it (and
+        the nearest one's distance), or without coordinates. A site without
         coordinates gets a panel that says so.
 
     Raises
@@ -420,17 +504,20 @@ def plot_site_map(
         ring = circle_polygon(lat, lng, radius)
         ax.plot(ring[:, 0], ring[:, 1], color=_RADIUS_COLOR, linewidth=1.2,
                 linestyle="--", label=RADIUS_LABEL, zorder=_THREAT_ZORDER - 1)  # fmt: skip
-    _scatter_severities(ax, threats, world=False, **kwargs)
-    _site_markers(ax, np.array([lng]), np.array([lat]), size=110.0)
     half_lat, half_lng = _site_view(ax, lat, lng, radius)
     located = _located(threats)
-    outside = ((located["lat"] - lat).abs() > half_lat) | ((located["lng"] - lng).abs() > half_lng)
-    radius_text = "monitoring radius unknown" if radius is None else (
-        f"radius {fmt.count(round(radius))} km")  # fmt: skip
-    note = [f"{radius_text}; {counts}"]
-    if outside.any():
-        note.append(f"{fmt.count(int(outside.sum()))} of the threats lie outside this view")
-    _panel_note(ax, note)
+    inside = (((located["lat"] - lat).abs() <= half_lat)
+              & ((located["lng"] - lng).abs() <= half_lng)).to_numpy(dtype=bool)  # fmt: skip
+    largest = None
+    if inside.sum() > DENSE_POINTS:
+        corner = (lng - half_lng, lat - half_lat)
+        cell = (2 * half_lng / _POOL_CELLS, 2 * half_lat / _POOL_CELLS)
+        largest = _pooled_severities(ax, located.loc[inside], corner, cell, **kwargs)
+    else:
+        _scatter_severities(ax, threats, world=False, **kwargs)
+    _site_markers(ax, np.array([lng]), np.array([lat]), size=110.0)
+    note = [f"{_radius_text(radius)}; {counts}"]
+    _panel_note(ax, note + _whereabouts(located, inside, (lat, lng), len(threats), largest))
     ax.grid(True, color="#eeeeee", linewidth=0.5)
     ax.set_axisbelow(True)
     ax.tick_params(labelsize="x-small")
@@ -438,6 +525,49 @@ def plot_site_map(
     ax.set_ylabel("Latitude", fontsize="small")
     _legend_in_order(ax, fontsize="x-small", loc="upper right")
     return ax
+
+
+def _radius_text(radius: float | None) -> str:
+    return (
+        "monitoring radius unknown" if radius is None else f"radius {fmt.count(round(radius))} km"
+    )
+
+
+def _whereabouts(
+    located: pd.DataFrame,
+    inside: np.ndarray,
+    site: tuple[float, float],
+    n_threats: int,
+    largest: int | None,
+) -> list[str]:
+    """The note's account of every threat of the site: how many are in view (and how
+    they are pooled), outside it (and how near the nearest is: usually near another
+    site an incident shares), and without coordinates; the three add up to the total."""
+    if not n_threats:
+        return []
+    lines = [f"in view: {fmt.count(int(inside.sum()))}"]
+    if largest is not None:
+        lines[0] += f", pooled (area \u221d count, most {fmt.count(largest)})"
+    away = located.loc[~inside]
+    if len(away):
+        nearest = float(np.min(_distance_km(site, away["lat"], away["lng"])))
+        lines.append(f"outside the view: {fmt.count(len(away))} "
+                     f"(nearest {fmt.count(round(nearest))} km away)")  # fmt: skip
+    if n_threats > len(located):
+        lines.append(f"without coordinates: {fmt.count(n_threats - len(located))}")
+    return lines
+
+
+def _distance_km(site: tuple[float, float], lat: Any, lng: Any) -> np.ndarray:
+    """Great-circle (haversine) distances from ``site`` (lat, lng) to each point."""
+    lat1, lng1 = np.radians(site[0]), np.radians(site[1])
+    lat2 = np.radians(np.asarray(lat, dtype="float64"))
+    lng2 = np.radians(np.asarray(lng, dtype="float64"))
+    h = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lng2 - lng1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def _radius_km(site: pd.Series) -> float | None:
@@ -524,7 +654,7 @@ def plot_site_maps(
         ax.set_visible(False)
     severity_first = _legend_order(list(handles))
     if handles:
-        figure.legend(
+        legend = figure.legend(
             [handles[label] for label in severity_first],
             severity_first,
             loc="outside lower center",
@@ -533,4 +663,5 @@ def plot_site_maps(
             fontsize="small",
             title_fontsize="small",
         )
+        _one_size(legend)
     return figure

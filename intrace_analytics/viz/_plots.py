@@ -34,6 +34,7 @@ from intrace_analytics.analysis._status import open_backlog, severity_breakdown,
 from intrace_analytics.analysis._survival import km_curve, resolution_times
 from intrace_analytics.frames._schema import STATUSES
 from intrace_analytics.viz import _style as style
+from intrace_analytics.viz._labels import threat_type_label
 
 __all__ = [
     "plot_open_backlog",
@@ -521,8 +522,9 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
     -------
     Axes
         ``ax``, with one stacked row per threat type (most threats first, at the top;
-        names on the y axis), one bar container per severity, lowest at the left, and a
-        legend of the severities.
+        names on the y axis in words, as
+        :func:`~intrace_analytics.viz._labels.threat_type_label` writes them), one bar
+        container per severity, lowest at the left, and a legend of the severities.
 
     Examples
     --------
@@ -554,7 +556,7 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
             )
             left = left + widths
         ax.set_ylim(len(wide) - 0.5, -0.5)  # most threats on top
-    ax.set_yticks(y, [style.literal(name) for name in wide.index])
+    ax.set_yticks(y, [style.literal(threat_type_label(name)) for name in wide.index])
     ax.set_ylabel("Threat type")
     ax.set_xlabel("Threats")
     ax.set_title("Threats by type and severity")

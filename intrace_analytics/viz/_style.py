@@ -1,6 +1,8 @@
-"""How every figure looks, defined once: the severity order and the one colour-blind-safe
-palette (Okabe & Ito, 2008), colours for statuses and groups, how ``by=`` groups are
-ordered, capped and coloured, and labels shown literally (never parsed as mathtext).
+"""How every figure looks, defined once: the severity order and its one sequential
+palette (lighter to darker, readable in greyscale and by colour-blind readers), the
+Okabe & Ito (2008) colours for statuses and groups, how ``by=`` groups are ordered,
+capped and coloured, threat types in words, and labels shown literally (never parsed as
+mathtext).
 :mod:`~intrace_analytics.viz._plots` and :mod:`~intrace_analytics.viz._maps` draw with it.
 
 >>> SEVERITY_ORDER
@@ -36,13 +38,16 @@ __all__ = [
 #: Severity levels, lowest first: the order of every bar, stack and legend.
 SEVERITY_ORDER: tuple[str, ...] = SEVERITIES
 
-#: Okabe-Ito colours, ordered light to dark so the order survives colour blindness
-#: and greyscale printing.
+#: matplotlib's ``inferno`` at 0.85, 0.60, 0.38 and 0.10: a perceptually uniform
+#: sequential map whose lightness falls steadily (CIE L* about 80, 54, 34, 6), so the
+#: levels keep their order and stay apart in greyscale and under every common colour
+#: vision deficiency, which change hue but keep lightness. The lightest, amber, still
+#: stands out on white.
 SEVERITY_COLORS: dict[str, str] = {
-    "low": "#56B4E9",  # sky blue
-    "medium": "#E69F00",  # orange
-    "high": "#D55E00",  # vermillion
-    "critical": "#000000",  # black
+    "low": "#FBBE23",  # amber
+    "medium": "#DD513A",  # red-orange
+    "high": "#8C2369",  # plum
+    "critical": "#160B39",  # near-black indigo
 }
 
 #: Okabe-Ito colours per incident status.
