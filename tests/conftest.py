@@ -82,7 +82,7 @@ def sites_frames(sandbox_frames: IncidentFrames, sites_dataset: Any) -> Incident
     frames.assets = typed(
         "assets",
         [
-            {"asset_id": a.asset_id, "name": a.name, "type": a.type, "status": a.status,
+            {"asset_id": a.asset_id, "name": a.name, "type": a.type, "site_status": a.status,
              "lat": a.lat, "lng": a.lng, "monitoring_radius_km": SITE_RADIUS_KM}
             for a in SITES
         ],

@@ -64,7 +64,7 @@ def test_sites_and_membership_equal_the_sandbox_truth(
     assert report["assets_loaded"] is True
     # Every site the key can see, archived ones included, in the API's order.
     assert list(frames.assets["asset_id"]) == site_ids(api)
-    assert {"archived", "active"} <= set(frames.assets["status"])
+    assert {"archived", "active"} <= set(frames.assets["site_status"])
     first = api.assets[0]
     row = frames.assets.iloc[0]
     assert row["name"] == first["name"]

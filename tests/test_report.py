@@ -352,16 +352,25 @@ def test_sites_table_is_the_exposure_formatted(
     text = [t.strip() for t in sites_document.section_text["sites"] if t.strip()]
     for row in exposure.itertuples(index=False):
         at = text.index(row.name)
-        assert text[at + 1 : at + 6] == [
+        assert text[at + 1 : at + 7] == [
+            str(row.site_status),
             count(row.incidents),
             count(row.open),
             str(row.max_open_severity) if row.open else "none",
             count(row.open_critical),
             duration(row.km_median) if row.incidents else "no incidents",
         ]
-    # Most exposed first, as asset_exposure orders them.
+    # Active sites first, each group most exposed first, as asset_exposure orders them.
     positions = [text.index(name) for name in exposure["name"]]
     assert positions == sorted(positions)
+    # Archived sites are marked apart: their rows carry the class the page greys.
+    table = sites_document.table("sites")
+    archived = [row["site"] for row in table if row["site status"] == "archived"]
+    assert archived == ["Apapa depot"]
+    assert [row["site"] for row in table][-len(archived) :] == archived
+    marked = [attrs for name, attrs in sites_document.tags if name == "tr" and attrs]
+    assert marked == [{"class": "archived"}]
+    assert "archived ones (no longer monitored" in sites_document.prose("sites")
 
 
 def test_world_map_marks_only_the_loaded_sites(

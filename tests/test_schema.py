@@ -20,7 +20,7 @@ def test_columns_are_those_of_the_spec() -> None:
         "observed_at", "lat", "lng",
     ]  # fmt: skip
     assert [c.name for c in schema.ASSETS] == [
-        "asset_id", "name", "type", "role", "status", "country", "address", "lat", "lng",
+        "asset_id", "name", "type", "role", "site_status", "country", "address", "lat", "lng",
         "monitoring_radius_km", "created_at", "updated_at", "asset_uuid",
     ]  # fmt: skip
     assert [c.name for c in schema.INCIDENT_ASSETS] == ["incident_id", "asset_id"]
@@ -97,9 +97,10 @@ def test_unknown_severities_rank_below_low() -> None:
     assert (values < "low").tolist() == [True, False, False]
 
 
-def test_schema_version_is_2() -> None:
-    # 2: threats.severity_rank and the flat Parquet metadata (storage reads 1 too).
-    assert schema.SCHEMA_VERSION == 2
+def test_schema_version_is_3() -> None:
+    # 2: threats.severity_rank and the flat Parquet metadata; 3: assets.site_status
+    # (storage reads 1 and 2 too).
+    assert schema.SCHEMA_VERSION == 3
 
 
 def test_severity_rank_follows_the_documented_levels() -> None:

@@ -4,16 +4,20 @@ own truth (``Dataset.assets_of`` and the incident payloads), never the implement
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from intrace_analytics import (
     IncidentFrames,
     asset_exposure,
     incidents_by_asset,
+    read_parquet,
     resolution_summary,
     status_breakdown,
 )
@@ -161,10 +165,30 @@ def test_exposure_at_an_earlier_as_of_counts_what_existed_then(
     assert rows["incidents"].sum() < asset_exposure(sites_frames, as_of=AS_OF)["incidents"].sum()
 
 
+def test_active_sites_first_each_group_most_exposed_first(sites_frames: IncidentFrames) -> None:
+    exposure = asset_exposure(sites_frames, as_of=AS_OF)
+    status = {a.asset_id: a.status for a in SITES}
+    assert exposure["site_status"].astype(str).tolist() == [status[a] for a in exposure["asset_id"]]
+    archived = exposure["site_status"] == "archived"
+    assert archived.any()
+    assert (~archived).any()
+    # Every active site before every archived one, whatever their exposure.
+    assert archived.to_numpy().tolist() == sorted(archived.to_numpy().tolist())
+    keys = list(zip(archived, -exposure["max_open_severity"].cat.codes, -exposure["open"],
+                    strict=True))  # fmt: skip
+    assert keys == sorted(keys)
+    # The archived depot comes after live sites less exposed than it.
+    rows = exposure.set_index("asset_id")
+    apapa = rows.loc["lagos-apapa-depot"]
+    assert apapa["site_status"] == "archived"
+    quieter = rows[(rows["site_status"] == "active") & (rows["open"] < apapa["open"])]
+    assert len(quieter)
+    assert (exposure["asset_id"].tolist().index("lagos-apapa-depot")
+            > max(exposure["asset_id"].tolist().index(a) for a in quieter.index))  # fmt: skip
+
+
 def test_most_exposed_first(sites_frames: IncidentFrames) -> None:
     exposure = asset_exposure(sites_frames, as_of=AS_OF)
-    keys = list(zip(-exposure["max_open_severity"].cat.codes, -exposure["open"], strict=True))
-    assert keys == sorted(keys)
 
     # Make one site's only open critical incidents resolved: it must drop below others.
     frames = copy.deepcopy(sites_frames)
@@ -178,8 +202,9 @@ def test_most_exposed_first(sites_frames: IncidentFrames) -> None:
     assert row["open"] == 0
     assert pd.isna(row["max_open_severity"])
     assert row["open_critical"] == 0
-    # Below every site that still has open incidents.
-    still_open = again.index[again["open"] > 0]
+    # Below every site of its status that still has open incidents.
+    same = again[again["site_status"] == row["site_status"]]
+    still_open = same.index[same["open"] > 0]
     assert again.index[again["asset_id"] == top][0] > still_open.max()
 
 
@@ -214,3 +239,30 @@ def test_exposure_default_as_of_is_read_at_call_time(sites_frames: IncidentFrame
     assert later["incidents"].tolist() == fixed["incidents"].tolist()
     with pytest.raises(ValueError, match="as_of"):
         asset_exposure(sites_frames, as_of="not a time")
+
+
+def test_an_export_of_schema_version_2_reads_status_as_site_status(
+    sites_frames: IncidentFrames, tmp_path: Path
+) -> None:
+    sites_frames.to_parquet(tmp_path)
+    # As version 2 wrote it, by hand: the site's status in a column named "status".
+    for path in sorted(tmp_path.glob("*.parquet")):
+        table = pq.read_table(path)
+        record = json.loads(table.schema.metadata[b"intrace_analytics"])
+        record["schema_version"] = 2
+        if record["table"] == "assets":
+            table = table.rename_columns(
+                ["status" if name == "site_status" else name for name in table.column_names]
+            )
+            record["categories"]["status"] = record["categories"].pop("site_status")
+        metadata = {b"intrace_analytics": json.dumps(record).encode()}
+        pq.write_table(table.replace_schema_metadata(metadata), path, compression="zstd")
+    assert "status" in pq.read_schema(tmp_path / "assets.parquet").names
+    back = read_parquet(tmp_path)
+    pd.testing.assert_frame_equal(back.assets, sites_frames.assets)
+    assert back.metadata["schema_version"] == 2
+    assert set(back.assets["site_status"]) == {"active", "archived"}
+    # Written again, it is today's version, under today's name.
+    back.to_parquet(tmp_path / "again")
+    assert "site_status" in pq.read_schema(tmp_path / "again" / "assets.parquet").names
+    pd.testing.assert_frame_equal(read_parquet(tmp_path / "again").assets, sites_frames.assets)

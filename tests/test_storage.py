@@ -102,7 +102,7 @@ def with_sites(frames: IncidentFrames) -> IncidentFrames:
             "name": strings("Lagos HQ", None),
             "type": _categorical("type", "assets", "facility", "warehouse"),
             "role": strings("head_office", None),
-            "status": _categorical("status", "assets", "active", "archived"),
+            "site_status": _categorical("site_status", "assets", "active", "archived"),
             "country": strings("NG", "JP"),
             "address": strings("Victoria Island, Lagos", None),
             "lat": pd.Series([6.4541, np.nan], dtype="float64"),
@@ -259,7 +259,7 @@ def test_files_carry_schema_package_version_and_load_report(tmp_path: Path) -> N
     for name in NAMES:
         path = tmp_path / f"{name}.parquet"
         record = our_metadata(path)
-        assert record["schema_version"] == schema.SCHEMA_VERSION == 2
+        assert record["schema_version"] == schema.SCHEMA_VERSION == 3
         assert record["package_version"] == __version__
         assert record["table"] == name
         # SPEC: the load report itself, its keys at the top level (meta["complete"]).
@@ -599,7 +599,9 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     pq.write_table(
         table.replace_schema_metadata({b"intrace_analytics": json.dumps(record).encode()}), path
     )
-    with pytest.raises(ExportError, match=r"incidents\.parquet has schema_version 3"):
+    with pytest.raises(
+        ExportError, match=rf"incidents\.parquet has schema_version {schema.SCHEMA_VERSION + 1}"
+    ):
         read_parquet(tmp_path)
 
 
@@ -644,9 +646,9 @@ def test_a_version_1_export_is_read_and_upgraded(tmp_path: Path) -> None:
     # The load report un-nested, as written then.
     assert back.metadata == {**frames.metadata, "schema_version": 1, "package_version": "0.1.0"}
     assert back.metadata["complete"] is True
-    # Written again, it is a version-2 export.
+    # Written again, it is an export of today's version.
     write_parquet(back, tmp_path / "again")
-    assert our_metadata(tmp_path / "again" / "threats.parquet")["schema_version"] == 2
+    assert our_metadata(tmp_path / "again" / "threats.parquet")["schema_version"] == 3
     assert_frames_equal(read_parquet(tmp_path / "again"), frames)
 
 

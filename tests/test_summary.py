@@ -312,9 +312,16 @@ def test_site_table_only_when_sites_were_loaded(
             count(row.open_critical),
             duration(row.km_median) if row.incidents else "no incidents",
         ]
-    rows = _sites_section(text)[4 : 4 + len(exposure)]
+    lines = _sites_section(text)
+    rows = [line for line in lines if line.split("  ")[0] in set(exposure["name"])]
     names = [line.split("  ")[0] for line in rows]
-    assert names == exposure["name"].tolist()  # most exposed first
+    assert names == exposure["name"].tolist()  # active first, each group most exposed first
+    # Each site status is a caption over its sites: archived ones apart, after the active.
+    captions = [line for line in lines if line.startswith("site status ")]
+    assert captions == ["site status active:", "site status archived (no longer monitored):"]
+    archived = lines.index(captions[1])
+    assert lines[archived + 1].startswith("Apapa depot")
+    assert all(lines.index(row) < archived for row in rows[:-1])
     # The sites section fits an 80-column terminal.
     assert max(len(line) for line in _sites_section(text)) <= 80
 

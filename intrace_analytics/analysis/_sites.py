@@ -8,7 +8,8 @@ with sites (``load_incidents(..., assets=True)``: ``frames.assets`` and
   every breakdown (:func:`~intrace_analytics.analysis._status.status_breakdown`,
   :func:`~intrace_analytics.analysis._survival.resolution_summary`, ...) works per site with
   ``by="asset_name"`` (or ``by="asset_id"``);
-- :func:`asset_exposure` gives one row per site, the most exposed first.
+- :func:`asset_exposure` gives one row per site: active sites first, each status's sites
+  the most exposed first.
 
 This module composes :mod:`~intrace_analytics.analysis._status` and
 :mod:`~intrace_analytics.analysis._survival`; neither imports it.
@@ -38,6 +39,7 @@ __all__ = ["EXPOSURE_COLUMNS", "asset_exposure", "incidents_by_asset"]
 EXPOSURE_COLUMNS = (
     "asset_id",
     "name",
+    "site_status",
     "incidents",
     "open",
     "max_open_severity",
@@ -47,6 +49,8 @@ EXPOSURE_COLUMNS = (
 
 _SEVERITY = pd.CategoricalDtype(list(schema.SEVERITIES), ordered=True)
 _CRITICAL = schema.SEVERITIES.index("critical")
+#: The site status listed first: sites still monitored before archived ones.
+ACTIVE = "active"
 
 
 def _pairs(frames: IncidentFrames) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,11 +125,25 @@ def incidents_by_asset(frames: IncidentFrames) -> pd.DataFrame:
     return out
 
 
+_SITE_STATUS = schema.ASSETS.column("site_status")
+
+
+def _status_groups(values: pd.Series) -> np.ndarray:
+    """Per site the place of its status's group: active first, then each other status
+    in category order (``archived`` as the API lists it), a missing status last."""
+    categorical = isinstance(values.dtype, pd.CategoricalDtype)
+    statuses = values if categorical else values.astype("category")
+    codes = statuses.cat.codes.to_numpy().astype(np.int64)
+    place = np.where(codes < 0, len(statuses.cat.categories) + 1, codes + 1)
+    return np.where((statuses == ACTIVE).fillna(False).to_numpy(dtype=bool), 0, place)
+
+
 def _empty_exposure() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "asset_id": pd.Series([], dtype=pd.StringDtype()),
             "name": pd.Series([], dtype=pd.StringDtype()),
+            "site_status": pd.Series([], dtype=schema.pandas_dtype(_SITE_STATUS, [])),
             "incidents": pd.Series([], dtype="int64"),
             "open": pd.Series([], dtype="int64"),
             "max_open_severity": pd.Categorical([], dtype=_SEVERITY),
@@ -156,7 +174,8 @@ def asset_exposure(
     DataFrame
         One row per site of ``frames.assets`` (:data:`EXPOSURE_COLUMNS`):
 
-        - ``asset_id``, ``name``: the site;
+        - ``asset_id``, ``name``, ``site_status``: the site, and its status as the API
+          reports it (``active``, ``archived``, ...);
         - ``incidents``: the loaded incidents that touch it and had started by ``as_of``;
         - ``open``: those whose status says ``open`` (the status field as the API
           reported it at the fetch, as in
@@ -171,17 +190,20 @@ def asset_exposure(
           without time left out (:func:`~intrace_analytics.analysis._survival.resolution_summary`);
           ``NaT`` when not reached (fewer than half resolved, or no incidents).
 
-        A site without incidents has zeros. The most exposed come first: highest
-        ``max_open_severity`` (NA last), then most ``open``, then most
+        A site without incidents has zeros. Active sites come first, then each other
+        status's (``archived``: no longer monitored, its incidents history), so that a
+        retired depot never reads as a live one; within each, the most exposed first:
+        highest ``max_open_severity`` (NA last), then most ``open``, then most
         ``incidents``, then the sites' order. Empty (typed) when frames hold no sites.
 
     Examples
     --------
-    >>> asset_exposure(IncidentFrames.empty(), as_of="2026-10-01").columns.tolist()
-    ['asset_id', 'name', 'incidents', 'open', 'max_open_severity', 'open_critical', 'km_median']
+    >>> asset_exposure(IncidentFrames.empty(), as_of="2026-10-01").columns.tolist()[:4]
+    ['asset_id', 'name', 'site_status', 'incidents']
     """
     cutoff = clock.as_of(as_of)
     assets = frames.assets
+    require("frames.assets", assets, ["asset_id", "name", "site_status"])
     if len(assets) == 0:
         return _empty_exposure()
     n_sites = len(assets)
@@ -215,6 +237,7 @@ def asset_exposure(
         {
             "asset_id": assets["asset_id"].astype(pd.StringDtype()).to_numpy(),
             "name": assets["name"].astype(pd.StringDtype()).to_numpy(),
+            "site_status": assets["site_status"].reset_index(drop=True).array,
             "incidents": incidents.astype(np.int64),
             "open": open_.astype(np.int64),
             "max_open_severity": pd.Categorical.from_codes(worst, dtype=_SEVERITY),
@@ -222,5 +245,6 @@ def asset_exposure(
             "km_median": pd.to_timedelta(km_median),
         }
     ).astype({"asset_id": pd.StringDtype(), "name": pd.StringDtype()})
-    order = np.lexsort((np.arange(n_sites), -incidents, -open_, -worst))
+    group = _status_groups(assets["site_status"])
+    order = np.lexsort((np.arange(n_sites), -incidents, -open_, -worst, group))
     return out.take(order).reset_index(drop=True)

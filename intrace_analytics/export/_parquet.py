@@ -19,9 +19,9 @@ re-applies them so dtypes round-trip exactly. ``export_id`` is shared by the fil
 write, so a reader can tell a consistent export from a mix of two. Reading back gives the
 load report without ``export_id``, ``table`` and ``categories``.
 
-Exports of schema version 1 (nested ``load_report``, no ``threats.severity_rank``) are
-still read: their load report is un-nested and ``severity_rank`` derived from
-``severity``.
+Exports of older schema versions are still read: version 1 (nested ``load_report``, no
+``threats.severity_rank``) has its load report un-nested and ``severity_rank`` derived from
+``severity``; versions 1 and 2 have ``assets.status`` read as ``assets.site_status``.
 
 >>> write_parquet(frames, "exports/open")  # doctest: +SKIP
 PosixPath('exports/open')
@@ -62,7 +62,11 @@ METADATA_KEY = schema.METADATA_KEY
 #: Schema versions this reader understands. A file from a newer package is refused
 #: rather than read into frames whose columns may now mean something else. Version 1
 #: (before ``severity_rank`` and the flat metadata) is upgraded as it is read.
-READABLE_SCHEMA_VERSIONS = frozenset({1, schema.SCHEMA_VERSION})
+READABLE_SCHEMA_VERSIONS = frozenset({1, 2, schema.SCHEMA_VERSION})
+
+#: Columns renamed since an older schema version, as (table, old name, new name, the
+#: version that renamed it): a file written before that version is read under the new name.
+RENAMED = (("assets", "status", "site_status", 3),)
 
 #: The keys of a file's metadata record that are the file's own, not the load report's.
 FILE_KEYS = ("export_id", "table", "categories")
@@ -394,7 +398,9 @@ def _read_table(name: str, path: Path) -> tuple[dict[str, Any], pa.Table]:
         with pq.ParquetFile(path) as parquet:
             arrow_schema = parquet.schema_arrow
             record = _record_of(name, path, arrow_schema.metadata or {})
-            expected = [c.name for c in _stored_columns(name, record["schema_version"])]
+            names = _old_names(name, record["schema_version"])
+            columns = _stored_columns(name, record["schema_version"])
+            expected = [names.get(c.name, c.name) for c in columns]
             present = list(arrow_schema.names)
             if sorted(present) != sorted(expected):
                 missing = [c for c in expected if c not in present]
@@ -404,12 +410,26 @@ def _read_table(name: str, path: Path) -> tuple[dict[str, Any], pa.Table]:
                     f"missing {missing}, unexpected {extra}",
                     path=path,
                 )
-            table = parquet.read(columns=expected)
+            table = parquet.read(columns=expected).rename_columns([c.name for c in columns])
     except OSError as exc:  # Arrow's I/O errors included
         raise failure("read", path, exc) from exc
     except pa.ArrowException as exc:
         raise ExportError(f"{path} is not a readable Parquet file: {exc}", path=path) from exc
+    categories = record.get("categories")
+    if names and isinstance(categories, Mapping):
+        new_names = {old: new for new, old in names.items()}
+        record["categories"] = {new_names.get(k, k): v for k, v in categories.items()}
     return record, table
+
+
+def _old_names(name: str, version: object) -> dict[str, str]:
+    """Today's name -> the name a file of this schema version stores the column under,
+    for the columns of table ``name`` renamed since (:data:`RENAMED`)."""
+    return {
+        new: old
+        for table, old, new, since in RENAMED
+        if table == name and isinstance(version, int) and version < since
+    }
 
 
 def _record_of(name: str, path: Path, metadata: Mapping[bytes, bytes]) -> dict[str, Any]:

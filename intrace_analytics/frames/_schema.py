@@ -55,7 +55,9 @@ METADATA_KEY = b"intrace_analytics"
 #: Bumped whenever a column, type or meaning changes; written into every Parquet file.
 #: 2: ``threats.severity_rank`` added; the Parquet metadata holds the load report's keys at
 #: its top level (version 1 nested them under ``load_report``).
-SCHEMA_VERSION = 2
+#: 3: ``assets.status`` is ``assets.site_status``, so that no column name means two
+#: things across tables (``incidents.status`` is the incident's).
+SCHEMA_VERSION = 3
 
 SEVERITIES = ("low", "medium", "high", "critical")
 
@@ -304,7 +306,8 @@ ASSETS = Table(
         Column("name", Kind.STRING, api=("name",)),
         Column("type", Kind.CATEGORY, api=("type",)),
         Column("role", Kind.STRING, api=("role",)),
-        Column("status", Kind.CATEGORY, api=("status",)),
+        # The API's asset "status" (active, archived): the site's, not an incident's.
+        Column("site_status", Kind.CATEGORY, api=("status",)),
         Column("country", Kind.STRING, api=("attributes.country",)),
         Column("address", Kind.STRING, api=("attributes.address",)),
         Column("lat", Kind.FLOAT, api=("attributes.lat",)),

@@ -276,13 +276,19 @@ _NUMBER = re.compile(r"-?[\d,]+(\.\d+)?( %| s)?")
 
 
 def _table(
-    columns: list[str], rows: list[list[str]], empty: str = fmt.NONE, css: str | None = None
+    columns: list[str],
+    rows: list[list[str]],
+    empty: str = fmt.NONE,
+    css: str | None = None,
+    row_css: list[str | None] | None = None,
 ) -> dict[str, Any]:
-    """A table for the template; ``empty`` is what it says when it has no row."""
+    """A table for the template; ``empty`` is what it says when it has no row;
+    ``row_css`` a class per row (None for none)."""
     numeric = [
         i for i in range(1, len(columns)) if rows and all(_NUMBER.fullmatch(row[i]) for row in rows)
     ]
-    return {"columns": columns, "rows": rows, "empty": empty, "numeric": numeric, "css": css}
+    return {"columns": columns, "rows": rows, "empty": empty, "numeric": numeric, "css": css,
+            "row_css": row_css or [None] * len(rows)}  # fmt: skip
 
 
 def _rows(
@@ -391,10 +397,13 @@ def _exposure_table(
     frames: IncidentFrames, as_of: pd.Timestamp, note: str | None
 ) -> dict[str, Any]:
     exposure = sites.asset_exposure(frames, as_of=as_of)
-    columns = ["site", "incidents", tables.status_label("open", note).lower(),
+    columns = ["site", "site status", "incidents", tables.status_label("open", note).lower(),
                "worst open severity", "open with a critical threat",
                "median time to resolve"]  # fmt: skip
-    return _table(columns, tables.exposure_rows(exposure, fmt.label), "no sites")
+    rows = tables.exposure_rows(exposure, fmt.label)
+    # Archived sites are listed after the active ones, and look apart.
+    marks: list[str | None] = ["archived" if row[1] == tables.ARCHIVED else None for row in rows]
+    return _table(columns, rows, "no sites", row_css=marks)
 
 
 def _site_maps_figure(frames: IncidentFrames) -> Png:

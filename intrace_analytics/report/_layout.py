@@ -131,7 +131,7 @@ def fetch_note(frames: IncidentFrames, shown: IncidentFrames, stamp: pd.Timestam
         f"{fmt.count(len(shown.incidents))} of the export's "
         f"{fmt.count(len(frames.incidents))} incidents had started and are counted. "
         "Their status and their threats' severity are as the API reported them at the "
-        "fetch (\u201cat fetch\u201d), not as they were at the as-of."
+        "fetch, not as they were at the as-of."
     )
 
 
@@ -191,13 +191,19 @@ def times(row: Any, columns: Sequence[str]) -> list[str]:
     return [fmt.duration(row[name]) for name in columns]
 
 
+#: What the tables say of a site whose status is archived (no longer monitored).
+ARCHIVED = "archived"
+
+
 def exposure_rows(exposure: pd.DataFrame, name: Callable[[Any], str]) -> list[list[str]]:
-    """The exposure table's cells, through the one formatter. A site with no open
-    incident has no worst open severity: "none", not "(missing)"; a site with no
-    incident has no median: "no incidents", not "not reached"."""
+    """The exposure table's cells, through the one formatter: the site, its status, then
+    the figures. A site with no open incident has no worst open severity: "none", not
+    "(missing)"; a site with no incident has no median: "no incidents", not "not
+    reached"."""
     return [
         [
             name(row.name),
+            fmt.label(row.site_status),
             fmt.count(row.incidents),
             fmt.count(row.open),
             fmt.label(row.max_open_severity) if row.open else fmt.NONE,

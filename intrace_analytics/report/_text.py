@@ -21,6 +21,7 @@ from intrace_analytics.analysis import _sites as sites
 from intrace_analytics.analysis import _status as analysis
 from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.report._layout import (
+    ARCHIVED,
     NO_END_TIMES,
     RESOLUTION_COUNTS,
     RESOLUTION_HEADING,
@@ -93,9 +94,10 @@ def summary_text(
         - *Threats by severity*: count and share of the distinct threats per
           severity;
         - *Exposure by site*, only when the load read sites
-          (``metadata["assets_loaded"]``): per site, most exposed first, the columns
-          of :func:`~intrace_analytics.analysis._sites.asset_exposure` (names longer than 24
-          characters cut).
+          (``metadata["assets_loaded"]``): per site the columns of
+          :func:`~intrace_analytics.analysis._sites.asset_exposure` (names longer than 24
+          characters cut), under a caption line per site status: active sites first,
+          then archived ones (no longer monitored), each group most exposed first.
 
         Then one provenance line: rows, ``fetched_at`` and whether the load is
         complete, from ``frames.metadata`` (nothing else of it, so never a key).
@@ -207,14 +209,24 @@ def _short_name(name: Any) -> str:
 def _sites_lines(frames: IncidentFrames, as_of: pd.Timestamp) -> list[str]:
     exposure = sites.asset_exposure(frames, as_of=as_of)
     headers = ["site", "incidents", "open", "worst open", "critical", "median"]
-    rows = exposure_rows(exposure, _short_name)
+    cells = exposure_rows(exposure, _short_name)
+    # The site status is each group's caption (a column would not fit 80 columns):
+    # active sites first, archived ones apart, as asset_exposure orders them.
+    table = _text_table(headers, [[row[0], *row[2:]] for row in cells], right=range(1, 6))
+    lines, status = table[:2], None
+    for row, line in zip(cells, table[2:], strict=True):
+        if row[1] != status:
+            status = row[1]
+            retired = " (no longer monitored)" if status == ARCHIVED else ""
+            lines.append(f"site status {status}{retired}:")
+        lines.append(line)
     note = (
         "open: incidents whose status is open; worst open: their highest linked "
         "severity; critical: open incidents with a critical threat; median: Kaplan-Meier "
         "median time to resolve, unresolved incidents counted. An incident shared by "
         "sites counts at each."
     )
-    return [*_text_table(headers, rows, right=range(1, len(headers))), "", *_wrap(note)]
+    return [*lines, "", *_wrap(note)]
 
 
 def _provenance_line(metadata: Mapping[str, Any]) -> str:
