@@ -39,7 +39,6 @@ __all__ = [
     "THREAT_TYPES",
     "Asset",
     "Dataset",
-    "Tenant",
     "generate_dataset",
     "page_body",
     "to_camel",
@@ -294,7 +293,12 @@ _LOCATIONS = {
     a.asset_id: [f"{place}, {_PLACES[a.asset_id][0]}" for place in _PLACES[a.asset_id][1]]
     for a in ASSETS
 }
+# How long an incident that gets resolved takes: log-normal, median 30 hours.
 _MEDIAN_LOG = math.log(30 * _HOUR)
+_SIGMA_LOG = 1.2
+# The history's creation density at its end, relative to its mean (see creation_times):
+# the rate a live tenant of that size goes on at.
+_LATEST_DENSITY = 1.4
 
 _SECONDS = tuple(f":{s:02d}" for s in range(60))
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
@@ -384,57 +388,6 @@ class Dataset:
     assets_of: dict[str, tuple[str, ...]]
 
 
-@dataclass
-class Tenant:
-    """The data a sandbox serves, and where its next live incidents come from.
-
-    ``dataset`` is changed in place, so whoever holds it sees every change.
-    """
-
-    dataset: Dataset
-    seed: int
-    #: The ``start_index`` of the next batch of live incidents (see generate_dataset).
-    next_index: int
-    #: Batches are created from ``live_end + next_index`` seconds on.
-    live_end: datetime
-
-    @classmethod
-    def generate(cls, n: int, seed: int, end: datetime) -> Tenant:
-        """``n`` incidents whose history ends at ``end``; live ones come a second later."""
-        # A batch's start_index must be positive (0 means a history), and the first live
-        # incident comes one second after the history's end, whatever its size.
-        first = max(n, 1)
-        live_end = end - timedelta(seconds=first - 1)
-        return cls(generate_dataset(n, seed, end=end), seed, first, live_end)
-
-    def insert(self, n: int, site: str | None = None) -> None:
-        """Put ``n`` new incidents in front, as a live system's newest arrive.
-
-        Each belongs to one to three sites, as generated; with ``site``, to that site
-        too, so a read of that site sees them.
-        """
-        batch = generate_dataset(n, self.seed, start_index=self.next_index, end=self.live_end)
-        self.next_index += n
-        self.dataset.incidents[:0] = batch.incidents
-        for incident_id, sites in batch.assets_of.items():
-            if site is not None and site not in sites:
-                sites = (*sites, site)
-            self.dataset.assets_of[incident_id] = sites
-
-    def delete(self, n: int, site: str | None = None) -> None:
-        """Delete the ``n`` newest incidents (of ``site``, when given)."""
-        incidents, assets_of = self.dataset.incidents, self.dataset.assets_of
-        if site is None:
-            doomed = [i["id"] for i in incidents[:n]]
-            del incidents[:n]
-        else:
-            doomed = [i["id"] for i in incidents if site in assets_of.get(i["id"], ())][:n]
-            gone = set(doomed)
-            incidents[:] = [i for i in incidents if i["id"] not in gone]
-        for incident_id in doomed:
-            assets_of.pop(incident_id, None)
-
-
 def generate_dataset(
     n: int, seed: int = 7, *, start_index: int = 0, end: datetime | None = None
 ) -> Dataset:
@@ -490,8 +443,11 @@ class _Generator:
     the data: a draw added, dropped or moved changes every incident after it.
     """
 
-    def __init__(self, seed: int, start_index: int, anchor: int) -> None:
-        rng = random.Random(seed if start_index == 0 else f"{seed}:{start_index}")
+    def __init__(self, seed: int, start_index: int, anchor: int, stream: str | None = None) -> None:
+        # ``stream`` names a random stream of its own (a span of the tenant's life, see
+        # _timeline); else the stream follows from the seed and the batch.
+        key: int | str = seed if start_index == 0 else f"{seed}:{start_index}"
+        rng = random.Random(key if stream is None else stream)
         self.rng = rng
         self.rand = rng.random
         self.getrandbits = rng.getrandbits
@@ -512,7 +468,10 @@ class _Generator:
         }
 
     def dataset(self, n: int) -> Dataset:
-        created_secs, now = self.creation_times(n)
+        return self.build(*self.creation_times(n))
+
+    def build(self, created_secs: list[int], now: int) -> Dataset:
+        """Incidents created at ``created_secs``, as they stand at ``now``."""
         incidents: list[dict[str, Any]] = []
         keys: list[tuple[int, str]] = []
         assets_of: dict[str, tuple[str, ...]] = {}
@@ -590,7 +549,7 @@ class _Generator:
         if status != "open":
             base = created if started is None else started
             # Never before creation: an incident is not closed before it is opened.
-            lasted = int(self.rng.lognormvariate(_MEDIAN_LOG, 1.2))
+            lasted = int(self.rng.lognormvariate(_MEDIAN_LOG, _SIGMA_LOG))
             resolved = max(base + 60 + lasted, created + 60)
             if resolved > now - 60:
                 # Not resolved yet when the data ends: a live system still shows it open.

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, TypeVar
 from intrace_analytics._util.checks import check_choice, check_int, check_number, fail
 from intrace_analytics.api._endpoints import ASSETS_PATH, INCIDENTS_PATH
 from intrace_analytics.sandbox._bodies import assets_body, error_body, page_body
-from intrace_analytics.sandbox._data import Tenant
+from intrace_analytics.sandbox._tenant import Tenant
 
 __all__ = [
     "SWITCHES",
@@ -425,9 +425,9 @@ class FaultSwitches:
         >>> sandbox = SandboxServer(incidents=3)
         >>> sandbox.arm("fail", status=502, times=2)
         >>> sandbox.arm("bad_body", kind="wrong_shape", path="/v1/assets")
-        >>> sandbox.arm("trickle")  # doctest: +ELLIPSIS
+        >>> sandbox.arm("trickle")  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
-        ValueError: name must be one of 'fail', 'rate_limit', ...; got 'trickle'
+        ArgumentError: name must be one of 'fail', 'rate_limit', ...; got 'trickle'
         """
         kind = SWITCHES[check_choice("name", name, tuple(SWITCHES))]
         switch = kind(**options)

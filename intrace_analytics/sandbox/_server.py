@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from intrace_analytics._util.checks import check_choice, fail
+from intrace_analytics._util.checks import check_choice, check_number, fail
 from intrace_analytics._util.redact import redact
 from intrace_analytics.api._endpoints import (
     ASSETS_PATH,
@@ -48,7 +48,7 @@ from intrace_analytics.api._endpoints import (
 )
 from intrace_analytics.sandbox._assets import asset_records
 from intrace_analytics.sandbox._bodies import CASINGS, assets_body, error_body, page_body
-from intrace_analytics.sandbox._data import Dataset, Tenant
+from intrace_analytics.sandbox._data import Dataset
 from intrace_analytics.sandbox._faults import (
     Answer,
     DataChange,
@@ -60,6 +60,8 @@ from intrace_analytics.sandbox._faults import (
     take,
 )
 from intrace_analytics.sandbox._httpd import Handler, Server, split_target
+from intrace_analytics.sandbox._tenant import Tenant
+from intrace_analytics.sandbox._timeline import Advance
 
 __all__ = ["RequestRecord", "SandboxServer"]
 
@@ -142,7 +144,8 @@ class SandboxServer(FaultSwitches):
         The sites ``GET /v1/assets`` serves, snake_case, in order: the six sites with
         generated incidents, an archived one and one without incidents.
     end : datetime
-        When the history ends (UTC); incidents inserted later are created after it.
+        When the generated history ends (UTC); incidents inserted later are created
+        after it. See :attr:`now` for the clock that :meth:`advance` moves on.
     assets_forbidden : bool
         Whether ``GET /v1/assets`` answers 403 (see :meth:`forbid_assets`).
 
@@ -187,9 +190,9 @@ class SandboxServer(FaultSwitches):
         self._seed = seed
         self._host = host
         self._port = port
-        # One lock for the data, the armed faults and the request log, so a page, the
-        # total beside it and the fault it consumed are always consistent.
-        self._lock = threading.Lock()
+        # One lock, the tenant's, for the data, the armed faults and the request log, so
+        # a page, the total beside it and the fault it consumed are always consistent.
+        self._lock = self._tenant.lock
         self._faults: list[Fault] = []
         self._views: dict[tuple[str | None, str | None, tuple[str, ...] | None], list[Any]] = {}
         self._views_source: tuple[int, int] = (0, -1)
@@ -211,6 +214,55 @@ class SandboxServer(FaultSwitches):
             assets_of = self.dataset.assets_of
             return [i["id"] for i in self.dataset.incidents if asset_id in assets_of[i["id"]]]
 
+    def advance(self, days: float = 7) -> Advance:
+        """Let ``days`` pass in the tenant, and say what happened.
+
+        Deterministic from the seed and the number of earlier advances (and whatever
+        the insert and delete switches did before): new incidents start over the span,
+        most open ones resolve within days while a tail stays open, some resolved ones
+        reopen, some incidents are deleted, threats are linked to and unlinked from open
+        incidents, some threats change severity, and every changed incident's
+        ``updated_at`` moves into the span. The open backlog fluctuates around a steady
+        level over many advances. New incidents belong to sites as generated ones do,
+        so the ``asset_id`` filter and :attr:`assets` stay consistent.
+
+        The clock (:attr:`now`) moves on by ``days``: the data's times then reach up to
+        ``end + days`` in all, ahead of the wall clock by at most the days advanced
+        (less the minutes by which ``end`` precedes the server). A server made with
+        ``end=datetime.now(UTC) - timedelta(days=7)`` ends in the present after a week.
+
+        Safe while requests are being served: the data changes under the lock that
+        answers them, all at once, and armed fault switches keep working.
+
+        Parameters
+        ----------
+        days : float, default 7
+            How long passes; a positive number of days (kept to whole seconds).
+
+        Returns
+        -------
+        Advance
+            The ids of the incidents, links and threats changed, per kind of change.
+
+        Examples
+        --------
+        >>> from intrace_analytics.sandbox import SandboxServer
+        >>> sandbox = SandboxServer(incidents=500, seed=7)
+        >>> week = sandbox.advance(days=7)
+        >>> sandbox.now == week.until == sandbox.end + timedelta(days=7)
+        True
+        >>> sandbox.dataset.incidents[0]["id"] in week.new  # the newest came this week
+        True
+        >>> week.resolved <= week.updated, week.new.isdisjoint(week.deleted)
+        (True, True)
+        """
+        check_number("days", days, positive=True, unit="days")
+        with self._lock:
+            done = self._tenant.advance(days)
+            self._forget()
+        logger.debug("sandbox advanced %s days: %d new incidents", days, len(done.new))
+        return done
+
     def __repr__(self) -> str:
         # Deliberately without the key.
         state = self._url or "not started"
@@ -226,6 +278,15 @@ class SandboxServer(FaultSwitches):
         filter answers from.
         """
         return self._tenant.dataset
+
+    @property
+    def now(self) -> datetime:
+        """The sandbox's clock (UTC): :attr:`end` plus every span :meth:`advance` let pass.
+
+        The newest data is from about then; only incidents the insert switch adds come
+        later, a second apart.
+        """
+        return self._tenant.now
 
     @property
     def casing(self) -> str:
@@ -422,6 +483,10 @@ class SandboxServer(FaultSwitches):
     def _mutate(self, change: DataChange, site: str | None) -> None:
         # Caller holds the lock.
         change.apply(self._tenant, site)
+        self._forget()
+
+    def _forget(self) -> None:
+        # Caller holds the lock: the data changed, so must every view and serialized row.
         self._views.clear()
         self._views_source = (0, -1)
         self._fragments.clear()
