@@ -7,7 +7,10 @@ hand (``reference``). The History test compares ``changes()`` with that same tru
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -164,6 +167,33 @@ def test_the_same_seed_advances_the_same_way() -> None:
     assert data == same
     other, _ = weeks(6)
     assert other[0].new.isdisjoint(first[0].new)
+
+
+ADVANCE_THREE_WEEKS = """
+import hashlib, json
+from intrace_analytics.sandbox import ANCHOR, SandboxServer
+sandbox = SandboxServer(incidents=300, seed=5, end=ANCHOR)
+weeks = [sandbox.advance(days=7) for _ in range(3)]
+truth = [{k: sorted(v) for k, v in vars(w).items() if isinstance(v, frozenset)} for w in weeks]
+data = json.dumps([truth, sandbox.dataset.incidents, sandbox.dataset.assets_of])
+print(hashlib.sha256(data.encode()).hexdigest())
+"""
+
+
+def test_advances_do_not_depend_on_the_process() -> None:
+    # String hashing is salted per process: an advance that iterated a set of ids would
+    # differ from one run to the next.
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", ADVANCE_THREE_WEEKS],
+            env={**os.environ, "PYTHONHASHSEED": salt},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for salt in ("1", "2")
+    }
+    assert len(digests) == 1, digests
 
 
 def test_the_backlog_holds_steady_and_new_incidents_resolve_within_days(

@@ -15,7 +15,8 @@ pages, a key that may not list sites)::
         ...
 
 Its history ends shortly before the server is made (unless ``end`` pins it), so a
-demo looks like a live tenant.
+demo looks like a live tenant; :meth:`SandboxServer.advance` lets days pass in it (see
+:mod:`._timeline`), and says what changed.
 
 Standard library only (and the package's own argument checks, secret scrubber and
 endpoint declarations), so the sandbox runs wherever the package installs.

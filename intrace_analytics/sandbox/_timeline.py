@@ -17,9 +17,12 @@ Here an incident open at age ``a`` (since its creation, or its reopening) resolv
 ``a + d`` with probability ``1 - S(a + d) / S(a)``, ``S`` the survival of that same
 mixture with the tail resolving at a constant rate. New incidents arrive at the rate the
 history had at its end (1.4 times its mean, i.e. ``1.4 / 180`` of the history's size per
-day), so 16 % of them join the tail each day, while the tail (16 % of the history) loses
+day), of which 16 % join the tail, while the tail (16 % of the history) loses
 the same share of the history each day when its rate is ``1.4 / 180`` per day: the open
-backlog fluctuates around the level it starts at.
+backlog fluctuates around the level it starts at. (A reopened incident is a follow-up and
+has no tail: it resolves within days.) Spans of days to weeks are what this is made for:
+within one span, new incidents live the generator's lifecycle, whose tail never resolves,
+so a long stretch of time is better passed as several advances.
 
 Nothing served is changed in place: a changed incident is a new dict (and so are the links
 and threats in it that changed), because a page being written to a client outside the
@@ -274,7 +277,7 @@ class _Span:
                     self.gen.pools[site].append(threat)
 
     def doom(self, n: int) -> None:
-        k = min(n, _count(self.rng, n * (_per_span(_DELETE, self.length))))
+        k = min(n, _count(self.rng, n * _per_span(_DELETE, self.length)))
         self.doomed = set(self.rng.sample(range(n), k))
 
     # -- open incidents ---------------------------------------------------------------
@@ -363,8 +366,8 @@ class _Span:
         return link
 
     def touch(self, incident: dict[str, Any], before: str, at: int) -> None:
-        """Move ``updated_at`` to ``at``, never back nor past the span."""
-        at = min(self.until, max(at, seconds(before) + 1))
+        """Move ``updated_at`` to ``at`` (within the span), and never back."""
+        at = max(min(self.until, at), seconds(before) + 1)
         incident["updated_at"] = self.site_stamp(incident["id"], at)
 
     # -- resolved and closed incidents ------------------------------------------------
