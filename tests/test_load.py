@@ -37,6 +37,7 @@ from tests.helpers import (  # shared reconstruction helpers
     assert_frames_match,
     assert_same_frames,
     reference,
+    served_ids,
     utc,
 )
 
@@ -358,6 +359,32 @@ def test_exactly_one_page_inserted_between_pages_is_re_read(
         True,
     )
     assert_frames_match(frames, reference(_current(api)))
+
+
+def test_a_server_inserting_before_every_request_gives_an_incomplete_load_not_an_error(
+    api: SandboxServer, make_client: Callable[..., IntraceClient]
+) -> None:
+    api.arm("insert_between_pages", times=10_000, offset=None, n=50)  # after every request
+    with pytest.warns(CompletenessWarning, match="exactly once"):
+        frames = load_incidents(make_client(page_size=50), progress=False, reconcile_passes=1)
+    report = frames.metadata
+    assert report["complete"] is False
+    assert report["drift_detected"] is True
+    assert report["reconciled"] is False
+    ended = [reason for reason in report["drift"] if "ended early" in reason]
+    assert [reason.split(":")[0] for reason in ended] == [
+        "read 1 ended early",
+        "read 2 ended early",
+    ]
+    assert "stopping instead of looping" in ended[0]
+    # What was read is returned (the inserts pushed older rows past where the reads
+    # stopped: the reason the load cannot be complete).
+    held = set(frames.incidents["incident_id"])
+    assert len(held) > 50  # more than one page: every page read, not the last one alone
+    assert held <= set(served_ids(api))
+    # The first read ends after 20 pages (5 planned, twice, plus ten), the second later.
+    assert report["pages"] > 2 * 20
+    assert report["rows"] == len(frames.incidents)
 
 
 def test_an_incomplete_load_counts_the_rows_its_last_read_no_longer_returned(

@@ -273,6 +273,20 @@ def test_more_pages_than_total_allows_stops_the_load(broken_server, parse) -> No
     assert handler.served < 100
 
 
+@PARSES
+def test_a_read_that_stops_runaways_ends_there_and_keeps_its_pages(broken_server, parse) -> None:
+    url, handler = broken_server
+    handler.mode = "grow"
+    client = IntraceClient("k", base_url=url, page_size=10, max_workers=2)
+    stream = client.read_incident_pages(load=client.new_load(), parse=parse, stop_runaway=True)
+    pages = list(stream)  # no error: the read ends at the guard
+    assert [page.offset for page in pages] == list(range(0, 10 * len(pages), 10))
+    assert len(pages) == 2 * 2 + 10  # the guard's allowance: twice the planned pages, plus ten
+    (why,) = stream.stopped
+    assert "allows 2 (at most 14 with growth)" in why
+    assert handler.served < 100
+
+
 # -- the window starts on the first body's word, before its parse ------------------------
 
 

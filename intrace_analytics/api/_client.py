@@ -320,6 +320,7 @@ class IntraceClient:
         parse: BodyParser | None = None,
         read_all: bool = False,
         page_size: int | None = None,
+        stop_runaway: bool = False,
     ) -> PageStream[Page]:
         """:meth:`iter_incident_pages` as one read of a load (not for users).
 
@@ -338,6 +339,11 @@ class IntraceClient:
             first body tells its ``total`` (as its last member), while that body is parsed.
         page_size
             This read's ``limit`` (1..5000), instead of the client's ``page_size``.
+        stop_runaway
+            A result set that keeps growing ahead of the read (more pages than its first
+            ``total`` allows) ends the read, the reason in the stream's ``stopped``,
+            instead of raising: for a load, which proves every read exact or says it
+            could not.
         """
         filters = _check_filters(status, scope, asset_id)
         limit = (
@@ -362,15 +368,20 @@ class IntraceClient:
             return page
 
         paginator = OffsetPaginator(limit=limit, max_workers=self.max_workers)
+        stopped: list[str] = []
+        on_runaway = stopped.append if stop_runaway else None
         if asset_ids is None:
             pages = paginator.pages(
                 lambda offset: fetch(filters, offset),
                 first=(lambda told: fetch(filters, 0, told)) if read_all else None,
+                on_runaway=on_runaway,
             )
         else:
             endpoint = self.base_url + INCIDENTS_PATH
-            pages = paginator.pages_any_of(fetch, filters, "asset_id", asset_ids, endpoint=endpoint)
-        return PageStream(pages, load.stats, sessions.close)
+            pages = paginator.pages_any_of(
+                fetch, filters, "asset_id", asset_ids, endpoint=endpoint, on_runaway=on_runaway
+            )
+        return PageStream(pages, load.stats, sessions.close, stopped)
 
     def read_asset_pages(
         self,

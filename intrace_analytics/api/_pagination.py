@@ -6,8 +6,10 @@ in what order pages come back, and when to stop:
 
 - **stop rule** (:func:`_is_last`): the ``total`` is reached, or a page is empty or short;
 - **loop guards** (:func:`_check_progress`): a page that repeats the previous one (unless
-  ``total`` grew by a page meanwhile: drift), or more pages than the first ``total``
-  allows, raises instead of looping;
+  ``total`` grew by a page meanwhile: drift) raises instead of looping; more pages than
+  the first ``total`` allows (a result set that grows ahead of the reader) raises too, or,
+  for a caller that proves its reads anyway (``on_runaway``), ends the read there and
+  says why;
 - **the concurrency window**: once the first page has told the total, the next offsets
   are fetched by ``max_workers`` threads, at most ``2 * max_workers`` in flight, and
   yielded in offset order. A first fetch that can read the total from the body before
@@ -113,7 +115,13 @@ class OffsetPaginator:
         check_int("limit", self.limit, 1)
         check_int("max_workers", self.max_workers, 1)
 
-    def pages(self, fetch: PageFetcher[P], *, first: FirstFetcher[P] | None = None) -> Iterator[P]:
+    def pages(
+        self,
+        fetch: PageFetcher[P],
+        *,
+        first: FirstFetcher[P] | None = None,
+        on_runaway: Callable[[str], None] | None = None,
+    ) -> Iterator[P]:
         """Yield every page ``fetch`` returns, from offset 0 until the stop rule says so.
 
         The first page is fetched in the calling thread (by ``first``, when given); the
@@ -122,10 +130,15 @@ class OffsetPaginator:
         still decides; offsets the early word asked for past it are cancelled, or read and
         dropped. Closing the iterator early cancels the requests not yet started.
 
+        ``on_runaway``: when the pages outrun the total (rows inserted ahead of every
+        request), it is called with the reason and the pages end there, instead of
+        raising: the pages read so far stay the caller's.
+
         Raises
         ------
         ResponseFormatError
-            A page repeats the previous one, or the pages outrun the total (a loop).
+            A page repeats the previous one, or the pages outrun the total (a loop) and
+            there is no ``on_runaway``.
         """
         limit, window = self.limit, 2 * self.max_workers
         pending: deque[tuple[int, Future[P]]] = deque()
@@ -157,7 +170,13 @@ class OffsetPaginator:
                         return  # asked for on an early word the first page did not bear out
                     page = future.result()
                     received += 1
-                    _check_progress(page, previous, received, head.total, limit)
+                    try:
+                        _check_progress(page, previous, received, head.total, limit)
+                    except _RunAway as runaway:
+                        if on_runaway is None:
+                            raise
+                        on_runaway(runaway.message)
+                        return
                     yield page
                     if _is_last(page, limit):
                         return
@@ -178,13 +197,15 @@ class OffsetPaginator:
         *,
         endpoint: str,
         key: str = "id",
+        on_runaway: Callable[[str], None] | None = None,
     ) -> Iterator[Page]:
         """Yield the pages matching any of ``values`` of the repeated parameter ``name``.
 
         ``values`` that would make the request URL longer than :data:`MAX_QUERY_LENGTH`
         are split over several result sets, read one after another; an item (told apart
         by its ``key``) that more than one returns is yielded once: later pages'
-        ``incidents`` omit it, their ``body`` stays as received.
+        ``incidents`` omit it, their ``body`` stays as received. ``on_runaway``: as for
+        :meth:`pages`, for each result set.
 
         Raises
         ------
@@ -193,11 +214,13 @@ class OffsetPaginator:
         """
         chunks = split_for_url(endpoint, {"limit": self.limit, **filters}, name, values)
         if len(chunks) == 1:
-            yield from self.pages(partial(fetch, {**filters, name: chunks[0]}))
+            yield from self.pages(
+                partial(fetch, {**filters, name: chunks[0]}), on_runaway=on_runaway
+            )
             return
         seen: set[object] = set()
         for chunk in chunks:
-            for page in self.pages(partial(fetch, {**filters, name: chunk})):
+            for page in self.pages(partial(fetch, {**filters, name: chunk}), on_runaway=on_runaway):
                 fresh = [item for item in page.incidents if item.get(key) not in seen]
                 seen.update(item.get(key) for item in fresh)
                 yield page if len(fresh) == len(page.incidents) else replace(page, rows=fresh)
@@ -209,11 +232,20 @@ class PageStream(Iterator[P], Generic[P]):
     Returned by :meth:`IntraceClient.iter_incident_pages`; iterate it, or call
     :meth:`close` to stop early (outstanding requests are cancelled). ``on_close`` runs
     when the pages run out and when the stream is closed (it must bear being run twice).
+    :attr:`stopped` lists why the pages ended before the stop rule, when the read was
+    asked to end rather than raise (``on_runaway``); empty otherwise.
     """
 
-    def __init__(self, pages: Iterator[P], stats: LoadStats, on_close: Callable[[], None]):
+    def __init__(
+        self,
+        pages: Iterator[P],
+        stats: LoadStats,
+        on_close: Callable[[], None],
+        stopped: list[str] | None = None,
+    ):
         self._pages = _closing(pages, on_close)
         self.stats = stats
+        self.stopped = stopped if stopped is not None else []
         self._on_close = on_close
 
     def __iter__(self) -> PageStream[P]:
@@ -246,6 +278,11 @@ def _is_last(page: Listing, limit: int) -> bool:
     return received == 0 or received < limit or page.offset + received >= page.total
 
 
+class _RunAway(ResponseFormatError):
+    """The pages outran the first total (see :func:`_check_progress`): a loop to a user
+    iterating pages, drift to be reported by a load."""
+
+
 def _check_progress(
     page: Listing, previous: Listing, pages_so_far: int, first_total: int, limit: int
 ) -> None:
@@ -254,7 +291,8 @@ def _check_progress(
     A page that repeats the previous one is a server ignoring ``offset``, unless the
     ``total`` grew by at least a page meanwhile: then rows inserted at the front shifted
     the previous page's rows here (drift, for the load's pass check and re-read to
-    handle; the page-count guard below still stops a total that keeps running ahead).
+    handle; the page-count guard below still stops a total that keeps running ahead,
+    raising :class:`_RunAway`).
     """
     # Ids from the pages' parse when they have one: a load's pages are never decoded here.
     ids = page.ids()
@@ -272,7 +310,7 @@ def _check_progress(
     planned = math.ceil(first_total / limit)
     allowed = 2 * planned + 10
     if pages_so_far > allowed:
-        raise ResponseFormatError(
+        raise _RunAway(
             f"page at offset {page.offset}: {pages_so_far} pages received but the first "
             f"page's total {first_total} allows {planned} (at most {allowed} with growth); "
             "stopping instead of looping",

@@ -106,7 +106,10 @@ def load_incidents(
     -----
     CompletenessWarning
         The load could not prove it holds every matching incident exactly once, or a
-        site's membership exactly (``metadata["complete"]`` is then False).
+        site's membership exactly (``metadata["complete"]`` is then False). A result set
+        that keeps growing ahead of every read (rows inserted before each request) is
+        such a load: the reads stop at the paginator's loop guard, what they read is
+        returned, and ``metadata["drift"]`` says where each ended.
     DataQualityWarning
         The key may not read assets (403: incidents are loaded without sites, an
         ``asset_id`` filter is not checked); an id in ``assets`` that is not a known site.
@@ -215,7 +218,7 @@ class _Plan:
         normalizer keeps it (no stdlib decode at all)."""
         return self.client.read_incident_pages(
             status=self.status, scope=self.scope, asset_id=self.asset_ids, load=load,
-            parse=self.parse, read_all=True,
+            parse=self.parse, read_all=True, stop_runaway=True,
         )  # fmt: skip
 
     def read_sites(
@@ -313,6 +316,8 @@ def _report(plan: _Plan, main: _MainRead, assets_loaded: bool, started: datetime
         "assets_loaded": assets_loaded,
         "asset_reads": [],
     }
+    if main.stopped:
+        report["drift"] = [*main.first_reasons, *main.stopped]
     if main.writer is not None:
         report["raw_file"] = str(main.writer.path)
     return report
@@ -413,6 +418,9 @@ class _MainRead:
     started: datetime
     passes: int = 0
     clean: bool = False
+    # Why the first read was not exact, and why reads ended early: the report's "drift".
+    first_reasons: list[str] = field(default_factory=list, init=False)
+    stopped: list[str] = field(default_factory=list, init=False)
     writer: JsonlWriter | None = field(default=None, init=False)
     # Set once the first page has arrived (or the read ended without one): what the
     # sites' first reads wait for (see _beside_main).
@@ -455,7 +463,13 @@ class _MainRead:
             with self.read(self.load) as stream:
                 for page in stream:
                     self._add(dataclasses.replace(page, pass_index=pass_index))
-            self.clean = self.normalizer.check_pass(pass_index).clean
+            check = self.normalizer.check_pass(pass_index)
+            # A read the paginator ended early (a result set growing ahead of it) holds
+            # what it read, unproven: drift, as a read whose totals moved.
+            self.stopped += [f"read {pass_index + 1} ended early: {why}" for why in stream.stopped]
+            if pass_index == 0:
+                self.first_reasons = check.reasons
+            self.clean = check.clean and not stream.stopped
             if self.clean or attempt == retries:
                 return self.clean
         return self.clean  # pragma: no cover - the loop always returns

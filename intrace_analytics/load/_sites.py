@@ -175,15 +175,15 @@ def read_sites(
             ids, totals = [], []
             with client.read_incident_pages(
                 status=status, scope=scope, asset_id=site, load=load, parse=read_ids,
-                page_size=page_size,
+                page_size=page_size, stop_runaway=True,
             ) as stream:  # fmt: skip
                 for page in stream:
                     ids.extend(page.ids())
                     totals.append(page.total)
             check = check_read(pa.chunked_array([pa.array(ids, pa.string())]), totals)
-            if check.clean:
+            if check.clean and not stream.stopped:
                 return SiteRead(site, ids, True, attempt)
-            reasons = check.reasons
+            reasons = check.reasons + [f"ended early: {why}" for why in stream.stopped]
         # Not proven exact: keep what was read, each id once, and say so.
         return SiteRead(site, list(dict.fromkeys(ids)), False, attempts, reasons)
 
