@@ -395,6 +395,48 @@ def test_a_failed_fetch_clears_the_bar_then_prints_one_line(
     assert not (tmp_path / "x").exists()
 
 
+def test_a_fetch_failing_after_retries_prints_one_line_and_retries_show_in_the_bar(
+    in_process_env: SandboxServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Bodies cut short are retried by the client itself, which logs each retry.
+    in_process_env.truncate_body(offset=0, times=100)
+    code = main(["fetch", str(tmp_path / "x"), "--progress", "--max-retries", "3"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Retrying" not in err  # no log line through the bar
+    assert "retries" in err  # counted in the bar's status instead
+    line = one_error_line(err, "fetch")  # after the cleared bar, the one line
+    assert "cut short" in line
+    assert not (tmp_path / "x").exists()
+
+
+def test_retries_are_counted_in_the_bar_and_log_records_go_above_it(
+    in_process_env: SandboxServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    in_process_env.truncate_body(offset=0, times=2)
+    console = logging.StreamHandler(sys.stderr)  # an application's console logging
+    logging.getLogger().addHandler(console)
+    try:
+        with caplog.at_level(logging.WARNING, logger="intrace_analytics"):
+            code = main(["fetch", str(tmp_path / "x"), "--progress", "--page-size", "100"])
+    finally:
+        logging.getLogger().removeHandler(console)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "3 pages, 2 retries" in err  # the bar's final status
+    # The records reach the console through the bar's writer: each on a line of its own,
+    # never glued to a half-drawn bar.
+    records = [line for line in err.split("\n") if "Retrying offset 0" in line]
+    assert len(records) == 2
+    assert all(line.rsplit("\r", 1)[-1].startswith("Retrying offset 0") for line in records)
+    assert all(not line.startswith("fetching") for line in records)
+
+
 @pytest.mark.parametrize("command", [["summary"], ["report"], ["report", "-o", "r.html"]])
 def test_a_file_where_an_export_directory_is_expected_is_named_as_such(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, command: list[str]

@@ -131,6 +131,8 @@ def load_incidents(
     bar = progress_bar(progress)
     try:
         load = plan.client.new_load(bar.waiting if bar is not None else None)
+        if bar is not None:
+            bar.count_retries(load.stats)
         # An asset_id filter is checked against the site list before any incident is
         # read: a typo is an error, not an empty load.
         listing = _SiteList.read(plan, load) if plan.asset_ids else None

@@ -1,10 +1,16 @@
-"""The progress bar of a load: rows of total, pages, sites, and what the load waits for
-while it waits (a rate limit, a retry's backoff, a slow server). tqdm is imported only
-when a bar is made.
+"""The progress bar of a load: rows of total, pages, retries, sites, and what the load
+waits for while it waits (a rate limit, a retry's backoff, a slow server). tqdm is
+imported only when a bar is made.
+
+While a bar is shown, log records that would go to the console go through the bar's
+writer (tqdm's ``logging_redirect_tqdm``), above the bar instead of through it, and
+retries are counted in the bar's status instead of a line each.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import sys
 import threading
@@ -13,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from intrace_analytics.api._pages import Page
+    from intrace_analytics.api._retry import LoadStats
     from intrace_analytics.load._sites import SiteRead
 
 __all__ = ["ProgressBar", "progress_bar"]
@@ -31,10 +38,17 @@ class ProgressBar:
 
     def __init__(self, file: Any = None, *, tick: float = 0.5, slow: float = 2.0) -> None:
         from tqdm.auto import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
 
         self._bar = tqdm(
             total=None, unit=" rows", desc="fetching", file=file or sys.stderr, leave=True
         )
+        self._logging = contextlib.ExitStack()
+        if _logs_to_console():
+            # tqdm's redirect adds a console handler when there was none: only where the
+            # application has one (a CLI that configured no logging prints no records).
+            self._logging.enter_context(logging_redirect_tqdm(tqdm_class=type(self._bar)))
+        self._stats: LoadStats | None = None
         self._pages = 0
         self._slow = slow
         self._lock = threading.Lock()
@@ -73,6 +87,10 @@ class ProgressBar:
             self._show(refresh=False)
             self._bar.update(page.count())
 
+    def count_retries(self, stats: LoadStats) -> None:
+        """Show ``stats.retries`` (the load's retries so far) in the bar's status."""
+        self._stats = stats
+
     def waiting(self, seconds: float, reason: str) -> None:
         """The load is about to sleep ``seconds`` (called from any worker thread)."""
         until = time.monotonic() + seconds
@@ -93,6 +111,7 @@ class ProgressBar:
                 self._activity = time.monotonic()
                 self._show(refresh=False)
             self._bar.close()
+        self._logging.close()
 
     def _note(self) -> str:
         now = time.monotonic()
@@ -109,7 +128,9 @@ class ProgressBar:
     def _show(self, *, refresh: bool = True) -> None:
         note = self._note()
         pages = f"{self._pages} pages" if self._bar.unit == " rows" else ""
-        text = ", ".join(part for part in (pages, note) if part)
+        count = self._stats.retries if self._stats is not None else 0
+        retries = f"{count} retr{'y' if count == 1 else 'ies'}" if count else ""
+        text = ", ".join(part for part in (pages, retries, note) if part)
         if text or self._bar.unit == " rows":
             self._bar.set_postfix_str(text, refresh=refresh)
         elif refresh:
@@ -119,6 +140,14 @@ class ProgressBar:
         while not self._stop.wait(interval):
             with self._lock:
                 self._show()
+
+
+def _logs_to_console() -> bool:
+    """Whether the root logger has a handler writing to the console (stderr or stdout)."""
+    return any(
+        isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.stdout)
+        for handler in logging.root.handlers
+    )
 
 
 def progress_bar(progress: bool | None) -> ProgressBar | None:
