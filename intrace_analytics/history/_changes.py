@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from intrace_analytics._util.checks import check_choice
 from intrace_analytics._util.clock import as_of as to_utc
@@ -35,10 +34,12 @@ from intrace_analytics.frames import _schema as schema
 from intrace_analytics.history._log import (
     GONE,
     data_schema,
+    decoded,
     key_array,
     latest,
     read_loads,
     scan,
+    state,
     still_present,
     to_frame,
 )
@@ -65,7 +66,11 @@ _TEXT = pd.StringDtype()
 
 
 def changes(store: Store, since: Any, until: Any, table: str) -> pd.DataFrame:
-    """See :meth:`intrace_analytics.History.changes`."""
+    """See :meth:`intrace_analytics.History.changes`.
+
+    Reads the loads of the span whole (they hold only what changed) and, of the loads
+    before it, only the rows of the keys the span wrote (a key column first, the other
+    columns of a file only when it holds one of them)."""
     check_choice("table", table, list(schema.TABLES))
     loads = read_loads(store)
     empty = _frame(table, [])
@@ -76,21 +81,15 @@ def changes(store: Store, since: Any, until: Any, table: str) -> pd.DataFrame:
     since_seq = until_seq - 1 if since is None else _seq_at(loads, to_utc(since))
     if until_seq == 0 or since_seq >= until_seq:
         return empty
-    span = scan(store, loads, table, after=since_seq, upto=until_seq)
-    after = latest(span, table, present=False)
-    keys = key_array(after, table)
-    first = schema.TABLES[table].key_columns[0]
-    where = ds.field(first).isin(pc.unique(after[first]))
-    before = latest(scan(store, loads, table, upto=since_seq, where=where), table)
-    before = before.filter(pc.is_in(key_array(before, table), value_set=keys))
-    stamps = pa.array(loads["fetched_at"].to_numpy(dtype="datetime64[us]"), _UTC_ARROW)
-    parts = _row_changes(table, before, after, stamps)
+    span = decoded(scan(store, loads, table, after=since_seq, upto=until_seq))
+    after = latest(span, table)
+    before = decoded(state(store, loads, table, upto=since_seq, keys=key_array(after, table)))
+    stamps = loads["fetched_at"].reset_index(drop=True)
+    made = _made_at(table, before, span)
+    parts = _row_changes(table, before, after, stamps, made)
     if table == "incidents":
         parts.append(_severity_changes(store, loads, since_seq, until_seq, stamps))
     return _frame(table, parts)
-
-
-_UTC_ARROW = pa.timestamp(schema.TIMESTAMP_UNIT, tz="UTC")
 
 
 def _seq_at(loads: pd.DataFrame, moment: pd.Timestamp) -> int:
@@ -100,28 +99,97 @@ def _seq_at(loads: pd.DataFrame, moment: pd.Timestamp) -> int:
 
 
 def _row_changes(
-    table: str, before: pa.Table, after: pa.Table, stamps: pa.Array
+    table: str, before: pa.Table, after: pa.Table, stamps: pd.Series, made: dict[str, pd.Series]
 ) -> list[pd.DataFrame]:
     """new, gone/left_scope and per-column changes between two states of some keys."""
     keys = schema.TABLES[table].key_columns
     in_before = pc.is_in(key_array(after, table), value_set=key_array(before, table))
-    left = pc.is_in(after["change"], value_set=pa.array(GONE))
-    when = stamps.take(pc.subtract(after["_seq"], 1))
-    after = after.append_column("fetched_at", when)
+    left = still_present(after["change"])
+    left = pc.invert(left)
     appeared = after.filter(pc.and_(pc.invert(left), pc.invert(in_before)))
     dropped = after.filter(pc.and_(left, in_before))
-    parts = [_plain(appeared, keys, "new"), _plain(dropped, keys, None)]
+    parts = [
+        _when(table, _plain(appeared, keys, "new"), stamps, made.get(_PRESENCE)),
+        _when(table, _plain(dropped, keys, None), stamps, None),
+    ]
     matched = after.filter(pc.and_(pc.invert(left), in_before))
     if matched.num_rows:
         position = pc.index_in(key_array(matched, table), value_set=key_array(before, table))
         old = before.take(position).to_pandas(types_mapper=_strings)
         new = matched.to_pandas(types_mapper=_strings)
-        parts.extend(_field_changes(table, old, new))
+        parts.extend(
+            _when(table, part, stamps, made.get(str(part["field"].iloc[0])))
+            for part in _field_changes(table, old, new)
+        )
     return parts
 
 
+#: The pseudo-field of :func:`_made_at` for a key's presence in the result set.
+_PRESENCE = "\x00present"
+
+
+def _made_at(table: str, before: pa.Table, span: pa.Table) -> dict[str, pd.Series]:
+    """For the keys the span wrote more than once: per field (and :data:`_PRESENCE`),
+    the number of the last load in the span that changed it, indexed by key string.
+
+    A net change carries the ``fetched_at`` of the last load that made it: the last of
+    the key's versions (the one before the span first) whose value differs from the
+    version before it, missing equal to missing."""
+    seq = span["_seq"].to_numpy()
+    if not len(seq) or seq[0] == seq[-1]:
+        return {}  # one load: it made every change it shows
+    key = pd.Series(key_array(span, table).to_numpy(zero_copy_only=False))
+    counts = key.value_counts()
+    several = pa.array(counts.index[counts.to_numpy() > 1].to_numpy(dtype=object), pa.string())
+    if not len(several):
+        return {}
+    versions = []
+    for rows, base in ((before, True), (span, False)):
+        chosen = rows.filter(pc.is_in(key_array(rows, table), value_set=several))
+        frame = chosen.to_pandas(types_mapper=_strings)
+        frame["_k"] = key_array(chosen, table).to_numpy(zero_copy_only=False)
+        frame["_seq"] = 0 if base else frame["_seq"]
+        frame[_PRESENCE] = True if base else ~frame["change"].isin(GONE).to_numpy()
+        versions.append(frame)
+    frame = pd.concat(versions, ignore_index=True).sort_values(["_k", "_seq"], kind="stable")
+    first = (frame["_k"] != frame["_k"].shift()).to_numpy()
+    fields = [c for c in data_schema(table).names if c not in schema.TABLES[table].key_columns]
+    made = {}
+    for field in [*fields, _PRESENCE]:
+        value = frame[field]
+        previous = value.shift()
+        if field == _PRESENCE:
+            previous = previous.where(~first, False)
+        unequal = value.ne(previous).fillna(False).to_numpy(dtype=bool)
+        changed = unequal | (value.isna() != previous.isna()).to_numpy(dtype=bool)
+        # A key's first version starts its chain: a change only when the span brought it.
+        changed = np.where(first, (frame["_seq"] > 0).to_numpy(), changed)
+        made[field] = frame.loc[changed].groupby("_k")["_seq"].max()
+    return made
+
+
+def _when(
+    table: str, part: pd.DataFrame, stamps: pd.Series, made: pd.Series | None
+) -> pd.DataFrame:
+    """``part`` with ``fetched_at`` of the load that made each change: the last that
+    wrote the key, unless :func:`_made_at` names an earlier one."""
+    seq = part.pop("_seq").to_numpy(dtype=np.int64)
+    if made is not None and len(made) and len(part):
+        key = _key_strings(table, part)
+        seq = np.where(key.isin(made.index), key.map(made).fillna(0).to_numpy(np.int64), seq)
+    part["fetched_at"] = stamps.iloc[seq - 1].to_numpy() if len(part) else []
+    return part
+
+
+def _key_strings(table: str, frame: pd.DataFrame) -> pd.Series:
+    columns = list(schema.TABLES[table].key_columns)
+    if len(columns) == 1:
+        return frame[columns[0]].astype(object)
+    return frame[columns].astype(str).agg("\x1f".join, axis=1)
+
+
 def _plain(rows: pa.Table, keys: tuple[str, ...], change: str | None) -> pd.DataFrame:
-    frame = rows.select([*keys, "change", "fetched_at"]).to_pandas(types_mapper=_strings)
+    frame = rows.select([*keys, "change", "_seq"]).to_pandas(types_mapper=_strings)
     if change is not None:
         frame["change"] = change
     return frame
@@ -140,7 +208,7 @@ def _field_changes(table: str, old: pd.DataFrame, new: pd.DataFrame) -> list[pd.
         differs = (unequal & both) | (a.isna() != b.isna()).to_numpy(dtype=bool)
         if not differs.any():
             continue
-        rows = new.loc[differs, [*keys, "fetched_at"]].reset_index(drop=True)
+        rows = new.loc[differs, [*keys, "_seq"]].reset_index(drop=True)
         rows["field"] = name
         rows["before"] = _text(a[differs])
         rows["after"] = _text(b[differs])
@@ -171,24 +239,22 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _severity_changes(
-    store: Store, loads: pd.DataFrame, since: int, until: int, stamps: pa.Array
+    store: Store, loads: pd.DataFrame, since: int, until: int, stamps: pd.Series
 ) -> pd.DataFrame:
     """escalated / deescalated incidents: the highest known severity among their linked
     threats, at ``since`` and at ``until``, for incidents in the result set at both
-    whose links or linked threats moved in the span."""
-    touched_links = scan(store, loads, "links", after=since, upto=until, columns=["incident_id"])
-    touched_threats = scan(
-        store, loads, "threats", after=since, upto=until, columns=["threat_id", "severity_rank"]
-    )
-    candidates = pc.unique(touched_links["incident_id"])
-    if touched_threats.num_rows:
+    whose links moved in the span or are linked to a threat whose severity moved.
+
+    A threat that appeared or left reaches an incident's highest severity only through
+    links that appeared or left with it (a load's links name threats of that load), so
+    only threats present at both loads with another rank are followed through the
+    links; the log of links is read whole only when there is such a threat."""
+    touched = scan(store, loads, "links", after=since, upto=until, columns=["incident_id"])
+    candidates = pc.unique(touched["incident_id"])
+    moved = _moved_threats(store, loads, since, until)
+    if len(moved):
         through = scan(
-            store,
-            loads,
-            "links",
-            upto=until,
-            columns=["link_id", "incident_id", "threat_id"],
-            where=ds.field("threat_id").isin(pc.unique(touched_threats["threat_id"])),
+            store, loads, "links", upto=until, columns=["incident_id"], keys=moved, by="threat_id"
         )
         candidates = pc.unique(pa.chunked_array([candidates, through["incident_id"]]))
     present = _present_at_both(store, loads, candidates, since, until)
@@ -200,23 +266,61 @@ def _severity_changes(
         "links",
         upto=until,
         columns=["link_id", "incident_id", "threat_id"],
-        where=ds.field("incident_id").isin(present),
+        keys=present,
+        by="incident_id",
     )
-    ranks = [_max_rank(store, loads, links, seq) for seq in (since, until)]
-    frame = pd.DataFrame({"incident_id": pd.array(present.to_pylist(), dtype=_TEXT)})
-    frame["before_rank"], frame["after_rank"] = (
-        frame["incident_id"].map(r).astype("float64").fillna(0).to_numpy() for r in ranks
+    threats = scan(
+        store,
+        loads,
+        "threats",
+        upto=until,
+        columns=["threat_id", "severity_rank"],
+        keys=pc.unique(links["threat_id"]),
     )
-    moved = frame[frame["before_rank"] != frame["after_rank"]].reset_index(drop=True)
+    ranks = pd.DataFrame(
+        {seq: _max_rank(links, threats, seq) for seq in range(since, until + 1)},
+        index=pd.Index(present.to_pylist(), dtype=object),
+    ).fillna(0)
+    return _escalations(ranks, since, until, stamps)
+
+
+def _escalations(ranks: pd.DataFrame, since: int, until: int, stamps: pd.Series) -> pd.DataFrame:
+    """The escalated / deescalated rows of the incidents whose rank (one column per
+    load of the span) differs between ``since`` and ``until``."""
+    moved = ranks[ranks[since] != ranks[until]]
+    values = moved.to_numpy()
+    # The last load of the span whose rank differs from the load before it.
+    steps = values[:, 1:] != values[:, :-1]
+    last_step = steps.shape[1] - 1 - np.argmax(steps[:, ::-1], axis=1) if len(moved) else []
     labels = dict(enumerate(schema.SEVERITIES, start=1))
-    moved["change"] = np.where(
-        moved["after_rank"] > moved["before_rank"], "escalated", "deescalated"
+    before, after = moved[since].to_numpy(), moved[until].to_numpy()
+    return pd.DataFrame(
+        {
+            "incident_id": pd.array(moved.index.to_list(), dtype=_TEXT),
+            "change": np.where(after > before, "escalated", "deescalated"),
+            "field": "max_severity",
+            "before": pd.array([labels.get(int(r)) for r in before], dtype=_TEXT),
+            "after": pd.array([labels.get(int(r)) for r in after], dtype=_TEXT),
+            "fetched_at": stamps.iloc[np.asarray(last_step, dtype=np.int64) + since].to_numpy(),
+        }
     )
-    moved["field"] = "max_severity"
-    moved["before"] = pd.array([labels.get(int(r)) for r in moved["before_rank"]], dtype=_TEXT)
-    moved["after"] = pd.array([labels.get(int(r)) for r in moved["after_rank"]], dtype=_TEXT)
-    moved["fetched_at"] = pd.Series(pc.take(stamps, pa.array([until - 1])).to_pylist() * len(moved))
-    return moved.drop(columns=["before_rank", "after_rank"])
+
+
+def _moved_threats(store: Store, loads: pd.DataFrame, since: int, until: int) -> pa.Array:
+    """The threats in the result set at both loads whose severity rank differs."""
+    columns = ["threat_id", "severity_rank"]
+    span = scan(store, loads, "threats", after=since, upto=until, columns=columns)
+    span = latest(span, "threats")
+    span = span.filter(still_present(span["change"]))
+    if not span.num_rows:
+        return pa.array([], pa.string())
+    before = state(store, loads, "threats", upto=since, columns=columns, keys=span["threat_id"])
+    joined = span.select(columns).join(
+        before.select(columns), "threat_id", right_suffix="_before", join_type="inner"
+    )
+    a, b = joined["severity_rank"], joined["severity_rank_before"]
+    differs = pc.or_(pc.fill_null(pc.not_equal(a, b), False), pc.xor(pc.is_null(a), pc.is_null(b)))
+    return pc.filter(joined["threat_id"], differs).combine_chunks()
 
 
 def _present_at_both(
@@ -225,35 +329,26 @@ def _present_at_both(
     """Those of ``ids`` in the result set at load ``since`` and at load ``until``."""
     if not len(ids):
         return pa.array([], pa.string())
-    rows = scan(
-        store,
-        loads,
-        "incidents",
-        upto=until,
-        columns=["incident_id"],
-        where=ds.field("incident_id").isin(ids),
-    )
-    at_until = latest(rows, "incidents")["incident_id"]
-    at_since = latest(rows.filter(pc.less_equal(rows["_seq"], since)), "incidents")["incident_id"]
-    both = pc.filter(at_until, pc.is_in(at_until, value_set=at_since))
+    rows = scan(store, loads, "incidents", upto=until, columns=["incident_id"], keys=ids)
+    at_until = _present(latest(rows, "incidents"))["incident_id"]
+    at_since = _present(latest(rows.filter(pc.less_equal(rows["_seq"], since)), "incidents"))
+    both = pc.filter(at_until, pc.is_in(at_until, value_set=at_since["incident_id"]))
     return both.combine_chunks() if isinstance(both, pa.ChunkedArray) else both
 
 
-def _max_rank(store: Store, loads: pd.DataFrame, links: pa.Table, seq: int) -> dict[str, int]:
+def _present(rows: pa.Table) -> pa.Table:
+    return rows.filter(still_present(rows["change"]))
+
+
+def _max_rank(links: pa.Table, threats: pa.Table, seq: int) -> dict[str, int]:
     """Per incident, the highest known severity rank among its threats at load ``seq``."""
-    current = latest(links.filter(pc.less_equal(links["_seq"], seq)), "links")
-    if not current.num_rows:
+    current = _present(latest(links.filter(pc.less_equal(links["_seq"], seq)), "links"))
+    ranked = _present(latest(threats.filter(pc.less_equal(threats["_seq"], seq)), "threats"))
+    if not current.num_rows or not ranked.num_rows:
         return {}
-    threats = scan(
-        store,
-        loads,
-        "threats",
-        upto=seq,
-        columns=["threat_id", "severity_rank"],
-        where=ds.field("threat_id").isin(pc.unique(current["threat_id"])),
+    joined = current.select(["incident_id", "threat_id"]).join(
+        ranked.select(["threat_id", "severity_rank"]), "threat_id"
     )
-    ranked = latest(threats, "threats").select(["threat_id", "severity_rank"])
-    joined = current.select(["incident_id", "threat_id"]).join(ranked, "threat_id")
     known = joined.filter(pc.greater_equal(joined["severity_rank"], 1))
     best = known.group_by("incident_id").aggregate([("severity_rank", "max")])
     return dict(

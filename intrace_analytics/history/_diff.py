@@ -1,9 +1,10 @@
 """What a load adds to the log: per table, the rows new, changed (any column, null-safe)
 or gone since the state of the previous committed load.
 
-Vectorised on Arrow: a hash lookup of the new keys among the previous ones
-(``pyarrow.compute.index_in``), then one null-safe comparison per column over the matched
-rows; no Python loop over rows.
+Vectorised on Arrow: one hash lookup of the new keys among the previous ones
+(``pyarrow.compute.index_in``: a single hash table, cheaper than a join's two), then per
+column one ``take`` of the previous values into the new rows' order and one null-safe
+comparison; no Python loop over rows.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ __all__ = [
     "counts",
     "diff",
     "incoming",
-    "pairs",
-    "rows_at",
     "rows_differ",
 ]
 
@@ -62,12 +61,15 @@ def incoming(table: str, frame: pd.DataFrame) -> Incoming:
     return Incoming(rows.cast(data_schema(table)).replace_schema_metadata(None), categories)
 
 
-def rows_differ(new: pa.Table, old: pa.Table, columns: list[str]) -> pa.ChunkedArray | pa.Array:
-    """Per row, whether any of ``columns`` differs between two aligned tables; a missing
-    value equals only a missing value."""
+def rows_differ(
+    new: pa.Table, old: pa.Table, position: pa.Array | pa.ChunkedArray, columns: list[str]
+) -> pa.ChunkedArray | pa.Array:
+    """Per row of ``new``, whether any of ``columns`` differs from the row of ``old`` at
+    ``position`` (null: none); a missing value equals only a missing value. One column
+    at a time, so only one column of ``old`` is reordered at once."""
     mask: pa.ChunkedArray | pa.Array = pa.repeat(pa.scalar(False), new.num_rows)
     for name in columns:
-        a, b = new[name], old[name]
+        a, b = new[name], pc.take(old[name], position)
         unequal = pc.fill_null(pc.not_equal(a, b), False)
         mask = pc.or_(mask, pc.or_(unequal, pc.xor(pc.is_null(a), pc.is_null(b))))
     return mask
@@ -84,55 +86,40 @@ def diff(
     """The rows of ``new`` that are new or changed against ``old`` (the previous state),
     then the rows of ``old`` absent from ``new`` labelled by ``gone`` (one label per row
     of ``old``; ``None`` writes no absent rows: an incomplete load), with ``load_id``
-    and ``change``."""
-    new_only, matched_new, matched_old, old_only = pairs(
-        key_array(new, table), key_array(old, table)
-    )
-    new_matched = rows_at(new, matched_new)
-    old_matched = rows_at(old, matched_old)
+    and ``change``; ordered by key (so that a reader merges loads cheaply)."""
+    position = pc.index_in(key_array(new, table), value_set=key_array(old, table))
+    matched = pc.is_valid(position)
+    hits = np.bincount(pc.drop_null(position).to_numpy(), minlength=old.num_rows)
+    _check_unique(table, new, matched, hits)
     values = [c for c in data_schema(table).names if c not in schema.TABLES[table].key_columns]
-    changed = new_matched.filter(rows_differ(new_matched, old_matched, values))
-    parts = [_labelled(rows_at(new, new_only), "new"), _labelled(changed, "changed")]
+    differs = rows_differ(new, old, position, values)
+    written = pc.or_(pc.invert(matched), differs)
+    labels = pc.if_else(pc.filter(matched, written), "changed", "new")
+    parts = [_with_change(new.filter(written), labels)]
+    old_only = np.flatnonzero(hits == 0)
     if gone is not None and len(old_only):
         rows = old.select(data_schema(table).names).take(old_only)
         parts.append(_with_change(rows, gone.take(old_only)))
-    rows = pa.concat_tables(parts)
-    return rows.set_column(
+    rows = pa.concat_tables(parts, promote_options="permissive")
+    rows = rows.set_column(
         rows.schema.get_field_index("load_id"), "load_id", pa.repeat(load_id, rows.num_rows)
     ).cast(log_schema(table))
+    return rows.sort_by([(c, "ascending") for c in schema.TABLES[table].key_columns])
 
 
-def rows_at(table: pa.Table, positions: np.ndarray) -> pa.Table:
-    """``table.take(positions)``, as a zero-copy slice when the positions are a run
-    (the rows a load kept from the previous one usually are)."""
-    count = len(positions)
-    if count == 0:
-        return table.slice(0, 0)
-    start = int(positions[0])
-    if int(positions[-1]) - start + 1 == count and bool((np.diff(positions) == 1).all()):
-        return table.slice(start, count)
-    return table.take(positions)
-
-
-def pairs(
-    new: pa.ChunkedArray, old: pa.ChunkedArray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Row positions by key: in ``new`` only, matched (``new`` and ``old`` side by side)
-    and in ``old`` only, each in its table's order. One hash join on the keys (Acero's,
-    several times faster than ``index_in`` plus ``is_in`` over strings)."""
-    left = pa.table({"k": new, "n": np.arange(len(new), dtype=np.int64)})
-    right = pa.table({"k": old, "o": np.arange(len(old), dtype=np.int64)})
-    joined = left.join(right, "k", join_type="full outer")
-    n = pc.fill_null(joined["n"], -1).to_numpy()
-    o = pc.fill_null(joined["o"], -1).to_numpy()
-    both = (n >= 0) & (o >= 0)
-    order = np.argsort(n[both], kind="stable")
-    return (
-        np.sort(n[o < 0]),
-        n[both][order],
-        o[both][order],
-        np.sort(o[n < 0]),
-    )
+def _check_unique(
+    table: str, new: pa.Table, matched: pa.ChunkedArray | pa.Array, hits: np.ndarray
+) -> None:
+    """Raise ``ValueError`` when ``new`` holds a key twice: among the keys it shares
+    with the previous state (two rows found one), or among its others."""
+    fresh = key_array(new.filter(pc.invert(matched)), table)
+    if (hits > 1).any() or pc.count_distinct(fresh).as_py() < len(fresh):
+        counts = pc.value_counts(key_array(new, table))
+        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+        raise ValueError(
+            f"the {table!r} frame repeats the key {list(schema.TABLES[table].key_columns)} "
+            f"{repeated[0].as_py()!r}; a load holds each row once"
+        )
 
 
 def absent_labels(
@@ -154,10 +141,6 @@ def absent_labels(
     else:
         with_incident = pc.is_in(old["incident_id"], value_set=left)
     return pc.if_else(with_incident, GONE[1], GONE[0])
-
-
-def _labelled(rows: pa.Table, change: str) -> pa.Table:
-    return _with_change(rows, pa.repeat(change, rows.num_rows))
 
 
 def _with_change(rows: pa.Table, change: pa.Array | pa.ChunkedArray) -> pa.Table:

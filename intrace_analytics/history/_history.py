@@ -243,8 +243,7 @@ class History:
         """Per table loaded, the log rows of this load against the previous state."""
         last = len(loads)
         previous = {
-            name: _log.latest(_log.scan(self._store, loads, name, upto=last), name)
-            for name in tables
+            name: _log.decoded(_log.state(self._store, loads, name, upto=last)) for name in tables
         }
         # The incidents that left the result set, which links and threats may follow
         # (only a filtered store tells them apart).
@@ -294,8 +293,7 @@ class History:
         for name in schema.TABLES:
             if not schema.TABLES[name].loaded(report):
                 continue
-            rows = _log.latest(_log.scan(self._store, loads, name, upto=seq), name)
-            rows = rows.sort_by([(c, "ascending") for c in schema.TABLES[name].key_columns])
+            rows = _log.state(self._store, loads, name, upto=seq, ordered=True)
             tables[name] = _log.to_frame(name, rows, categories.get(name))
         metadata = {**report, "load_id": chosen["load_id"], "load_seq": seq}
         return IncidentFrames.from_tables(tables, metadata)

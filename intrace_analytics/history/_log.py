@@ -36,15 +36,19 @@ from intrace_analytics.history._store import Store
 __all__ = [
     "GONE",
     "LOADS_SCHEMA",
+    "current",
     "data_schema",
+    "decoded",
     "key_array",
     "latest",
     "load_path",
     "log_schema",
     "partition_path",
     "read_loads",
+    "read_part",
     "read_record",
     "scan",
+    "state",
     "still_present",
     "to_frame",
 ]
@@ -158,6 +162,52 @@ def read_record(store: Store, seq: int) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
+def read_part(
+    store: Store,
+    table: str,
+    load_id: str,
+    columns: Sequence[str],
+    *,
+    keys: pa.Array | pa.ChunkedArray | None = None,
+    by: str | None = None,
+) -> pa.Table:
+    """One load's partition of ``table``: ``columns`` (categoricals and ``change`` as
+    Arrow dictionaries, which decode without materialising a string per row); when
+    ``keys`` is given, only the rows whose key (or column ``by``) is among them. A
+    column the file lacks reads as missing values.
+
+    With ``keys``, the matched column is read first and the others only when some row
+    matches, so a load that did not touch those keys costs one column."""
+    parquet = pq.ParquetFile(
+        partition_path(store, table, load_id),
+        filesystem=store.fs,
+        read_dictionary=[c for c in (*_categorical(table), "change") if c in columns],
+    )
+    present = set(parquet.schema_arrow.names)
+    mask = None
+    if keys is not None:
+        matched = [by] if by else list(schema.TABLES[table].key_columns)
+        values = parquet.read(columns=matched)
+        mask = pc.is_in(values[by] if by else key_array(values, table), value_set=keys)
+        if not pc.any(mask).as_py():
+            return _typed(parquet.schema_arrow.empty_table(), table, columns)
+    rows = parquet.read(columns=[c for c in columns if c in present])
+    if mask is not None:
+        rows = rows.filter(mask)
+    return _typed(rows, table, columns)
+
+
+def _typed(rows: pa.Table, table: str, columns: Sequence[str]) -> pa.Table:
+    """``rows`` with exactly ``columns``, in that order; a missing one all null."""
+    target = log_schema(table)
+    return pa.table(
+        {
+            c: rows[c] if c in rows.column_names else pa.nulls(rows.num_rows, target.field(c).type)
+            for c in columns
+        }
+    )
+
+
 def scan(
     store: Store,
     loads: pd.DataFrame,
@@ -166,50 +216,105 @@ def scan(
     upto: int,
     after: int = 0,
     columns: Sequence[str] | None = None,
-    where: ds.Expression | None = None,
+    keys: pa.Array | pa.ChunkedArray | None = None,
+    by: str | None = None,
 ) -> pa.Table:
     """The log rows of ``table`` from the loads ``after < load_seq <= upto``, in load
-    order, with their ``_seq``; only ``columns`` (all by default) and rows matching
-    ``where``."""
+    order, with their ``change`` and ``_seq``; only ``columns`` (all by default) and,
+    when ``keys`` is given, the rows whose key (or column ``by``) is among them."""
     chosen = loads[(loads["load_seq"] > after) & (loads["load_seq"] <= upto)]
-    names = list(columns or data_schema(table).names)
-    wanted = [*dict.fromkeys([*names, "load_id", "change"])]
-    target = log_schema(table)
-    if chosen.empty:
-        return target.empty_table().select(wanted).append_column("_seq", pa.array([], pa.int64()))
+    wanted = [*dict.fromkeys([*(columns or data_schema(table).names), "change"])]
     parts = []
     for load_id, seq in zip(chosen["load_id"], chosen["load_seq"], strict=True):
-        # One file per load: read each on its own, so its rows get its number without a
-        # lookup per row.
-        dataset = ds.dataset(
-            partition_path(store, table, load_id), schema=target, filesystem=store.fs
-        )
-        found = dataset.to_table(columns=wanted, filter=where)
+        # One file per load: its rows get its number without a lookup per row.
+        found = read_part(store, table, load_id, wanted, keys=keys, by=by)
         parts.append(found.append_column("_seq", pa.repeat(pa.scalar(int(seq)), found.num_rows)))
-    return pa.concat_tables(parts)
+    if not parts:
+        empty = _typed(log_schema(table).empty_table(), table, wanted)
+        return empty.append_column("_seq", pa.array([], pa.int64()))
+    return pa.concat_tables(parts, promote_options="permissive")
 
 
-def latest(log: pa.Table, table: str, *, present: bool = True) -> pa.Table:
-    """Per key, the row of the latest load in ``log``; without the rows that left the
-    result set when ``present``."""
-    if log.num_rows:
-        # One int64 orders the rows by load then by position: the max per key is the
-        # key's row from its latest load (a key appears at most once per load).
-        ordinal = pc.add(
-            pc.shift_left(log["_seq"], pa.scalar(32, pa.int64())),
-            pa.array(np.arange(log.num_rows, dtype=np.int64)),
-        )
-        grouped = (
-            pa.table({"k": key_array(log, table), "o": ordinal})
-            .group_by("k", use_threads=False)
-            .aggregate([("o", "max")])
-        )
-        if grouped.num_rows < log.num_rows:  # else every row is its key's latest
-            rows = pc.bit_wise_and(grouped["o_max"], pa.scalar(0xFFFFFFFF, pa.int64()))
-            log = log.take(pc.take(rows, pc.array_sort_indices(rows)))
+def state(
+    store: Store,
+    loads: pd.DataFrame,
+    table: str,
+    *,
+    upto: int,
+    columns: Sequence[str] | None = None,
+    keys: pa.Array | pa.ChunkedArray | None = None,
+    present: bool = True,
+    ordered: bool = False,
+) -> pa.Table:
+    """Per key, its row as of load ``upto`` (from the latest load at or before it that
+    wrote one), with ``change`` and ``_seq``; without the rows that had left the result
+    set when ``present``; ordered by key when ``ordered``, else in no promised order.
+    The rows are copied once, by one ``take``."""
+    log = scan(store, loads, table, upto=upto, columns=columns, keys=keys)
+    positions = current(log, table)
     if present:
-        log = log.filter(still_present(log["change"]))
-    return log
+        positions = positions[still_present(log["change"].take(positions)).to_numpy(False)]
+    if ordered:
+        keys_at = log.select(list(schema.TABLES[table].key_columns)).take(positions)
+        positions = positions[pc.sort_indices(keys_at, _ascending(table)).to_numpy()]
+    return log.take(positions)
+
+
+def current(log: pa.Table, table: str) -> np.ndarray:
+    """The positions of the rows of ``log`` (in load order) that are their key's latest.
+
+    The first load in ``log`` is usually the first load's snapshot and holds most rows:
+    it is filtered by one hash lookup against the keys the later loads wrote, which are
+    few, instead of grouping every row of the log by key."""
+    seq = log["_seq"].to_numpy()
+    if not len(seq) or seq[0] == seq[-1]:
+        return np.arange(len(seq))  # one load: a key appears at most once
+    base = int(np.searchsorted(seq, seq[0], side="right"))
+    later = log.slice(base)
+    latest_later = base + _latest_positions(later, table)
+    newer = pc.is_in(
+        key_array(log.slice(0, base), table), value_set=key_array(log.take(latest_later), table)
+    )
+    return np.concatenate([np.flatnonzero(~newer.to_numpy(False)), latest_later])
+
+
+def _latest_positions(log: pa.Table, table: str) -> np.ndarray:
+    """Per key, the position of its row from its latest load (ascending)."""
+    seq = log["_seq"].to_numpy()
+    if seq[0] == seq[-1]:
+        return np.arange(len(seq))
+    # One int64 orders the rows by load then by position: the max per key is the key's
+    # row from its latest load.
+    ordinal = (seq.astype(np.int64) << 32) + np.arange(len(seq), dtype=np.int64)
+    grouped = (
+        pa.table({"k": key_array(log, table), "o": ordinal})
+        .group_by("k", use_threads=False)
+        .aggregate([("o", "max")])
+    )
+    return np.sort(grouped["o_max"].to_numpy() & 0xFFFFFFFF)
+
+
+def latest(log: pa.Table, table: str) -> pa.Table:
+    """Per key, the row of the latest load in ``log`` (rows in load order)."""
+    if not log.num_rows:
+        return log
+    return log.take(_latest_positions(log, table))
+
+
+def _ascending(table: str) -> list[tuple[str, str]]:
+    return [(c, "ascending") for c in schema.TABLES[table].key_columns]
+
+
+def decoded(rows: pa.Table) -> pa.Table:
+    """``rows`` with dictionary columns as plain values, as the log stores them."""
+    return rows.cast(
+        pa.schema(
+            [
+                pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                for f in rows.schema
+            ]
+        )
+    )
 
 
 def still_present(change: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -229,13 +334,29 @@ def to_frame(
     for column in schema.TABLES[table]:
         if column.kind not in _CATEGORICAL:
             continue
-        seen = {v for v in pc.unique(rows[column.name]).to_pylist() if v is not None}
+        seen = _labels(rows[column.name])
         known = list(recorded.get(column.name, []))
         if not known or not seen <= set(known):
             known = schema.categories_for(column, seen | set(known))
         recorded[column.name] = known
     record = {"schema_version": schema.SCHEMA_VERSION, "categories": recorded}
     return to_pandas(table, f"the history's {table} log", rows, record)  # type: ignore[arg-type]
+
+
+def _labels(values: pa.ChunkedArray) -> set[str]:
+    """The labels a column holds; of a dictionary column, only those its rows use (a
+    filtered chunk keeps its whole dictionary)."""
+    if not pa.types.is_dictionary(values.type):
+        return {v for v in pc.unique(values).to_pylist() if v is not None}
+    used: set[str] = set()
+    for chunk in values.chunks:
+        codes = pc.drop_null(pc.unique(chunk.indices))
+        used.update(v for v in chunk.dictionary.take(codes).to_pylist() if v is not None)
+    return used
+
+
+def _categorical(table: str) -> tuple[str, ...]:
+    return tuple(c.name for c in schema.TABLES[table] if c.kind in _CATEGORICAL)
 
 
 def _strings(arrow: pa.DataType) -> pd.StringDtype | None:
