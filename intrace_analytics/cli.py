@@ -163,7 +163,12 @@ def _add_report(commands: _Commands) -> None:
     report = commands.add_parser("report", help="write the HTML report of an export")
     report.add_argument("data_dir", metavar="DATA_DIR", type=Path)
     report.add_argument(
-        "-o", "--output", type=Path, default=None, help="default: DATA_DIR/report.html"
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="default: DATA_DIR.html, beside the export (an export directory holds only the "
+        "export)",
     )
     _as_of_option(report)
 
@@ -171,7 +176,8 @@ def _add_report(commands: _Commands) -> None:
 def _add_demo(commands: _Commands) -> None:
     demo = commands.add_parser(
         "demo",
-        help="start the sandbox API, fetch from it over HTTP, write Parquet to OUT_DIR",
+        help="start the sandbox API, fetch from it over HTTP, write Parquet to OUT_DIR and "
+        "the report beside it (OUT_DIR.html)",
     )
     demo.add_argument(
         "out_dir", metavar="OUT_DIR", type=Path, nargs="?", default=Path("intrace-demo")
@@ -347,8 +353,21 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _beside(data_dir: Path) -> Path:
+    """Where the report of the export in ``data_dir`` goes by default: ``DATA_DIR.html``,
+    beside it, never inside: an export directory holds only the export, so that dataset
+    readers (``pyarrow.parquet.read_table(DIR)``, DuckDB's ``DIR/*``) read it as it is.
+
+    >>> _beside(Path("exports/all"))
+    PosixPath('exports/all.html')
+    """
+    if data_dir.name in ("", ".", ".."):  # "." has no name of its own to put .html after
+        data_dir = data_dir.resolve()
+    return data_dir.with_name(data_dir.name + ".html")
+
+
 def _report(args: argparse.Namespace) -> int:
-    output = args.output or args.data_dir / "report.html"
+    output = args.output or _beside(args.data_dir)
     frames = _export(args.data_dir)
     if output.is_dir():
         raise CommandError(f"-o {output} is a directory; give the report's file name")
@@ -498,7 +517,7 @@ def _demo(args: argparse.Namespace) -> int:
     from intrace_analytics.report._html import build_report
     from intrace_analytics.report._text import summary_text
 
-    report = build_report(frames, args.out_dir / "report.html", title="Intrace sandbox demo")
+    report = build_report(frames, _beside(args.out_dir), title="Intrace sandbox demo")
     print()
     print(summary_text(frames))
     print()

@@ -50,13 +50,14 @@ def test_demo_fetches_from_the_sandbox_into_parquet(tmp_path: Path) -> None:
     assert any(line.startswith("Fetched 600 incidents, ") for line in lines)
     assert f"complete; Parquet in {out}" in result.stdout
     assert "Incidents by status" in result.stdout  # the summary
-    assert lines[-1] == f"Report:   {out / 'report.html'}"
+    assert lines[-1] == f"Report:   {tmp_path / 'demo.html'}"
     assert "Traceback" not in result.stderr
     frames = read_parquet(out)
     assert len(frames.incidents) == 600
     assert frames.incidents["incident_id"].is_unique
     assert frames.metadata["complete"] is True
-    assert "<!DOCTYPE html>" in (out / "report.html").read_text()[:200]
+    assert "<!DOCTYPE html>" in (tmp_path / "demo.html").read_text()[:200]
+    assert not (out / "report.html").exists()
 
 
 def test_summary_and_report_read_an_export(
@@ -191,6 +192,32 @@ def test_an_unknown_asset_id_is_a_usage_error_that_keeps_the_export(
     assert "got 'lagos-hqq' (closest: 'lagos-hq'" in line
     assert [r.path for r in in_process_env.requests[sent:]] == ["/v1/assets"]
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_the_report_goes_beside_the_export_which_holds_only_the_export(
+    sandbox_frames: IncidentFrames,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow.parquet as pq
+
+    export = tmp_path / "exports" / "all"
+    sandbox_frames.to_parquet(export)
+    before = sorted(p.name for p in export.iterdir())
+    assert main(["report", f"{export}/"]) == 0  # a trailing slash, as a shell completes it
+    assert (
+        capsys.readouterr().out.strip() == f"Report written to {tmp_path / 'exports' / 'all.html'}"
+    )
+    assert sorted(p.name for p in export.iterdir()) == before
+    table = pq.read_table(export)  # a dataset reader reads the directory as it is
+    assert table.num_rows == len(sandbox_frames.incidents) + len(sandbox_frames.links) + len(
+        sandbox_frames.threats
+    )
+    monkeypatch.chdir(export)  # "." has no name: the report is named after the directory
+    assert main(["report", "."]) == 0
+    assert (tmp_path / "exports" / "all.html").is_file()
+    assert sorted(p.name for p in export.iterdir()) == before
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -511,7 +538,7 @@ def test_as_of_defaults_to_the_fetch_and_the_option_overrides_it(
             text = capsys.readouterr().out
         else:
             capsys.readouterr()
-            text = (tmp_path / "export" / "report.html").read_text(encoding="utf-8")
+            text = (tmp_path / "export.html").read_text(encoding="utf-8")
         return " ".join(text.split())
 
     assert main([command, str(tmp_path / "export")]) == 0
