@@ -169,6 +169,27 @@ def test_drift_that_never_settles_warns_and_reports_incomplete(
     assert CANARY_KEY not in repr(report)
 
 
+def test_the_load_report_carries_the_data_quality_findings_into_the_export(
+    api: SandboxServer, make_client: Callable[..., IntraceClient], tmp_path: Path
+) -> None:
+    from intrace_analytics import build_report, data_quality, read_parquet
+
+    frames = load_incidents(make_client(), progress=False)
+    found = data_quality(frames)
+    expected = {c: int(n) for c, n in zip(found["check"], found["count"], strict=True) if n}
+    assert expected  # the sandbox's data has findings to carry
+    missing_start = sum(1 for i in _current(api) if not i.get("started_at"))
+    assert missing_start
+    expected["started_at missing: timed from created_at"] = missing_start
+    assert frames.metadata["data_quality"] == expected
+    frames.to_parquet(tmp_path / "export")
+    assert read_parquet(tmp_path / "export").metadata["data_quality"] == expected
+    # The report lists each check once (from the frames), and the fallback from the load.
+    page = build_report(frames, tmp_path / "export.html").read_text(encoding="utf-8")
+    assert page.count("while loading: started_at missing: timed from created_at") == 1
+    assert "while loading: threats_without_coordinates" not in page
+
+
 # -- raw pages -------------------------------------------------------------------------------
 
 

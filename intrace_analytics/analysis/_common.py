@@ -24,41 +24,30 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from intrace_analytics._util.checks import check_columns, fail
 
-__all__ = ["by_list", "start_times", "started_by"]
+# The start rule and the end-without-time rule are written once, beside the data-quality
+# checks that use them (a load counts those findings, and may not import analysis).
+from intrace_analytics.frames._quality import (
+    ENDED,
+    STARTS,
+    arrow,
+    ended_without_time,
+    positions,
+    start_times,
+)
 
-#: Where a duration may start: ``started_at`` (falling back to ``created_at``), or
-#: ``created_at`` alone.
-STARTS = ("started_at", "created_at")
-#: Statuses that say an incident has ended.
-ENDED = ("closed", "resolved")
-
-
-def start_times(incidents: pd.DataFrame, start: str = "started_at") -> pd.Series:
-    """When each incident started: ``started_at``, else ``created_at``.
-
-    Parameters
-    ----------
-    incidents : DataFrame
-        The incidents frame.
-    start : {"started_at", "created_at"}, default "started_at"
-        ``"started_at"`` falls back to ``created_at`` where ``started_at`` is missing (an
-        incident the API reports before it says when it began); ``"created_at"`` is the
-        time it was reported, whatever ``started_at`` says.
-
-    Returns
-    -------
-    Series
-        One UTC timestamp per incident (``NaT`` where neither is known), on the frame's
-        index.
-    """
-    if start == "created_at":
-        return incidents["created_at"]
-    return incidents["started_at"].fillna(incidents["created_at"])
+__all__ = [
+    "ENDED",
+    "STARTS",
+    "arrow",
+    "by_list",
+    "ended_without_time",
+    "positions",
+    "start_times",
+    "started_by",
+]
 
 
 def started_by(incidents: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
@@ -78,13 +67,6 @@ def started_by(incidents: pd.DataFrame, as_of: pd.Timestamp) -> np.ndarray:
     """
     begin = start_times(incidents)
     return (begin.isna() | (begin <= as_of)).to_numpy(dtype=bool)
-
-
-def ended_without_time(incidents: pd.DataFrame) -> np.ndarray:
-    """True where the status says closed or resolved but ``resolved_at`` is missing:
-    incidents that ended at an unknown time (neither open nor censored)."""
-    ended = incidents["status"].isin(ENDED) & incidents["resolved_at"].isna()
-    return ended.fillna(False).to_numpy(dtype=bool)
 
 
 def by_list(by: str | Sequence[str] | None, frame: pd.DataFrame) -> list[str]:
@@ -112,18 +94,3 @@ def group_ids(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFr
     np.minimum.at(first, gid, np.arange(len(gid), dtype=np.intp))
     keys = frame[by].iloc[first].reset_index(drop=True)
     return gid, keys
-
-
-def arrow(values: pd.Series) -> pa.Array:
-    """A column as one contiguous Arrow array."""
-    array = pa.array(values)
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-
-
-def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Per value the row of its first match in ``keys``, -1 when absent (or NA)."""
-    # Hash lookups in Arrow: pandas' own (get_indexer, isin) on Arrow-backed strings
-    # take seconds at 3e6 links.
-    options = pc.SetLookupOptions(value_set=arrow(keys), skip_nulls=True)
-    found = pc.index_in(arrow(values), options=options)
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)

@@ -17,17 +17,13 @@ Time is always explicit: the backlog runs up to an ``as_of`` time given at call 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from numpy.typing import ArrayLike
 
 from intrace_analytics._util import arrays, clock
 from intrace_analytics._util.checks import fail
@@ -42,6 +38,14 @@ from intrace_analytics.analysis._common import (
 )
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames
+from intrace_analytics.frames._quality import (
+    CHECKS,
+    TABLE_OF,
+    Check,
+    Scan,
+    check_flags,
+)
+from intrace_analytics.frames._quality import in_parallel as _in_parallel
 
 __all__ = [
     "CHECKS",
@@ -338,13 +342,6 @@ def _first_rows(ids: pd.Series) -> np.ndarray:
     return np.where(code >= 0, first_of_code[np.maximum(code, 0)], -1)
 
 
-def _in_parallel(*calls: Callable[[], np.ndarray]) -> list[np.ndarray]:
-    """Run independent Arrow lookups on threads: Arrow releases the GIL while hashing."""
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [future.result() for future in futures]
-
-
 def _incident_rows(links: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
     """Each link's incident row (-1 if none). Frames from :func:`frames_from_pages` list
     links in the incidents' order, ``threat_count`` of them each: then the rows follow
@@ -422,125 +419,6 @@ def incident_severity(frames: IncidentFrames) -> pd.DataFrame:
 # -- data quality --------------------------------------------------------------------
 
 
-class Scan:
-    """The frames as the data-quality checks read them, with the lookups several checks
-    share computed once (on first use) per :func:`data_quality` call."""
-
-    def __init__(self, frames: IncidentFrames) -> None:
-        self.incidents = frames.incidents
-        self.links = frames.links
-        self.threats = frames.threats
-
-    @cached_property
-    def link_lookups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each link's threat row (-1 when undescribed), and exact codes of its
-        ``incident_id`` and ``link_id``; run on threads (Arrow releases the GIL)."""
-        links = self.links
-        threat_row, incident_code, link_code = _in_parallel(
-            lambda: positions(links["threat_id"], self.threats["threat_id"]),
-            lambda: arrays.codes(links["incident_id"])[0],
-            lambda: arrays.codes(links["link_id"])[0],
-        )
-        return threat_row, incident_code, link_code
-
-    def duplicate_links(self) -> np.ndarray:
-        """True where a link repeats an earlier link's pair or its ``link_id``."""
-        threat_row, incident_code, link_code = self.link_lookups
-        threat_code = _lookup_codes(self.links["threat_id"], threat_row, len(self.threats))
-        return _repeated_pairs(incident_code, threat_code) | arrays.seen_before(link_code)
-
-
-@dataclass(frozen=True)
-class Check:
-    """One data-quality check of :func:`data_quality`.
-
-    ``name`` is the check's id in ``data_quality``'s ``check`` column; ``words`` what the
-    report calls it; ``column`` the id column its ``example_ids`` come from (the key of
-    the table whose rows it flags: ``incident_id``, ``link_id`` or ``threat_id``);
-    ``mask`` gives, from a :class:`Scan` of the frames, a boolean mask (or a nullable
-    boolean Series, NA counting as clean) of that table's offending rows.
-    """
-
-    name: str
-    words: str
-    column: str
-    mask: Callable[[Scan], ArrayLike]
-
-
-#: Every check of :func:`data_quality`, in report order.
-CHECKS: tuple[Check, ...] = (
-    Check(
-        "resolved_or_closed_without_resolved_at",
-        "closed or resolved without a resolution time (left out of the resolution times)",
-        "incident_id",
-        lambda scan: ended_without_time(scan.incidents),
-    ),
-    Check(
-        "resolved_before_start",
-        "resolved before it started",
-        "incident_id",
-        lambda scan: scan.incidents["resolved_at"] < start_times(scan.incidents),
-    ),
-    Check(
-        "updated_before_created",
-        "updated before it was created",
-        "incident_id",
-        lambda scan: scan.incidents["updated_at"] < scan.incidents["created_at"],
-    ),
-    Check(
-        "open_with_resolved_at",
-        "status open, yet with a resolution time",
-        "incident_id",
-        lambda scan: (scan.incidents["status"] == "open") & scan.incidents["resolved_at"].notna(),
-    ),
-    Check(
-        "links_to_undescribed_threats",
-        "links to threats the export does not describe",
-        "link_id",
-        lambda scan: scan.link_lookups[0] < 0,
-    ),
-    Check(
-        "threats_without_coordinates",
-        "threats without coordinates (not on the maps)",
-        "threat_id",
-        lambda scan: scan.threats["lat"].isna() | scan.threats["lng"].isna(),
-    ),
-    Check("duplicate_links", "duplicate links", "link_id", Scan.duplicate_links),
-)
-
-#: The table each check's ``column`` is the key of.
-_TABLE_OF = {key: table for table, key in schema.KEYS.items() if isinstance(key, str)}
-
-
-def _lookup_codes(values: pd.Series, rows: np.ndarray, n_keys: int) -> np.ndarray:
-    """Exact codes of ``values`` from their rows in a key table (``rows``, -1 where not
-    found): found values keep their row, the others are encoded after ``n_keys``, missing
-    values are -1."""
-    # The lookup is already paid for: arrays.codes(links["threat_id"]) took 0.20 s at 6e5
-    # links (benchmarks/bench_analysis.py --incidents 200000), this 0.003 s.
-    found = rows.copy()
-    other = found < 0
-    if other.any():
-        extra, _ = arrays.codes(values[other])
-        found[other] = np.where(extra >= 0, n_keys + extra, -1)
-    return found
-
-
-def _repeated_pairs(incident_code: np.ndarray, threat_code: np.ndarray) -> np.ndarray:
-    """True where a link repeats an earlier link's ``incident_id``/``threat_id`` pair.
-
-    The codes are exact (:func:`~intrace_analytics._util.arrays.codes`, missing as -1, and a
-    missing id equals another missing one, as in ``DataFrame.duplicated``): one integer
-    key per pair, sorted stably, so every row after the first of its run is a repeat.
-    """
-    width = np.int64(threat_code.max() + 2) if len(threat_code) else np.int64(1)
-    key = (incident_code + 1) * width + (threat_code + 1)
-    order, starts = arrays.sorted_runs(key)
-    flags = np.ones(len(key), dtype=bool)
-    flags[order[starts]] = False
-    return flags
-
-
 def data_quality(frames: IncidentFrames) -> pd.DataFrame:
     """Findings that make analysis results doubtful, one row per check.
 
@@ -581,8 +459,8 @@ def data_quality(frames: IncidentFrames) -> pd.DataFrame:
     counts = []
     examples = []
     for check in CHECKS:
-        flags = pd.Series(check.mask(scan)).fillna(False).to_numpy(dtype=bool)
-        ids = getattr(scan, _TABLE_OF[check.column])[check.column]
+        flags = check_flags(scan, check)
+        ids = getattr(scan, TABLE_OF[check.column])[check.column]
         counts.append(int(flags.sum()))
         examples.append([str(v) for v in ids.iloc[np.flatnonzero(flags)[:_EXAMPLES]]])
     return pd.DataFrame(

@@ -44,6 +44,7 @@ from intrace_analytics.exceptions import (
 from intrace_analytics.frames._container import IncidentFrames
 from intrace_analytics.frames._merge import Normalizer, parse_workers
 from intrace_analytics.frames._parse import PageColumns, parse_page
+from intrace_analytics.frames._quality import quality_counts
 from intrace_analytics.load._progress import ProgressBar, progress_bar
 from intrace_analytics.load._sites import SiteRead, incident_assets_frame, read_assets, read_sites
 
@@ -93,7 +94,9 @@ def load_incidents(
         With ``metadata``, the load report: filters, base_url, fetched_at, pages, requests,
         retries, rate_limit_wait_s, total_reported, rows, duplicates_dropped,
         drift_detected, reconciled, complete, assets_loaded, asset_reads (one record per
-        site: asset_id, rows, complete), and more detail.
+        site: asset_id, rows, complete), data_quality (what normalizing counted, each
+        check of ``data_quality()`` with a non-zero count, and the incidents timed from
+        ``created_at`` because ``started_at`` is missing), and more detail.
 
     Raises
     ------
@@ -150,6 +153,11 @@ def load_incidents(
     frames = main.normalizer.finish(_report(plan, main, found.sites is not None, started))
     if found.sites is not None and outcome is not None:
         _attach_sites(frames, found.sites, outcome)
+    # The findings' counts beside what normalizing counted: the export describes itself.
+    frames.metadata["data_quality"] = {
+        **frames.metadata.get("data_quality", {}),
+        **quality_counts(frames),
+    }
     return frames
 
 

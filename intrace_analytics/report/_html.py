@@ -429,8 +429,12 @@ def _quality_table(frames: IncidentFrames) -> dict[str, Any]:
     ]
     loaded = frames.metadata.get("data_quality")
     if isinstance(loaded, Mapping):
+        # The load report repeats the checks' counts for readers of the export alone:
+        # here they are the rows above, counted from the frames themselves.
         rows += [
-            [f"while loading: {name}", fmt.cell(n), "\u2014"] for name, n in loaded.items() if n
+            [f"while loading: {name}", fmt.cell(n), "\u2014"]
+            for name, n in loaded.items()
+            if n and name not in _CHECK_WORDS
         ]
     return _table(["finding", "count", "examples (ids)"], rows, "no findings")
 
