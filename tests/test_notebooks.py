@@ -18,8 +18,9 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 INLINE = "module://matplotlib_inline.backend_inline"
 
 #: Each plot helper call in a notebook draws one figure (``plot_site_maps`` one figure of
-#: panels), so a code cell shows as many images as it has calls.
-PLOT_CALL = re.compile(r"\bplot_\w+\(")
+#: panels), and so does each ``plt.subplots()`` of a figure drawn by hand, so a code cell
+#: shows as many images as it has such calls.
+PLOT_CALL = re.compile(r"\bplot_\w+\(|\bplt\.subplots\(")
 
 #: Images per notebook, so the count per cell cannot pass by finding no call at all.
 IMAGES = {
@@ -27,10 +28,11 @@ IMAGES = {
     "02-resolution-times": 1,
     "03-parquet-for-data-teams": 0,
     "04-sites": 1,
+    "05-history": 1,
 }
 
 
-def test_there_are_four_notebooks_committed_without_outputs() -> None:
+def test_there_are_five_notebooks_committed_without_outputs() -> None:
     import nbformat
 
     assert [p.name for p in NOTEBOOKS] == [
@@ -38,6 +40,7 @@ def test_there_are_four_notebooks_committed_without_outputs() -> None:
         "02-resolution-times.ipynb",
         "03-parquet-for-data-teams.ipynb",
         "04-sites.ipynb",
+        "05-history.ipynb",
     ]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
