@@ -112,6 +112,7 @@ def run_cell(source: str, namespace: dict[str, Any]) -> Ran:
     if ran.error is None and last is not None and not ends_quiet(source):
         ran.shown.append(last)
     ran.figures = [plt.figure(number) for number in plt.get_fignums()]
+    ran.namespace = dict(namespace)  # as this cell left it: a later cell may rebind a name
     return ran
 
 
