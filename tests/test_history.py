@@ -259,6 +259,44 @@ def test_a_change_undone_within_the_span_shows_nothing(
     assert set(first["change"]) == {"new"}
 
 
+def test_a_net_change_carries_the_fetched_at_of_the_load_that_made_it(
+    history: History, base: IncidentFrames
+) -> None:
+    history.append(base)
+    second = at(base, T0 + DAY)
+    moved = incident_with(base, "open")
+    set_value(second.incidents, "incident_id", moved, "status", "resolved")
+    set_value(second.incidents, "incident_id", moved, "title", "First title")
+    # A new incident on the second load, changed again on the third.
+    fresh = second.incidents.iloc[[0]].copy()
+    fresh["incident_id"] = "00000000-0000-4000-8000-000000000019"
+    fresh["threat_count"] = 0
+    second.incidents = pd.concat([second.incidents, fresh], ignore_index=True)
+    history.append(second)
+    third = at(second, T0 + 2 * DAY)
+    set_value(third.incidents, "incident_id", moved, "title", "Second title")
+    set_value(third.incidents, "incident_id", fresh["incident_id"].iloc[0], "title", "Later")
+    history.append(third)
+    net = history.changes(since=T0, until=T0 + 2 * DAY)
+    stamps = {
+        (row.incident_id, row.change, row.field): row.fetched_at
+        for row in net.itertuples(index=False)
+    }
+    assert stamps[(moved, "resolved", "status")] == T0 + DAY
+    assert stamps[(moved, "changed", "title")] == T0 + 2 * DAY
+    assert stamps[(fresh["incident_id"].iloc[0], "new", pd.NA)] == T0 + DAY
+    assert len(net) == 3
+
+
+def test_a_frame_that_repeats_a_key_is_refused(history: History, base: IncidentFrames) -> None:
+    history.append(base)
+    twice = at(base, T0 + DAY)
+    twice.links = pd.concat([twice.links, twice.links.iloc[[3]]], ignore_index=True)
+    with pytest.raises(ValueError, match="repeats the key.*link_id"):
+        history.append(twice)
+    assert len(history.loads) == 1
+
+
 def test_the_same_export_twice_is_a_no_op_and_the_past_is_refused(
     history: History, base: IncidentFrames
 ) -> None:

@@ -233,9 +233,19 @@ def _named(table: str, name: str, old: pd.DataFrame, new: pd.DataFrame) -> np.nd
 def _text(values: pd.Series) -> pd.Series:
     """Values as strings (timestamps in ISO 8601), missing as ``NA``."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        text = values.map(lambda v: v.isoformat() if not pd.isna(v) else None)
-        return pd.Series(text.to_numpy(), dtype=_TEXT)
+        return _isoformat(values)
     return pd.Series(values.astype(_TEXT).to_numpy(), dtype=_TEXT)
+
+
+def _isoformat(values: pd.Series) -> pd.Series:
+    """UTC timestamps as ``Timestamp.isoformat`` writes them (``+00:00``, microseconds
+    only when there are some), vectorised."""
+    stamps = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    seconds = np.datetime_as_string(stamps, unit="s").astype(object)
+    micro = (stamps - stamps.astype("datetime64[s]")).astype(np.int64)
+    fraction = np.where(micro > 0, np.char.mod(".%06d", micro).astype(object), "")
+    text = pd.Series(seconds + fraction + "+00:00", dtype=_TEXT)
+    return text.where(values.notna().to_numpy(), pd.NA)
 
 
 def _severity_changes(

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from intrace_analytics.export._parquet import check_columns, recorded_categories
 from intrace_analytics.frames import _schema as schema
-from intrace_analytics.history._log import GONE, data_schema, key_array, log_schema
+from intrace_analytics.history._log import GONE, data_schema, decoded, key_array, log_schema
 
 __all__ = [
     "Incoming",
@@ -70,6 +70,8 @@ def rows_differ(
     mask: pa.ChunkedArray | pa.Array = pa.repeat(pa.scalar(False), new.num_rows)
     for name in columns:
         a, b = new[name], pc.take(old[name], position)
+        if pa.types.is_dictionary(b.type):
+            b = b.cast(b.type.value_type)
         unequal = pc.fill_null(pc.not_equal(a, b), False)
         mask = pc.or_(mask, pc.or_(unequal, pc.xor(pc.is_null(a), pc.is_null(b))))
     return mask
@@ -98,7 +100,7 @@ def diff(
     parts = [_with_change(new.filter(written), labels)]
     old_only = np.flatnonzero(hits == 0)
     if gone is not None and len(old_only):
-        rows = old.select(data_schema(table).names).take(old_only)
+        rows = decoded(old.select(data_schema(table).names).take(old_only))
         parts.append(_with_change(rows, gone.take(old_only)))
     rows = pa.concat_tables(parts, promote_options="permissive")
     rows = rows.set_column(

@@ -242,9 +242,7 @@ class History:
     ) -> dict[str, pa.Table]:
         """Per table loaded, the log rows of this load against the previous state."""
         last = len(loads)
-        previous = {
-            name: _log.decoded(_log.state(self._store, loads, name, upto=last)) for name in tables
-        }
+        previous = {name: _log.state(self._store, loads, name, upto=last) for name in tables}
         # The incidents that left the result set, which links and threats may follow
         # (only a filtered store tells them apart).
         left = pa.array([], pa.string())
