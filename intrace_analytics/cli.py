@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from intrace_analytics.api._client import IntraceClient
     from intrace_analytics.frames._container import IncidentFrames
+    from intrace_analytics.report._history import HistoryView
 
 from intrace_analytics.api._endpoints import SCOPES, STATUSES
 
@@ -108,7 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_fetch, _add_summary, _add_report, _add_demo, _add_sandbox):
+    for add in (
+        _add_fetch,
+        _add_sync,
+        _add_changes,
+        _add_summary,
+        _add_report,
+        _add_demo,
+        _add_sandbox,
+    ):
         add(commands)
     return parser
 
@@ -122,6 +131,63 @@ def _add_fetch(commands: _Commands) -> None:
         "fetch", help="fetch every matching incident, normalize, write Parquet to OUT_DIR"
     )
     fetch.add_argument("out_dir", metavar="OUT_DIR", type=Path)
+    _load_options(fetch)
+    fetch.add_argument(
+        "--keep-raw", action="store_true", help="also keep every page as JSON Lines in OUT_DIR/raw"
+    )
+    fetch.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="write the export even when the load cannot prove it is complete",
+    )
+    _progress_option(fetch)
+
+
+def _add_sync(commands: _Commands) -> None:
+    sync = commands.add_parser(
+        "sync",
+        help="fetch as fetch does and append the load to the history store HISTORY "
+        "(created on first use, bound to these filters)",
+    )
+    sync.add_argument("history", metavar="HISTORY", type=Path)
+    _load_options(sync)
+    sync.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="append the load even when it cannot prove it is complete (then nothing is "
+        "marked gone)",
+    )
+    _progress_option(sync)
+    sync.set_defaults(keep_raw=False)
+
+
+def _add_changes(commands: _Commands) -> None:
+    changes = commands.add_parser(
+        "changes", help="print what changed between two loads of the history store HISTORY"
+    )
+    changes.add_argument("history", metavar="HISTORY", type=Path)
+    changes.add_argument(
+        "--since",
+        type=_as_of,
+        metavar="T",
+        help="from the last load at or before T (default: the load before --until's)",
+    )
+    changes.add_argument(
+        "--until",
+        type=_as_of,
+        metavar="T",
+        help="to the last load at or before T (default: the latest)",
+    )
+    changes.add_argument(
+        "--table",
+        choices=("incidents", "links", "threats", "assets", "incident_assets"),
+        default="incidents",
+        help="default: incidents",
+    )
+
+
+def _load_options(fetch: argparse.ArgumentParser) -> None:
+    """The options that choose and shape a load, shared by fetch and sync."""
     fetch.add_argument("--status", choices=STATUSES)
     fetch.add_argument("--scope", choices=SCOPES)
     fetch.add_argument(
@@ -140,35 +206,32 @@ def _add_fetch(commands: _Commands) -> None:
     fetch.add_argument(
         "--max-retries", type=_positive_int, default=5, help="retries per request (5)"
     )
-    fetch.add_argument(
-        "--keep-raw", action="store_true", help="also keep every page as JSON Lines in OUT_DIR/raw"
-    )
-    fetch.add_argument(
-        "--allow-incomplete",
-        action="store_true",
-        help="write the export even when the load cannot prove it is complete",
-    )
-    _progress_option(fetch)
 
 
 def _add_summary(commands: _Commands) -> None:
     summary = commands.add_parser(
-        "summary", help="print the status, resolution and severity tables of an export"
+        "summary",
+        help="print the status, resolution and severity tables of an export, or of a history "
+        "store's latest load with what changed since the previous one",
     )
-    summary.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    summary.add_argument("data_dir", metavar="DATA", type=Path)
     _as_of_option(summary)
 
 
 def _add_report(commands: _Commands) -> None:
-    report = commands.add_parser("report", help="write the HTML report of an export")
-    report.add_argument("data_dir", metavar="DATA_DIR", type=Path)
+    report = commands.add_parser(
+        "report",
+        help="write the HTML report of an export, or of a history store (with its Changes "
+        "section and the backlog at each load)",
+    )
+    report.add_argument("data_dir", metavar="DATA", type=Path)
     report.add_argument(
         "-o",
         "--output",
         type=Path,
         default=None,
-        help="default: DATA_DIR.html, beside the export (an export directory holds only the "
-        "export)",
+        help="default: DATA.html, beside the export or store (an export directory holds only "
+        "the export)",
     )
     _as_of_option(report)
 
@@ -249,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = {
         "fetch": _fetch,
+        "sync": _sync,
+        "changes": _changes,
         "summary": _summary,
         "report": _report,
         "demo": _demo,
@@ -325,10 +390,11 @@ def _writable_directory(path: Path, what: str) -> None:
         raise CommandError(f"cannot write to {existing}{target}: {reason}") from None
 
 
-def _export(data_dir: Path) -> IncidentFrames:
-    """The export in ``data_dir``; a path that is not an export's directory is named
-    as what it is."""
+def _export(data_dir: Path) -> IncidentFrames | HistoryView:
+    """The export in ``data_dir``, or the load of the history store there that
+    ``--as-of`` chooses; a path that is neither is named as what it is."""
     from intrace_analytics.frames._container import read_parquet
+    from intrace_analytics.report._history import is_history
 
     if not data_dir.exists():
         raise CommandError(f"no export at {data_dir}: no such directory")
@@ -337,19 +403,47 @@ def _export(data_dir: Path) -> IncidentFrames:
             f"{data_dir} is a file; DATA_DIR is the export's directory, the one that holds "
             "incidents.parquet"
         )
+    if is_history(data_dir):
+        return _history_view(data_dir, None)
     if not (data_dir / "incidents.parquet").is_file():
         raise CommandError(
             f"no export in {data_dir}: it holds no incidents.parquet "
-            f"(write one with: intrace-analytics fetch {data_dir})"
+            f"(write one with: intrace-analytics fetch {data_dir}), nor a history store's "
+            f"loads/ (write one with: intrace-analytics sync {data_dir})"
         )
     return read_parquet(data_dir)
 
 
-def _summary(args: argparse.Namespace) -> int:
-    frames = _export(args.data_dir)
-    from intrace_analytics.report._text import summary_text
+def _history_view(path: Path, as_of: pd.Timestamp | None) -> HistoryView:
+    from intrace_analytics.history._history import History
+    from intrace_analytics.report._history import history_view
 
-    print(summary_text(frames, as_of=args.as_of))
+    try:
+        return history_view(History(path), as_of)
+    except ValueError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+def _data(args: argparse.Namespace) -> IncidentFrames | HistoryView:
+    """What ``summary`` and ``report`` show: the export, or for a history store the
+    last load at or before ``--as-of`` (default: the latest)."""
+    from intrace_analytics.report._history import HistoryView
+
+    data = _export(args.data_dir)
+    if args.as_of is not None and isinstance(data, HistoryView):
+        data = _history_view(args.data_dir, args.as_of)
+    return data
+
+
+def _summary(args: argparse.Namespace) -> int:
+    data = _data(args)
+    from intrace_analytics.report._history import HistoryView
+    from intrace_analytics.report._text import history_summary_text, summary_text
+
+    if isinstance(data, HistoryView):
+        print(history_summary_text(data, as_of=args.as_of))
+    else:
+        print(summary_text(data, as_of=args.as_of))
     return 0
 
 
@@ -368,13 +462,17 @@ def _beside(data_dir: Path) -> Path:
 
 def _report(args: argparse.Namespace) -> int:
     output = args.output or _beside(args.data_dir)
-    frames = _export(args.data_dir)
+    data = _data(args)
     if output.is_dir():
         raise CommandError(f"-o {output} is a directory; give the report's file name")
     _writable_directory(output.parent, "the report's directory")
-    from intrace_analytics.report._html import build_report
+    from intrace_analytics.report._history import HistoryView
+    from intrace_analytics.report._html import build_history_report, build_report
 
-    path = build_report(frames, output, as_of=args.as_of)
+    if isinstance(data, HistoryView):
+        path = build_history_report(data, output, as_of=args.as_of)
+    else:
+        path = build_report(data, output, as_of=args.as_of)
     print(f"Report written to {path}")
     return 0
 
@@ -405,21 +503,96 @@ def _client(args: argparse.Namespace) -> IntraceClient:
 
 def _fetch_into(client: IntraceClient, args: argparse.Namespace) -> tuple[int, IncidentFrames]:
     """Load, report warnings as lines, write Parquet unless the load is incomplete."""
+    frames, summary = _checked_load(client, args, f"written to {args.out_dir}", "write")
+    if summary is None:
+        return 1, frames
+    frames.to_parquet(args.out_dir)
+    print(f"Fetched {summary}; {_state(frames.metadata)}; Parquet in {args.out_dir}")
+    return 0, frames
+
+
+def _checked_load(
+    client: IntraceClient, args: argparse.Namespace, nothing: str, verb: str
+) -> tuple[IncidentFrames, str | None]:
+    """The load and its one-phrase summary; ``None`` for the summary (after one error
+    line saying that nothing was ``nothing``) when it is incomplete and that is not
+    allowed."""
     started = time.monotonic()
     frames = _load(client, args)
     summary = _fetched(frames, time.monotonic() - started)
-    report = frames.metadata
-    if not report["complete"] and not args.allow_incomplete:
+    if not frames.metadata["complete"] and not args.allow_incomplete:
         print(
             f"intrace-analytics {args.command}: error: incomplete load ({summary}); nothing "
-            f"written to {args.out_dir}. Run again, or pass --allow-incomplete to write it "
-            "anyway.",
+            f"{nothing}. Run again, or pass --allow-incomplete to {verb} it anyway.",
             file=sys.stderr,
         )
-        return 1, frames
-    frames.to_parquet(args.out_dir)
-    print(f"Fetched {summary}; {_state(report)}; Parquet in {args.out_dir}")
-    return 0, frames
+        return frames, None
+    return frames, summary
+
+
+def _sync(args: argparse.Namespace) -> int:
+    _history_directory(args.history)
+    return _sync_into(_client(args), args, args.history)
+
+
+def _history_directory(path: Path) -> None:
+    """Fail before any request unless ``path`` is, or can become, a history store."""
+    from intrace_analytics.report._history import is_history
+
+    _writable_directory(path, "HISTORY")
+    if path.is_dir() and not is_history(path) and (path / "incidents.parquet").exists():
+        raise CommandError(
+            f"{path} holds an export, not a history store; give sync another directory"
+        )
+
+
+def _sync_into(client: IntraceClient, args: argparse.Namespace, path: Path) -> int:
+    """Load as ``fetch`` does, append to the store at ``path``, print what changed."""
+    from intrace_analytics.history._history import History
+
+    frames, summary = _checked_load(client, args, f"appended to {path}", "append")
+    if summary is None:
+        return 1
+    history = History(path)
+    row = history.append(frames, allow_incomplete=args.allow_incomplete)
+    print(
+        f"Fetched {summary}; {_state(frames.metadata)}; load {row['load_seq']} of the "
+        f"history in {path}"
+    )
+    for line in _change_counts(history, frames):
+        print(line)
+    return 0
+
+
+def _change_counts(history: Any, frames: IncidentFrames) -> list[str]:
+    """One line per table: what changed since the previous load, counted by kind."""
+    from intrace_analytics.report import _history as layout
+
+    lines = []
+    for table in layout.loaded_tables(frames):
+        changes = history.changes(table=table)
+        counts = (
+            layout.incident_counts(changes)
+            if table == "incidents"
+            else layout.table_counts(changes, table)
+        )
+        lines.append(layout.count_line(table, counts))
+    return lines
+
+
+def _changes(args: argparse.Namespace) -> int:
+    from intrace_analytics.history._history import History
+    from intrace_analytics.report._history import is_history
+    from intrace_analytics.report._text import changes_text
+
+    if not is_history(args.history):
+        raise CommandError(
+            f"no history store at {args.history}: it holds no loads/ directory (write one "
+            f"with: intrace-analytics sync {args.history})"
+        )
+    text = changes_text(History(args.history), args.since, args.until, table=args.table)
+    print(text, end="")
+    return 0
 
 
 def _load(client: IntraceClient, args: argparse.Namespace) -> IncidentFrames:
@@ -504,26 +677,58 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    store = args.out_dir.with_name(args.out_dir.name + "-history")
     _writable_directory(args.out_dir, "OUT_DIR")
+    _history_directory(store)
+    from datetime import UTC, datetime, timedelta
+
     from intrace_analytics.api._client import IntraceClient
     from intrace_analytics.sandbox import SandboxServer
 
-    with SandboxServer(incidents=args.incidents, seed=args.seed) as server:
+    # The tenant's timelines end a week before now, so that after the week the demo lets
+    # pass its data reach the present and the loads' fetch times come after all of it.
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(days=7, minutes=5)
+    with SandboxServer(incidents=args.incidents, seed=args.seed, end=end) as server:
         print(f"Sandbox API on {server.url} with {args.incidents} incidents")
         client = IntraceClient(server.api_key, base_url=server.url, page_size=1000)
         code, frames = _fetch_into(client, args)
-    if code:
-        return code
-    from intrace_analytics.report._html import build_report
-    from intrace_analytics.report._text import summary_text
+        if code:
+            return code
+        _fresh_history(store)
+        code = _sync_into(client, args, store)
+        week = server.advance(days=7)
+        print(f"A week passes in the sandbox: {len(week.new):,} incidents start, "
+              f"{len(week.resolved):,} resolve, {len(week.reopened):,} reopen")  # fmt: skip
+        code = code or _sync_into(client, args, store)
+    return code or _demo_report(args, store, frames)
 
-    report = build_report(frames, _beside(args.out_dir), title="Intrace sandbox demo")
+
+def _fresh_history(store: Path) -> None:
+    """The demo's history starts with its own sandbox: a store a previous demo left
+    there (one that holds ``loads/``, nothing else) is removed first."""
+    import shutil
+
+    from intrace_analytics.report._history import is_history
+
+    if is_history(store):
+        shutil.rmtree(store)
+
+
+def _demo_report(args: argparse.Namespace, store: Path, frames: IncidentFrames) -> int:
+    from intrace_analytics.history._history import History
+    from intrace_analytics.report._history import history_view
+    from intrace_analytics.report._html import build_history_report
+    from intrace_analytics.report._text import history_summary_text
+
+    view = history_view(History(store))
+    report = build_history_report(view, _beside(store), title="Intrace sandbox demo")
     print()
-    print(summary_text(frames))
+    print(history_summary_text(view))
     print()
     sites = (
         ", assets.parquet, incident_assets.parquet" if frames.metadata.get("assets_loaded") else ""
     )
     print(f"Parquet:  {args.out_dir}/incidents.parquet, links.parquet, threats.parquet{sites}")
+    print(f"History:  {store} (2 loads, a week apart in the sandbox)")
     print(f"Report:   {report}")
     return 0

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from intrace_analytics import (
+    History,
     IncidentFrames,
     __version__,
     frames_from_pages,
@@ -42,22 +43,41 @@ def run_cli(
     )
 
 
-def test_demo_fetches_from_the_sandbox_into_parquet(tmp_path: Path) -> None:
+def test_demo_fetches_then_syncs_across_a_week_and_reports_the_changes(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = run_cli("demo", str(out), "--incidents", "600", "--seed", "3")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith("Fetched 600 incidents, ") for line in lines)
     assert f"complete; Parquet in {out}" in result.stdout
-    assert "Incidents by status" in result.stdout  # the summary
-    assert lines[-1] == f"Report:   {tmp_path / 'demo.html'}"
+    assert "Changes since the previous load" in result.stdout  # the history's summary
+    assert "Incidents by status" in result.stdout
+    store = tmp_path / "demo-history"
+    assert lines[-1] == f"Report:   {tmp_path / 'demo-history.html'}"
+    assert f"History:  {store} (2 loads" in result.stdout
     assert "Traceback" not in result.stderr
     frames = read_parquet(out)
     assert len(frames.incidents) == 600
     assert frames.incidents["incident_id"].is_unique
     assert frames.metadata["complete"] is True
-    assert "<!DOCTYPE html>" in (tmp_path / "demo.html").read_text()[:200]
-    assert not (out / "report.html").exists()
+    # The export directory holds only the export; the store and the report sit beside it.
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "assets.parquet", "incident_assets.parquet", "incidents.parquet", "links.parquet",
+        "threats.parquet",
+    ]  # fmt: skip
+    history = History(store)
+    assert len(history.loads) == 2
+    # The second sync's line counts what History.changes says of the week.
+    changes = history.changes()
+    resolved = changes.loc[changes["change"] == "resolved", "incident_id"].nunique()
+    new = changes.loc[changes["change"] == "new", "incident_id"].nunique()
+    assert new and resolved
+    assert any(
+        line.startswith(f"incidents: {new} new, {resolved} resolved") for line in lines
+    ), result.stdout
+    html = (tmp_path / "demo-history.html").read_text()
+    assert '<section id="changes">' in html
+    assert '<section id="trend">' in html
 
 
 def test_summary_and_report_read_an_export(
@@ -487,7 +507,8 @@ def test_a_directory_without_an_export_says_so(
     line = one_error_line(capsys.readouterr().err, "summary")
     assert line.endswith(
         f"no export in {tmp_path}: it holds no incidents.parquet "
-        f"(write one with: intrace-analytics fetch {tmp_path})"
+        f"(write one with: intrace-analytics fetch {tmp_path}), nor a history store's "
+        f"loads/ (write one with: intrace-analytics sync {tmp_path})"
     )
     assert main(["summary", str(tmp_path / "nowhere")]) == 1
     line = one_error_line(capsys.readouterr().err, "summary")

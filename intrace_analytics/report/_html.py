@@ -40,6 +40,7 @@ from intrace_analytics.analysis import _status as analysis
 from intrace_analytics.analysis._common import start_times
 from intrace_analytics.export._atomic import write_text_atomic
 from intrace_analytics.frames._container import IncidentFrames
+from intrace_analytics.report import _history as history_layout
 from intrace_analytics.report import _layout as tables
 from intrace_analytics.viz._labels import threat_type_label
 
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["SECTIONS", "TOP_OPEN", "build_report"]
+__all__ = ["HISTORY_SECTIONS", "SECTIONS", "TOP_OPEN", "build_history_report", "build_report"]
 
 #: Pixels per inch of the report's figures: twice the CSS 96, sharp on 2x screens.
 FIGURE_DPI = 192
@@ -68,6 +69,16 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("data-quality", "Data-quality findings"),
     ("provenance", "Provenance"),
 )
+
+#: The sections a history store's report adds after the headline figures; with more than
+#: one load its trend replaces the backlog reconstructed from one load's timestamps.
+HISTORY_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("changes", history_layout.CHANGES_HEADING),
+    ("trend", history_layout.TREND_HEADING),
+)
+
+#: How many incidents of each kind of change the Changes section names.
+NAMED_PER_KIND = 25
 
 #: How many open incidents the "highest linked severity" table lists.
 TOP_OPEN = 20
@@ -169,6 +180,30 @@ def build_report(
     """
     stamp, source = tables.cutoff(frames, as_of)
     context = _context(frames, title or DEFAULT_TITLE, stamp, source)
+    return _render(context, path)
+
+
+def build_history_report(
+    view: history_layout.HistoryView,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    as_of: pd.Timestamp | datetime | str | None = None,
+) -> Path:
+    """The report of one load of a history store: :func:`build_report` of its frames,
+    with the Changes section (what changed since the load before, incidents named by
+    title, site and start) and the backlog at each load (:data:`HISTORY_SECTIONS`).
+
+    ``view`` is :func:`~intrace_analytics.report._history.history_view`; ``as_of``
+    as for :func:`build_report` (``None``: the load's ``fetched_at``).
+    """
+    stamp, source = tables.cutoff(view.frames, as_of)
+    context = _context(view.frames, title or DEFAULT_TITLE, stamp, source)
+    context.update(_history_context(view, context["section_order"]))
+    return _render(context, path)
+
+
+def _render(context: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     env = Environment(
         loader=PackageLoader("intrace_analytics.report", "templates"),
         autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
@@ -241,6 +276,68 @@ def _headline(incidents: pd.DataFrame, overall: Any, note: str | None) -> dict[s
         "unresolved_at_as_of": fmt.count(overall["unresolved"]),
         "without_time": None if without_time is None else fmt.count(int(without_time)),
     }
+
+
+def _history_context(
+    view: history_layout.HistoryView, order: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The Changes and trend sections of a history store's report, and the section
+    order with them after the headline (without the reconstructed backlog once the
+    store has a backlog of its own, at more than one load)."""
+    from intrace_analytics.viz import _trend  # matplotlib only when a report is drawn
+
+    trend = view.trend
+    hide_backlog = len(trend) > 1
+    kept = [(i, h) for i, h in order if not (hide_backlog and i == "backlog")]
+    trend_table = _table(list(history_layout.TREND_COLUMNS.values()),
+                         history_layout.trend_rows(trend))  # fmt: skip
+    return {
+        "history": True,
+        "hide_backlog": hide_backlog,
+        "sections": {**dict(SECTIONS), **dict(HISTORY_SECTIONS)},
+        "section_order": [kept[0], *HISTORY_SECTIONS, *kept[1:]],
+        "span_sentence": history_layout.span_sentence(view),
+        "open_sentence": history_layout.backlog_sentence(trend),
+        "change_counts": _change_counts(view),
+        "change_kinds": [] if view.previous is None else _change_kinds(view.named),
+        "named_per_kind": NAMED_PER_KIND,
+        "trend_figure": _figure(lambda ax: _trend.plot_trend(trend, ax=ax), size=(8.0, 4.0)),
+        "trend_table": trend_table,
+    }
+
+
+def _change_counts(view: history_layout.HistoryView) -> dict[str, Any]:
+    words = {**history_layout.KINDS, history_layout.EDITED: history_layout.EDITED_WORDS}
+    notes = {**history_layout.KIND_NOTES, history_layout.EDITED: history_layout.EDITED_NOTE}
+    rows = [[words[kind], fmt.count(n), notes[kind]] for kind, n in view.counts.items()]
+    return _table(["change", "incidents", "what it means"], rows, "no change")
+
+
+def _change_kinds(named: pd.DataFrame) -> list[dict[str, Any]]:
+    """One table per kind of change: its incidents by title, site and start."""
+    kinds = []
+    for kind, words in history_layout.KINDS.items():
+        rows = named[named["change"] == kind]
+        if not len(rows):
+            continue
+        shown = rows.head(NAMED_PER_KIND)
+        cells = [
+            [row.title, row.site or fmt.NONE, row.started, history_layout.detail(row)]
+            for row in shown.itertuples(index=False)
+        ]
+        columns = ["incident", "site", "started", "before \u2192 after"]
+        if kind in ("new", "gone", "left_scope"):
+            columns, cells = columns[:3], [c[:3] for c in cells]
+        kinds.append(
+            {
+                "id": f"changes-{kind}",
+                "heading": f"{words.capitalize()} ({fmt.count(len(rows))})",
+                "note": history_layout.KIND_NOTES[kind],
+                "table": _table(columns, cells),
+                "more": len(rows) - len(shown),
+            }
+        )
+    return kinds
 
 
 def _figures(frames: IncidentFrames, as_of: pd.Timestamp, loaded: bool) -> dict[str, Png]:

@@ -16,10 +16,14 @@ from typing import Any
 
 import pandas as pd
 
+from intrace_analytics._util import clock
 from intrace_analytics._util import format as fmt
 from intrace_analytics.analysis import _sites as sites
 from intrace_analytics.analysis import _status as analysis
+from intrace_analytics.frames import _schema as schema
 from intrace_analytics.frames._container import IncidentFrames
+from intrace_analytics.history._history import History
+from intrace_analytics.report import _history as changes_layout
 from intrace_analytics.report._layout import (
     ARCHIVED,
     NO_END_TIMES,
@@ -46,7 +50,10 @@ from intrace_analytics.report._layout import (
     times,
 )
 
-__all__ = ["summary_text"]
+__all__ = ["changes_text", "history_summary_text", "summary_text"]
+
+#: How many incidents of each kind of change the summary names (``changes`` lists all).
+NAMED_IN_SUMMARY = 5
 
 #: Under each later table made of statuses or severities, when the as-of is before the
 #: fetch (the first such table says it in full).
@@ -241,6 +248,104 @@ def _provenance_line(metadata: Mapping[str, Any]) -> str:
         f"Source: {rows_text or 'unknown'} rows, fetched at {fetched_text or 'unknown'}, "
         f"complete: {complete_text or 'unknown'}"
     )
+
+
+# -- text: a history store ----------------------------------------------------------
+
+
+def history_summary_text(
+    view: changes_layout.HistoryView, *, as_of: pd.Timestamp | datetime | str | None = None
+) -> str:
+    """What changed since the previous load, then :func:`summary_text` of the load
+    shown (``view``: :func:`~intrace_analytics.report._history.history_view`); every line
+    at most 80 characters."""
+    lines = [*_wrap(changes_layout.span_sentence(view))]
+    sentence = changes_layout.backlog_sentence(view.trend)
+    if sentence:
+        lines += ["", *_wrap(sentence)]
+    lines += ["", *count_lines(view)]
+    if view.previous is not None:
+        for kind, words in changes_layout.KINDS.items():
+            rows = view.named[view.named["change"] == kind]
+            if not len(rows):
+                continue
+            lines += ["", f"{words.capitalize()} ({fmt.count(len(rows))}):"]
+            lines += [changes_layout.named_line(r, WIDTH) for r in
+                      rows.head(NAMED_IN_SUMMARY).itertuples(index=False)]  # fmt: skip
+            if len(rows) > NAMED_IN_SUMMARY:
+                lines.append(f"  ... and {fmt.count(len(rows) - NAMED_IN_SUMMARY)} more")
+    section = _section(changes_layout.CHANGES_HEADING, lines)
+    return section + "\n\n" + summary_text(view.frames, as_of=as_of)
+
+
+def count_lines(view: changes_layout.HistoryView) -> list[str]:
+    """One line per table: its changes counted by kind (``incidents: 112 new, ...``)."""
+    lines = [changes_layout.count_line("incidents", view.counts)]
+    lines += [changes_layout.count_line(t, counts) for t, counts in view.others.items()]
+    return [line for part in lines for line in _wrap(part)]
+
+
+def changes_text(history: History, since: Any = None, until: Any = None, *,
+                 table: str = "incidents") -> str:  # fmt: skip
+    """Every change of ``table`` between two loads (as :meth:`History.changes` chooses
+    them), named for a reader, one line each, at most 80 characters a line."""
+    changes = history.changes(since, until, table=table)
+    loads = history.loads
+    end = _load_at(loads, until, default=len(loads) - 1)
+    start = _load_at(loads, since, default=end - 1) if end >= 0 else -1
+    if end < 0 or start >= end:
+        return f"No change of {table}: fewer than two loads in the span.\n"
+    names = changes_layout.key_names(history.as_of(loads["fetched_at"].iloc[end]), table)
+    if start >= 0:
+        before = changes_layout.key_names(history.as_of(loads["fetched_at"].iloc[start]), table)
+        names = pd.concat([names, before[~before.index.isin(names.index)]])
+    span = (f"from {changes_layout.load_words(loads.iloc[start])}" if start >= 0
+            else "from no load")  # fmt: skip
+    head = f"Changes of {table} {span} to {changes_layout.load_words(loads.iloc[end])}:"
+    counts = (changes_layout.incident_counts(changes) if table == "incidents"
+              else changes_layout.table_counts(changes, table))  # fmt: skip
+    lines = [*_wrap(head), *_wrap(changes_layout.count_line(table, counts))]
+    return "\n".join(lines + _change_listing(changes, table, names)) + "\n"
+
+
+def _load_at(loads: pd.DataFrame, moment: Any, default: int) -> int:
+    """The position of the last load at or before ``moment`` (-1: none)."""
+    if moment is None:
+        return default
+    return int((loads["fetched_at"] <= clock.as_of(moment)).sum()) - 1
+
+
+def _change_listing(changes: pd.DataFrame, table: str, names: pd.Series) -> list[str]:
+    """Per kind of change, a heading and one line per key (its fields, for edits)."""
+    keys = list(schema.TABLES[table].key_columns)
+    key = changes[keys].astype(str).agg("\x1f".join, axis=1) if len(changes) else changes[keys]
+    frame = changes.assign(_key=key, _name=[names.get(k, changes_layout.short_id(k)) for k in key])
+    lines: list[str] = []
+    for kind in dict.fromkeys([*changes_layout.KINDS, *frame["change"]]):
+        rows = frame[frame["change"] == kind]
+        if not len(rows):
+            continue
+        grouped = rows.groupby("_key", sort=False)
+        lines += ["", f"{kind} ({fmt.count(grouped.ngroups)}):"]
+        for _, group in grouped:
+            first = group.iloc[0]
+            if kind in ("new", "gone", "left_scope"):
+                after = ""
+            elif kind == changes_layout.EDITED or len(group) > 1:
+                after = ", ".join(group["field"].astype(str))
+            else:
+                after = f"{fmt.label(first['before'])} \u2192 {fmt.label(first['after'])}"
+            lines.append(_named(str(first["_name"]), after))
+    return lines
+
+
+def _named(name: str, after: str) -> str:
+    room = WIDTH - 2 - (len(after) + 2 if after else 0)
+    if room < 24:  # a long list of fields goes on its own line
+        fields = textwrap.wrap(after, WIDTH - 4, break_on_hyphens=False)
+        return "\n".join([_named(name, ""), *("    " + x for x in fields)])
+    text = changes_layout.shorten(name, room)
+    return f"  {text.ljust(room)}  {after}" if after else f"  {text}"
 
 
 # -- text: layout --------------------------------------------------------------------
