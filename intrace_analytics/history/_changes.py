@@ -241,10 +241,11 @@ def _isoformat(values: pd.Series) -> pd.Series:
     """UTC timestamps as ``Timestamp.isoformat`` writes them (``+00:00``, microseconds
     only when there are some), vectorised."""
     stamps = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-    seconds = np.datetime_as_string(stamps, unit="s").astype(object)
-    micro = (stamps - stamps.astype("datetime64[s]")).astype(np.int64)
-    fraction = np.where(micro > 0, np.char.mod(".%06d", micro).astype(object), "")
-    text = pd.Series(seconds + fraction + "+00:00", dtype=_TEXT)
+    whole = stamps == stamps.astype("datetime64[s]")
+    text = np.where(
+        whole, np.datetime_as_string(stamps, unit="s"), np.datetime_as_string(stamps, unit="us")
+    ).astype(object)
+    text = pd.Series(text + "+00:00", dtype=_TEXT)
     return text.where(values.notna().to_numpy(), pd.NA)
 
 
