@@ -69,6 +69,7 @@ from intrace_analytics.viz._plots import (
     plot_severity_by_type,
     plot_status_breakdown,
 )
+from intrace_analytics.viz._trend import plot_trend
 
 __all__ = [
     "ApiError",
@@ -109,6 +110,7 @@ __all__ = [
     "plot_site_maps",
     "plot_status_breakdown",
     "plot_threat_map",
+    "plot_trend",
     "read_jsonl",
     "read_parquet",
     "resolution_summary",

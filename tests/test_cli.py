@@ -71,7 +71,8 @@ def test_demo_fetches_then_syncs_across_a_week_and_reports_the_changes(tmp_path:
     changes = history.changes()
     resolved = changes.loc[changes["change"] == "resolved", "incident_id"].nunique()
     new = changes.loc[changes["change"] == "new", "incident_id"].nunique()
-    assert new and resolved
+    assert new
+    assert resolved
     assert any(
         line.startswith(f"incidents: {new} new, {resolved} resolved") for line in lines
     ), result.stdout
