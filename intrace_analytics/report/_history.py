@@ -59,6 +59,12 @@ KIND_NOTES: dict[str, str] = {
     "left_scope": "no longer matches the store's filters (resolved, re-scoped or deleted)",
 }
 
+#: The order the incidents of a kind are listed in, in words (``""``: every other kind).
+ORDER_WORDS = {
+    "escalated": "the highest severity now first, then the latest started",
+    "": "the latest started first",
+}
+
 #: Words of the other tables' changes, in the order shown.
 TABLE_WORDS: dict[str, str] = {
     "incidents": "incidents",

@@ -78,7 +78,7 @@ HISTORY_SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 #: How many incidents of each kind of change the Changes section names.
-NAMED_PER_KIND = 25
+NAMED_PER_KIND = 10
 
 #: How many open incidents the "highest linked severity" table lists.
 TOP_OPEN = 20
@@ -332,7 +332,9 @@ def _change_kinds(named: pd.DataFrame) -> list[dict[str, Any]]:
             {
                 "id": f"changes-{kind}",
                 "heading": f"{words.capitalize()} ({fmt.count(len(rows))})",
-                "note": history_layout.KIND_NOTES[kind],
+                "note": history_layout.KIND_NOTES[kind][:1].upper()
+                + history_layout.KIND_NOTES[kind][1:],
+                "order": history_layout.ORDER_WORDS.get(kind, history_layout.ORDER_WORDS[""]),
                 "table": _table(columns, cells),
                 "more": len(rows) - len(shown),
             }

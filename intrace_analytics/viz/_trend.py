@@ -76,10 +76,12 @@ def plot_trend(trend: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) ->
             fmt.count(value),
             (position, float(value)),
             textcoords="offset points",
-            xytext=(0, 6),
+            xytext=(0, -8),  # below the line: the closed line often runs just above it
             ha="center",
+            va="top",
             fontsize="small",
-            color=style.STATUS_COLORS["open"],
+            color="#222222",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
         )
     _load_ticks(ax, trend["fetched_at"])
     ax.set_ylim(bottom=0)
