@@ -15,8 +15,10 @@ Vocabulary of :func:`changes`, per table:
   with it and is not reported apart).
 
 A change is the net change between the two loads: a row that changed and came back
-shows nothing. Its ``fetched_at`` is that of the last load in the span that wrote a row
-of that key.
+shows nothing. Its ``fetched_at`` is that of the last load in the span that made it: for
+a column, the last load that changed that column; for ``new``, the last load that
+brought the row back into the result set; for an escalation, the last load that moved
+the incident's highest severity.
 """
 
 from __future__ import annotations

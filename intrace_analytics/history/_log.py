@@ -12,6 +12,10 @@ partitions, by path, never by globbing a table's directory, so a partition that 
 or a racing writer left uncommitted is never seen. Categorical columns are plain strings
 in the log (any engine reads them); the categories of each load are kept in its ``loads``
 file's metadata and put back on reading (:func:`to_frame`).
+
+Each partition holds its rows in key order. The state at a load (:func:`state`) is then
+the first load's snapshot, less the keys later loads wrote (one hash lookup), plus their
+latest rows: the keys of nearly sorted runs, which sort cheaply, and one copy of the rows.
 """
 
 from __future__ import annotations
