@@ -99,11 +99,12 @@ The targets. Those of issue 12, chosen by the core count, compare ours with arro
 
 And those of issue 3 (section 5, set at 1,000,000, where the bodies are 1.64 GB): ours'
 peak RSS at most 1.2x the bytes of the page bodies (:data:`RSS_LIMIT`), judged at
-1,000,000 only (at smaller N the import overhead dominates, so elsewhere it is information, and n/a is not a miss). Issue
-12 keeps it on machines with many cores: at 1,000,000 ``ours@16`` runs too (the parse
-workers a 16-core machine gets by default; ``--many-workers K`` changes the count, 0
-leaves it out) and its peak RSS is judged the same way, so that a machine with few
-cores still checks the memory that sixteen parses at once take;
+1,000,000 only (at smaller N the import overhead dominates, so elsewhere it is
+information, and n/a is not a miss). Issue 12 keeps it on machines with many cores: at
+1,000,000 ``ours@16`` runs too (the parse workers a 16-core machine gets by default;
+``--many-workers K`` changes the count, 0 leaves it out) and its peak RSS is judged the
+same way, so that a machine with few cores still checks the memory that sixteen parses
+at once take;
 ``json_normalize`` / ours at least 10x, judged at each size where json_normalize runs (a
 failed run is n/a, missed; only where it is unavailable, pandas not installed say, is it
 not judged).
