@@ -90,7 +90,8 @@ def changes(store: Store, since: Any, until: Any, table: str) -> pd.DataFrame:
     made = _made_at(table, before, span)
     parts = _row_changes(table, before, after, stamps, made)
     if table == "incidents":
-        parts.append(_severity_changes(store, loads, since_seq, until_seq, stamps))
+        span_rows = (before, after)
+        parts.append(_severity_changes(store, loads, since_seq, until_seq, stamps, span_rows))
     return _frame(table, parts)
 
 
@@ -179,7 +180,7 @@ def _when(
     if made is not None and len(made) and len(part):
         key = _key_strings(table, part)
         seq = np.where(key.isin(made.index), key.map(made).fillna(0).to_numpy(np.int64), seq)
-    part["fetched_at"] = stamps.iloc[seq - 1].to_numpy() if len(part) else []
+    part["fetched_at"] = stamps.array.take(seq - 1)
     return part
 
 
@@ -252,7 +253,12 @@ def _isoformat(values: pd.Series) -> pd.Series:
 
 
 def _severity_changes(
-    store: Store, loads: pd.DataFrame, since: int, until: int, stamps: pd.Series
+    store: Store,
+    loads: pd.DataFrame,
+    since: int,
+    until: int,
+    stamps: pd.Series,
+    span_rows: tuple[pa.Table, pa.Table],
 ) -> pd.DataFrame:
     """escalated / deescalated incidents: the highest known severity among their linked
     threats, at ``since`` and at ``until``, for incidents in the result set at both
@@ -261,7 +267,9 @@ def _severity_changes(
     A threat that appeared or left reaches an incident's highest severity only through
     links that appeared or left with it (a load's links name threats of that load), so
     only threats present at both loads with another rank are followed through the
-    links; the log of links is read whole only when there is such a threat."""
+    links; the log of links is read whole only when there is such a threat.
+    ``span_rows`` are the incidents the span wrote, at ``since`` (those present) and
+    their latest rows in the span: who of them is present at both needs no read."""
     touched = scan(store, loads, "links", after=since, upto=until, columns=["incident_id"])
     candidates = pc.unique(touched["incident_id"])
     moved = _moved_threats(store, loads, since, until)
@@ -270,7 +278,7 @@ def _severity_changes(
             store, loads, "links", upto=until, columns=["incident_id"], keys=moved, by="threat_id"
         )
         candidates = pc.unique(pa.chunked_array([candidates, through["incident_id"]]))
-    present = _present_at_both(store, loads, candidates, since, until)
+    present = _present_at_both(store, loads, candidates, since, span_rows)
     if not len(present):
         return _frame("incidents", []).iloc[:0]
     links = scan(
@@ -314,17 +322,24 @@ def _escalations(ranks: pd.DataFrame, since: int, until: int, stamps: pd.Series)
             "field": "max_severity",
             "before": pd.array([labels.get(int(r)) for r in before], dtype=_TEXT),
             "after": pd.array([labels.get(int(r)) for r in after], dtype=_TEXT),
-            "fetched_at": stamps.iloc[np.asarray(last_step, dtype=np.int64) + since].to_numpy(),
+            "fetched_at": stamps.array.take(np.asarray(last_step, dtype=np.int64) + since),
         }
     )
 
 
 def _moved_threats(store: Store, loads: pd.DataFrame, since: int, until: int) -> pa.Array:
-    """The threats in the result set at both loads whose severity rank differs."""
+    """The threats in the result set at both loads whose severity rank differs.
+
+    Only threats the span wrote other than as ``new`` can have been present at
+    ``since`` (a key's first row in the span says whether it was: ``new`` only when it
+    was absent), so only those are looked up in the loads before."""
     columns = ["threat_id", "severity_rank"]
     span = scan(store, loads, "threats", after=since, upto=until, columns=columns)
+    existing = pc.unique(pc.filter(span["threat_id"], pc.not_equal(span["change"], "new")))
     span = latest(span, "threats")
-    span = span.filter(still_present(span["change"]))
+    span = span.filter(
+        pc.and_(still_present(span["change"]), pc.is_in(span["threat_id"], value_set=existing))
+    )
     if not span.num_rows:
         return pa.array([], pa.string())
     before = state(store, loads, "threats", upto=since, columns=columns, keys=span["threat_id"])
@@ -337,16 +352,33 @@ def _moved_threats(store: Store, loads: pd.DataFrame, since: int, until: int) ->
 
 
 def _present_at_both(
-    store: Store, loads: pd.DataFrame, ids: pa.Array, since: int, until: int
+    store: Store,
+    loads: pd.DataFrame,
+    ids: pa.Array | pa.ChunkedArray,
+    since: int,
+    span_rows: tuple[pa.Table, pa.Table],
 ) -> pa.Array:
-    """Those of ``ids`` in the result set at load ``since`` and at load ``until``."""
+    """Those of ``ids`` in the result set at load ``since`` and at the span's end.
+
+    An incident the span wrote is present at ``since`` when it is in the state then
+    (``span_rows[0]``) and at the end when its latest row (``span_rows[1]``) says so;
+    one the span did not write is present at both or at neither: the loads up to
+    ``since`` say which."""
     if not len(ids):
         return pa.array([], pa.string())
-    rows = scan(store, loads, "incidents", upto=until, columns=["incident_id"], keys=ids)
-    at_until = _present(latest(rows, "incidents"))["incident_id"]
-    at_since = _present(latest(rows.filter(pc.less_equal(rows["_seq"], since)), "incidents"))
-    both = pc.filter(at_until, pc.is_in(at_until, value_set=at_since["incident_id"]))
-    return both.combine_chunks() if isinstance(both, pa.ChunkedArray) else both
+    before, after = span_rows
+    written = pc.is_in(ids, value_set=after["incident_id"])
+    stays = after.filter(still_present(after["change"]))["incident_id"]
+    ours = pc.filter(ids, written)
+    ours = pc.filter(ours, pc.is_in(ours, value_set=stays))
+    ours = pc.filter(ours, pc.is_in(ours, value_set=before["incident_id"]))
+    others = pc.filter(ids, pc.invert(written))
+    if len(others):
+        at_since = state(
+            store, loads, "incidents", upto=since, columns=["incident_id"], keys=others
+        )
+        ours = pa.chunked_array([ours, at_since["incident_id"]], pa.string())
+    return ours.combine_chunks() if isinstance(ours, pa.ChunkedArray) else ours
 
 
 def _present(rows: pa.Table) -> pa.Table:
@@ -456,10 +488,10 @@ def versions(store: Store, table: str) -> pd.DataFrame:
     following = np.append(np.where(codes[1:] == codes[:-1], seq[1:], 0), 0)
     keep = still_present(log["change"]).to_numpy(zero_copy_only=False)
     frame = to_frame(table, log.filter(pa.array(keep)))
-    frame["valid_from"] = stamps.iloc[seq[keep] - 1].to_numpy() if keep.any() else []
+    frame["valid_from"] = stamps.array.take(seq[keep] - 1)
     valid_to = pd.Series(pd.NaT, index=frame.index, dtype=_UTC)
     ended = following[keep] > 0
-    valid_to[ended] = stamps.iloc[following[keep][ended] - 1].to_numpy()
+    valid_to[ended] = stamps.array.take(following[keep][ended] - 1)
     frame["valid_from"] = frame["valid_from"].astype(_UTC)
     frame["valid_to"] = valid_to
     frame["change"] = pd.array(log.filter(pa.array(keep))["change"].to_pylist(), dtype=_TEXT)

@@ -40,7 +40,6 @@ from intrace_analytics.history._store import Store
 __all__ = [
     "GONE",
     "LOADS_SCHEMA",
-    "current",
     "data_schema",
     "decoded",
     "key_array",
@@ -182,6 +181,8 @@ def read_part(
 
     With ``keys``, the matched column is read first and the others only when some row
     matches, so a load that did not touch those keys costs one column."""
+    if keys is not None and not len(keys):
+        return _typed(_read_schema(table).empty_table(), table, columns)
     parquet = pq.ParquetFile(
         partition_path(store, table, load_id),
         filesystem=store.fs,
@@ -201,9 +202,20 @@ def read_part(
     return _typed(rows, table, columns)
 
 
+def _read_schema(table: str) -> pa.Schema:
+    """The types :func:`read_part` gives: the log's, text as Arrow dictionaries."""
+    dictionary = set(_dictionary_columns(table))
+    return pa.schema(
+        [
+            pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in dictionary else f
+            for f in log_schema(table)
+        ]
+    )
+
+
 def _typed(rows: pa.Table, table: str, columns: Sequence[str]) -> pa.Table:
     """``rows`` with exactly ``columns``, in that order; a missing one all null."""
-    target = log_schema(table)
+    target = _read_schema(table)
     return pa.table(
         {
             c: rows[c] if c in rows.column_names else pa.nulls(rows.num_rows, target.field(c).type)
@@ -234,7 +246,7 @@ def scan(
         found = read_part(store, table, load_id, wanted, keys=keys, by=by)
         parts.append(found.append_column("_seq", pa.repeat(pa.scalar(int(seq)), found.num_rows)))
     if not parts:
-        empty = _typed(log_schema(table).empty_table(), table, wanted)
+        empty = _typed(_read_schema(table).empty_table(), table, wanted)
         return empty.append_column("_seq", pa.array([], pa.int64()))
     return pa.concat_tables(parts, promote_options="permissive")
 
@@ -247,41 +259,100 @@ def state(
     upto: int,
     columns: Sequence[str] | None = None,
     keys: pa.Array | pa.ChunkedArray | None = None,
-    present: bool = True,
     ordered: bool = False,
 ) -> pa.Table:
-    """Per key, its row as of load ``upto`` (from the latest load at or before it that
-    wrote one), with ``change`` and ``_seq``; without the rows that had left the result
-    set when ``present``; ordered by key when ``ordered``, else in no promised order.
-    The rows are copied once, by one ``take``."""
-    log = scan(store, loads, table, upto=upto, columns=columns, keys=keys)
-    positions = current(log, table)
-    if present:
-        positions = positions[still_present(log["change"].take(positions)).to_numpy(False)]
+    """Per key in the result set at load ``upto``, its row from the latest load at or
+    before it that wrote one: ``columns`` (the table's, by default) and, when ``keys``
+    is given, only those keys; ordered by key when ``ordered``, else in no promised
+    order. The rows are copied once, by one ``take``.
+
+    The first load holds most rows, all ``new`` (it has no previous state), in key
+    order: its ``change`` is not read, the keys later loads wrote are taken out of it by
+    one hash lookup of its keys among theirs (few), and their latest rows are merged in
+    by key (:func:`_merged`) rather than sorting every row."""
+    wanted = list(columns or data_schema(table).names)
+    chosen = loads[loads["load_seq"] <= upto]
+    if chosen.empty:
+        return _typed(_read_schema(table).empty_table(), table, wanted)
+    first_seq = int(chosen["load_seq"].iloc[0])
+    first = read_part(store, table, chosen["load_id"].iloc[0], wanted, keys=keys)
+    later = scan(store, loads, table, after=first_seq, upto=upto, columns=wanted, keys=keys)
+    later = latest(later, table)
+    replaced = pc.is_in(key_array(first, table), value_set=key_array(later, table))
+    kept = np.flatnonzero(~replaced.to_numpy(zero_copy_only=False))
+    later = later.filter(still_present(later["change"])).select(wanted)
     if ordered:
-        keys_at = log.select(list(schema.TABLES[table].key_columns)).take(positions)
-        positions = positions[pc.sort_indices(keys_at, _ascending(table)).to_numpy()]
-    if len(positions) == log.num_rows and (positions[1:] > positions[:-1]).all():
-        return log  # every row, in order: nothing to copy
-    return log.take(positions)
+        later = later.sort_by(_ascending(table)) if later.num_rows else later
+        positions = _merged(first, kept, later, table)
+    else:
+        positions = np.concatenate([kept, first.num_rows + np.arange(later.num_rows)])
+    if not later.num_rows:
+        if len(positions) == first.num_rows and (positions[1:] > positions[:-1]).all():
+            return first  # every row, in order: nothing to copy
+        return first.take(positions)
+    rows = pa.concat_tables([first, later], promote_options="permissive")
+    return rows.take(positions)
 
 
-def current(log: pa.Table, table: str) -> np.ndarray:
-    """The positions of the rows of ``log`` (in load order) that are their key's latest.
+def _merged(first: pa.Table, kept: np.ndarray, later: pa.Table, table: str) -> np.ndarray:
+    """The positions in ``first`` then ``later`` of the rows ``kept`` of ``first`` and
+    every row of ``later``, in key order; both are in key order already and share no
+    key, so each row of ``later`` goes in where a binary search of ``first`` puts it.
 
-    The first load in ``log`` is usually the first load's snapshot and holds most rows:
-    it is filtered by one hash lookup against the keys the later loads wrote, which are
-    few, instead of grouping every row of the log by key."""
-    seq = log["_seq"].to_numpy()
-    if not len(seq) or seq[0] == seq[-1]:
-        return np.arange(len(seq))  # one load: a key appears at most once
-    base = int(np.searchsorted(seq, seq[0], side="right"))
-    later = log.slice(base)
-    latest_later = base + _latest_positions(later, table)
-    newer = pc.is_in(
-        key_array(log.slice(0, base), table), value_set=key_array(log.take(latest_later), table)
+    The search needs keys that NumPy compares as Arrow sorts them: one column of
+    strings of one byte length (identifiers such as UUIDs), viewed in place as fixed
+    width bytes. Other keys, or a first load not in key order, are sorted whole."""
+    count = later.num_rows
+    ranks = _insertion_points(first, later, table)
+    if ranks is None:
+        positions = np.concatenate([kept, first.num_rows + np.arange(count)])
+        key_columns = list(schema.TABLES[table].key_columns)
+        rows = pa.concat_tables([first.select(key_columns), later.select(key_columns)])
+        return positions[pc.sort_indices(rows.take(positions), _ascending(table)).to_numpy()]
+    # A row of later lands after the kept rows of first below it and the rows of later
+    # before it; the kept rows of first fill the other slots, in order.
+    slots = np.searchsorted(kept, ranks) + np.arange(count)
+    positions = np.empty(len(kept) + count, dtype=np.int64)
+    filled = np.zeros(len(positions), dtype=bool)
+    filled[slots] = True
+    positions[slots] = first.num_rows + np.arange(count)
+    positions[~filled] = kept
+    return positions
+
+
+def _insertion_points(first: pa.Table, later: pa.Table, table: str) -> np.ndarray | None:
+    """For each key of ``later``, how many keys of ``first`` sort below it; ``None``
+    when the keys are not one column of same-length strings or ``first`` is not in
+    order."""
+    columns = schema.TABLES[table].key_columns
+    if len(columns) != 1:
+        return None
+    below = _fixed_width(first[columns[0]])
+    if below is None or (len(below) > 1 and not (below[1:] >= below[:-1]).all()):
+        return None
+    if not later.num_rows:
+        return np.zeros(0, dtype=np.int64)
+    above = _fixed_width(later[columns[0]])
+    if above is None or above.dtype != below.dtype:
+        return None
+    return np.searchsorted(below, above, side="left")
+
+
+def _fixed_width(values: pa.ChunkedArray) -> np.ndarray | None:
+    """Strings of one byte length and no nulls as a NumPy ``S<width>`` view of their
+    bytes (same-width byte strings order as Arrow orders them); else ``None``."""
+    array = values.combine_chunks()
+    if not pa.types.is_string(array.type) or array.null_count or not len(array):
+        return None
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+        array.offset : array.offset + len(array) + 1
+    ]
+    width = int(offsets[1] - offsets[0])
+    if width == 0 or not (np.diff(offsets) == width).all():
+        return None
+    return np.frombuffer(
+        array.buffers()[2], dtype=f"S{width}", count=len(array), offset=int(offsets[0])
     )
-    return np.concatenate([np.flatnonzero(~newer.to_numpy(False)), latest_later])
 
 
 def _latest_positions(log: pa.Table, table: str) -> np.ndarray:
