@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,60 @@ def test_frames_without_fetched_at_are_refused(history: History, base: IncidentF
     del frames.metadata["fetched_at"]
     with pytest.raises(ValueError, match="fetched_at"):
         history.append(frames)
+
+
+def renamed_ids(
+    frames: IncidentFrames, rename: Callable[[str], str], columns: tuple[str, ...]
+) -> IncidentFrames:
+    """A copy of ``frames`` with the ids in ``columns`` passed through ``rename``."""
+    copied = copy.deepcopy(frames)
+    for frame in copied.tables().values():
+        for column in columns:
+            if column in frame:
+                frame[column] = frame[column].map(rename).astype("string")
+    return copied
+
+
+def marked(value: str, day: int) -> str:
+    """``value`` with its middle character replaced by a letter no hex id holds."""
+    middle = len(value) // 2
+    return f"{value[:middle]}{'ghijk'[day]}{value[middle + 1 :]}"
+
+
+@pytest.mark.parametrize("ids", ["uuid", "varying length"])
+def test_as_of_orders_rows_by_key_as_rows_come_and_go_over_loads(
+    history: History, base: IncidentFrames, ids: str
+) -> None:
+    """Rows new at later loads sort among the first load's, whatever the ids look like
+    (one length, as UUIDs, or not)."""
+    if ids == "varying length":
+        columns = ("incident_id", "link_id", "threat_id")
+        base = renamed_ids(base, lambda v: v.replace("-", "")[: 8 + int(v[:2], 16) % 20], columns)
+    history.append(base)
+    loads = [base]
+    for day in (1, 2, 3):
+        nxt = at(loads[-1], T0 + day * DAY)
+        # Three incidents of the first load come back under new ids, with their links;
+        # two leave; one is renamed.
+        source = base.incidents["incident_id"].iloc[10 * day : 10 * day + 3]
+        copies = IncidentFrames.from_tables(
+            {
+                "incidents": base.incidents[base.incidents["incident_id"].isin(source)],
+                "links": base.links[base.links["incident_id"].isin(source)],
+                "threats": base.threats.iloc[:0],
+            },
+            base.metadata,
+        )
+        added = renamed_ids(copies, partial(marked, day=day), ("incident_id", "link_id"))
+        drop_incidents(nxt, nxt.incidents["incident_id"].iloc[[40 + day, 80 + day]].tolist())
+        nxt.incidents = pd.concat([nxt.incidents, added.incidents], ignore_index=True)
+        nxt.links = pd.concat([nxt.links, added.links], ignore_index=True)
+        renamed = nxt.incidents["incident_id"].iloc[5]
+        set_value(nxt.incidents, "incident_id", renamed, "title", f"Renamed {day}")
+        history.append(nxt)
+        loads.append(nxt)
+    for day, frames in enumerate(loads):
+        assert_as_of(history, T0 + day * DAY, frames)
 
 
 def test_an_incomplete_load_is_refused_unless_allowed_and_carries_forward(

@@ -196,10 +196,19 @@ def read_part(
         mask = pc.is_in(values[by] if by else key_array(values, table), value_set=keys)
         if not pc.any(mask).as_py():
             return _typed(parquet.schema_arrow.empty_table(), table, columns)
-    rows = parquet.read(columns=[c for c in columns if c in present])
+    rows = _read_groups(parquet, [c for c in columns if c in present])
     if mask is not None:
         rows = rows.filter(mask)
     return _typed(rows, table, columns)
+
+
+def _read_groups(parquet: pq.ParquetFile, columns: list[str]) -> pa.Table:
+    """The file's ``columns``, one chunk per row group: a read of the whole file joins
+    the row groups into one chunk per column, a copy of every row."""
+    if parquet.num_row_groups < 2:
+        return parquet.read(columns=columns)
+    groups = range(parquet.num_row_groups)
+    return pa.concat_tables([parquet.read_row_group(g, columns=columns) for g in groups])
 
 
 def _read_schema(table: str) -> pa.Schema:
@@ -290,8 +299,51 @@ def state(
         if len(positions) == first.num_rows and (positions[1:] > positions[:-1]).all():
             return first  # every row, in order: nothing to copy
         return first.take(positions)
-    rows = pa.concat_tables([first, later], promote_options="permissive")
-    return rows.take(positions)
+    return _take(pa.concat_tables([first, later], promote_options="permissive"), positions)
+
+
+def _take(rows: pa.Table, positions: np.ndarray) -> pa.Table:
+    """``rows.take(positions)``, each column copied once.
+
+    Arrow's take of a chunked string column (pyarrow 26) concatenates the chunks (a
+    copy of the column) and then finds each row's chunk, some 20x slower than taking
+    from one array. Identifiers (strings of one length, as UUIDs are) are gathered
+    from each chunk in place instead (:func:`_gather_fixed`); the other columns are
+    concatenated first: they are small integers (text is read as dictionaries),
+    timestamps and numbers."""
+    indices = pa.array(positions, pa.int64())
+    columns = []
+    for column in rows.columns:
+        gathered = _gather_fixed(column, positions)
+        columns.append(pc.take(column.combine_chunks(), indices) if gathered is None else gathered)
+    return pa.Table.from_arrays(columns, schema=rows.schema)
+
+
+def _gather_fixed(column: pa.ChunkedArray, positions: np.ndarray) -> pa.Array | None:
+    """``column[positions]`` for strings of one byte length without nulls, copied once
+    from each chunk's bytes through NumPy; ``None`` for any other column."""
+    if not pa.types.is_string(column.type) or column.null_count or not len(positions):
+        return None
+    views: list[tuple[int, np.ndarray]] = []
+    start = 0
+    for chunk in column.chunks:
+        view = _fixed_width(chunk) if len(chunk) else None
+        if len(chunk) and (view is None or (views and view.dtype != views[0][1].dtype)):
+            return None
+        if view is not None:
+            views.append((start, view))
+        start += len(chunk)
+    width = views[0][1].dtype.itemsize if views else 0
+    if not views or (len(positions) + 1) * width >= 2**31:  # int32 offsets
+        return None
+    gathered = np.empty(len(positions), dtype=views[0][1].dtype)
+    for start, view in views:
+        inside = (positions >= start) & (positions < start + len(view))
+        gathered[inside] = view[positions[inside] - start]
+    offsets = np.arange(0, (len(gathered) + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), len(gathered), [None, pa.py_buffer(offsets), pa.py_buffer(gathered)]
+    )
 
 
 def _merged(first: pa.Table, kept: np.ndarray, later: pa.Table, table: str) -> np.ndarray:
@@ -338,10 +390,10 @@ def _insertion_points(first: pa.Table, later: pa.Table, table: str) -> np.ndarra
     return np.searchsorted(below, above, side="left")
 
 
-def _fixed_width(values: pa.ChunkedArray) -> np.ndarray | None:
+def _fixed_width(values: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
     """Strings of one byte length and no nulls as a NumPy ``S<width>`` view of their
     bytes (same-width byte strings order as Arrow orders them); else ``None``."""
-    array = values.combine_chunks()
+    array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if not pa.types.is_string(array.type) or array.null_count or not len(array):
         return None
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
