@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -173,42 +174,48 @@ def read_part(
     *,
     keys: pa.Array | pa.ChunkedArray | None = None,
     by: str | None = None,
+    pool: pa.MemoryPool | None = None,
 ) -> pa.Table:
     """One load's partition of ``table``: ``columns`` (text as Arrow dictionaries: see
     :func:`_dictionary_columns`); when
     ``keys`` is given, only the rows whose key (or column ``by``) is among them. A
-    column the file lacks reads as missing values.
+    column the file lacks reads as missing values. ``pool``: the Arrow memory pool the
+    rows are read into (the default pool when ``None``).
 
     With ``keys``, the matched column is read first and the others only when some row
     matches, so a load that did not touch those keys costs one column."""
     if keys is not None and not len(keys):
         return _typed(_read_schema(table).empty_table(), table, columns)
-    parquet = pq.ParquetFile(
+    dictionary = [c for c in _dictionary_columns(table) if c in columns]
+    options = ds.ParquetReadOptions(dictionary_columns=dictionary)
+    part = ds.dataset(
         partition_path(store, table, load_id),
+        format=ds.ParquetFileFormat(read_options=options),
         filesystem=store.fs,
-        read_dictionary=[c for c in _dictionary_columns(table) if c in columns],
     )
-    present = set(parquet.schema_arrow.names)
+    present = set(part.schema.names)
     mask = None
     if keys is not None:
         matched = [by] if by else list(schema.TABLES[table].key_columns)
-        values = parquet.read(columns=matched)
+        values = _read_rows(part, matched, pool)
         mask = pc.is_in(values[by] if by else key_array(values, table), value_set=keys)
         if not pc.any(mask).as_py():
-            return _typed(parquet.schema_arrow.empty_table(), table, columns)
-    rows = _read_groups(parquet, [c for c in columns if c in present])
+            return _typed(part.schema.empty_table(), table, columns)
+    rows = _read_rows(part, [c for c in columns if c in present], pool)
     if mask is not None:
         rows = rows.filter(mask)
     return _typed(rows, table, columns)
 
 
-def _read_groups(parquet: pq.ParquetFile, columns: list[str]) -> pa.Table:
-    """The file's ``columns``, one chunk per row group: a read of the whole file joins
-    the row groups into one chunk per column, a copy of every row."""
-    if parquet.num_row_groups < 2:
-        return parquet.read(columns=columns)
-    groups = range(parquet.num_row_groups)
-    return pa.concat_tables([parquet.read_row_group(g, columns=columns) for g in groups])
+def _read_rows(part: ds.Dataset, columns: list[str], pool: pa.MemoryPool | None) -> pa.Table:
+    """The file's ``columns`` in file order, one chunk per row group: batches as large as
+    a row group (a join of the row groups into one chunk per column would copy every
+    row, and many small chunks slow every later gather)."""
+    return part.to_table(columns=columns, batch_size=_BATCH_ROWS, memory_pool=pool)
+
+
+#: At least a row group (pyarrow writes row groups of up to 1Mi rows).
+_BATCH_ROWS = 1 << 24
 
 
 def _read_schema(table: str) -> pa.Schema:
@@ -243,6 +250,7 @@ def scan(
     columns: Sequence[str] | None = None,
     keys: pa.Array | pa.ChunkedArray | None = None,
     by: str | None = None,
+    pool: pa.MemoryPool | None = None,
 ) -> pa.Table:
     """The log rows of ``table`` from the loads ``after < load_seq <= upto``, in load
     order, with their ``change`` and ``_seq``; only ``columns`` (all by default) and,
@@ -252,7 +260,7 @@ def scan(
     parts = []
     for load_id, seq in zip(chosen["load_id"], chosen["load_seq"], strict=True):
         # One file per load: its rows get its number without a lookup per row.
-        found = read_part(store, table, load_id, wanted, keys=keys, by=by)
+        found = read_part(store, table, load_id, wanted, keys=keys, by=by, pool=pool)
         parts.append(found.append_column("_seq", pa.repeat(pa.scalar(int(seq)), found.num_rows)))
     if not parts:
         empty = _typed(_read_schema(table).empty_table(), table, wanted)
@@ -269,40 +277,51 @@ def state(
     columns: Sequence[str] | None = None,
     keys: pa.Array | pa.ChunkedArray | None = None,
     ordered: bool = False,
+    pool: pa.MemoryPool | None = None,
 ) -> pa.Table:
     """Per key in the result set at load ``upto``, its row from the latest load at or
     before it that wrote one: ``columns`` (the table's, by default) and, when ``keys``
     is given, only those keys; ordered by key when ``ordered``, else in no promised
-    order. The rows are copied once, by one ``take``.
+    order. The rows are copied once, by one gather, into ``pool`` (Arrow's default
+    pool when ``None``).
 
     The first load holds most rows, all ``new`` (it has no previous state), in key
-    order: its ``change`` is not read, the keys later loads wrote are taken out of it by
-    one hash lookup of its keys among theirs (few), and their latest rows are merged in
-    by key (:func:`_merged`) rather than sorting every row."""
+    order: its ``change`` is not read, the keys later loads wrote (few) are found in it
+    by a binary search (:func:`_Sorted`) and their latest rows merged in by key rather
+    than sorting every row."""
     wanted = list(columns or data_schema(table).names)
     chosen = loads[loads["load_seq"] <= upto]
     if chosen.empty:
         return _typed(_read_schema(table).empty_table(), table, wanted)
     first_seq = int(chosen["load_seq"].iloc[0])
-    first = read_part(store, table, chosen["load_id"].iloc[0], wanted, keys=keys)
-    later = scan(store, loads, table, after=first_seq, upto=upto, columns=wanted, keys=keys)
+    first = read_part(store, table, chosen["load_id"].iloc[0], wanted, keys=keys, pool=pool)
+    later = scan(
+        store, loads, table, after=first_seq, upto=upto, columns=wanted, keys=keys, pool=pool
+    )
     later = latest(later, table)
-    replaced = pc.is_in(key_array(first, table), value_set=key_array(later, table))
-    kept = np.flatnonzero(~replaced.to_numpy(zero_copy_only=False))
-    later = later.filter(still_present(later["change"])).select(wanted)
+    if ordered and later.num_rows:
+        later = later.sort_by(_ascending(table))
+    sorted_first = _Sorted.of(first, later, table)
+    if sorted_first is None:
+        replaced = pc.is_in(key_array(first, table), value_set=key_array(later, table))
+        kept = np.flatnonzero(~replaced.to_numpy(zero_copy_only=False))
+    else:
+        kept = sorted_first.kept()
+    present = still_present(later["change"])
+    later = later.filter(present).select(wanted)
     if ordered:
-        later = later.sort_by(_ascending(table)) if later.num_rows else later
-        positions = _merged(first, kept, later, table)
+        positions = _merged(first, kept, later, table, sorted_first, present)
     else:
         positions = np.concatenate([kept, first.num_rows + np.arange(later.num_rows)])
     if not later.num_rows:
         if len(positions) == first.num_rows and (positions[1:] > positions[:-1]).all():
             return first  # every row, in order: nothing to copy
         return first.take(positions)
-    return _take(pa.concat_tables([first, later], promote_options="permissive"), positions)
+    rows = pa.concat_tables([first, later], promote_options="permissive", memory_pool=pool)
+    return _take(rows, positions, pool)
 
 
-def _take(rows: pa.Table, positions: np.ndarray) -> pa.Table:
+def _take(rows: pa.Table, positions: np.ndarray, pool: pa.MemoryPool | None) -> pa.Table:
     """``rows.take(positions)``, each column copied once.
 
     Arrow's take of a chunked string column (pyarrow 26) concatenates the chunks (a
@@ -312,55 +331,91 @@ def _take(rows: pa.Table, positions: np.ndarray) -> pa.Table:
     concatenated first: they are small integers (text is read as dictionaries),
     timestamps and numbers."""
     indices = pa.array(positions, pa.int64())
+    chunks: dict[tuple[int, ...], list[tuple[int, np.ndarray, np.ndarray]]] = {}
     columns = []
     for column in rows.columns:
-        gathered = _gather_fixed(column, positions)
-        columns.append(pc.take(column.combine_chunks(), indices) if gathered is None else gathered)
+        lengths = tuple(len(c) for c in column.chunks)
+        if lengths not in chunks:
+            chunks[lengths] = _by_chunk(lengths, positions)
+        gathered = _gather_fixed(column, chunks[lengths], len(positions), pool)
+        if gathered is None:
+            combined = column.combine_chunks(memory_pool=pool)
+            gathered = pc.take(combined, indices, memory_pool=pool)
+        columns.append(gathered)
     return pa.Table.from_arrays(columns, schema=rows.schema)
 
 
-def _gather_fixed(column: pa.ChunkedArray, positions: np.ndarray) -> pa.Array | None:
-    """``column[positions]`` for strings of one byte length without nulls, copied once
-    from each chunk's bytes through NumPy; ``None`` for any other column."""
-    if not pa.types.is_string(column.type) or column.null_count or not len(positions):
-        return None
-    views: list[tuple[int, np.ndarray]] = []
+def _by_chunk(
+    lengths: Sequence[int], positions: np.ndarray
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Per non-empty chunk: its index, the output slots its rows fill and their
+    positions inside it (worked out once per table, not once per column)."""
+    found = []
     start = 0
-    for chunk in column.chunks:
-        view = _fixed_width(chunk) if len(chunk) else None
-        if len(chunk) and (view is None or (views and view.dtype != views[0][1].dtype)):
-            return None
-        if view is not None:
-            views.append((start, view))
-        start += len(chunk)
-    width = views[0][1].dtype.itemsize if views else 0
-    if not views or (len(positions) + 1) * width >= 2**31:  # int32 offsets
+    for index, length in enumerate(lengths):
+        inside = (positions >= start) & (positions < start + length)
+        if length and inside.any():
+            slots = np.flatnonzero(inside)
+            found.append((index, slots, positions[slots] - start))
+        start += length
+    return found
+
+
+def _gather_fixed(
+    column: pa.ChunkedArray,
+    chunks: list[tuple[int, np.ndarray, np.ndarray]],
+    count: int,
+    pool: pa.MemoryPool | None,
+) -> pa.Array | None:
+    """``column`` at ``count`` positions (given per chunk, :func:`_by_chunk`) for strings
+    of one byte length without nulls, copied once from each chunk's bytes through NumPy
+    into a buffer of ``pool``; ``None`` for any other column."""
+    if not pa.types.is_string(column.type) or column.null_count or not count:
         return None
-    gathered = np.empty(len(positions), dtype=views[0][1].dtype)
-    for start, view in views:
-        inside = (positions >= start) & (positions < start + len(view))
-        gathered[inside] = view[positions[inside] - start]
-    offsets = np.arange(0, (len(gathered) + 1) * width, width, dtype=np.int32)
-    return pa.Array.from_buffers(
-        pa.string(), len(gathered), [None, pa.py_buffer(offsets), pa.py_buffer(gathered)]
-    )
+    views: list[np.ndarray] = []
+    for index, _, _ in chunks:
+        view = _fixed_width(column.chunk(index))
+        if view is None or (views and view.dtype != views[0].dtype):
+            return None
+        views.append(view)
+    if not views:
+        return None
+    first = views[0]
+    width = first.dtype.itemsize
+    if (count + 1) * width >= 2**31:  # int32 offsets
+        return None
+    data = pa.allocate_buffer(count * width, memory_pool=pool)
+    gathered = np.frombuffer(data, dtype=first.dtype)
+    for view, (_, slots, inside) in zip(views, chunks, strict=True):
+        if len(slots) == count:
+            np.take(view, inside, out=gathered)
+        else:
+            gathered[slots] = view[inside]
+    offsets = np.arange(0, (count + 1) * width, width, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), data])
 
 
-def _merged(first: pa.Table, kept: np.ndarray, later: pa.Table, table: str) -> np.ndarray:
+def _merged(
+    first: pa.Table,
+    kept: np.ndarray,
+    later: pa.Table,
+    table: str,
+    sorted_first: _Sorted | None,
+    present: pa.ChunkedArray | pa.Array,
+) -> np.ndarray:
     """The positions in ``first`` then ``later`` of the rows ``kept`` of ``first`` and
     every row of ``later``, in key order; both are in key order already and share no
-    key, so each row of ``later`` goes in where a binary search of ``first`` puts it.
-
-    The search needs keys that NumPy compares as Arrow sorts them: one column of
-    strings of one byte length (identifiers such as UUIDs), viewed in place as fixed
-    width bytes. Other keys, or a first load not in key order, are sorted whole."""
+    key, so each row of ``later`` goes in where a binary search of ``first`` puts it
+    (``sorted_first``; ``present`` picks the rows of ``later`` it searched for that
+    stay). Without the search (keys NumPy cannot compare as Arrow sorts them, or a
+    first load not in key order), every row is sorted."""
     count = later.num_rows
-    ranks = _insertion_points(first, later, table)
-    if ranks is None:
+    if sorted_first is None:
         positions = np.concatenate([kept, first.num_rows + np.arange(count)])
         key_columns = list(schema.TABLES[table].key_columns)
         rows = pa.concat_tables([first.select(key_columns), later.select(key_columns)])
         return positions[pc.sort_indices(rows.take(positions), _ascending(table)).to_numpy()]
+    ranks = sorted_first.ranks[present.to_numpy(zero_copy_only=False)]
     # A row of later lands after the kept rows of first below it and the rows of later
     # before it; the kept rows of first fill the other slots, in order.
     slots = np.searchsorted(kept, ranks) + np.arange(count)
@@ -372,22 +427,62 @@ def _merged(first: pa.Table, kept: np.ndarray, later: pa.Table, table: str) -> n
     return positions
 
 
-def _insertion_points(first: pa.Table, later: pa.Table, table: str) -> np.ndarray | None:
-    """For each key of ``later``, how many keys of ``first`` sort below it; ``None``
-    when the keys are not one column of same-length strings or ``first`` is not in
-    order."""
-    columns = schema.TABLES[table].key_columns
-    if len(columns) != 1:
-        return None
-    below = _fixed_width(first[columns[0]])
-    if below is None or (len(below) > 1 and not (below[1:] >= below[:-1]).all()):
-        return None
-    if not later.num_rows:
-        return np.zeros(0, dtype=np.int64)
-    above = _fixed_width(later[columns[0]])
-    if above is None or above.dtype != below.dtype:
-        return None
-    return np.searchsorted(below, above, side="left")
+@dataclass(frozen=True)
+class _Sorted:
+    """Where the keys of ``later`` fall among those of ``first`` (one key column of
+    same-length strings, which NumPy compares as Arrow sorts them, ``first`` in key
+    order): per key of ``later``, ``ranks`` (how many keys of ``first`` sort below it)
+    and ``found`` (its position in ``first``, -1 when absent). Searched chunk by chunk
+    of ``first``, so its key column is never joined into one copy."""
+
+    rows: int
+    ranks: np.ndarray
+    found: np.ndarray
+
+    @classmethod
+    def of(cls, first: pa.Table, later: pa.Table, table: str) -> _Sorted | None:
+        columns = schema.TABLES[table].key_columns
+        if len(columns) != 1:
+            return None
+        views = _sorted_views(first[columns[0]])
+        above = _fixed_width(later[columns[0]]) if later.num_rows else np.zeros(0, "S1")
+        if views is None or above is None:
+            return None
+        if views and later.num_rows and above.dtype != views[0].dtype:
+            return None
+        ranks = np.zeros(len(above), dtype=np.int64)
+        found = np.full(len(above), -1, dtype=np.int64)
+        start = 0
+        for view in views:
+            at = np.searchsorted(view, above, side="left")
+            inside = np.flatnonzero(at < len(view))
+            hit = inside[view[at[inside]] == above[inside]]
+            found[hit] = start + at[hit]
+            ranks += at
+            start += len(view)
+        return cls(first.num_rows, ranks, found)
+
+    def kept(self) -> np.ndarray:
+        """The positions in ``first`` of the keys ``later`` did not write."""
+        keep = np.ones(self.rows, dtype=bool)
+        keep[self.found[self.found >= 0]] = False
+        return np.flatnonzero(keep)
+
+
+def _sorted_views(column: pa.ChunkedArray) -> list[np.ndarray] | None:
+    """Each non-empty chunk of a key column as a fixed-width view (:func:`_fixed_width`),
+    or ``None`` unless every key has one byte length and they ascend across chunks."""
+    views: list[np.ndarray] = []
+    for chunk in column.chunks:
+        if not len(chunk):
+            continue
+        view = _fixed_width(chunk)
+        if view is None or (views and (view.dtype != views[0].dtype or views[-1][-1] > view[0])):
+            return None
+        if len(view) > 1 and not (view[1:] >= view[:-1]).all():
+            return None
+        views.append(view)
+    return views
 
 
 def _fixed_width(values: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
