@@ -294,7 +294,7 @@ class History:
 
         def table_at(name: str) -> pd.DataFrame:
             rows = _log.state(self._store, loads, name, upto=seq, ordered=True, pool=pool)
-            return _log.to_frame(name, rows, categories.get(name))
+            return _log.to_frame(name, rows, categories.get(name), pool)
 
         # The tables are independent and Arrow releases the GIL: read them side by side.
         with ThreadPoolExecutor(max_workers=len(names)) as workers:

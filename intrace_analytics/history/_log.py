@@ -548,12 +548,22 @@ def still_present(change: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def to_frame(
-    table: str, rows: pa.Table, categories: Mapping[str, Sequence[str]] | None = None
+    table: str,
+    rows: pa.Table,
+    categories: Mapping[str, Sequence[str]] | None = None,
+    pool: pa.MemoryPool | None = None,
 ) -> pd.DataFrame:
     """Log rows as the table's frame, with exactly the schema's dtypes: the recorded
-    categories (those a load saw), widened by any label the rows hold beyond them."""
+    categories (those a load saw), widened by any label the rows hold beyond them.
+    Text read as dictionaries is decoded into ``pool``."""
     names = [c.name for c in schema.TABLES[table]]
     rows = rows.select(names)
+    target = schema.arrow_schema(table)
+    for index, field in enumerate(rows.schema):
+        wanted = target.field(field.name).type
+        if pa.types.is_dictionary(field.type) and not pa.types.is_dictionary(wanted):
+            decoded_text = pc.cast(rows[field.name], wanted, memory_pool=pool)
+            rows = rows.set_column(index, field.name, decoded_text)
     recorded = dict(categories or {})
     for column in schema.TABLES[table]:
         if column.kind not in _CATEGORICAL:
