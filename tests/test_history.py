@@ -377,6 +377,27 @@ def test_as_of_orders_rows_by_key_as_rows_come_and_go_over_loads(
         assert_as_of(history, T0 + day * DAY, frames)
 
 
+def test_later_keys_are_found_in_a_first_load_of_several_chunks() -> None:
+    """A first load read as several chunks (row groups of 1Mi rows, too many for a test
+    store) is searched chunk by chunk: every key of a later load is ranked among all of
+    the first load's keys and found where it is, whichever chunk holds it."""
+    from intrace_analytics.history._log import _Sorted
+
+    keys = [f"{n:04d}" for n in range(0, 60, 2)]  # even numbers, in order
+    first = pa.table({"link_id": pa.chunked_array([keys[:10], [], keys[10:25], keys[25:]])})
+    later_keys = ["0000", "0003", "0019", "0020", "0040", "0058", "0059"]
+    later = pa.table({"link_id": later_keys})
+    found = _Sorted.of(first, later, "links")
+    assert found is not None
+    assert found.ranks.tolist() == [0, 2, 10, 10, 20, 29, 30]
+    assert found.found.tolist() == [0, -1, -1, 10, 20, 29, -1]
+    assert found.kept().tolist() == [p for p in range(30) if p not in (0, 10, 20, 29)]
+    # Chunks out of order (or keys of two lengths) are no sorted run: no search.
+    shuffled = pa.table({"link_id": pa.chunked_array([keys[10:], keys[:10]])})
+    assert _Sorted.of(shuffled, later, "links") is None
+    assert _Sorted.of(first, pa.table({"link_id": ["00001"]}), "links") is None
+
+
 def test_an_incomplete_load_is_refused_unless_allowed_and_carries_forward(
     history: History, base: IncidentFrames
 ) -> None:
