@@ -349,11 +349,11 @@ def pc_absent(old: pa.Table, new: pa.Table) -> pa.Array:
 def _reading_pool() -> pa.MemoryPool:
     """The Arrow memory pool ``as_of`` reads into: jemalloc's where this pyarrow has it.
 
-    ``as_of`` allocates and frees hundreds of MB (decoded pages, the gathered columns);
-    jemalloc keeps freed pages for its next allocations, where the default pool
-    (mimalloc) hands them back and faults fresh ones in: measured 1.6-1.7 s against
-    1.9-4.0 s for ``as_of`` at 1,000,000 incidents. Passed to each call, never set as
-    the process's default pool."""
+    ``as_of`` allocates and frees hundreds of MB (decoded pages, gathered columns).
+    With the default pool (mimalloc) most of its time at 1,000,000 incidents was kernel
+    time spent mapping that memory, and it varied widely: 1.9-4.0 s against 1.6-1.7 s
+    with jemalloc's pool (user time equal). Passed to each call, never set as the
+    process's default pool."""
     try:
         return pa.jemalloc_memory_pool()
     except NotImplementedError:

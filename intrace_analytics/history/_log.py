@@ -14,8 +14,8 @@ in the log (any engine reads them); the categories of each load are kept in its 
 file's metadata and put back on reading (:func:`to_frame`).
 
 Each partition holds its rows in key order. The state at a load (:func:`state`) is then
-the first load's snapshot, less the keys later loads wrote (one hash lookup), plus their
-latest rows: the keys of nearly sorted runs, which sort cheaply, and one copy of the rows.
+the first load's snapshot, less the keys later loads wrote (found by a binary search),
+plus their latest rows, each put where a binary search says: one copy of the rows.
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def state(
 
     The first load holds most rows, all ``new`` (it has no previous state), in key
     order: its ``change`` is not read, the keys later loads wrote (few) are found in it
-    by a binary search (:func:`_Sorted`) and their latest rows merged in by key rather
+    by a binary search (:class:`_Sorted`) and their latest rows merged in by key rather
     than sorting every row."""
     wanted = list(columns or data_schema(table).names)
     chosen = loads[loads["load_seq"] <= upto]
