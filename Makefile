@@ -46,7 +46,7 @@ lint: $(STAMP)
 # Every benchmark runs, even after one misses its target; make fails if any did.
 # bench_normalize chooses its sizes, worker sweep and target from the core count
 # (on 2 cores it runs 1,000,000 incidents: several minutes, progress printed per run).
-BENCHMARKS := bench_cli_startup bench_fetch bench_normalize bench_live bench_sites
+BENCHMARKS := bench_cli_startup bench_fetch bench_normalize bench_live bench_sites bench_history
 bench: $(STAMP)
 	@failed=""; \
 	for name in $(BENCHMARKS); do \
