@@ -8,7 +8,7 @@ Errors::
     ├── ApiError              any other HTTP failure (status_code, error_code, message)
     ├── NetworkError          connection refused, reset or timed out after retries
     ├── ResponseFormatError   a body that is not the documented shape (offset)
-    ├── ExportError           an export could not be written, read or published (path)
+    ├── ExportError           an export or history store could not be written or read (path)
     └── IncompleteLoadError   an incomplete load offered to a history, which refuses it
 
 Warnings (``warnings.warn``)::
@@ -157,7 +157,7 @@ class ResponseFormatError(IntraceError):
 
 
 class ExportError(IntraceError):
-    """An export (or a report file) could not be written, read or published.
+    """An export, a history store or a report file could not be written, read or published.
 
     The file system's or Arrow's own error is the ``__cause__``; the message names the
     file or directory a user knows (a table's file, never a writer's temporary), in

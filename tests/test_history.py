@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from intrace_analytics import (
+    ExportError,
     History,
     IncidentFrames,
     IncompleteLoadError,
@@ -563,9 +564,9 @@ def test_a_store_of_a_later_schema_version_is_refused(
     )
     pq.write_table(later, marker)
     for read in (lambda: history.loads, lambda: history.as_of(T0), history.trend):
-        with pytest.raises(ValueError, match="newer than this intrace_analytics"):
+        with pytest.raises(ExportError, match="newer than this intrace_analytics"):
             read()
-    with pytest.raises(ValueError, match=f"schema_version {schema.SCHEMA_VERSION + 1}"):
+    with pytest.raises(ExportError, match=f"schema_version {schema.SCHEMA_VERSION + 1}"):
         history.append(at(base, T0 + DAY))
 
 

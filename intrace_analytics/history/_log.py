@@ -34,6 +34,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from intrace_analytics._version import __version__
+from intrace_analytics.exceptions import ExportError
 from intrace_analytics.export._parquet import to_pandas
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.history._store import Store
@@ -130,10 +131,11 @@ def read_loads(store: Store) -> pd.DataFrame:
     versions = table["schema_version"].to_pylist() if "schema_version" in table.schema.names else []
     newest = max((v for v in versions if isinstance(v, int)), default=None)
     if newest is None or newest > schema.SCHEMA_VERSION:
-        raise ValueError(
+        raise ExportError(
             f"the history in {store.location} was written with schema_version {newest!r}, "
             f"newer than this intrace_analytics {__version__} reads "
-            f"(up to {schema.SCHEMA_VERSION}); upgrade intrace_analytics to read it"
+            f"(up to {schema.SCHEMA_VERSION}); upgrade intrace_analytics to read it",
+            path=store.location,
         )
     table = table.select(LOADS_SCHEMA.names).cast(LOADS_SCHEMA).sort_by("load_seq")
     loads = table.to_pandas(types_mapper=_strings)
@@ -152,10 +154,11 @@ def _check_chain(store: Store, loads: pd.DataFrame, named: Sequence[int]) -> Non
         for p, q in zip(previous, loads["previous_load_id"], strict=True)
     )
     if broken:
-        raise ValueError(
+        raise ExportError(
             f"the loads of the history in {store.location} do not form one chain "
             f"(load_seq {seqs}); the store was modified by something other than "
-            "intrace_analytics"
+            "intrace_analytics",
+            path=store.location,
         )
 
 

@@ -21,6 +21,8 @@ from urllib.parse import quote
 import pyarrow.fs as pafs
 import requests
 
+from intrace_analytics.exceptions import ExportError
+
 __all__ = ["put_if_absent"]
 
 _TIMEOUT = (10, 60)
@@ -45,8 +47,9 @@ def put_if_absent(fs: pafs.S3FileSystem, path: str, data: bytes) -> bool:
         return False
     if response.ok:
         return True
-    raise OSError(
-        f"S3 refused to create s3://{path} (HTTP {response.status_code}): " f"{response.text[:300]}"
+    raise ExportError(
+        f"S3 refused to create s3://{path} (HTTP {response.status_code}): {response.text[:300]}",
+        path=f"s3://{path}",
     )
 
 

@@ -31,6 +31,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
+from intrace_analytics.exceptions import ExportError
 from intrace_analytics.export._atomic import discard, fsync_directory, stage
 from intrace_analytics.history import _s3put
 
@@ -131,10 +132,11 @@ class Store:
         data = sink.getvalue().to_pybytes()
         if self.local is None:
             if not isinstance(self.fs, pafs.S3FileSystem):
-                raise ValueError(
+                raise ExportError(
                     f"cannot append to {self.location}: committing a load needs a write that "
                     "happens only if the file is absent, which this package does on local "
-                    "directories and S3 only"
+                    "directories and S3 only",
+                    path=self.location,
                 )
             return _s3put.put_if_absent(self.fs, path, data)
         target = Path(path)
@@ -160,9 +162,10 @@ class Store:
         try:
             lock.acquire()
         except Timeout:
-            raise TimeoutError(
+            raise ExportError(
                 f"another writer is appending to the history in {self.location} (it holds "
-                f"{self.local / LOCK_NAME}); gave up after {LOCK_TIMEOUT:g} s"
+                f"{self.local / LOCK_NAME}); gave up after {LOCK_TIMEOUT:g} s",
+                path=self.location,
             ) from None
         try:
             yield
