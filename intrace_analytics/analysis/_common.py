@@ -6,16 +6,10 @@ lookups, and the two rules about an incident's times, each written once.
   is a moment, and an incident that started after it did not exist yet then;
 - :func:`ended_without_time`: an incident whose status says it ended, but not when.
 
-The report and the figures take these from here too (the start rule, the ``by=`` check),
-so "started" means one thing, and a bad ``by=`` one error, wherever the package uses them.
-
->>> import pandas as pd
->>> incidents = pd.DataFrame({
-...     "started_at": [pd.NaT, pd.Timestamp("2026-01-01", tz="UTC")],
-...     "created_at": [pd.Timestamp("2026-01-02", tz="UTC")] * 2,
-... })
->>> start_times(incidents).dt.day.tolist()
-[2, 1]
+``start_times`` and ``ended_without_time`` are defined (and their examples given) in
+:mod:`intrace_analytics.frames._quality`, re-exported here. The report and the figures
+take these from here too (the start rule, the ``by=`` check), so "started" means one
+thing, and a bad ``by=`` one error, wherever the package uses them.
 """
 
 from __future__ import annotations

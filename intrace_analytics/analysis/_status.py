@@ -225,7 +225,7 @@ def open_backlog(
     else ``created_at``; ``start <= T``) and was not yet resolved (``resolved_at``
     missing or ``resolved_at > T``): "open" as in
     :func:`~intrace_analytics.analysis._survival.resolution_summary` (not resolved, censored),
-    so at ``T = as_of`` the count is that summary's ``open`` among the incidents
+    so at ``T = as_of`` the count is that summary's ``unresolved`` among the incidents
     started by ``as_of``. A ``resolved_at`` before the start (a data error, see
     :func:`data_quality`) is treated as resolved at the start: never open.
 
@@ -387,8 +387,7 @@ def incident_severity(frames: IncidentFrames) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from intrace_analytics.frames._schema import empty_frame
-    >>> frames = IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats")))
+    >>> frames = IncidentFrames.empty()
     >>> incident_severity(frames).columns.tolist()
     ['incident_id', 'max_severity']
     """
@@ -450,8 +449,7 @@ def data_quality(frames: IncidentFrames) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from intrace_analytics.frames._schema import empty_frame
-    >>> frames = IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats")))
+    >>> frames = IncidentFrames.empty()
     >>> data_quality(frames)["count"].sum()
     np.int64(0)
     """

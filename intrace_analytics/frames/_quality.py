@@ -220,8 +220,7 @@ def quality_counts(frames: IncidentFrames) -> dict[str, int]:
     ``created_at`` because ``started_at`` is missing (:data:`FALLBACK`), when any.
 
     >>> from intrace_analytics.frames._container import IncidentFrames
-    >>> from intrace_analytics.frames._schema import empty_frame
-    >>> quality_counts(IncidentFrames(*(empty_frame(t) for t in ("incidents", "links", "threats"))))
+    >>> quality_counts(IncidentFrames.empty())
     {}
     """
     scan = Scan(frames)
