@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from intrace_analytics._util.checks import check_choice
 from intrace_analytics._util.clock import as_of as to_utc
 from intrace_analytics.frames import _schema as schema
+from intrace_analytics.history._diff import differs
 from intrace_analytics.history._log import (
     GONE,
     data_schema,
@@ -43,6 +44,7 @@ from intrace_analytics.history._log import (
     scan,
     state,
     still_present,
+    string_types,
     to_frame,
 )
 from intrace_analytics.history._store import Store
@@ -107,19 +109,18 @@ def _row_changes(
     """new, gone/left_scope and per-column changes between two states of some keys."""
     keys = schema.TABLES[table].key_columns
     in_before = pc.is_in(key_array(after, table), value_set=key_array(before, table))
-    left = still_present(after["change"])
-    left = pc.invert(left)
-    appeared = after.filter(pc.and_(pc.invert(left), pc.invert(in_before)))
-    dropped = after.filter(pc.and_(left, in_before))
+    present = still_present(after["change"])
+    appeared = after.filter(pc.and_(present, pc.invert(in_before)))
+    dropped = after.filter(pc.and_(pc.invert(present), in_before))
     parts = [
         _when(table, _plain(appeared, keys, "new"), stamps, made.get(_PRESENCE)),
         _when(table, _plain(dropped, keys, None), stamps, None),
     ]
-    matched = after.filter(pc.and_(pc.invert(left), in_before))
+    matched = after.filter(pc.and_(present, in_before))
     if matched.num_rows:
         position = pc.index_in(key_array(matched, table), value_set=key_array(before, table))
-        old = before.take(position).to_pandas(types_mapper=_strings)
-        new = matched.to_pandas(types_mapper=_strings)
+        old = before.take(position).to_pandas(types_mapper=string_types)
+        new = matched.to_pandas(types_mapper=string_types)
         parts.extend(
             _when(table, part, stamps, made.get(str(part["field"].iloc[0])))
             for part in _field_changes(table, old, new)
@@ -149,7 +150,7 @@ def _made_at(table: str, before: pa.Table, span: pa.Table) -> dict[str, pd.Serie
     versions = []
     for rows, base in ((before, True), (span, False)):
         chosen = rows.filter(pc.is_in(key_array(rows, table), value_set=several))
-        frame = chosen.to_pandas(types_mapper=_strings)
+        frame = chosen.to_pandas(types_mapper=string_types)
         frame["_k"] = key_array(chosen, table).to_numpy(zero_copy_only=False)
         frame["_seq"] = 0 if base else frame["_seq"]
         frame[_PRESENCE] = True if base else ~frame["change"].isin(GONE).to_numpy()
@@ -192,7 +193,7 @@ def _key_strings(table: str, frame: pd.DataFrame) -> pd.Series:
 
 
 def _plain(rows: pa.Table, keys: tuple[str, ...], change: str | None) -> pd.DataFrame:
-    frame = rows.select([*keys, "change", "_seq"]).to_pandas(types_mapper=_strings)
+    frame = rows.select([*keys, "change", "_seq"]).to_pandas(types_mapper=string_types)
     if change is not None:
         frame["change"] = change
     return frame
@@ -346,9 +347,8 @@ def _moved_threats(store: Store, loads: pd.DataFrame, since: int, until: int) ->
     joined = span.select(columns).join(
         before.select(columns), "threat_id", right_suffix="_before", join_type="inner"
     )
-    a, b = joined["severity_rank"], joined["severity_rank_before"]
-    differs = pc.or_(pc.fill_null(pc.not_equal(a, b), False), pc.xor(pc.is_null(a), pc.is_null(b)))
-    return pc.filter(joined["threat_id"], differs).combine_chunks()
+    moved = differs(joined["severity_rank"], joined["severity_rank_before"])
+    return pc.filter(joined["threat_id"], moved).combine_chunks()
 
 
 def _present_at_both(
@@ -487,16 +487,12 @@ def versions(store: Store, table: str) -> pd.DataFrame:
     stamps = loads["fetched_at"].reset_index(drop=True)
     following = np.append(np.where(codes[1:] == codes[:-1], seq[1:], 0), 0)
     keep = still_present(log["change"]).to_numpy(zero_copy_only=False)
-    frame = to_frame(table, log.filter(pa.array(keep)))
-    frame["valid_from"] = stamps.array.take(seq[keep] - 1)
+    kept = log.filter(pa.array(keep))
+    frame = to_frame(table, kept)
+    frame["valid_from"] = stamps.array.take(seq[keep] - 1).astype(_UTC)
     valid_to = pd.Series(pd.NaT, index=frame.index, dtype=_UTC)
     ended = following[keep] > 0
     valid_to[ended] = stamps.array.take(following[keep][ended] - 1)
-    frame["valid_from"] = frame["valid_from"].astype(_UTC)
     frame["valid_to"] = valid_to
-    frame["change"] = pd.array(log.filter(pa.array(keep))["change"].to_pylist(), dtype=_TEXT)
+    frame["change"] = pd.array(kept["change"].to_pylist(), dtype=_TEXT)
     return frame
-
-
-def _strings(arrow: pa.DataType) -> pd.StringDtype | None:
-    return _TEXT if pa.types.is_string(arrow) else None

@@ -26,6 +26,7 @@ __all__ = [
     "absent_labels",
     "counts",
     "diff",
+    "differs",
     "incoming",
     "rows_differ",
 ]
@@ -72,9 +73,17 @@ def rows_differ(
         a, b = new[name], pc.take(old[name], position)
         if pa.types.is_dictionary(b.type):
             b = b.cast(b.type.value_type)
-        unequal = pc.fill_null(pc.not_equal(a, b), False)
-        mask = pc.or_(mask, pc.or_(unequal, pc.xor(pc.is_null(a), pc.is_null(b))))
+        mask = pc.or_(mask, differs(a, b))
     return mask
+
+
+def differs(
+    a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray
+) -> pa.Array | pa.ChunkedArray:
+    """Per position, whether ``a`` and ``b`` differ; a missing value equals only a
+    missing value (never null)."""
+    unequal = pc.fill_null(pc.not_equal(a, b), False)
+    return pc.or_(unequal, pc.xor(pc.is_null(a), pc.is_null(b)))
 
 
 def diff(

@@ -55,6 +55,7 @@ __all__ = [
     "scan",
     "state",
     "still_present",
+    "string_types",
     "to_frame",
 ]
 
@@ -126,7 +127,7 @@ def read_loads(store: Store) -> pd.DataFrame:
         if (match := _LOAD_FILE.fullmatch(info.base_name))
     )
     if not files:
-        return LOADS_SCHEMA.empty_table().to_pandas(types_mapper=_strings)
+        return LOADS_SCHEMA.empty_table().to_pandas(types_mapper=string_types)
     table = ds.dataset([p for _, p in files], filesystem=store.fs, format="parquet").to_table()
     versions = table["schema_version"].to_pylist() if "schema_version" in table.schema.names else []
     newest = max((v for v in versions if isinstance(v, int)), default=None)
@@ -138,7 +139,7 @@ def read_loads(store: Store) -> pd.DataFrame:
             path=store.location,
         )
     table = table.select(LOADS_SCHEMA.names).cast(LOADS_SCHEMA).sort_by("load_seq")
-    loads = table.to_pandas(types_mapper=_strings)
+    loads = table.to_pandas(types_mapper=string_types)
     _check_chain(store, loads, [seq for seq, _ in files])
     return loads
 
@@ -611,5 +612,6 @@ def _dictionary_columns(table: str) -> tuple[str, ...]:
 _IDENTIFIERS = frozenset(c for t in schema.TABLES.values() for c in t.key_columns)
 
 
-def _strings(arrow: pa.DataType) -> pd.StringDtype | None:
+def string_types(arrow: pa.DataType) -> pd.StringDtype | None:
+    """The ``types_mapper`` that reads Arrow strings as ``pd.StringDtype`` (missing: NA)."""
     return pd.StringDtype() if pa.types.is_string(arrow) else None
