@@ -408,3 +408,23 @@ class SilentServer:
         self._thread.join()
         for item in (self.sock, self._wake, self._woken, *self.held):
             item.close()
+
+
+def kill_at_random_moments(children: list[Any], rng: random.Random, most: float) -> None:
+    """Wait until each child (a ``subprocess.Popen`` in text mode) prints ``go`` (its
+    imports done), then SIGKILL them one after another, each a random 0 to ``most``
+    seconds after the one before; every child is reaped, even when a check fails."""
+    import signal
+    import time
+
+    try:
+        for child in children:
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "go", child.stderr
+        for child in children:
+            time.sleep(rng.uniform(0.0, most))
+            child.send_signal(signal.SIGKILL)
+    finally:
+        for child in children:
+            child.kill()
+            child.communicate()

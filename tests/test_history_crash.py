@@ -14,7 +14,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +21,7 @@ import pytest
 
 from intrace_analytics import History, IncidentFrames
 from intrace_analytics.frames import _schema as schema
+from tests.helpers import kill_at_random_moments
 from tests.test_history import DAY, T0, at, by_key, drop_incidents
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -122,18 +122,7 @@ def test_a_writer_killed_at_random_moments_leaves_committed_loads_whole(
     pickled.write_bytes(pickle.dumps(loads))
     rng = random.Random(1900 + batch)
     stores = [tmp_path / f"store-{n}" for n in range(4)]
-    children = [writer(pickled, str(store)) for store in stores]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "go", child.stderr
-        for child in children:
-            time.sleep(rng.uniform(0.0, 0.5))
-            child.send_signal(signal.SIGKILL)
-    finally:
-        for child in children:
-            child.kill()
-            child.communicate()
+    kill_at_random_moments([writer(pickled, str(store)) for store in stores], rng, 0.5)
     for store in stores:
         history = History(store)
         count = assert_committed_loads_whole(history, loads)
