@@ -27,7 +27,7 @@ from filelock import FileLock
 
 from intrace_analytics import ExportError, IncidentFrames, read_parquet
 from intrace_analytics.export._parquet import read_tables, write_parquet
-from tests.helpers import EXPORT_JOURNAL, EXPORT_LOCK, assert_same_frames
+from tests.helpers import EXPORT_JOURNAL, EXPORT_LOCK, assert_same_frames, kill_at_random_moments
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -113,17 +113,7 @@ def test_a_writer_killed_at_random_moments_leaves_old_or_new_and_is_swept(
         write_parquet(variants[0], directory)
         before[directory] = _snapshot(directory)
     children = [_writer(pickled, directory, 0) for directory in directories]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            assert child.stdout.readline().strip() == "go", child.stderr
-        for child in children:
-            time.sleep(rng.uniform(0.0, 0.06))
-            child.send_signal(signal.SIGKILL)
-    finally:
-        for child in children:
-            child.kill()
-            child.communicate()
+    kill_at_random_moments(children, rng, most=0.06)
     for directory in directories:
         # Only two outcomes, as read through the package (which rolls a committed
         # publication forward): the previous export, byte-identical, or a new one whole.
