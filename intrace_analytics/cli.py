@@ -390,12 +390,14 @@ def _writable_directory(path: Path, what: str) -> None:
         raise CommandError(f"cannot write to {existing}{target}: {reason}") from None
 
 
-def _export(data_dir: Path) -> IncidentFrames | HistoryView:
-    """The export in ``data_dir``, or the load of the history store there that
-    ``--as-of`` chooses; a path that is neither is named as what it is."""
+def _data(args: argparse.Namespace) -> IncidentFrames | HistoryView:
+    """What ``summary`` and ``report`` show: the export in ``DATA``, or for a history
+    store there the last load at or before ``--as-of`` (default: the latest), read once;
+    a path that is neither is named as what it is."""
     from intrace_analytics.frames._container import read_parquet
     from intrace_analytics.report._history import is_history
 
+    data_dir = args.data_dir
     if not data_dir.exists():
         raise CommandError(f"no export at {data_dir}: no such directory")
     if not data_dir.is_dir():
@@ -404,7 +406,7 @@ def _export(data_dir: Path) -> IncidentFrames | HistoryView:
             "incidents.parquet"
         )
     if is_history(data_dir):
-        return _history_view(data_dir, None)
+        return _history_view(data_dir, args.as_of)
     if not (data_dir / "incidents.parquet").is_file():
         raise CommandError(
             f"no export in {data_dir}: it holds no incidents.parquet "
@@ -422,17 +424,6 @@ def _history_view(path: Path, as_of: pd.Timestamp | None) -> HistoryView:
         return history_view(History(path), as_of)
     except ValueError as exc:
         raise CommandError(f"{path}: {exc}") from None
-
-
-def _data(args: argparse.Namespace) -> IncidentFrames | HistoryView:
-    """What ``summary`` and ``report`` show: the export, or for a history store the
-    last load at or before ``--as-of`` (default: the latest)."""
-    from intrace_analytics.report._history import HistoryView
-
-    data = _export(args.data_dir)
-    if args.as_of is not None and isinstance(data, HistoryView):
-        data = _history_view(args.data_dir, args.as_of)
-    return data
 
 
 def _summary(args: argparse.Namespace) -> int:

@@ -61,16 +61,12 @@ _PLAIN_PARAMS = frozenset({"limit", "offset", "status", "scope", "asset_id", "ty
 def redact_urls(text: str) -> str:
     """``text`` with every URL's userinfo, fragment and query values masked (``***``),
     but the values of the client's own paging and filter parameters."""
-    return _URL.sub(lambda match: _redact_url(match.group(0)), text)
+    return _URL.sub(lambda match: redact_url(match.group(0)), text)
 
 
 def redact_url(url: str) -> str:
     """One URL as :func:`redact_urls` masks it, a URL typed without a scheme included
     (``user:KEY@host``)."""
-    return _redact_url(url)
-
-
-def _redact_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url

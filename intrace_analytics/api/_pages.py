@@ -125,8 +125,7 @@ class Page:
         if self.rows is not None:
             return self.rows
         label = f"page at offset {self.offset}"
-        decoded = decode_json(self.body, label=label, offset=self.offset, url=self.url)
-        return _check_shape(decoded, offset=self.offset, url=self.url)[0]
+        return _decode_page(self.body, label=label, offset=self.offset, url=self.url)[0]
 
     def ids(self) -> list[Any]:
         """The incidents' ids, in the body's order: from the parse when there was one, so
@@ -192,8 +191,7 @@ class Page:
         }
         if parse is None:
             check_body(raw, label=label, offset=offset, url=url)
-            decoded = decode_json(raw, label=label, offset=offset, url=url)
-            incidents, total = _check_shape(decoded, offset=offset, url=url)
+            incidents, total = _decode_page(raw, label=label, offset=offset, url=url)
             return cls(incidents, total, **provenance)
         try:
             parsed = parse(raw, offset, label)  # checks the body itself (BodyParser)
@@ -268,8 +266,7 @@ class AssetPage:
         label = f"assets at offset {offset}"
         raw = encode_text(body, label=label, offset=offset, url=url)
         check_body(raw, label=label, offset=offset, url=url)
-        decoded = decode_json(raw, label=label, offset=offset, url=url)
-        assets, total = _check_shape(decoded, offset=offset, url=url, key="assets")
+        assets, total = _decode_page(raw, label=label, offset=offset, url=url, key="assets")
         return cls(
             assets,
             total,
@@ -311,8 +308,7 @@ def read_ids(raw: bytes, offset: int, label: str) -> IdList:
     if quick is not None:
         ids, total = quick
     else:
-        decoded = decode_json(raw, label=label, offset=offset)
-        incidents, total = _check_shape(decoded, offset=offset, url=None)
+        incidents, total = _decode_page(raw, label=label, offset=offset, url=None)
         ids = [incident.get("id") for incident in incidents]
     for position, value in enumerate(ids):
         if not isinstance(value, str):
@@ -455,6 +451,16 @@ def _split_record(line: bytes, number: int, path: str | Path) -> tuple[dict[str,
         raise ResponseFormatError(
             f"{path}: line {number} is not a page record", offset=number
         ) from None
+
+
+def _decode_page(
+    raw: bytes, *, label: str, offset: int, url: str | None, key: str = "incidents"
+) -> tuple[list[dict[str, Any]], int]:
+    """The items under ``key`` and the total of a page body, decoded and checked
+    (:class:`ResponseFormatError` naming the offset and the field otherwise)."""
+    return _check_shape(
+        decode_json(raw, label=label, offset=offset, url=url), offset=offset, url=url, key=key
+    )
 
 
 def _check_shape(
