@@ -54,7 +54,14 @@ from intrace_analytics.frames import _schema as schema
 if TYPE_CHECKING:
     from intrace_analytics.frames._container import IncidentFrames
 
-__all__ = ["check_columns", "read_tables", "recorded_categories", "to_pandas", "write_parquet"]
+__all__ = [
+    "check_columns",
+    "read_tables",
+    "recorded_categories",
+    "string_types",
+    "to_pandas",
+    "write_parquet",
+]
 
 #: The schema-metadata key under which each file carries our JSON record.
 METADATA_KEY = schema.METADATA_KEY
@@ -479,8 +486,9 @@ def _stored_columns(name: str, version: object) -> list[schema.Column]:
     return columns
 
 
-def _string_type_mapper(arrow: pa.DataType) -> pd.StringDtype | None:
-    # Straight into pd.StringDtype() (missing is NA), not pandas' default "str" (NaN).
+def string_types(arrow: pa.DataType) -> pd.StringDtype | None:
+    """The ``types_mapper`` that reads Arrow strings as ``pd.StringDtype`` (missing: NA),
+    not pandas' default "str" (NaN)."""
     if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
         return pd.StringDtype()
     return None
@@ -502,7 +510,7 @@ def to_pandas(name: str, path: Path, table: pa.Table, record: dict[str, Any]) ->
             ) from exc
     recorded = record.get("categories")
     recorded = recorded if isinstance(recorded, Mapping) else {}
-    frame = table.to_pandas(types_mapper=_string_type_mapper)
+    frame = table.to_pandas(types_mapper=string_types)
     for column in schema.TABLES[name]:
         if column.name not in frame:  # a version-1 file: derive the rank
             continue

@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from intrace_analytics._util.checks import check_choice
 from intrace_analytics._util.clock import as_of as to_utc
+from intrace_analytics.export._parquet import string_types
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.history._diff import differs
 from intrace_analytics.history._log import (
@@ -44,7 +45,6 @@ from intrace_analytics.history._log import (
     scan,
     state,
     still_present,
-    string_types,
     to_frame,
 )
 from intrace_analytics.history._store import Store

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from intrace_analytics._version import __version__
 from intrace_analytics.exceptions import ExportError
-from intrace_analytics.export._parquet import to_pandas
+from intrace_analytics.export._parquet import string_types, to_pandas
 from intrace_analytics.frames import _schema as schema
 from intrace_analytics.history._store import Store
 
@@ -55,7 +55,6 @@ __all__ = [
     "scan",
     "state",
     "still_present",
-    "string_types",
     "to_frame",
 ]
 
@@ -610,8 +609,3 @@ def _dictionary_columns(table: str) -> tuple[str, ...]:
 
 #: Columns that name a row of some table: as many values as rows, never a dictionary.
 _IDENTIFIERS = frozenset(c for t in schema.TABLES.values() for c in t.key_columns)
-
-
-def string_types(arrow: pa.DataType) -> pd.StringDtype | None:
-    """The ``types_mapper`` that reads Arrow strings as ``pd.StringDtype`` (missing: NA)."""
-    return pd.StringDtype() if pa.types.is_string(arrow) else None
