@@ -121,7 +121,7 @@ def _scatter_severities(
         ax.scatter(
             rows["lng"].to_numpy(dtype="float64"),
             rows["lat"].to_numpy(dtype="float64"),
-            color=style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR),
+            color=style.severity_color(label),
             label=style.literal(label),
             **options,
         )
@@ -165,7 +165,7 @@ def _pooled_severities(
         options: dict[str, Any] = {"edgecolors": "white", "linewidths": 0.4,
                                    "zorder": _THREAT_ZORDER + z / 10, **kwargs}  # fmt: skip
         ax.scatter(x[present], y[present], s=diameters[present, z] ** 2,
-                   color=style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR),
+                   color=style.severity_color(label),
                    label=style.literal(label), **options)  # fmt: skip
     return largest
 

@@ -493,7 +493,7 @@ def plot_severity(threats: pd.DataFrame, *, ax: Axes | None = None, **kwargs: An
     ax.bar(
         np.arange(len(labels)),
         counts.to_numpy(),
-        color=[style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR) for label in labels],
+        color=[style.severity_color(label) for label in labels],
         **kwargs,
     )
     ax.set_xticks(np.arange(len(labels)), [style.literal(label) for label in labels])
@@ -550,7 +550,7 @@ def plot_severity_by_type(threats: pd.DataFrame, *, ax: Axes | None = None, **kw
                 y,
                 widths,
                 left=left,
-                color=style.SEVERITY_COLORS.get(label, style.UNKNOWN_COLOR),
+                color=style.severity_color(label),
                 label=style.literal(label),
                 **kwargs,
             )

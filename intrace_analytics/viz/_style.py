@@ -94,6 +94,11 @@ assert set(SEVERITY_COLORS) == set(SEVERITY_ORDER)
 assert set(STATUS_COLORS) == set(STATUSES)
 
 
+def severity_color(label: str) -> str:
+    """A severity label's colour: :data:`SEVERITY_COLORS`, grey for any other label."""
+    return SEVERITY_COLORS.get(label, UNKNOWN_COLOR)
+
+
 def literal(text: object) -> str:
     """``text`` escaped so matplotlib shows it as written, never as mathtext."""
     return str(text).replace("$", r"\$")
@@ -183,7 +188,7 @@ def group_colors(groups: list[str], *, severity: bool, pooled: str | None) -> di
         elif group == pooled:
             colors[group] = OTHER_COLOR
         elif severity:
-            colors[group] = SEVERITY_COLORS.get(group, UNKNOWN_COLOR)
+            colors[group] = severity_color(group)
         else:
             colors[group] = GROUP_COLORS[plain % len(GROUP_COLORS)]
             plain += 1
